@@ -1,0 +1,2 @@
+/** JMH benchmarks. */
+package dev.stiefel.bench;

@@ -1,0 +1,83 @@
+package dev.stiefel.tensor;
+
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinTask;
+import java.util.concurrent.RecursiveAction;
+
+/**
+ * The one thread pool every CPU kernel shares. Sized to the machine's cores; {@code -Dstiefel.threads=N}
+ * overrides. Kernels split work with {@link #forRange}, which runs on the calling thread when one thread is
+ * asked for (no fork/join overhead on small shapes).
+ */
+public final class Parallel {
+    private static final int THREADS = configuredThreads();
+    private static final ForkJoinPool POOL = new ForkJoinPool(THREADS,
+            pool -> {
+                var t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
+                t.setName("stiefel-" + t.getPoolIndex());
+                t.setDaemon(true);
+                return t;
+            }, null, false);
+
+    private Parallel() {}
+
+    private static int configuredThreads() {
+        String p = System.getProperty("stiefel.threads");
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (p == null || p.isBlank()) return cores;
+        try {
+            int n = Integer.parseInt(p.trim());
+            if (n < 1) throw new NumberFormatException();
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("-Dstiefel.threads must be a positive integer, got '" + p + "'");
+        }
+    }
+
+    /** Number of threads kernels use by default. */
+    public static int threads() { return THREADS; }
+
+    public static ForkJoinPool pool() { return POOL; }
+
+    /** Body of a parallel loop over the half-open range [from, to). */
+    @FunctionalInterface
+    public interface RangeBody { void run(int from, int to); }
+
+    /**
+     * Runs {@code body} over [0, n) split into at most {@code threads} contiguous chunks of at least
+     * {@code grain} items. With one chunk the body runs on the calling thread.
+     */
+    public static void forRange(int n, int threads, int grain, RangeBody body) {
+        if (n <= 0) return;
+        int chunks = Math.max(1, Math.min(Math.min(threads, THREADS), (n + Math.max(1, grain) - 1) / Math.max(1, grain)));
+        if (chunks == 1) {
+            body.run(0, n);
+            return;
+        }
+        var task = new Chunks(n, chunks, 0, chunks, body);
+        // Nested parallel loops join the running pool instead of blocking one of its workers.
+        if (ForkJoinTask.getPool() == POOL) task.invoke(); else POOL.invoke(task);
+    }
+
+    /** {@link #forRange(int, int, int, RangeBody)} with all threads. */
+    public static void forRange(int n, int grain, RangeBody body) { forRange(n, THREADS, grain, body); }
+
+    private static final class Chunks extends RecursiveAction {
+        private final int n, chunks, lo, hi;
+        private final RangeBody body;
+
+        Chunks(int n, int chunks, int lo, int hi, RangeBody body) {
+            this.n = n; this.chunks = chunks; this.lo = lo; this.hi = hi; this.body = body;
+        }
+
+        @Override protected void compute() {
+            if (hi - lo == 1) {
+                int from = (int) ((long) n * lo / chunks), to = (int) ((long) n * hi / chunks);
+                if (from < to) body.run(from, to);
+                return;
+            }
+            int mid = (lo + hi) >>> 1;
+            invokeAll(new Chunks(n, chunks, lo, mid, body), new Chunks(n, chunks, mid, hi, body));
+        }
+    }
+}

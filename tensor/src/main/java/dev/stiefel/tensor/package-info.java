@@ -1,0 +1,2 @@
+/** Dense tensors and CPU kernels. */
+package dev.stiefel.tensor;
