@@ -1,0 +1,12 @@
+package dev.stiefel.tensor.backend;
+
+import java.util.Optional;
+
+/** Service interface through which optional backends (OpenCL) make themselves known without tensor importing them. */
+public interface BackendProvider {
+    /** The name chosen with {@code -Dstiefel.backend}. */
+    String name();
+
+    /** The backend, or empty when it cannot run here (no device, no driver), with the reason logged by the provider. */
+    Optional<Backend> create();
+}

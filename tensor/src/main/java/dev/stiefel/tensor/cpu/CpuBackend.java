@@ -1,0 +1,420 @@
+package dev.stiefel.tensor.cpu;
+
+import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.FloatStorage;
+import dev.stiefel.tensor.HalfStorage;
+import dev.stiefel.tensor.IntStorage;
+import dev.stiefel.tensor.MappedStorage;
+import dev.stiefel.tensor.Parallel;
+import dev.stiefel.tensor.Shape;
+import dev.stiefel.tensor.Storage;
+import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.BinaryOp;
+import dev.stiefel.tensor.backend.ReduceOp;
+import dev.stiefel.tensor.backend.UnaryOp;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+/**
+ * The built-in backend: Vector API kernels on the shared fork-join pool ({@link Parallel}). Non-f32 inputs
+ * (f16, bf16, memory-mapped) are widened to a heap f32 copy first, except the B operand of a matmul, which
+ * the gemm kernel packs straight from a mapped f32 file.
+ */
+public final class CpuBackend implements Backend {
+    public static final String NAME = "cpu";
+    public static final CpuBackend INSTANCE = new CpuBackend();
+
+    private static final ValueLayout.OfFloat LE_F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** Below this many multiply-adds a matrix product runs on one thread (the fork costs more than it saves). */
+    private static final long PARALLEL_MATMUL_WORK = 1L << 18;
+
+    private CpuBackend() {}
+
+    @Override public String name() { return NAME; }
+
+    /** {@code t} itself when its storage is a heap f32 array (any strides), else a contiguous f32 copy. */
+    static Tensor f32(Tensor t) { return t.storage() instanceof FloatStorage ? t : t.to(DType.F32); }
+
+    static float[] data(Tensor t) { return ((FloatStorage) t.storage()).data(); }
+
+    // ------------------------------------------------------------ element-wise
+
+    @Override public Tensor unary(UnaryOp op, Tensor x, float p0, float p1) {
+        Tensor in = f32(x);
+        Tensor out = Tensor.zeros(x.shape());
+        float[] xd = data(in), od = data(out);
+        Loop loop = new Loop(x.shape(), new int[]{0, in.offset()}, out.strides(), in.strides());
+        int sx = loop.innerStride[1];
+        loop.run(Parallel.threads(), (off, n) -> {
+            if (sx == 1) {
+                VectorKernels.unary(op, xd, off[1], od, off[0], n, p0, p1);
+            } else { // gather the strided run, then the same vector kernel
+                gather(xd, off[1], sx, od, off[0], n);
+                VectorKernels.unary(op, od, off[0], od, off[0], n, p0, p1);
+            }
+        });
+        return out;
+    }
+
+    @Override public Tensor binary(BinaryOp op, Tensor a, Tensor b, int[] outShape) {
+        Tensor ea = f32(a).expand(outShape), eb = f32(b).expand(outShape);
+        Tensor out = Tensor.zeros(outShape);
+        float[] ad = data(ea), bd = data(eb), od = data(out);
+        Loop loop = new Loop(outShape, new int[]{0, ea.offset(), eb.offset()}, out.strides(), ea.strides(), eb.strides());
+        int sa = loop.innerStride[1], sb = loop.innerStride[2];
+        loop.run(Parallel.threads(), (off, n) -> {
+            if (sa == 1 && sb == 1) VectorKernels.binary(op, ad, off[1], bd, off[2], od, off[0], n);
+            else if (sa == 1 && sb == 0) VectorKernels.binaryScalarRight(op, ad, off[1], bd[off[2]], od, off[0], n);
+            else if (sa == 0 && sb == 1) VectorKernels.binaryScalarLeft(op, ad[off[1]], bd, off[2], od, off[0], n);
+            else {
+                float[] ta = new float[n], tb = new float[n];
+                gather(ad, off[1], sa, ta, 0, n);
+                gather(bd, off[2], sb, tb, 0, n);
+                VectorKernels.binary(op, ta, 0, tb, 0, od, off[0], n);
+            }
+        });
+        return out;
+    }
+
+    private static void gather(float[] src, int so, int stride, float[] dst, int dof, int n) {
+        for (int i = 0; i < n; i++) dst[dof + i] = src[so + i * stride];
+    }
+
+    // ------------------------------------------------------------ reductions
+
+    @Override public Tensor reduce(ReduceOp op, Tensor x, int axis, boolean keepDim) {
+        int[] shape = x.shape();
+        int outer = Shape.prod(shape, 0, axis), r = shape[axis], inner = Shape.prod(shape, axis + 1, shape.length);
+        int[] outShape = keepDim ? Shape.with(shape, axis, 1) : Shape.without(shape, axis);
+        boolean arg = op == ReduceOp.ARGMAX || op == ReduceOp.ARGMIN;
+        Tensor out = Tensor.empty(arg ? DType.I32 : DType.F32, outShape);
+        if (outer * inner == 0) return out;
+        Tensor in = f32(x).contiguous();
+        float[] xd = data(in);
+        int base = in.offset();
+        float[] of = arg ? null : data(out);
+        int[] oi = arg ? ((IntStorage) out.storage()).data() : null;
+
+        if (inner == 1) { // each output reduces one contiguous row of r elements
+            Parallel.forRange(outer, Math.max(1, (1 << 14) / r), (from, to) -> {
+                for (int o = from; o < to; o++) {
+                    int at = base + o * r;
+                    if (arg) oi[o] = argExtreme(xd, at, 1, r, op == ReduceOp.ARGMAX);
+                    else of[o] = reduceRow(op, xd, at, r);
+                }
+            });
+            return out;
+        }
+        // reduce r rows of `inner` contiguous elements into one row, in chunks so both outer and inner split
+        final int chunk = 1024;
+        int chunks = (inner + chunk - 1) / chunk;
+        Parallel.forRange(outer * chunks, Math.max(1, (1 << 14) / (r * Math.min(inner, chunk))), (from, to) -> {
+            for (int task = from; task < to; task++) {
+                int o = task / chunks, c0 = (task % chunks) * chunk, len = Math.min(chunk, inner - c0);
+                int at = base + o * r * inner + c0, dst = o * inner + c0;
+                if (arg) {
+                    for (int i = 0; i < len; i++) oi[dst + i] = argExtreme(xd, at + i, inner, r, op == ReduceOp.ARGMAX);
+                } else {
+                    reduceColumns(op, xd, at, inner, r, len, of, dst);
+                }
+            }
+        });
+        return out;
+    }
+
+    private static float reduceRow(ReduceOp op, float[] x, int at, int r) {
+        return switch (op) {
+            case SUM -> (float) VectorKernels.sum(x, at, r);
+            case MEAN -> (float) (VectorKernels.sum(x, at, r) / r);
+            case MAX -> VectorKernels.max(x, at, r);
+            case MIN -> VectorKernels.min(x, at, r);
+            case VAR -> {
+                double mean = VectorKernels.sum(x, at, r) / r;
+                yield (float) (VectorKernels.sumSquaredDeviations(x, at, r, mean) / r);
+            }
+            case LOGSUMEXP -> {
+                float m = VectorKernels.max(x, at, r);
+                if (Float.isInfinite(m) || Float.isNaN(m)) yield m; // all -inf → -inf; any +inf → +inf; NaN stays
+                yield (float) (Math.log(VectorKernels.expShiftedSum(x, at, m, null, 0, r)) + m);
+            }
+            case ARGMAX, ARGMIN -> throw new AssertionError(op);
+        };
+    }
+
+    /** r rows of len elements (row stride {@code stride}) reduced column-wise into out[dst..dst+len). */
+    private static void reduceColumns(ReduceOp op, float[] x, int at, int stride, int r, int len, float[] out, int dst) {
+        switch (op) {
+            case SUM, MEAN, VAR -> {
+                double[] acc = new double[len];
+                for (int j = 0; j < r; j++) {
+                    int row = at + j * stride;
+                    for (int i = 0; i < len; i++) acc[i] += x[row + i];
+                }
+                if (op == ReduceOp.VAR) {
+                    double[] dev = new double[len];
+                    for (int j = 0; j < r; j++) {
+                        int row = at + j * stride;
+                        for (int i = 0; i < len; i++) {
+                            double d = x[row + i] - acc[i] / r;
+                            dev[i] += d * d;
+                        }
+                    }
+                    acc = dev;
+                }
+                double div = op == ReduceOp.SUM ? 1 : r;
+                for (int i = 0; i < len; i++) out[dst + i] = (float) (acc[i] / div);
+            }
+            case MAX, MIN, LOGSUMEXP -> {
+                boolean isMin = op == ReduceOp.MIN;
+                float[] m = Arrays.copyOfRange(x, at, at + len);
+                for (int j = 1; j < r; j++) {
+                    int row = at + j * stride;
+                    for (int i = 0; i < len; i++) m[i] = isMin ? Math.min(m[i], x[row + i]) : Math.max(m[i], x[row + i]);
+                }
+                if (op == ReduceOp.LOGSUMEXP) {
+                    double[] s = new double[len];
+                    for (int j = 0; j < r; j++) {
+                        int row = at + j * stride;
+                        for (int i = 0; i < len; i++) s[i] += Math.exp(x[row + i] - m[i]);
+                    }
+                    for (int i = 0; i < len; i++)
+                        out[dst + i] = Float.isInfinite(m[i]) || Float.isNaN(m[i]) ? m[i] : (float) (Math.log(s[i]) + m[i]);
+                } else {
+                    System.arraycopy(m, 0, out, dst, len);
+                }
+            }
+            case ARGMAX, ARGMIN -> throw new AssertionError(op);
+        }
+    }
+
+    /** Index of the first maximum (or minimum) of r elements at the given stride; NaN counts as the extreme. */
+    private static int argExtreme(float[] x, int at, int stride, int r, boolean max) {
+        int best = 0;
+        float bv = x[at];
+        if (Float.isNaN(bv)) return 0;
+        for (int j = 1; j < r; j++) {
+            float v = x[at + j * stride];
+            if (Float.isNaN(v)) return j;
+            if (max ? v > bv : v < bv) { bv = v; best = j; }
+        }
+        return best;
+    }
+
+    // ------------------------------------------------------------ softmax, RMSNorm, RoPE
+
+    @Override public Tensor softmax(Tensor x, int axis, boolean log) {
+        int last = x.dim() - 1;
+        if (axis != last) return softmax(x.transpose(axis, last), last, log).transpose(axis, last).contiguous();
+        Tensor in = f32(x).contiguous();
+        int n = x.size(last), rows = x.numel() / Math.max(1, n);
+        Tensor out = Tensor.zeros(x.shape());
+        float[] xd = data(in), od = data(out);
+        int base = in.offset();
+        Parallel.forRange(rows, Math.max(1, (1 << 13) / Math.max(1, n)), (from, to) -> {
+            for (int row = from; row < to; row++) {
+                int xo = base + row * n, oo = row * n;
+                float m = VectorKernels.max(xd, xo, n);
+                double sum = VectorKernels.expShiftedSum(xd, xo, m, od, oo, n);
+                if (log) {
+                    // log softmax = x − (max + log Σ exp(x − max)), the shift taken in f64
+                    VectorKernels.unary(UnaryOp.ADD_SCALAR, xd, xo, od, oo, n, (float) -(m + Math.log(sum)), 0);
+                } else {
+                    VectorKernels.unary(UnaryOp.DIV_SCALAR, od, oo, od, oo, n, (float) sum, 0);
+                }
+            }
+        });
+        return out;
+    }
+
+    @Override public Tensor rmsNorm(Tensor x, Tensor weight, float eps) {
+        Tensor in = f32(x).contiguous(), w = f32(weight).contiguous();
+        int d = x.size(-1), rows = x.numel() / Math.max(1, d);
+        Tensor out = Tensor.zeros(x.shape());
+        float[] xd = data(in), wd = data(w), od = data(out);
+        int base = in.offset(), wo = w.offset();
+        Parallel.forRange(rows, Math.max(1, (1 << 13) / Math.max(1, d)), (from, to) -> {
+            for (int row = from; row < to; row++) {
+                int xo = base + row * d;
+                double meanSquare = VectorKernels.sumSquares(xd, xo, d) / d;
+                float s = (float) (1.0 / Math.sqrt(meanSquare + eps));
+                VectorKernels.scaleMul(xd, xo, s, wd, wo, od, row * d, d);
+            }
+        });
+        return out;
+    }
+
+    @Override public Tensor rope(Tensor x, int[] positions, double[] invFreq, boolean interleaved) {
+        int[] s = x.shape();
+        int nd = s.length, t = s[nd - 3], h = s[nd - 2], dim = s[nd - 1], half = dim / 2;
+        int lead = Shape.prod(s, 0, nd - 3);
+        float[] cos = new float[t * half], sin = new float[t * half];
+        for (int i = 0; i < t; i++)
+            for (int f = 0; f < half; f++) {
+                double angle = positions[i] * invFreq[f];
+                cos[i * half + f] = (float) Math.cos(angle);
+                sin[i * half + f] = (float) Math.sin(angle);
+            }
+        Tensor out = f32(x).copy();
+        float[] od = data(out);
+        int step0 = interleaved ? 2 : 1, pairGap = interleaved ? 1 : half;
+        Parallel.forRange(lead * t, Math.max(1, 4096 / (h * dim)), (from, to) -> {
+            for (int bt = from; bt < to; bt++) {
+                int ti = bt % t;
+                for (int hh = 0; hh < h; hh++) {
+                    int at = (bt * h + hh) * dim;
+                    for (int f = 0; f < half; f++) {
+                        int i0 = at + f * step0, i1 = i0 + pairGap;
+                        float c = cos[ti * half + f], sn = sin[ti * half + f];
+                        float x0 = od[i0], x1 = od[i1];
+                        od[i0] = x0 * c - x1 * sn;
+                        od[i1] = x0 * sn + x1 * c;
+                    }
+                }
+            }
+        });
+        return out;
+    }
+
+    // ------------------------------------------------------------ matmul
+
+    @Override public Tensor matmul(Tensor a, Tensor b, int[] outShape) {
+        int nd = outShape.length, m = outShape[nd - 2], n = outShape[nd - 1], k = a.size(-1);
+        int[] batchShape = Arrays.copyOf(outShape, nd - 2);
+        int batches = Shape.prod(batchShape, 0, batchShape.length);
+        Tensor out = Tensor.zeros(outShape);
+        if (m * n == 0) return out;
+        float[] od = data(out);
+        // batch dims broadcast as views (stride 0); the last two keep their own strides
+        Tensor ea = matmulOperand(a).expand(Shape.concat(batchShape, new int[]{m, k}));
+        Tensor eb = matmulOperand(b).expand(Shape.concat(batchShape, new int[]{k, n}));
+        int[] ast = ea.strides(), bst = eb.strides();
+        long work = (long) m * n * k;
+        boolean splitBatches = batches > 1 && work < PARALLEL_MATMUL_WORK;
+        int threads = work < PARALLEL_MATMUL_WORK ? 1 : Parallel.threads();
+        Parallel.forRange(batches, splitBatches ? Parallel.threads() : 1, 1, (from, to) -> {
+            int[] idx = new int[batchShape.length];
+            for (int bi = from; bi < to; bi++) {
+                int rest = bi;
+                long aOff = ea.offset(), bOff = eb.offset();
+                for (int d = batchShape.length - 1; d >= 0; d--) {
+                    idx[d] = rest % batchShape[d];
+                    rest /= batchShape[d];
+                    aOff += (long) idx[d] * ast[d];
+                    bOff += (long) idx[d] * bst[d];
+                }
+                StridedMatrix am = matrix(ea, aOff, m, k, ast[nd - 2], ast[nd - 1]);
+                StridedMatrix bm = matrix(eb, bOff, k, n, bst[nd - 2], bst[nd - 1]);
+                Sgemm.gemm(am, bm, od, bi * m * n, n, false, threads);
+            }
+        });
+        return out;
+    }
+
+    /** Heap f32 and mapped f32 go to the kernel as they are; f16/bf16 are widened first. */
+    private static Tensor matmulOperand(Tensor t) {
+        Storage s = t.storage();
+        return s instanceof FloatStorage || s instanceof MappedStorage ms && ms.dtype() == DType.F32 ? t : t.to(DType.F32);
+    }
+
+    private static StridedMatrix matrix(Tensor t, long offset, int rows, int cols, int rowStride, int colStride) {
+        return t.storage() instanceof FloatStorage fs
+                ? StridedMatrix.of(fs.data(), offset, rows, cols, rowStride, colStride)
+                : StridedMatrix.of(((MappedStorage) t.storage()).segment(), offset, rows, cols, rowStride, colStride);
+    }
+
+    // ------------------------------------------------------------ indexing
+
+    @Override public Tensor indexSelect(Tensor x, int axis, int[] indices) {
+        Tensor out = Tensor.empty(x.dtype(), Shape.with(x.shape(), axis, indices.length));
+        for (int i = 0; i < indices.length; i++) copy(x.select(axis, indices[i]), out.select(axis, i));
+        return out;
+    }
+
+    @Override public Tensor gather(Tensor x, int axis, Tensor index) {
+        int[] shape = index.shape();
+        Tensor out = Tensor.empty(x.dtype(), shape);
+        int[] idx = index.contiguous().toIntArray();
+        int[] xs = x.strides();
+        int nd = shape.length, n = out.numel();
+        Storage src = x.storage(), dst = out.storage();
+        int[] pos = new int[nd];
+        for (int e = 0; e < n; e++) {
+            int at = x.offset();
+            for (int d = 0; d < nd; d++) at += (d == axis ? idx[e] : pos[d]) * xs[d];
+            if (src instanceof IntStorage si) ((IntStorage) dst).data()[e] = si.getInt(at);
+            else dst.setFloat(e, src.getFloat(at));
+            for (int d = nd - 1; d >= 0; d--) { if (++pos[d] < shape[d]) break; pos[d] = 0; }
+        }
+        return out;
+    }
+
+    @Override public Tensor.TopK topk(Tensor x, int k) {
+        Tensor in = f32(x).contiguous();
+        int n = x.size(-1), rows = x.numel() / n;
+        int[] outShape = Shape.with(x.shape(), x.dim() - 1, k);
+        Tensor values = Tensor.zeros(outShape), indices = Tensor.empty(DType.I32, outShape);
+        float[] xd = data(in), vd = data(values);
+        int[] id = ((IntStorage) indices.storage()).data();
+        int base = in.offset();
+        Parallel.forRange(rows, Math.max(1, (1 << 14) / n), (from, to) -> {
+            long[] keys = new long[n];
+            for (int row = from; row < to; row++) {
+                int xo = base + row * n;
+                // one sortable long per element: high half orders by value descending, low half by index ascending
+                for (int i = 0; i < n; i++) {
+                    int bits = Float.floatToIntBits(xd[xo + i]);
+                    int ordered = bits >= 0 ? bits : bits ^ 0x7FFFFFFF;
+                    keys[i] = ((long) ~ordered << 32) | i;
+                }
+                Select.smallestFirst(keys, n, k);
+                Arrays.sort(keys, 0, k);
+                for (int j = 0; j < k; j++) {
+                    int i = (int) keys[j];
+                    id[row * k + j] = i;
+                    vd[row * k + j] = xd[xo + i];
+                }
+            }
+        });
+        return new Tensor.TopK(values, indices);
+    }
+
+    // ------------------------------------------------------------ copies
+
+    @Override public void copy(Tensor src, Tensor dst) {
+        Storage s = src.storage(), d = dst.storage();
+        Loop loop = new Loop(src.shape(), new int[]{dst.offset(), src.offset()}, dst.strides(), src.strides());
+        int ds = loop.innerStride[0], ss = loop.innerStride[1];
+        if (d instanceof FloatStorage fd && s instanceof FloatStorage fs) {
+            float[] out = fd.data(), in = fs.data();
+            loop.run(Parallel.threads(), (off, n) -> {
+                if (ds == 1 && ss == 1) System.arraycopy(in, off[1], out, off[0], n);
+                else for (int i = 0; i < n; i++) out[off[0] + i * ds] = in[off[1] + i * ss];
+            });
+        } else if (d instanceof FloatStorage fd && s instanceof MappedStorage ms && ms.dtype() == DType.F32) {
+            float[] out = fd.data();
+            MemorySegment seg = ms.segment();
+            loop.run(Parallel.threads(), (off, n) -> {
+                if (ds == 1 && ss == 1) MemorySegment.copy(seg, LE_F32, (long) off[1] * 4, out, off[0], n);
+                else for (int i = 0; i < n; i++) out[off[0] + i * ds] = seg.getAtIndex(LE_F32, off[1] + (long) i * ss);
+            });
+        } else if (d instanceof IntStorage id && s instanceof IntStorage is) {
+            int[] out = id.data(), in = is.data();
+            loop.run(Parallel.threads(), (off, n) -> {
+                for (int i = 0; i < n; i++) out[off[0] + i * ds] = in[off[1] + i * ss];
+            });
+        } else if (d instanceof HalfStorage hd && s instanceof HalfStorage hs && hd.dtype() == hs.dtype()) {
+            short[] out = hd.bits(), in = hs.bits();
+            loop.run(Parallel.threads(), (off, n) -> {
+                for (int i = 0; i < n; i++) out[off[0] + i * ds] = in[off[1] + i * ss];
+            });
+        } else { // dtype conversions: widen through f32
+            loop.run(Parallel.threads(), (off, n) -> {
+                for (int i = 0; i < n; i++) d.setFloat(off[0] + (long) i * ds, s.getFloat(off[1] + (long) i * ss));
+            });
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package dev.stiefel.tensor.cpu;
+
+import dev.stiefel.tensor.backend.BinaryOp;
+import dev.stiefel.tensor.backend.UnaryOp;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Element-wise and reduction kernels over contiguous f32 runs, on the Vector API. Tails use masked vector
+ * operations rather than scalar loops, so every element goes through the same instructions wherever it sits
+ * in the run: results never depend on the array's length or alignment.
+ */
+final class VectorKernels {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Doubles of the same register width: one float vector widens into two of these. */
+    static final VectorSpecies<Double> D = VectorSpecies.of(double.class, F.vectorShape());
+    static final int L = F.length();
+
+    private VectorKernels() {}
+
+    // ------------------------------------------------------------ unary
+
+    static void unary(UnaryOp op, float[] x, int xo, float[] out, int oo, int n, float p0, float p1) {
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector v = FloatVector.fromArray(F, x, xo + i, m);
+            apply(op, v, p0, p1).intoArray(out, oo + i, m);
+        }
+    }
+
+    private static final float ROUND_MAGIC = 8388608f; // 2^23: from here on every float is an integer
+
+    static FloatVector apply(UnaryOp op, FloatVector v, float p0, float p1) {
+        return switch (op) {
+            case NEG -> v.neg();
+            case EXP -> v.lanewise(VectorOperators.EXP);
+            case LOG -> v.lanewise(VectorOperators.LOG);
+            case SQRT -> v.sqrt();
+            case RSQRT -> v.broadcast(1f).div(v.sqrt());
+            case TANH -> v.lanewise(VectorOperators.TANH);
+            // 1 / (1 + e^-x): saturates cleanly to 0 and 1 (e^-x = inf gives 0)
+            case SIGMOID -> v.broadcast(1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+            case SILU -> v.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+            case ABS -> v.abs();
+            case SQUARE -> v.mul(v);
+            case RECIPROCAL -> v.broadcast(1f).div(v);
+            case ROUND -> round(v);
+            case ADD_SCALAR -> v.add(p0);
+            case MUL_SCALAR -> v.mul(p0);
+            case DIV_SCALAR -> v.div(p0);
+            case POW_SCALAR -> v.lanewise(VectorOperators.POW, p0);
+            case CLAMP -> v.max(p0).min(p1);
+        };
+    }
+
+    /**
+     * Round half to even without a scalar loop: for |x| < 2^23, (|x| + 2^23) − 2^23 leaves exactly the
+     * integer nearest |x| under the FPU's round-to-nearest-even; larger magnitudes, infinities and NaN are
+     * already integral (or not numbers) and pass through. The sign is put back so −0.3 rounds to −0.0.
+     */
+    static FloatVector round(FloatVector v) {
+        FloatVector a = v.abs();
+        FloatVector r = a.add(ROUND_MAGIC).sub(ROUND_MAGIC);
+        IntVector sign = v.reinterpretAsInts().and(0x80000000);
+        FloatVector signed = r.reinterpretAsInts().or(sign).reinterpretAsFloats();
+        return v.blend(signed, a.lt(ROUND_MAGIC));
+    }
+
+    // ------------------------------------------------------------ binary
+
+    static void binary(BinaryOp op, float[] a, int ao, float[] b, int bo, float[] out, int oo, int n) {
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector x = FloatVector.fromArray(F, a, ao + i, m);
+            FloatVector y = FloatVector.fromArray(F, b, bo + i, m);
+            apply(op, x, y).intoArray(out, oo + i, m);
+        }
+    }
+
+    /** a op s for a scalar right operand (a broadcast inner run). */
+    static void binaryScalarRight(BinaryOp op, float[] a, int ao, float s, float[] out, int oo, int n) {
+        FloatVector y = FloatVector.broadcast(F, s);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            apply(op, FloatVector.fromArray(F, a, ao + i, m), y).intoArray(out, oo + i, m);
+        }
+    }
+
+    /** s op b for a scalar left operand. */
+    static void binaryScalarLeft(BinaryOp op, float s, float[] b, int bo, float[] out, int oo, int n) {
+        FloatVector x = FloatVector.broadcast(F, s);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            apply(op, x, FloatVector.fromArray(F, b, bo + i, m)).intoArray(out, oo + i, m);
+        }
+    }
+
+    static FloatVector apply(BinaryOp op, FloatVector x, FloatVector y) {
+        return switch (op) {
+            case ADD -> x.add(y);
+            case SUB -> x.sub(y);
+            case MUL -> x.mul(y);
+            case DIV -> x.div(y);
+            case POW -> x.lanewise(VectorOperators.POW, y);
+            case MAX -> x.max(y);
+            case MIN -> x.min(y);
+        };
+    }
+
+    // ------------------------------------------------------------ reductions
+
+    /** Σ x in f64: each float vector widens into two double vectors before it is added. */
+    static double sum(float[] x, int xo, int n) {
+        DoubleVector acc0 = DoubleVector.zero(D), acc1 = DoubleVector.zero(D);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            acc0 = acc0.add((DoubleVector) v.convertShape(VectorOperators.F2D, D, 0));
+            acc1 = acc1.add((DoubleVector) v.convertShape(VectorOperators.F2D, D, 1));
+        }
+        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += x[xo + i];
+        return s;
+    }
+
+    /** Σ x² in f64. */
+    static double sumSquares(float[] x, int xo, int n) {
+        DoubleVector acc0 = DoubleVector.zero(D), acc1 = DoubleVector.zero(D);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            DoubleVector d0 = (DoubleVector) v.convertShape(VectorOperators.F2D, D, 0);
+            DoubleVector d1 = (DoubleVector) v.convertShape(VectorOperators.F2D, D, 1);
+            acc0 = d0.fma(d0, acc0);
+            acc1 = d1.fma(d1, acc1);
+        }
+        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += (double) x[xo + i] * x[xo + i];
+        return s;
+    }
+
+    /** Σ (x − c)² in f64, for the second pass of a variance. */
+    static double sumSquaredDeviations(float[] x, int xo, int n, double c) {
+        DoubleVector acc0 = DoubleVector.zero(D), acc1 = DoubleVector.zero(D);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            DoubleVector d0 = ((DoubleVector) v.convertShape(VectorOperators.F2D, D, 0)).sub(c);
+            DoubleVector d1 = ((DoubleVector) v.convertShape(VectorOperators.F2D, D, 1)).sub(c);
+            acc0 = d0.fma(d0, acc0);
+            acc1 = d1.fma(d1, acc1);
+        }
+        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) { double d = x[xo + i] - c; s += d * d; }
+        return s;
+    }
+
+    /** max x (NaN if any element is NaN); -inf for n = 0. */
+    static float max(float[] x, int xo, int n) {
+        FloatVector acc = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            acc = acc.lanewise(VectorOperators.MAX, FloatVector.fromArray(F, x, xo + i, m), m);
+        }
+        return acc.reduceLanes(VectorOperators.MAX);
+    }
+
+    static float min(float[] x, int xo, int n) {
+        FloatVector acc = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            acc = acc.lanewise(VectorOperators.MIN, FloatVector.fromArray(F, x, xo + i, m), m);
+        }
+        return acc.reduceLanes(VectorOperators.MIN);
+    }
+
+    /** out = exp(x − shift), returning Σ out in f64 (the softmax numerator and denominator in one pass). */
+    static double expShiftedSum(float[] x, int xo, float shift, float[] out, int oo, int n) {
+        DoubleVector acc0 = DoubleVector.zero(D), acc1 = DoubleVector.zero(D);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector e = FloatVector.fromArray(F, x, xo + i, m).sub(shift).lanewise(VectorOperators.EXP);
+            e = FloatVector.zero(F).blend(e, m); // masked-off lanes must not add exp(0 - shift)
+            if (out != null) e.intoArray(out, oo + i, m);
+            acc0 = acc0.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, 0));
+            acc1 = acc1.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, 1));
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** out = x · s · w (RMSNorm's last step: w ⊙ (s·x)). */
+    static void scaleMul(float[] x, int xo, float s, float[] w, int wo, float[] out, int oo, int n) {
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector v = FloatVector.fromArray(F, x, xo + i, m).mul(s);
+            FloatVector.fromArray(F, w, wo + i, m).mul(v).intoArray(out, oo + i, m);
+        }
+    }
+}
