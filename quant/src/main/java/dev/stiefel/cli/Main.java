@@ -1,5 +1,35 @@
 package dev.stiefel.cli;
 
-public final class Main {
-    public static void main(String[] args) { System.out.println("stiefel"); }
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code stiefel} program. Each sub-command is one small class; this one only wires them together. */
+@Command(name = "stiefel", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Post-training quantization of LLaMA-family models in pure Java.",
+        subcommands = {InfoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override public void run() { spec.commandLine().usage(System.out); }
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new Main());
+        // a bad argument prints the message and the usage, never a stack trace
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof IllegalArgumentException || e instanceof IllegalStateException) {
+                cmd.getErr().println(cmd.getColorScheme().errorText("stiefel: " + e.getMessage()));
+                return 2;
+            }
+            throw e;
+        });
+        System.exit(cli.execute(args));
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[]{"stiefel " + (v == null ? "dev" : v) + " on Java " + Runtime.version()};
+        }
+    }
 }
