@@ -24,30 +24,66 @@ final class VectorKernels {
 
     // ------------------------------------------------------------ unary
 
+    /**
+     * out = op(x) over n elements. The switch sits outside the loops on purpose: one loop per op keeps each
+     * loop body small enough for C2 to inline the vector operations and keep them in registers (a shared
+     * per-element switch grew too large to inline, and boxed every vector: 4x slower).
+     */
     static void unary(UnaryOp op, float[] x, int xo, float[] out, int oo, int n, float p0, float p1) {
-        for (int i = 0; i < n; i += L) {
+        int i = 0, bound = F.loopBound(n);
+        switch (op) {
+            case NEG -> { for (; i < bound; i += L) load(x, xo + i).neg().intoArray(out, oo + i); }
+            case EXP -> { for (; i < bound; i += L) load(x, xo + i).lanewise(VectorOperators.EXP).intoArray(out, oo + i); }
+            case LOG -> { for (; i < bound; i += L) load(x, xo + i).lanewise(VectorOperators.LOG).intoArray(out, oo + i); }
+            case SQRT -> { for (; i < bound; i += L) load(x, xo + i).sqrt().intoArray(out, oo + i); }
+            case RSQRT -> { for (; i < bound; i += L) rsqrt(load(x, xo + i)).intoArray(out, oo + i); }
+            case TANH -> { for (; i < bound; i += L) load(x, xo + i).lanewise(VectorOperators.TANH).intoArray(out, oo + i); }
+            case SIGMOID -> { for (; i < bound; i += L) sigmoid(load(x, xo + i)).intoArray(out, oo + i); }
+            case SILU -> { for (; i < bound; i += L) silu(load(x, xo + i)).intoArray(out, oo + i); }
+            case ABS -> { for (; i < bound; i += L) load(x, xo + i).abs().intoArray(out, oo + i); }
+            case SQUARE -> { for (; i < bound; i += L) { FloatVector v = load(x, xo + i); v.mul(v).intoArray(out, oo + i); } }
+            case RECIPROCAL -> { for (; i < bound; i += L) ONE.div(load(x, xo + i)).intoArray(out, oo + i); }
+            case ROUND -> { for (; i < bound; i += L) round(load(x, xo + i)).intoArray(out, oo + i); }
+            case ADD_SCALAR -> { for (; i < bound; i += L) load(x, xo + i).add(p0).intoArray(out, oo + i); }
+            case MUL_SCALAR -> { for (; i < bound; i += L) load(x, xo + i).mul(p0).intoArray(out, oo + i); }
+            case DIV_SCALAR -> { for (; i < bound; i += L) load(x, xo + i).div(p0).intoArray(out, oo + i); }
+            case POW_SCALAR -> { for (; i < bound; i += L) load(x, xo + i).lanewise(VectorOperators.POW, p0).intoArray(out, oo + i); }
+            case CLAMP -> { for (; i < bound; i += L) load(x, xo + i).max(p0).min(p1).intoArray(out, oo + i); }
+        }
+        if (i < n) { // the tail: the same vector op under a mask, so the last elements round exactly like the rest
             VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector v = FloatVector.fromArray(F, x, xo + i, m);
-            apply(op, v, p0, p1).intoArray(out, oo + i, m);
+            apply(op, FloatVector.fromArray(F, x, xo + i, m), p0, p1).intoArray(out, oo + i, m);
         }
     }
 
+    private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
+
+    private static FloatVector load(float[] a, int at) { return FloatVector.fromArray(F, a, at); }
+
+    private static FloatVector rsqrt(FloatVector v) { return ONE.div(v.sqrt()); }
+
+    /** 1 / (1 + e^-x): saturates cleanly to 0 and 1 (e^-x = inf gives 0). */
+    private static FloatVector sigmoid(FloatVector v) { return ONE.div(v.neg().lanewise(VectorOperators.EXP).add(1f)); }
+
+    /** x / (1 + e^-x), the SwiGLU gate. */
+    private static FloatVector silu(FloatVector v) { return v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)); }
+
     private static final float ROUND_MAGIC = 8388608f; // 2^23: from here on every float is an integer
 
+    /** The per-op vector function, for masked tails (the main loops above spell each op out). */
     static FloatVector apply(UnaryOp op, FloatVector v, float p0, float p1) {
         return switch (op) {
             case NEG -> v.neg();
             case EXP -> v.lanewise(VectorOperators.EXP);
             case LOG -> v.lanewise(VectorOperators.LOG);
             case SQRT -> v.sqrt();
-            case RSQRT -> v.broadcast(1f).div(v.sqrt());
+            case RSQRT -> rsqrt(v);
             case TANH -> v.lanewise(VectorOperators.TANH);
-            // 1 / (1 + e^-x): saturates cleanly to 0 and 1 (e^-x = inf gives 0)
-            case SIGMOID -> v.broadcast(1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
-            case SILU -> v.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+            case SIGMOID -> sigmoid(v);
+            case SILU -> silu(v);
             case ABS -> v.abs();
             case SQUARE -> v.mul(v);
-            case RECIPROCAL -> v.broadcast(1f).div(v);
+            case RECIPROCAL -> ONE.div(v);
             case ROUND -> round(v);
             case ADD_SCALAR -> v.add(p0);
             case MUL_SCALAR -> v.mul(p0);
@@ -73,18 +109,20 @@ final class VectorKernels {
     // ------------------------------------------------------------ binary
 
     static void binary(BinaryOp op, float[] a, int ao, float[] b, int bo, float[] out, int oo, int n) {
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) apply(op, load(a, ao + i), load(b, bo + i)).intoArray(out, oo + i);
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector x = FloatVector.fromArray(F, a, ao + i, m);
-            FloatVector y = FloatVector.fromArray(F, b, bo + i, m);
-            apply(op, x, y).intoArray(out, oo + i, m);
+            apply(op, FloatVector.fromArray(F, a, ao + i, m), FloatVector.fromArray(F, b, bo + i, m)).intoArray(out, oo + i, m);
         }
     }
 
     /** a op s for a scalar right operand (a broadcast inner run). */
     static void binaryScalarRight(BinaryOp op, float[] a, int ao, float s, float[] out, int oo, int n) {
         FloatVector y = FloatVector.broadcast(F, s);
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) apply(op, load(a, ao + i), y).intoArray(out, oo + i);
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
             apply(op, FloatVector.fromArray(F, a, ao + i, m), y).intoArray(out, oo + i, m);
         }
@@ -93,7 +131,9 @@ final class VectorKernels {
     /** s op b for a scalar left operand. */
     static void binaryScalarLeft(BinaryOp op, float s, float[] b, int bo, float[] out, int oo, int n) {
         FloatVector x = FloatVector.broadcast(F, s);
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) apply(op, x, load(b, bo + i)).intoArray(out, oo + i);
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
             apply(op, x, FloatVector.fromArray(F, b, bo + i, m)).intoArray(out, oo + i, m);
         }
@@ -162,7 +202,9 @@ final class VectorKernels {
     /** max x (NaN if any element is NaN); -inf for n = 0. */
     static float max(float[] x, int xo, int n) {
         FloatVector acc = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) acc = acc.max(load(x, xo + i));
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
             acc = acc.lanewise(VectorOperators.MAX, FloatVector.fromArray(F, x, xo + i, m), m);
         }
@@ -171,30 +213,42 @@ final class VectorKernels {
 
     static float min(float[] x, int xo, int n) {
         FloatVector acc = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) acc = acc.min(load(x, xo + i));
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
             acc = acc.lanewise(VectorOperators.MIN, FloatVector.fromArray(F, x, xo + i, m), m);
         }
         return acc.reduceLanes(VectorOperators.MIN);
     }
 
-    /** out = exp(x − shift), returning Σ out in f64 (the softmax numerator and denominator in one pass). */
+    /** out = exp(x − shift) (when out is not null), returning Σ exp(x − shift) in f64: softmax's numerator and denominator in one pass. */
     static double expShiftedSum(float[] x, int xo, float shift, float[] out, int oo, int n) {
         DoubleVector acc0 = DoubleVector.zero(D), acc1 = DoubleVector.zero(D);
-        for (int i = 0; i < n; i += L) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector e = FloatVector.fromArray(F, x, xo + i, m).sub(shift).lanewise(VectorOperators.EXP);
-            e = FloatVector.zero(F).blend(e, m); // masked-off lanes must not add exp(0 - shift)
-            if (out != null) e.intoArray(out, oo + i, m);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) {
+            FloatVector e = load(x, xo + i).sub(shift).lanewise(VectorOperators.EXP);
+            if (out != null) e.intoArray(out, oo + i);
             acc0 = acc0.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, 0));
             acc1 = acc1.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, 1));
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        if (i < n) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector e = FloatVector.fromArray(F, x, xo + i, m).sub(shift).lanewise(VectorOperators.EXP);
+            if (out != null) e.intoArray(out, oo + i, m);
+            float[] tail = new float[L];
+            e.intoArray(tail, 0, m);
+            for (int j = 0; j < n - i; j++) s += tail[j];
+        }
+        return s;
     }
 
-    /** out = x · s · w (RMSNorm's last step: w ⊙ (s·x)). */
+    /** out = w ⊙ (s·x), RMSNorm's last step. */
     static void scaleMul(float[] x, int xo, float s, float[] w, int wo, float[] out, int oo, int n) {
-        for (int i = 0; i < n; i += L) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) load(w, wo + i).mul(load(x, xo + i).mul(s)).intoArray(out, oo + i);
+        if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
             FloatVector v = FloatVector.fromArray(F, x, xo + i, m).mul(s);
             FloatVector.fromArray(F, w, wo + i, m).mul(v).intoArray(out, oo + i, m);
