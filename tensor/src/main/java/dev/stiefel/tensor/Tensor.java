@@ -5,6 +5,7 @@ import dev.stiefel.tensor.backend.Backends;
 import dev.stiefel.tensor.backend.BinaryOp;
 import dev.stiefel.tensor.backend.ReduceOp;
 import dev.stiefel.tensor.backend.UnaryOp;
+import dev.stiefel.tensor.linalg.DMatrix;
 
 import java.util.Arrays;
 import java.util.Random;
@@ -106,6 +107,22 @@ public final class Tensor {
         float[] d = new float[(int) Shape.numel(shape)];
         for (int i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * rnd.nextFloat();
         return wrap(d, shape);
+    }
+
+    /** An f32 tensor [rows, cols] holding an f64 matrix (each entry rounded once), e.g. a fused transform. */
+    public static Tensor of(DMatrix m) {
+        float[] d = new float[m.rows * m.cols];
+        for (int i = 0; i < d.length; i++) d[i] = (float) m.data[i];
+        return wrap(d, m.rows, m.cols);
+    }
+
+    /** This 2-D tensor widened to an f64 matrix for {@link dev.stiefel.tensor.linalg.Linalg}. */
+    public DMatrix toDMatrix() {
+        if (dim() != 2) throw new IllegalArgumentException("toDMatrix: needs a 2-D tensor, got " + Shape.str(shape));
+        float[] f = toFloatArray();
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) d[i] = f[i];
+        return new DMatrix(shape[0], shape[1], d);
     }
 
     // ---------------------------------------------------------------- properties
