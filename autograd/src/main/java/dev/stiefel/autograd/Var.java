@@ -1,0 +1,350 @@
+package dev.stiefel.autograd;
+
+import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Shape;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A tensor on the tape. Leaves are made with {@link #param} (gradients wanted) or {@link #of} (constants);
+ * every op on a Var returns a new Var that remembers, through a {@link Node}, how to send gradients back
+ * to its inputs. Only ops with at least one input that requires gradients, run while {@link Grad#enabled()},
+ * are recorded: a frozen model under {@link Grad#off()} builds no graph at all.
+ *
+ * <p>Each backward rule below is the chain rule for its forward line, written with the same tensor ops.
+ */
+public final class Var {
+    private final Tensor value;
+    private final boolean requiresGrad;
+    private final Node node;
+    private Tensor grad;
+
+    private static final Var[] NO_INPUTS = {};
+
+    private Var(Tensor value, boolean requiresGrad, Node node) {
+        this.value = value;
+        this.requiresGrad = requiresGrad;
+        this.node = node;
+    }
+
+    /** A leaf whose gradient {@link #backward()} computes. */
+    public static Var param(Tensor value) { return new Var(value, true, null); }
+
+    /** A constant leaf: no gradient flows into it. */
+    public static Var of(Tensor value) { return new Var(value, false, null); }
+
+    public Tensor value() { return value; }
+
+    /** The accumulated gradient of a leaf after {@link #backward()}, or null when none has reached it. */
+    public Tensor grad() { return grad; }
+
+    public void zeroGrad() { grad = null; }
+
+    /** Replaces the accumulated gradient (gradient clipping, tests). */
+    public void setGrad(Tensor g) {
+        if (g != null && !Arrays.equals(g.shape(), value.shape()))
+            throw new IllegalArgumentException("setGrad: gradient " + Shape.str(g.shape()) + " for a value " + Shape.str(value.shape()));
+        grad = g;
+    }
+
+    public boolean requiresGrad() { return requiresGrad; }
+
+    public boolean isLeaf() { return node == null; }
+
+    /** The same value, cut from the graph: nothing flows back through it. */
+    public Var detach() { return of(value); }
+
+    public int[] shape() { return value.shape(); }
+
+    /** Records {@code value} as the output of {@code op} when any input needs a gradient and the tape is on. */
+    static Var record(String op, Tensor value, Node.Rule rule, Var... inputs) {
+        if (!Grad.enabled()) return of(value);
+        for (Var in : inputs)
+            if (in.requiresGrad) return new Var(value, true, new Node(op, inputs, rule));
+        return of(value);
+    }
+
+    // ------------------------------------------------------------ backward
+
+    /** Back-propagates from this scalar: every leaf that requires a gradient accumulates d(this)/d(leaf). */
+    public void backward() {
+        if (value.numel() != 1)
+            throw new IllegalArgumentException("backward: needs a scalar, got shape " + Shape.str(value.shape())
+                    + "; reduce it first (sum or mean) or call backward(gradient)");
+        backward(Tensor.ones(value.shape()));
+    }
+
+    /** Back-propagates {@code seed} = d(loss)/d(this). The graph's saved tensors are freed on the way. */
+    public void backward(Tensor seed) {
+        if (!Arrays.equals(seed.shape(), value.shape()))
+            throw new IllegalArgumentException("backward: seed " + Shape.str(seed.shape()) + " for a value " + Shape.str(value.shape()));
+        if (!requiresGrad) throw new IllegalStateException("backward: this value does not depend on anything that requires a gradient");
+        Map<Var, Tensor> pending = new IdentityHashMap<>();
+        pending.put(this, seed);
+        for (Var v : reverseTopologicalOrder()) {
+            Tensor g = pending.remove(v);
+            if (g == null) continue;
+            if (v.node == null) { // a leaf: keep the gradient
+                v.grad = v.grad == null ? g : v.grad.add(g);
+                continue;
+            }
+            Tensor[] gi = v.node.backward(g);
+            Var[] inputs = v.node.inputs();
+            v.node.release();
+            for (int i = 0; i < inputs.length; i++) {
+                if (!inputs[i].requiresGrad || gi[i] == null) continue;
+                pending.merge(inputs[i], gi[i], Tensor::add); // a value used twice receives both gradients
+            }
+        }
+    }
+
+    /** Every Var this one depends on through the tape, each after all the Vars that use it. */
+    private List<Var> reverseTopologicalOrder() {
+        List<Var> post = new ArrayList<>();
+        Map<Var, Boolean> seen = new IdentityHashMap<>();
+        ArrayDeque<Object[]> stack = new ArrayDeque<>(); // {var, next input index}
+        stack.push(new Object[]{this, 0});
+        seen.put(this, true);
+        while (!stack.isEmpty()) {
+            Object[] top = stack.peek();
+            Var v = (Var) top[0];
+            int i = (int) top[1];
+            Var[] in = v.node == null ? NO_INPUTS : v.node.inputs();
+            if (i < in.length) {
+                top[1] = i + 1;
+                Var next = in[i];
+                if (next.requiresGrad && seen.put(next, true) == null) stack.push(new Object[]{next, 0});
+            } else {
+                stack.pop();
+                post.add(v);
+            }
+        }
+        java.util.Collections.reverse(post);
+        return post;
+    }
+
+    // ------------------------------------------------------------ broadcasting
+
+    /** Sums a broadcast gradient back to {@code shape}: over leading dims it lacks and dims where it has size 1. */
+    static Tensor sumTo(Tensor g, int[] shape) {
+        int[] gs = g.shape();
+        if (Arrays.equals(gs, shape)) return g;
+        int lead = gs.length - shape.length;
+        Tensor r = g;
+        for (int d = 0; d < lead; d++) r = r.sum(0, false);
+        for (int d = 0; d < shape.length; d++)
+            if (shape[d] == 1 && r.size(d) != 1) r = r.sum(d, true);
+        return r;
+    }
+
+    // ------------------------------------------------------------ element-wise
+
+    public Var add(Var o) {
+        int[] as = shape(), bs = o.shape();
+        return record("add", value.add(o.value), g -> new Tensor[]{sumTo(g, as), sumTo(g, bs)}, this, o);
+    }
+
+    public Var sub(Var o) {
+        int[] as = shape(), bs = o.shape();
+        return record("sub", value.sub(o.value), g -> new Tensor[]{sumTo(g, as), sumTo(g.neg(), bs)}, this, o);
+    }
+
+    public Var mul(Var o) {
+        Tensor a = value, b = o.value;
+        return record("mul", a.mul(b), g -> new Tensor[]{sumTo(g.mul(b), a.shape()), sumTo(g.mul(a), b.shape())}, this, o);
+    }
+
+    /** d(a/b) = da/b − a·db/b² */
+    public Var div(Var o) {
+        Tensor a = value, b = o.value;
+        return record("div", a.div(b), g -> new Tensor[]{sumTo(g.div(b), a.shape()),
+                sumTo(g.mul(a).div(b.square()).neg(), b.shape())}, this, o);
+    }
+
+    public Var add(float s) { return record("add_scalar", value.add(s), g -> new Tensor[]{g}, this); }
+
+    public Var mul(float s) { return record("mul_scalar", value.mul(s), g -> new Tensor[]{g.mul(s)}, this); }
+
+    public Var neg() { return record("neg", value.neg(), g -> new Tensor[]{g.neg()}, this); }
+
+    public Var exp() {
+        Tensor y = value.exp();
+        return record("exp", y, g -> new Tensor[]{g.mul(y)}, this);
+    }
+
+    public Var log() {
+        Tensor x = value;
+        return record("log", x.log(), g -> new Tensor[]{g.div(x)}, this);
+    }
+
+    /** d√x = 1/(2√x) */
+    public Var sqrt() {
+        Tensor y = value.sqrt();
+        return record("sqrt", y, g -> new Tensor[]{g.div(y).mul(0.5f)}, this);
+    }
+
+    public Var square() {
+        Tensor x = value;
+        return record("square", x.square(), g -> new Tensor[]{g.mul(x).mul(2f)}, this);
+    }
+
+    /** d xᵖ = p·xᵖ⁻¹ */
+    public Var pow(float p) {
+        Tensor x = value;
+        return record("pow", x.pow(p), g -> new Tensor[]{g.mul(x.pow(p - 1)).mul(p)}, this);
+    }
+
+    /** d tanh = 1 − tanh² */
+    public Var tanh() {
+        Tensor y = value.tanh();
+        return record("tanh", y, g -> new Tensor[]{g.mul(y.square().neg().add(1f))}, this);
+    }
+
+    /** dσ = σ(1 − σ) */
+    public Var sigmoid() {
+        Tensor y = value.sigmoid();
+        return record("sigmoid", y, g -> new Tensor[]{g.mul(y.mul(y.neg().add(1f)))}, this);
+    }
+
+    /** d(x·σ(x)) = σ(x)·(1 + x·(1 − σ(x))) */
+    public Var silu() {
+        Tensor x = value;
+        return record("silu", x.silu(), g -> {
+            Tensor s = x.sigmoid();
+            return new Tensor[]{g.mul(s.mul(x.mul(s.neg().add(1f)).add(1f)))};
+        }, this);
+    }
+
+    // ------------------------------------------------------------ matmul and reductions
+
+    /** [..., m, k]·[..., k, n]: dA = G·Bᵀ, dB = Aᵀ·G, each summed over the batch dims it was broadcast along. */
+    public Var matmul(Var o) {
+        Tensor a = value, b = o.value;
+        return record("matmul", a.matmul(b), g -> new Tensor[]{
+                requiresGrad ? sumTo(g.matmul(b.t()), a.shape()) : null,
+                o.requiresGrad ? sumTo(a.t().matmul(g), b.shape()) : null}, this, o);
+    }
+
+    public Var sum(int axis, boolean keepDim) {
+        int[] s = shape();
+        int a = Shape.axis("sum", axis, s);
+        return record("sum", value.sum(a, keepDim), g -> new Tensor[]{(keepDim ? g : g.unsqueeze(a)).expand(s)}, this);
+    }
+
+    public Var mean(int axis, boolean keepDim) {
+        int[] s = shape();
+        int a = Shape.axis("mean", axis, s);
+        float n = s[a];
+        return record("mean", value.mean(a, keepDim), g -> new Tensor[]{(keepDim ? g : g.unsqueeze(a)).div(n).expand(s)}, this);
+    }
+
+    public Var sum() { return reshape(value.numel()).sum(0, false); }
+
+    public Var mean() { return reshape(value.numel()).mean(0, false); }
+
+    /** softmax: dx = y ⊙ (g − Σ g⊙y) along the axis */
+    public Var softmax(int axis) {
+        Tensor y = value.softmax(axis);
+        return record("softmax", y, g -> new Tensor[]{y.mul(g.sub(g.mul(y).sum(axis, true)))}, this);
+    }
+
+    /** log-softmax: dx = g − softmax(x) · Σ g along the axis */
+    public Var logSoftmax(int axis) {
+        Tensor y = value.logSoftmax(axis);
+        return record("log_softmax", y, g -> new Tensor[]{g.sub(y.exp().mul(g.sum(axis, true)))}, this);
+    }
+
+    /**
+     * RMSNorm y = w ⊙ x·r with r = (mean(x²) + eps)^(−1/2) over the last dim:
+     * dx = r·(g⊙w) − x·r³·mean((g⊙w)⊙x), dw = Σ_rows g⊙x·r.
+     */
+    public Var rmsNorm(Var weight, float eps) {
+        Tensor x = value, w = weight.value;
+        Tensor y = x.rmsNorm(w, eps);
+        return record("rms_norm", y, g -> {
+            Tensor r = x.square().mean(-1, true).add(eps).rsqrt();
+            Tensor gw = g.mul(w);
+            Tensor dx = gw.mul(r).sub(x.mul(r.pow(3f)).mul(gw.mul(x).mean(-1, true)));
+            Tensor dw = weight.requiresGrad ? sumTo(g.mul(x.mul(r)), w.shape()) : null;
+            return new Tensor[]{dx, dw};
+        }, this, weight);
+    }
+
+    /** RoPE is a rotation per pair, so its gradient is the opposite rotation (the same frequencies negated). */
+    public Var rope(Rope rope, int[] positions) {
+        double[] f = rope.invFreq();
+        for (int i = 0; i < f.length; i++) f[i] = -f[i];
+        Rope inverse = new Rope(f, rope.layout());
+        return record("rope", rope.apply(value, positions), g -> new Tensor[]{inverse.apply(g, positions)}, this);
+    }
+
+    // ------------------------------------------------------------ views and indexing
+
+    public Var reshape(int... newShape) {
+        int[] s = shape();
+        return record("reshape", value.reshape(newShape), g -> new Tensor[]{g.reshape(s)}, this);
+    }
+
+    public Var permute(int... order) {
+        int[] inverse = new int[order.length];
+        for (int i = 0; i < order.length; i++) inverse[Shape.axis("permute", order[i], shape())] = i;
+        return record("permute", value.permute(order), g -> new Tensor[]{g.permute(inverse)}, this);
+    }
+
+    public Var transpose(int a, int b) {
+        return record("transpose", value.transpose(a, b), g -> new Tensor[]{g.transpose(a, b)}, this);
+    }
+
+    public Var t() { return transpose(-2, -1); }
+
+    /** The gradient of a slice is the slice's gradient placed back into zeros. */
+    public Var narrow(int axis, int start, int length) {
+        int[] s = shape();
+        return record("narrow", value.narrow(axis, start, length), g -> {
+            Tensor dx = Tensor.zeros(s);
+            dx.narrow(axis, start, length).copyFrom(g);
+            return new Tensor[]{dx};
+        }, this);
+    }
+
+    /** Joins along {@code axis}; each input's gradient is its own slice of the output's. */
+    public static Var concat(int axis, Var... vs) {
+        Tensor[] ts = new Tensor[vs.length];
+        for (int i = 0; i < vs.length; i++) ts[i] = vs[i].value;
+        Tensor out = Tensor.concat(axis, ts);
+        int a = Shape.axis("concat", axis, out.shape());
+        return record("concat", out, g -> {
+            Tensor[] gs = new Tensor[vs.length];
+            int at = 0;
+            for (int i = 0; i < vs.length; i++) {
+                int len = vs[i].value.size(a);
+                gs[i] = g.narrow(a, at, len);
+                at += len;
+            }
+            return gs;
+        }, vs);
+    }
+
+    /** Rows of this table at {@code ids}; the backward adds each output row's gradient into its table row. */
+    public Var embedding(Tensor ids) {
+        int[] s = shape();
+        int[] flatIds = ids.contiguous().toIntArray();
+        return record("embedding", value.embedding(ids), g -> {
+            int d = s[1];
+            float[] dx = new float[s[0] * d], gd = g.toFloatArray();
+            for (int t = 0; t < flatIds.length; t++)
+                for (int j = 0; j < d; j++) dx[flatIds[t] * d + j] += gd[t * d + j];
+            return new Tensor[]{Tensor.wrap(dx, s)};
+        }, this);
+    }
+
+    @Override public String toString() {
+        return "Var" + Shape.str(shape()) + (requiresGrad ? " requires grad" : "") + (node != null ? " from " + node.op : "");
+    }
+}
