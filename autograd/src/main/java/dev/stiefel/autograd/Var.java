@@ -284,6 +284,58 @@ public final class Var {
         return record("rope", rope.apply(value, positions), g -> new Tensor[]{inverse.apply(g, positions)}, this);
     }
 
+    /** Round half to even forward; the straight-through estimator backward passes the gradient unchanged (Bengio et al. 2013). */
+    public Var roundSte() { return record("round_ste", value.round(), g -> new Tensor[]{g}, this); }
+
+    /** clamp(x, lo, hi): the gradient flows where lo <= x <= hi and is zero where the value was clipped. */
+    public Var clamp(float lo, float hi) {
+        Tensor x = value;
+        return record("clamp", x.clamp(lo, hi), g -> {
+            Tensor inside = x.ge(lo).mul(x.le(hi));
+            return new Tensor[]{g.mul(inside)};
+        }, this);
+    }
+
+    /** Element-wise maximum; the gradient goes to the larger input (to the first on ties). */
+    public Var maximum(Var o) {
+        Tensor a = value, b = o.value;
+        return record("maximum", a.maximum(b), g -> {
+            Tensor aWins = a.ge(b);
+            return new Tensor[]{sumTo(g.mul(aWins), a.shape()), sumTo(g.mul(aWins.neg().add(1f)), b.shape())};
+        }, this, o);
+    }
+
+    /** Max along an axis; the gradient goes to the first maximal element. */
+    public Var max(int axis, boolean keepDim) {
+        Tensor x = value;
+        int a = Shape.axis("max", axis, x.shape());
+        Tensor idx = x.argmax(a, true);
+        return record("max", x.max(a, keepDim), g -> new Tensor[]{scatter(x.shape(), a, idx, keepDim ? g : g.unsqueeze(a))}, this);
+    }
+
+    /** torch.gather along {@code axis}; the backward scatters each gradient back to the element it came from. */
+    public Var gather(int axis, Tensor index) {
+        int[] s = shape();
+        int a = Shape.axis("gather", axis, s);
+        return record("gather", value.gather(a, index), g -> new Tensor[]{scatter(s, a, index, g)}, this);
+    }
+
+    /** zeros(shape) with src added at out[.. index[..i..] ..] along axis (the adjoint of gather). */
+    static Tensor scatter(int[] shape, int axis, Tensor index, Tensor src) {
+        float[] out = new float[(int) Shape.numel(shape)];
+        int[] is = index.shape(), idx = index.contiguous().toIntArray();
+        float[] sv = src.toFloatArray();
+        int[] strides = Shape.contiguousStrides(shape);
+        int[] pos = new int[is.length];
+        for (int e = 0; e < idx.length; e++) {
+            int at = 0;
+            for (int d = 0; d < is.length; d++) at += (d == axis ? idx[e] : pos[d]) * strides[d];
+            out[at] += sv[e];
+            for (int d = is.length - 1; d >= 0; d--) { if (++pos[d] < is[d]) break; pos[d] = 0; }
+        }
+        return Tensor.wrap(out, shape);
+    }
+
     // ------------------------------------------------------------ views and indexing
 
     public Var reshape(int... newShape) {

@@ -88,6 +88,17 @@ class GradientRulesTest {
         assertGradients(v -> v[0].embedding(ids), randn(7, 5));
     }
 
+    @Test void clampMaximumMaxAndGather() {
+        // inputs kept away from the kinks (|x| in [0.3, 2], bounds at ±0.15·k) so ±h never crosses one
+        Tensor x = Tensor.uniform(rnd, 0.3f, 2f, 5, 7).mul(Tensor.uniform(rnd, -1, 1, 5, 7).ge(0f).mul(2f).sub(1f));
+        assertGradients(v -> v[0].clamp(-1.15f, 1.15f), x);
+        assertGradients(v -> v[0].maximum(v[1]), x, x.mul(-1f).add(0.05f));
+        assertGradients(v -> v[0].max(1, false), Tensor.arange(35).reshape(5, 7).mul(0.37f).add(randn(5, 7).mul(0.01f)));
+        assertGradients(v -> v[0].max(0, true), Tensor.arange(35).reshape(7, 5).mul(-0.41f).add(randn(7, 5).mul(0.01f)).t());
+        Tensor index = Tensor.ofInts(new int[]{2, 2, 0, 6, 1, 3}, 2, 3);
+        assertGradients(v -> v[0].gather(1, index), randn(2, 7));
+    }
+
     @Test void aWrongRuleIsCaught() {
         // the checker itself must fail on a wrong gradient: x² with the rule of x³
         GradCheck.Result r = GradCheck.check(v -> Var.record("bad", v[0].value().square(), g -> new Tensor[]{g.mul(v[0].value().square()).mul(3f)}, v[0]),

@@ -370,6 +370,17 @@ public final class Tensor {
     /** Element-wise minimum (NaN wins). */
     public Tensor minimum(Tensor o) { return binary(BinaryOp.MIN, o); }
 
+    /** 1 where this > o, else 0 (broadcast; NaN compares false). */
+    public Tensor gt(Tensor o) { return binary(BinaryOp.GT, o); }
+    public Tensor ge(Tensor o) { return binary(BinaryOp.GE, o); }
+    public Tensor lt(Tensor o) { return binary(BinaryOp.LT, o); }
+    public Tensor le(Tensor o) { return binary(BinaryOp.LE, o); }
+    public Tensor eq(Tensor o) { return binary(BinaryOp.EQ, o); }
+    public Tensor gt(float s) { return gt(scalar(s)); }
+    public Tensor ge(float s) { return ge(scalar(s)); }
+    public Tensor lt(float s) { return lt(scalar(s)); }
+    public Tensor le(float s) { return le(scalar(s)); }
+
     public Tensor add(float s) { return unary(UnaryOp.ADD_SCALAR, s, 0); }
     public Tensor sub(float s) { return unary(UnaryOp.ADD_SCALAR, -s, 0); }
     public Tensor mul(float s) { return unary(UnaryOp.MUL_SCALAR, s, 0); }

@@ -62,7 +62,9 @@ class ElementwiseTest {
     enum Binary {
         ADD(Tensor::add, Double::sum), SUB(Tensor::sub, (a, b) -> a - b), MUL(Tensor::mul, (a, b) -> a * b),
         DIV(Tensor::div, (a, b) -> a / b), POW(Tensor::pow, Math::pow),
-        MAXIMUM(Tensor::maximum, Math::max), MINIMUM(Tensor::minimum, Math::min);
+        MAXIMUM(Tensor::maximum, Math::max), MINIMUM(Tensor::minimum, Math::min),
+        GT(Tensor::gt, (a, b) -> a > b ? 1 : 0), GE(Tensor::ge, (a, b) -> a >= b ? 1 : 0), LT(Tensor::lt, (a, b) -> a < b ? 1 : 0),
+        LE(Tensor::le, (a, b) -> a <= b ? 1 : 0), EQ(Tensor::eq, (a, b) -> a == b ? 1 : 0);
 
         final java.util.function.BinaryOperator<Tensor> op;
         final DoubleBinaryOperator ref;
@@ -114,6 +116,16 @@ class ElementwiseTest {
         float[] r = Tensor.wrap(x, x.length).round().toFloatArray();
         for (int i = 0; i < x.length; i++)
             assertThat(Float.floatToIntBits(r[i])).as("round(%s)", x[i]).isEqualTo(Float.floatToIntBits((float) Math.rint(x[i])));
+    }
+
+    @Test
+    void comparisonsOnTiesAndNaN() {
+        Tensor a = Tensor.of(new float[]{1, 2, Float.NaN, -0f, 3}, 5), b = Tensor.of(new float[]{1, 1, 0, 0f, 4}, 5);
+        assertThat(a.ge(b).toFloatArray()).containsExactly(1, 1, 0, 1, 0);
+        assertThat(a.gt(b).toFloatArray()).containsExactly(0, 1, 0, 0, 0);
+        assertThat(a.eq(b).toFloatArray()).containsExactly(1, 0, 0, 1, 0);
+        assertThat(a.le(2f).toFloatArray()).containsExactly(1, 1, 0, 1, 0);
+        assertThat(a.lt(2f).toFloatArray()).containsExactly(1, 0, 0, 1, 0);
     }
 
     @Test

@@ -57,6 +57,7 @@ final class VectorKernels {
     }
 
     private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
+    private static final FloatVector ZERO = FloatVector.zero(F);
 
     private static FloatVector load(float[] a, int at) { return FloatVector.fromArray(F, a, at); }
 
@@ -148,6 +149,11 @@ final class VectorKernels {
             case POW -> x.lanewise(VectorOperators.POW, y);
             case MAX -> x.max(y);
             case MIN -> x.min(y);
+            case GT -> ZERO.blend(ONE, x.compare(VectorOperators.GT, y));
+            case GE -> ZERO.blend(ONE, x.compare(VectorOperators.GE, y));
+            case LT -> ZERO.blend(ONE, x.compare(VectorOperators.LT, y));
+            case LE -> ZERO.blend(ONE, x.compare(VectorOperators.LE, y));
+            case EQ -> ZERO.blend(ONE, x.compare(VectorOperators.EQ, y));
         };
     }
 

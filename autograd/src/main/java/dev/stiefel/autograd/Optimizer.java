@@ -1,0 +1,111 @@
+package dev.stiefel.autograd;
+
+import dev.stiefel.tensor.FloatStorage;
+import dev.stiefel.tensor.Shape;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * Updates parameters in place from their accumulated gradients. Parameters must be contiguous heap f32
+ * tensors (what {@link Var#param} of a fresh tensor gives); each optimizer keeps its state in plain arrays.
+ */
+public abstract class Optimizer {
+    protected final List<Var> params;
+    private final LrSchedule schedule;
+    private int step;
+
+    protected Optimizer(List<Var> params, LrSchedule schedule) {
+        for (Var p : params) {
+            Tensor v = p.value();
+            if (!p.requiresGrad() || !(v.storage() instanceof FloatStorage) || !v.isContiguous() || v.offset() != 0
+                    || v.numel() != v.storage().size())
+                throw new IllegalArgumentException("optimizer: parameter " + Shape.str(v.shape())
+                        + " must be a Var.param over a whole contiguous f32 heap tensor");
+        }
+        this.params = List.copyOf(params);
+        this.schedule = schedule;
+    }
+
+    /** One update with the learning rate of the current step; parameters without a gradient are left alone. */
+    public final void step() {
+        double lr = schedule.at(step);
+        for (int i = 0; i < params.size(); i++) {
+            Var p = params.get(i);
+            if (p.grad() == null) continue;
+            update(i, data(p.value()), p.grad().toFloatArray(), lr, step + 1);
+        }
+        step++;
+    }
+
+    public final void zeroGrad() { for (Var p : params) p.zeroGrad(); }
+
+    public final int steps() { return step; }
+
+    public final double currentLr() { return schedule.at(step); }
+
+    /** Updates parameter {@code index}'s values {@code w} in place; {@code t} counts steps from 1 (Adam's bias correction). */
+    protected abstract void update(int index, float[] w, float[] g, double lr, int t);
+
+    static float[] data(Tensor t) { return ((FloatStorage) t.storage()).data(); }
+
+    /** SGD with momentum and L2 weight decay: v = μv + (g + λw); w −= lr·v. */
+    public static Optimizer sgd(List<Var> params, LrSchedule lr, double momentum, double weightDecay) {
+        float[][] velocity = new float[params.size()][];
+        return new Optimizer(params, lr) {
+            @Override protected void update(int i, float[] w, float[] g, double rate, int t) {
+                if (velocity[i] == null) velocity[i] = new float[w.length];
+                float[] v = velocity[i];
+                for (int j = 0; j < w.length; j++) {
+                    double d = g[j] + weightDecay * w[j];
+                    v[j] = (float) (momentum * v[j] + d);
+                    w[j] -= (float) (rate * v[j]);
+                }
+            }
+        };
+    }
+
+    /** Adam (Kingma & Ba 2015, Algorithm 1) with L2 weight decay added to the gradient. */
+    public static Optimizer adam(List<Var> params, LrSchedule lr, double beta1, double beta2, double eps, double weightDecay) {
+        return new Adam(params, lr, beta1, beta2, eps, weightDecay, false);
+    }
+
+    /** AdamW (Loshchilov & Hutter 2019): weight decay applied to the weights directly, outside the moment estimates. */
+    public static Optimizer adamW(List<Var> params, LrSchedule lr, double beta1, double beta2, double eps, double weightDecay) {
+        return new Adam(params, lr, beta1, beta2, eps, weightDecay, true);
+    }
+
+    /** AdamW with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8). */
+    public static Optimizer adamW(List<Var> params, LrSchedule lr, double weightDecay) {
+        return adamW(params, lr, 0.9, 0.999, 1e-8, weightDecay);
+    }
+
+    private static final class Adam extends Optimizer {
+        private final double beta1, beta2, eps, weightDecay;
+        private final boolean decoupled;
+        private final float[][] m, v;
+
+        Adam(List<Var> params, LrSchedule lr, double beta1, double beta2, double eps, double weightDecay, boolean decoupled) {
+            super(params, lr);
+            if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0))
+                throw new IllegalArgumentException("adam: need 0 <= beta < 1 and eps > 0, got " + beta1 + ", " + beta2 + ", " + eps);
+            this.beta1 = beta1; this.beta2 = beta2; this.eps = eps; this.weightDecay = weightDecay; this.decoupled = decoupled;
+            this.m = new float[params.size()][];
+            this.v = new float[params.size()][];
+        }
+
+        @Override protected void update(int i, float[] w, float[] g, double lr, int t) {
+            if (m[i] == null) { m[i] = new float[w.length]; v[i] = new float[w.length]; }
+            float[] mi = m[i], vi = v[i];
+            double c1 = 1 - Math.pow(beta1, t), c2 = 1 - Math.pow(beta2, t);
+            for (int j = 0; j < w.length; j++) {
+                double gj = decoupled ? g[j] : g[j] + weightDecay * w[j];
+                mi[j] = (float) (beta1 * mi[j] + (1 - beta1) * gj);
+                vi[j] = (float) (beta2 * vi[j] + (1 - beta2) * gj * gj);
+                double update = (mi[j] / c1) / (Math.sqrt(vi[j] / c2) + eps);
+                double decay = decoupled ? weightDecay * w[j] : 0;
+                w[j] -= (float) (lr * (update + decay));
+            }
+        }
+    }
+}
