@@ -14,7 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
  * <pre>
  * for jc over n in NC-wide column blocks                  (each thread runs this on its own stripe of C)
  *   for pc over k in slices of at most KC
- *     pack B[pc.., jc..] into NR-wide panels, k-major      B block (KC×NC floats, 12 MiB) in L3
+ *     pack B[pc.., jc..] into NR-wide panels, k-major      B block (KC×NC floats, 6 MiB) in L3
  *     for ic over m in MC-row blocks
  *       pack A[ic.., pc..] into MR-row panels              A block (MC×KC, 336 KiB) in L2
  *       for jr over the NR-wide panels of the B block      B micro-panel (KC×NR, 96 KiB) in L2
@@ -32,7 +32,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Blocking, measured on Zen 5 (48 KiB L1d, 1 MiB L2 per core, 32 MiB L3): a deep k slice matters most,
  * because the C tile is loaded and stored once per slice; KC = 768 beat 256 by about 10% even though the
  * B micro-panel then streams from L2 rather than L1 (it needs only ~9 bytes a cycle). MC = 112 keeps the A
- * block at a third of L2. k is cut into equal slices (4096 = 6 × 683) so no thin last slice is left.
+ * block at a third of L2. NC = 2048 keeps the B blocks of two threads (6 MiB each) well inside L3 beside the
+ * C traffic: on the 512×4096×11008 FFN product NC = 4096 was 5-10% slower, NC = 1024 the same as 2048.
+ * k is cut into equal slices (4096 = 6 × 683) so no thin last slice is left.
  *
  * <p>Packing copies the operands into the layouts the micro-kernel streams: B panels k-major (NR consecutive
  * floats per k step: the two vectors of one step), A panels as MR rows of KC floats (for a row-major A, the
@@ -59,7 +61,7 @@ public final class Sgemm {
     /** Rows of one packed A block: 8 panels. */
     static final int MC = 8 * MR;
     /** Columns of one packed B block. */
-    static final int NC = 4096;
+    static final int NC = 2048;
     /**
      * Up to this many rows, a product with a transposed B (X·Wᵀ, W rows contiguous: batched decode) skips
      * packing, since transposing W into panels costs more than the product itself. 1..64 × 4096 · 4096×4096ᵀ
@@ -76,7 +78,7 @@ public final class Sgemm {
     private static final long PARALLEL_MIN = 1L << 25;
 
     /**
-     * Per-thread packing buffers, reused across calls: a packed B block (up to KC×NC floats, 12 MiB), and a
+     * Per-thread packing buffers, reused across calls: a packed B block (up to KC×NC floats, 6 MiB), and a
      * packed A block plus an MR×NR scratch tile. A call takes them out while it runs, so a re-entrant call on
      * the same thread (a pool worker joining other work) allocates its own.
      */

@@ -96,7 +96,7 @@ class SgemmTest {
     void twoThreadStripesMatchReference() {
         check(130, 700, Sgemm.KC + 50, Layout.ROW_MAJOR, Layout.TRANSPOSED, false, 2, 11);       // columns split
         check(2 * Sgemm.MC + 5, 130, 2 * Sgemm.KC + 100, Layout.STRIDED, Layout.ROW_MAJOR, true, 2, 12); // rows split
-        check(14, 2 * Sgemm.NC + 108, 300, Layout.ROW_MAJOR, Layout.ROW_MAJOR, true, 2, 13);   // stripes cross NC
+        check(20, 4 * Sgemm.NC + 108, 300, Layout.ROW_MAJOR, Layout.ROW_MAJOR, true, 2, 13);   // stripes cross NC
         check(1, 2100, 1100, Layout.ROW_MAJOR, Layout.ROW_MAJOR, false, 2, 14);                // m == 1, gemv over Bᵀ
         check(1, 2100, 1100, Layout.ROW_MAJOR, Layout.TRANSPOSED, true, 2, 15);
         check(2100, 1, 1100, Layout.TRANSPOSED, Layout.ROW_MAJOR, true, 2, 16);               // n == 1
