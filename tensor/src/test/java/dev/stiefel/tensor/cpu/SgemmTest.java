@@ -1,0 +1,169 @@
+package dev.stiefel.tensor.cpu;
+
+import static dev.stiefel.tensor.cpu.SgemmFixtures.compare;
+import static dev.stiefel.tensor.cpu.SgemmFixtures.random;
+import static dev.stiefel.tensor.cpu.SgemmFixtures.store;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.stiefel.tensor.cpu.SgemmFixtures.Layout;
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Sgemm against an f64 reference on seeded random inputs (see {@link SgemmFixtures#compare} for the
+ * tolerance: 1e-5·sqrt(k) relative to Σ|a||b|).
+ */
+class SgemmTest {
+
+    /** Runs one product with the given layouts and checks it; C sits in a padded block (cOff 2, ldc n+3). */
+    private static void check(int m, int n, int k, Layout la, Layout lb, boolean accumulate, int threads, long seed) {
+        Random r = new Random(seed);
+        float[] a = random(r, m * k), b = random(r, k * n);
+        int ldc = n + 3, cOff = 2;
+        float[] c = new float[cOff + Math.max(0, m - 1) * ldc + n + 4];
+        Arrays.fill(c, Float.NaN);
+        float[] c0 = null;
+        if (accumulate) {
+            c0 = random(r, m * n);
+            for (int i = 0; i < m; i++) System.arraycopy(c0, i * n, c, cOff + i * ldc, n);
+        }
+        float[] before = c.clone();
+        // confined arenas (the kernels must then stay on the caller) alternate with shared ones (pool threads read)
+        try (Arena arena = seed % 2 == 0 ? Arena.ofConfined() : Arena.ofShared()) {
+            Sgemm.gemm(store(a, m, k, la, arena), store(b, k, n, lb, arena), c, cOff, ldc, accumulate, threads);
+        }
+        String what = m + "x" + k + " (" + la + ") · " + k + "x" + n + " (" + lb + "), accumulate " + accumulate + ", threads " + threads;
+        assertThat(compare(a, b, c0, m, n, k, c, cOff, ldc)).as(what).isNull();
+        // nothing outside the m×n block is written
+        for (int i = 0; i < c.length; i++) {
+            int rel = i - cOff;
+            boolean inside = rel >= 0 && rel / ldc < m && rel % ldc < n;
+            if (!inside) assertThat(Float.floatToRawIntBits(c[i])).as(what + ": C[" + i + "] outside the block").isEqualTo(Float.floatToRawIntBits(before[i]));
+        }
+    }
+
+    static Stream<Arguments> sizes() {
+        int[] s = {1, 7, 33, 257};
+        Stream.Builder<Arguments> out = Stream.builder();
+        int i = 0;
+        for (int m : s) for (int n : s) for (int k : s) {
+            out.add(Arguments.of(m, n, k, i % 2 == 0, 1 + (i / 2) % 2));
+            i++;
+        }
+        // larger, non-square shapes crossing the k-slice (KC), row-block (MC) and column-block (NC) boundaries
+        out.add(Arguments.of(300, 517, 129, false, 2));
+        out.add(Arguments.of(2 * Sgemm.MC + 5, 130, 2 * Sgemm.KC + 100, true, 2));
+        out.add(Arguments.of(347, 290, Sgemm.KC + 1, false, 1));
+        out.add(Arguments.of(30, Sgemm.NC + 104, 40, true, 2));
+        out.add(Arguments.of(16, 1000, 300, false, 2));
+        return out.build();
+    }
+
+    @ParameterizedTest(name = "{0}x{2} · {2}x{1}, accumulate {3}, threads {4}")
+    @MethodSource("sizes")
+    void matchesReferenceForRowMajorShapes(int m, int n, int k, boolean accumulate, int threads) {
+        check(m, n, k, Layout.ROW_MAJOR, Layout.ROW_MAJOR, accumulate, threads, 31L * m + 7L * n + k);
+    }
+
+    static Stream<Arguments> layouts() {
+        int[][] shapes = {{61, 75, 290}, {23, 45, 301}, {1, 300, 70}, {70, 1, 300}, {5, 6, 7}};
+        Stream.Builder<Arguments> out = Stream.builder();
+        int i = 0;
+        for (Layout la : Layout.values())
+            for (Layout lb : Layout.values())
+                for (int[] s : shapes) {
+                    out.add(Arguments.of(la, lb, s[0], s[1], s[2], i % 3 == 0, 1 + i % 2));
+                    i++;
+                }
+        return out.build();
+    }
+
+    @ParameterizedTest(name = "A {0}, B {1}, {2}x{4} · {4}x{3}, accumulate {5}, threads {6}")
+    @MethodSource("layouts")
+    void matchesReferenceForEveryLayout(Layout la, Layout lb, int m, int n, int k, boolean accumulate, int threads) {
+        check(m, n, k, la, lb, accumulate, threads, 1000L * la.ordinal() + 10L * lb.ordinal() + m);
+    }
+
+    /** Large enough for two threads (Sgemm uses one below 2^25 multiply-adds): column and row stripes. */
+    @Test
+    void twoThreadStripesMatchReference() {
+        check(130, 700, Sgemm.KC + 50, Layout.ROW_MAJOR, Layout.TRANSPOSED, false, 2, 11);       // columns split
+        check(2 * Sgemm.MC + 5, 130, 2 * Sgemm.KC + 100, Layout.STRIDED, Layout.ROW_MAJOR, true, 2, 12); // rows split
+        check(20, 4 * Sgemm.NC + 108, 300, Layout.ROW_MAJOR, Layout.ROW_MAJOR, true, 2, 13);   // stripes cross NC
+        check(1, 2100, 1100, Layout.ROW_MAJOR, Layout.ROW_MAJOR, false, 2, 14);                // m == 1, gemv over Bᵀ
+        check(1, 2100, 1100, Layout.ROW_MAJOR, Layout.TRANSPOSED, true, 2, 15);
+        check(2100, 1, 1100, Layout.TRANSPOSED, Layout.ROW_MAJOR, true, 2, 16);               // n == 1
+        check(9, 2100, 1100, Layout.ROW_MAJOR, Layout.TRANSPOSED, false, 2, 17);              // few rows · Wᵀ
+        check(Sgemm.FEW_ROWS, 2100, 1100, Layout.GAPPED, Layout.NATIVE_UNALIGNED_TRANSPOSED, true, 2, 19);
+    }
+
+    @Test
+    void largerProductOfTransposedOperandsFromSegments() {
+        check(130, 700, Sgemm.KC + 50, Layout.NATIVE_UNALIGNED, Layout.NATIVE_UNALIGNED_TRANSPOSED, true, 2, 5);
+        check(130, 700, Sgemm.KC + 50, Layout.NATIVE_UNALIGNED_TRANSPOSED, Layout.NATIVE_UNALIGNED, false, 2, 8);
+        check(400, 96, 300, Layout.TRANSPOSED, Layout.READ_ONLY_HEAP_SEGMENT, false, 2, 6);
+    }
+
+    @Test
+    void zeroDepthClearsOrKeepsC() {
+        float[] c = {5, 5, 5, 5};
+        Sgemm.gemm(StridedMatrix.rowMajor(new float[0], 2, 0), StridedMatrix.rowMajor(new float[0], 0, 2), c, 0, 2, true, 1);
+        assertThat(c).containsExactly(5, 5, 5, 5);
+        Sgemm.gemm(StridedMatrix.rowMajor(new float[0], 2, 0), StridedMatrix.rowMajor(new float[0], 0, 2), c, 0, 2, false, 1);
+        assertThat(c).containsExactly(0, 0, 0, 0);
+    }
+
+    @Test
+    void rejectsMismatchedInnerDimensionNamingBothShapes() {
+        var a = StridedMatrix.rowMajor(new float[15], 3, 5);
+        var b = StridedMatrix.rowMajor(new float[28], 4, 7);
+        assertThatThrownBy(() -> Sgemm.gemm(a, b, new float[21], 0, 7, false, 1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("3x5").hasMessageContaining("4x7");
+    }
+
+    @Test
+    void rejectsTooSmallCNamingBothShapes() {
+        var a = StridedMatrix.rowMajor(new float[15], 3, 5);
+        var b = StridedMatrix.rowMajor(new float[35], 5, 7);
+        for (int[] bad : new int[][]{{20, 0, 7}, {21, 1, 7}, {40, 0, 6}, {21, -1, 7}}) {
+            assertThatThrownBy(() -> Sgemm.gemm(a, b, new float[bad[0]], bad[1], bad[2], false, 1))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("3x5").hasMessageContaining("5x7");
+        }
+    }
+
+    @Test
+    void rejectsOperandsReachingOutsideTheirStorage() {
+        var b = StridedMatrix.rowMajor(new float[35], 5, 7);
+        var shortA = StridedMatrix.of(new float[14], 0, 3, 5, 5, 1);
+        assertThatThrownBy(() -> Sgemm.gemm(shortA, b, new float[21], 0, 7, false, 1))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("3x5");
+        var offsetB = StridedMatrix.of(new float[35], 1, 5, 7, 7, 1);
+        assertThatThrownBy(() -> Sgemm.gemm(StridedMatrix.rowMajor(new float[15], 3, 5), offsetB, new float[21], 0, 7, false, 2))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("5x7");
+        try (Arena arena = Arena.ofConfined()) {
+            var seg = StridedMatrix.of(arena.allocate(4 * 34), 0, 5, 7, 7, 1);
+            assertThatThrownBy(() -> Sgemm.gemm(StridedMatrix.rowMajor(new float[15], 3, 5), seg, new float[21], 0, 7, false, 1))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("5x7");
+        }
+        var big = StridedMatrix.rowMajor(new float[300 * 300], 300, 300);
+        var negative = StridedMatrix.of(new float[300 * 300], 0, 300, 300, 300, -1);
+        assertThatThrownBy(() -> Sgemm.gemm(big, negative, new float[300 * 300], 0, 300, false, 2))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("300x300");
+    }
+
+    @Test
+    void rejectsNonPositiveThreads() {
+        var a = StridedMatrix.rowMajor(new float[4], 2, 2);
+        assertThatThrownBy(() -> Sgemm.gemm(a, a, new float[4], 0, 2, false, 0))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("threads");
+    }
+}
