@@ -29,8 +29,6 @@ public final class CpuBackend implements Backend {
     public static final CpuBackend INSTANCE = new CpuBackend();
 
     private static final ValueLayout.OfFloat LE_F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Below this many multiply-adds a matrix product runs on one thread (the fork costs more than it saves). */
-    private static final long PARALLEL_MATMUL_WORK = 1L << 18;
 
     private CpuBackend() {}
 
@@ -293,8 +291,10 @@ public final class CpuBackend implements Backend {
         Tensor eb = matmulOperand(b).expand(Shape.concat(batchShape, new int[]{k, n}));
         int[] ast = ea.strides(), bst = eb.strides();
         long work = (long) m * n * k;
-        boolean splitBatches = batches > 1 && work < PARALLEL_MATMUL_WORK;
-        int threads = work < PARALLEL_MATMUL_WORK ? 1 : Parallel.threads();
+        // Sgemm runs one product on one thread below PARALLEL_MIN; a batch of such products (attention heads)
+        // is split across threads by batch instead, so both kinds of product use every core
+        boolean splitBatches = batches > 1 && work < Sgemm.PARALLEL_MIN;
+        int threads = splitBatches ? 1 : Parallel.threads();
         Parallel.forRange(batches, splitBatches ? Parallel.threads() : 1, 1, (from, to) -> {
             int[] idx = new int[batchShape.length];
             for (int bi = from; bi < to; bi++) {

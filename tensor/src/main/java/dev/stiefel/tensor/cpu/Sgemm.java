@@ -75,7 +75,7 @@ public final class Sgemm {
      * Below this many multiply-adds one thread is used: waking a pool worker costs some 20-80 µs here, and
      * two threads only broke even at about 256³ (140 µs on one core).
      */
-    private static final long PARALLEL_MIN = 1L << 25;
+    static final long PARALLEL_MIN = 1L << 25;
 
     /**
      * Per-thread packing buffers, reused across calls: a packed B block (up to KC×NC floats, 6 MiB), and a
