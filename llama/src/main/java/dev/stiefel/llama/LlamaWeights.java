@@ -1,0 +1,81 @@
+package dev.stiefel.llama;
+
+import dev.stiefel.tensor.Shape;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The tensors of a LLaMA model, as every loader produces them and the forward pass reads them. Linear weights
+ * are in PyTorch's {@code [out, in]} layout (y = x·Wᵀ); Q/K rows are in the order {@link LlamaConfig#ropeLayout()}
+ * says. Tensors may be memory-mapped views of any floating dtype; {@link #close()} releases what the loader
+ * opened, after which the tensors must not be used.
+ */
+public final class LlamaWeights implements AutoCloseable {
+
+    /** One transformer block: the attention norm and projections, then the MLP norm and SwiGLU projections. */
+    public record Layer(Tensor attnNorm, Tensor wq, Tensor wk, Tensor wv, Tensor wo,
+                        Tensor ffnNorm, Tensor wGate, Tensor wUp, Tensor wDown) {}
+
+    private final LlamaConfig config;
+    private final Tensor embedding;
+    private final List<Layer> layers;
+    private final Tensor finalNorm;
+    private final Tensor output;
+    private final List<AutoCloseable> resources;
+
+    /** Checks every shape against the config; an error names the tensor, the shape expected and the shape found. */
+    public LlamaWeights(LlamaConfig config, Tensor embedding, List<Layer> layers, Tensor finalNorm, Tensor output,
+                        List<? extends AutoCloseable> resources) {
+        this.config = config;
+        this.embedding = expect("embedding", embedding, config.vocabSize(), config.dim());
+        if (layers.size() != config.layers())
+            throw new IllegalArgumentException("llama weights: " + layers.size() + " layers for a config of " + config.layers());
+        for (int i = 0; i < layers.size(); i++) {
+            Layer l = layers.get(i);
+            String p = "layers." + i + ".";
+            expect(p + "attn_norm", l.attnNorm(), config.dim());
+            expect(p + "wq", l.wq(), config.qDim(), config.dim());
+            expect(p + "wk", l.wk(), config.kvDim(), config.dim());
+            expect(p + "wv", l.wv(), config.kvDim(), config.dim());
+            expect(p + "wo", l.wo(), config.dim(), config.qDim());
+            expect(p + "ffn_norm", l.ffnNorm(), config.dim());
+            expect(p + "w_gate", l.wGate(), config.hiddenDim(), config.dim());
+            expect(p + "w_up", l.wUp(), config.hiddenDim(), config.dim());
+            expect(p + "w_down", l.wDown(), config.dim(), config.hiddenDim());
+        }
+        this.layers = List.copyOf(layers);
+        this.finalNorm = expect("final_norm", finalNorm, config.dim());
+        this.output = expect("output", output == null ? embedding : output, config.vocabSize(), config.dim());
+        this.resources = new ArrayList<>(resources);
+    }
+
+    private static Tensor expect(String name, Tensor t, int... shape) {
+        if (t == null) throw new IllegalArgumentException("llama weights: tensor " + name + " is missing");
+        if (!Arrays.equals(t.shape(), shape))
+            throw new IllegalArgumentException("llama weights: tensor " + name + " has shape " + Shape.str(t.shape())
+                    + ", the config needs " + Shape.str(shape));
+        return t;
+    }
+
+    public LlamaConfig config() { return config; }
+    public Tensor embedding() { return embedding; }
+    public List<Layer> layers() { return layers; }
+    public Layer layer(int i) { return layers.get(i); }
+    public Tensor finalNorm() { return finalNorm; }
+    /** The output head [vocab, dim]; the embedding itself when the config ties them. */
+    public Tensor output() { return output; }
+
+    @Override public void close() {
+        RuntimeException first = null;
+        for (AutoCloseable r : resources) {
+            try { r.close(); } catch (Exception e) {
+                if (first == null) first = new IllegalStateException("closing llama weights", e);
+            }
+        }
+        resources.clear();
+        if (first != null) throw first;
+    }
+}
