@@ -1,0 +1,143 @@
+package dev.stiefel.llama;
+
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.llama.Hooks.Input;
+import dev.stiefel.llama.Hooks.Linear;
+import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Shape;
+import dev.stiefel.tensor.Tensor;
+
+/**
+ * The LLaMA decoder (Touvron et al. 2023): embedding → blocks of [RMSNorm → attention with RoPE and GQA →
+ * residual → RMSNorm → SwiGLU MLP → residual] → final RMSNorm → logits.
+ *
+ * <p>One forward pass serves both modes. Inference runs it under {@link Grad#off()} with a {@link KvCache}: no
+ * graph is recorded and each decoded token costs one pass over the weights. Calibration runs it with the tape on
+ * and without a cache: whatever the {@link Hooks} make learnable (scales, rotations, clipping factors) receives
+ * gradients through the frozen weights. The hooks are called at the exact lines where the methods act.
+ */
+public final class LlamaModel {
+    private final LlamaWeights weights;
+    private final LlamaConfig config;
+    private final Rope rope;
+    private final Hooks hooks;
+
+    public LlamaModel(LlamaWeights weights) { this(weights, Hooks.NONE); }
+
+    public LlamaModel(LlamaWeights weights, Hooks hooks) {
+        this.weights = weights;
+        this.config = weights.config();
+        this.rope = config.rope();
+        this.hooks = hooks;
+    }
+
+    /** The same weights seen through other hooks (a quantized or transformed view of the model). */
+    public LlamaModel withHooks(Hooks hooks) { return new LlamaModel(weights, hooks); }
+
+    public LlamaConfig config() { return config; }
+
+    public LlamaWeights weights() { return weights; }
+
+    public Hooks hooks() { return hooks; }
+
+    public KvCache newCache(int batch, int capacity) { return new KvCache(config, batch, capacity); }
+
+    // ------------------------------------------------------------ the forward pass
+
+    /**
+     * Logits [B, T, vocab] for token ids [B, T] (i32). With a cache, the tokens continue what the cache holds
+     * and their keys and values are appended to it; without one they start at position 0.
+     */
+    public Var forward(Tensor ids, KvCache cache) {
+        Var x = embed(ids);
+        int start = cache == null ? 0 : cache.length();
+        for (int l = 0; l < config.layers(); l++) x = block(l, x, start, cache);
+        if (cache != null) cache.advance(ids.size(1));
+        return head(x);
+    }
+
+    /** Logits [B, vocab] of the last position only, for generation (the head runs on one token per row). */
+    public Tensor nextLogits(Tensor ids, KvCache cache) {
+        try (var off = Grad.off()) {
+            Var x = embed(ids);
+            int start = cache == null ? 0 : cache.length();
+            for (int l = 0; l < config.layers(); l++) x = block(l, x, start, cache);
+            if (cache != null) cache.advance(ids.size(1));
+            int t = ids.size(1);
+            return head(x.narrow(1, t - 1, 1)).value().reshape(ids.size(0), config.vocabSize());
+        }
+    }
+
+    /** Token embeddings [B, T, dim] for ids [B, T]. */
+    public Var embed(Tensor ids) {
+        if (ids.dim() != 2) throw new IllegalArgumentException("llama: token ids must be [batch, tokens], got " + Shape.str(ids.shape()));
+        for (int id : ids.contiguous().toIntArray())
+            if (id < 0 || id >= config.vocabSize())
+                throw new IllegalArgumentException("llama: token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        return Var.of(weights.embedding()).embedding(ids);
+    }
+
+    /** Block {@code l} on the residual stream x [B, T, dim] whose first token sits at position {@code start}. */
+    public Var block(int l, Var x, int start, KvCache cache) {
+        LlamaWeights.Layer w = weights.layer(l);
+        int[] s = x.shape();
+        int b = s[0], t = s[1], heads = config.heads(), kvHeads = config.kvHeads(), hd = config.headDim();
+        int[] positions = new int[t];
+        for (int i = 0; i < t; i++) positions[i] = start + i;
+
+        // Attention: h = RMSNorm(x); q, k, v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ; RoPE on q and k
+        Var h = hooks.input(l, Input.ATTN_IN, x.rmsNorm(Var.of(w.attnNorm()), config.normEps()));
+        Var q = linear(l, Linear.Q, h, w.wq()).reshape(b, t, heads, hd).rope(rope, positions);
+        Var k = linear(l, Linear.K, h, w.wk()).reshape(b, t, kvHeads, hd).rope(rope, positions);
+        Var v = linear(l, Linear.V, h, w.wv()).reshape(b, t, kvHeads, hd);
+        q = hooks.query(l, q);
+        k = hooks.key(l, k);   // this is what the KV cache stores (quantized K cache goes here)
+        v = hooks.value(l, v);
+        if (cache != null) {
+            if (k.requiresGrad() || v.requiresGrad())
+                throw new IllegalStateException("llama: a KV cache holds plain tensors; run differentiable passes without one");
+            Tensor[] kv = cache.append(l, k.value(), v.value());
+            k = Var.of(kv[0]);
+            v = Var.of(kv[1]);
+        }
+        Var heads_ = attention(q, k, v);
+        x = x.add(linear(l, Linear.O, hooks.input(l, Input.ATTN_OUT, heads_), w.wo()));
+
+        // MLP: SwiGLU(h) = (silu(h·Wgateᵀ) ⊙ h·Wupᵀ)·Wdownᵀ on h = RMSNorm(x)
+        Var m = hooks.input(l, Input.MLP_IN, x.rmsNorm(Var.of(w.ffnNorm()), config.normEps()));
+        Var act = linear(l, Linear.GATE, m, w.wGate()).silu().mul(linear(l, Linear.UP, m, w.wUp()));
+        act = hooks.input(l, Input.MLP_OUT, act);
+        return x.add(linear(l, Linear.DOWN, act, w.wDown()));
+    }
+
+    /** Final RMSNorm and the output head: logits [B, T, vocab]. */
+    public Var head(Var x) {
+        Var h = hooks.input(-1, Input.HEAD_IN, x.rmsNorm(Var.of(weights.finalNorm()), config.normEps()));
+        return linear(-1, Linear.HEAD, h, weights.output());
+    }
+
+    /**
+     * softmax(q·kᵀ/√d + causal mask)·v per head, with each group of heads/kvHeads query heads sharing one key/value
+     * head (GQA): q [B, T, H, d], k and v [B, S, KVH, d] (S = cached + new tokens) → [B, T, H·d].
+     */
+    private Var attention(Var q, Var k, Var v) {
+        int[] qs = q.shape(), ks = k.shape();
+        int b = qs[0], t = qs[1], heads = qs[2], hd = qs[3], s = ks[1], kvHeads = ks[2], group = heads / kvHeads;
+        Var qg = q.reshape(b, t, kvHeads, group, hd).permute(0, 2, 3, 1, 4); // [B, KVH, g, T, d]
+        Var kt = k.reshape(b, s, kvHeads, 1, hd).permute(0, 2, 3, 4, 1);    // [B, KVH, 1, d, S]
+        Var vg = v.reshape(b, s, kvHeads, 1, hd).permute(0, 2, 3, 1, 4);    // [B, KVH, 1, S, d]
+        Var scores = qg.matmul(kt).mul((float) (1 / Math.sqrt(hd)));          // [B, KVH, g, T, S]
+        if (t > 1) scores = scores.add(Var.of(Tensor.causalMask(t, s)));     // query i sees keys up to s − t + i
+        Var out = scores.softmax(-1).matmul(vg);                              // [B, KVH, g, T, d]
+        return out.permute(0, 3, 1, 2, 4).reshape(b, t, heads * hd);
+    }
+
+    /** y = x·Wᵀ for x [B, T, in] as one [B·T, in] product; the weight passes through its hook first. */
+    private Var linear(int l, Linear which, Var x, Tensor weight) {
+        int[] s = x.shape();
+        int rows = s[0] * s[1];
+        Var w = hooks.weight(l, which, Var.of(weight));
+        return x.reshape(rows, s[2]).matmul(w.t()).reshape(s[0], s[1], w.shape()[0]);
+    }
+}

@@ -1,0 +1,165 @@
+package dev.stiefel.llama;
+
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.autograd.GradCheck;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class LlamaModelTest {
+
+    /** max |a − b| / max |b| over all logits of one sequence. */
+    private static double relError(Tensor logits, int row, double[][] ref) {
+        double worst = 0, scale = 0;
+        for (int t = 0; t < ref.length; t++)
+            for (int v = 0; v < ref[t].length; v++) {
+                worst = Math.max(worst, Math.abs(logits.get(row, t, v) - ref[t][v]));
+                scale = Math.max(scale, Math.abs(ref[t][v]));
+            }
+        return worst / scale;
+    }
+
+    @ParameterizedTest(name = "heads {0}/{1}, {2}, tied {3}")
+    @CsvSource({"4,4,INTERLEAVED,true", "4,2,INTERLEAVED,false", "6,1,HALF,false", "4,2,HALF,true"})
+    void logitsMatchAnF64Reference(int heads, int kvHeads, Rope.Layout layout, boolean tied) {
+        LlamaConfig c = TestModels.config(24, 37, 2, heads, kvHeads, 53, layout, tied);
+        LlamaWeights w = TestModels.random(c, 7, DType.F32);
+        Random rnd = new Random(3);
+        int[] a = TestModels.tokens(rnd, 9, c.vocabSize()), b = TestModels.tokens(rnd, 9, c.vocabSize());
+        Tensor logits;
+        try (var off = Grad.off()) {
+            logits = new LlamaModel(w).forward(Tensor.ofInts(concat(a, b), 2, 9), null).value();
+        }
+        assertThat(logits.shape()).containsExactly(2, 9, 53);
+        ReferenceLlama ref = new ReferenceLlama(w);
+        assertThat(relError(logits, 0, ref.logits(a))).isLessThan(1e-5);
+        assertThat(relError(logits, 1, ref.logits(b))).isLessThan(1e-5);
+    }
+
+    @Test void bf16WeightsComputeTheSameModelAsTheirF32Widening() {
+        LlamaConfig c = TestModels.config(16, 29, 1, 2, 1, 31, Rope.Layout.HALF, false);
+        LlamaWeights w = TestModels.random(c, 5, DType.BF16);
+        int[] toks = TestModels.tokens(new Random(1), 6, c.vocabSize());
+        Tensor logits = new LlamaModel(w).nextLogits(Tensor.ofInts(toks, 1, 6), null);
+        double[][] ref = new ReferenceLlama(w).logits(toks);
+        for (int v = 0; v < c.vocabSize(); v++) assertThat((double) logits.get(0, v)).isCloseTo(ref[5][v], org.assertj.core.data.Offset.offset(1e-4));
+    }
+
+    @Test void decodingWithTheKvCacheGivesTheLogitsOfTheFullSequence() {
+        LlamaConfig c = TestModels.config(24, 40, 3, 6, 2, 41, Rope.Layout.INTERLEAVED, false);
+        LlamaModel model = new LlamaModel(TestModels.random(c, 11, DType.F32));
+        int[] toks = TestModels.tokens(new Random(2), 12, c.vocabSize());
+        Tensor full;
+        try (var off = Grad.off()) { full = model.forward(Tensor.ofInts(toks, 1, 12), null).value(); }
+        KvCache cache = model.newCache(1, 16);
+        Tensor prefill = model.nextLogits(Tensor.ofInts(java.util.Arrays.copyOf(toks, 5), 1, 5), cache);
+        assertThat(prefill.maxAbsDiff(full.select(1, 4))).isLessThan(1e-4);
+        for (int t = 5; t < 12; t++) {
+            Tensor step = model.nextLogits(Tensor.ofInts(new int[]{toks[t]}, 1, 1), cache);
+            assertThat(step.maxAbsDiff(full.select(1, t))).as("position %d", t).isLessThan(1e-4);
+        }
+        assertThat(cache.length()).isEqualTo(12);
+        assertThatThrownBy(() -> model.nextLogits(Tensor.ofInts(new int[5], 1, 5), cache))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("capacity of 16");
+    }
+
+    /** Hugging Face's converter reorders each head's Q/K rows (2i → i, 2i+1 → i + d/2) so rotate-half RoPE equals the interleaved one. */
+    static LlamaWeights toHalfLayout(LlamaWeights w) {
+        LlamaConfig c = w.config();
+        List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (LlamaWeights.Layer l : w.layers())
+            layers.add(new LlamaWeights.Layer(l.attnNorm(), permuteRows(l.wq(), c.heads(), c.headDim()), permuteRows(l.wk(), c.kvHeads(), c.headDim()),
+                    l.wv(), l.wo(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown()));
+        LlamaConfig half = c.withRopeLayout(Rope.Layout.HALF);
+        return new LlamaWeights(half, w.embedding(), layers, w.finalNorm(), c.tiedEmbeddings() ? null : w.output(), List.of());
+    }
+
+    private static Tensor permuteRows(Tensor w, int heads, int hd) {
+        int[] order = new int[heads * hd];
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < hd / 2; i++) { order[h * hd + i] = h * hd + 2 * i; order[h * hd + hd / 2 + i] = h * hd + 2 * i + 1; }
+        return w.indexSelect(0, Tensor.ofInts(order, order.length));
+    }
+
+    @Test void interleavedWeightsAndTheirRotateHalfPermutationAreTheSameModel() {
+        LlamaConfig c = TestModels.config(32, 48, 2, 4, 2, 37, Rope.Layout.INTERLEAVED, true);
+        LlamaWeights w = TestModels.random(c, 13, DType.F32);
+        Tensor ids = Tensor.ofInts(TestModels.tokens(new Random(4), 10, c.vocabSize()), 1, 10);
+        try (var off = Grad.off()) {
+            Tensor a = new LlamaModel(w).forward(ids, null).value();
+            Tensor b = new LlamaModel(toHalfLayout(w)).forward(ids, null).value();
+            assertThat(a.maxAbsDiff(b)).isLessThan(1e-4);
+            // and the permutation matters: the same rows with the other layout give another model
+            Tensor wrong = new LlamaModel(new LlamaWeights(c.withRopeLayout(Rope.Layout.HALF), w.embedding(), w.layers(), w.finalNorm(), null, List.of()))
+                    .forward(ids, null).value();
+            assertThat(a.maxAbsDiff(wrong)).isGreaterThan(1e-2);
+        }
+    }
+
+    /** Scaling V by s (per kv feature) and O's matching columns by 1/s is exactly the same model: the V→O path hook works. */
+    @Test void valueHookAndWeightHookComposeAnEquivalentTransform() {
+        LlamaConfig c = TestModels.config(16, 24, 2, 4, 2, 29, Rope.Layout.INTERLEAVED, false);
+        LlamaWeights w = TestModels.random(c, 17, DType.F32);
+        Tensor s = Tensor.uniform(new Random(9), 0.5f, 2f, c.kvHeads(), c.headDim());
+        // query head h reads kv head h / groupSize: O's input column for (h, i) is divided by s[h / g][i]
+        float[] inv = new float[c.qDim()];
+        for (int h = 0; h < c.heads(); h++)
+            for (int i = 0; i < c.headDim(); i++) inv[h * c.headDim() + i] = 1 / s.get(h / c.groupSize(), i);
+        Tensor oScale = Tensor.wrap(inv, c.qDim());
+        List<String> calls = new ArrayList<>();
+        Hooks scaled = new Hooks() {
+            @Override public Var value(int layer, Var v) { calls.add("value " + layer); return v.mul(Var.of(s)); }
+            @Override public Var weight(int layer, Linear which, Var wt) {
+                calls.add(which + " " + layer);
+                return which == Linear.O ? wt.mul(Var.of(oScale)) : wt;
+            }
+        };
+        Tensor ids = Tensor.ofInts(TestModels.tokens(new Random(5), 8, c.vocabSize()), 1, 8);
+        try (var off = Grad.off()) {
+            Tensor ref = new LlamaModel(w).forward(ids, null).value();
+            Tensor out = new LlamaModel(w, scaled).forward(ids, null).value();
+            assertThat(out.maxAbsDiff(ref)).isLessThan(1e-4);
+        }
+        assertThat(calls).contains("value 0", "value 1", "Q 0", "K 1", "DOWN 1", "HEAD -1").hasSize(2 + 7 * 2 + 1);
+    }
+
+    /** Calibration mode: a learnable parameter inside a hook gets the gradient of a loss through the frozen model. */
+    @Test void gradientsReachParametersInsideHooks() {
+        LlamaConfig c = TestModels.config(8, 12, 1, 2, 1, 11, Rope.Layout.HALF, false);
+        LlamaWeights w = TestModels.random(c, 19, DType.F32);
+        Tensor ids = Tensor.ofInts(TestModels.tokens(new Random(6), 5, c.vocabSize()), 1, 5);
+        GradCheck.Result r = GradCheck.check(p -> {
+            Hooks h = new Hooks() {
+                @Override public Var input(int layer, Input where, Var x) { return where == Input.MLP_OUT ? x.mul(p[0]) : x; }
+                @Override public Var key(int layer, Var k) { return k.mul(p[1]); }
+            };
+            return new LlamaModel(w, h).forward(ids, null).logSoftmax(-1);
+        }, Tensor.uniform(new Random(1), 0.5f, 1.5f, c.hiddenDim()), Tensor.uniform(new Random(2), 0.5f, 1.5f, c.headDim()));
+        assertThat(r.passed(GradCheck.DEFAULT_TOLERANCE)).as(r.toString()).isTrue();
+    }
+
+    @Test void badTokenIdsAreRejectedWithTheirValue() {
+        LlamaConfig c = TestModels.config(8, 12, 1, 2, 1, 11, Rope.Layout.HALF, false);
+        LlamaModel m = new LlamaModel(TestModels.random(c, 1, DType.F32));
+        assertThatThrownBy(() -> m.nextLogits(Tensor.ofInts(new int[]{3, 11}, 1, 2), null))
+                .hasMessageContaining("token id 11").hasMessageContaining("[0, 11)");
+        assertThatThrownBy(() -> m.nextLogits(Tensor.ofInts(new int[]{3, 1}, 2), null)).hasMessageContaining("[batch, tokens]");
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}
