@@ -26,4 +26,10 @@ public enum DType {
     public boolean isFloating() { return floating; }
 
     public String lower() { return name().toLowerCase(java.util.Locale.ROOT); }
+
+    /** The dtype named {@code name} in any case ("f32", "BF16", ...). */
+    public static DType parse(String name) {
+        for (DType d : values()) if (d.name().equalsIgnoreCase(name)) return d;
+        throw new IllegalArgumentException("unknown dtype '" + name + "'; expected one of f32, f16, bf16, i32");
+    }
 }

@@ -1,0 +1,87 @@
+package dev.stiefel.llama;
+
+import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.FloatStorage;
+import dev.stiefel.tensor.Half;
+import dev.stiefel.tensor.HalfStorage;
+import dev.stiefel.tensor.Parallel;
+import dev.stiefel.tensor.Storage;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Random weights of a real model's shape, for speed measurements where no checkpoint can be downloaded. Values are
+ * uniform with the variance of N(0, 1/fan_in) (norm gains 1), filled in parallel from a seed (each tensor and chunk
+ * its own split stream, so the result does not depend on the thread count).
+ */
+public final class SyntheticWeights {
+    private SyntheticWeights() {}
+
+    /** Presets by name, each a published config.json's numbers (norm eps, theta and context as published). */
+    public static LlamaConfig preset(String name) {
+        return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+            // TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T config.json
+            case "tinyllama-1.1b" -> new LlamaConfig(2048, 5632, 22, 32, 4, 64, 32000, 1e-5f, 10000, null,
+                    dev.stiefel.tensor.Rope.Layout.HALF, false, 2048);
+            // meta-llama/Llama-2-7b-hf config.json
+            case "llama-2-7b" -> new LlamaConfig(4096, 11008, 32, 32, 32, 128, 32000, 1e-5f, 10000, null,
+                    dev.stiefel.tensor.Rope.Layout.HALF, false, 4096);
+            // HuggingFaceTB/SmolLM-135M config.json
+            case "smollm-135m" -> new LlamaConfig(576, 1536, 30, 9, 3, 64, 49152, 1e-5f, 10000, null,
+                    dev.stiefel.tensor.Rope.Layout.HALF, true, 2048);
+            default -> throw new IllegalArgumentException("unknown preset '" + name + "'; known: tinyllama-1.1b, llama-2-7b, smollm-135m");
+        };
+    }
+
+    public static LlamaWeights create(LlamaConfig c, DType dtype, long seed) {
+        SplittableRandom root = new SplittableRandom(seed);
+        List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (int l = 0; l < c.layers(); l++)
+            layers.add(new LlamaWeights.Layer(ones(c.dim(), dtype), linear(root, c.qDim(), c.dim(), dtype),
+                    linear(root, c.kvDim(), c.dim(), dtype), linear(root, c.kvDim(), c.dim(), dtype),
+                    linear(root, c.dim(), c.qDim(), dtype), ones(c.dim(), dtype), linear(root, c.hiddenDim(), c.dim(), dtype),
+                    linear(root, c.hiddenDim(), c.dim(), dtype), linear(root, c.dim(), c.hiddenDim(), dtype)));
+        Tensor emb = fill(root, c.vocabSize(), c.dim(), 1.0, dtype);
+        Tensor out = c.tiedEmbeddings() ? null : linear(root, c.vocabSize(), c.dim(), dtype);
+        return new LlamaWeights(c, emb, layers, ones(c.dim(), dtype), out, List.of());
+    }
+
+    private static Tensor linear(SplittableRandom root, int out, int in, DType dtype) {
+        return fill(root, out, in, 1 / Math.sqrt(in), dtype);
+    }
+
+    private static Tensor ones(int n, DType dtype) { return Tensor.ones(n).to(dtype); }
+
+    /** Uniform on [−a, a] with a = √3·std, so the variance is std². */
+    private static Tensor fill(SplittableRandom root, int rows, int cols, double std, DType dtype) {
+        long n = (long) rows * cols;
+        float a = (float) (Math.sqrt(3) * std);
+        int chunk = 1 << 16, chunks = (int) ((n + chunk - 1) / chunk);
+        SplittableRandom[] streams = new SplittableRandom[chunks];
+        for (int i = 0; i < chunks; i++) streams[i] = root.split();
+        Storage storage;
+        if (dtype == DType.F32) {
+            float[] d = new float[(int) n];
+            Parallel.forRange(chunks, 1, (from, to) -> {
+                for (int ch = from; ch < to; ch++)
+                    for (int i = ch * chunk, end = (int) Math.min(n, (long) (ch + 1) * chunk); i < end; i++)
+                        d[i] = (float) ((streams[ch].nextDouble() * 2 - 1) * a);
+            });
+            storage = new FloatStorage(d);
+        } else if (dtype == DType.BF16 || dtype == DType.F16) {
+            short[] d = new short[(int) n];
+            Parallel.forRange(chunks, 1, (from, to) -> {
+                for (int ch = from; ch < to; ch++)
+                    for (int i = ch * chunk, end = (int) Math.min(n, (long) (ch + 1) * chunk); i < end; i++) {
+                        float v = (float) ((streams[ch].nextDouble() * 2 - 1) * a);
+                        d[i] = dtype == DType.BF16 ? Half.floatToBf16(v) : Half.floatToF16(v);
+                    }
+            });
+            storage = new HalfStorage(d, dtype);
+        } else throw new IllegalArgumentException("synthetic weights: dtype must be f32, f16 or bf16, got " + dtype.lower());
+        return Tensor.of(storage, rows, cols);
+    }
+}

@@ -1,0 +1,74 @@
+package dev.stiefel.cli;
+
+import dev.stiefel.llama.Generator;
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.Sampler;
+import dev.stiefel.llama.SyntheticWeights;
+import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.Arrays;
+import java.util.Random;
+
+/**
+ * Prefill and decode speed of the LLaMA forward pass on random weights of a real model's shape. Decoding one token
+ * reads every linear weight once, so it is bandwidth-bound: the GB/s it implies is the figure to set beside matvec's.
+ */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Prefill and decode tokens/s on synthetic weights of a real model shape (e.g. TinyLlama-1.1B).")
+final class BenchGenerateCommand implements Runnable {
+    @Option(names = "--preset", defaultValue = "tinyllama-1.1b", description = "model shape: tinyllama-1.1b, llama-2-7b, smollm-135m (default ${DEFAULT-VALUE})") String preset;
+    @Option(names = "--layers", description = "keep only this many blocks (to fit memory); figures are per model as built") Integer layers;
+    @Option(names = "--dtype", defaultValue = "f32", description = "weight storage: f32, bf16 or f16 (default ${DEFAULT-VALUE})") String dtype;
+    @Option(names = "--prompt", defaultValue = "128", description = "prompt tokens for the prefill (default ${DEFAULT-VALUE})") int prompt;
+    @Option(names = "--tokens", defaultValue = "32", description = "tokens to decode (default ${DEFAULT-VALUE})") int tokens;
+    @Option(names = "--reps", defaultValue = "3", description = "timed runs; the median is reported (default ${DEFAULT-VALUE})") int reps;
+
+    @Override public void run() {
+        BenchCommand.requirePositive("--prompt", prompt);
+        BenchCommand.requirePositive("--tokens", tokens);
+        BenchCommand.requirePositive("--reps", reps);
+        LlamaConfig c = SyntheticWeights.preset(preset);
+        if (layers != null) {
+            BenchCommand.requirePositive("--layers", layers);
+            c = new LlamaConfig(c.dim(), c.hiddenDim(), layers, c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.normEps(),
+                    c.ropeTheta(), c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen());
+        }
+        DType type = DType.parse(dtype);
+        System.out.printf("building %s (%d layers) with random %s weights ...%n", preset, c.layers(), type.lower());
+        LlamaWeights w = SyntheticWeights.create(c, type, 1);
+        LlamaModel model = new LlamaModel(w);
+        double streamed = decodeBytes(w);
+        System.out.printf("decode streams %.2f GB of weights per token; prompt %d tokens, %d decoded, %d timed runs after 1 warm-up%n",
+                streamed * 1e-9, prompt, tokens, reps);
+        int[] ids = new int[prompt];
+        Random rnd = new Random(3);
+        for (int i = 0; i < prompt; i++) ids[i] = rnd.nextInt(c.vocabSize());
+        double[] prefill = new double[reps], decode = new double[reps];
+        for (int r = -1; r < reps; r++) {
+            Generator.Result res = new Generator(model).generate(ids, tokens, Sampler.greedy(), -1, t -> {});
+            if (r < 0) continue;
+            prefill[r] = res.prefillTokensPerSecond();
+            decode[r] = res.decodeTokensPerSecond();
+        }
+        Arrays.sort(prefill);
+        Arrays.sort(decode);
+        double p = prefill[reps / 2], d = decode[reps / 2];
+        double flopsPerToken = 2.0 * streamed / type.bytes();
+        System.out.printf("prefill: %8.1f tokens/s (%.1f GFLOP/s in the linear layers)%n", p, p * flopsPerToken * 1e-9);
+        System.out.printf("decode:  %8.2f tokens/s (%.1f GB/s of weights)%n", d, d * streamed * 1e-9);
+    }
+
+    /** Bytes of every weight a decode step reads in full: the linear layers and the output head (one embedding row aside). */
+    static double decodeBytes(LlamaWeights w) {
+        double elements = 0;
+        for (LlamaWeights.Layer l : w.layers())
+            for (Tensor t : new Tensor[]{l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) elements += t.numel();
+        elements += w.output().numel();
+        return elements * w.output().dtype().bytes();
+    }
+}
