@@ -285,6 +285,7 @@ public final class CpuBackend implements Backend {
         int batches = Shape.prod(batchShape, 0, batchShape.length);
         Tensor out = Tensor.zeros(outShape);
         if (m * n == 0) return out;
+        if (halfWeightRows(a, b, batches, m, n, k, data(out))) return out;
         float[] od = data(out);
         // batch dims broadcast as views (stride 0); the last two keep their own strides
         Tensor ea = matmulOperand(a).expand(Shape.concat(batchShape, new int[]{m, k}));
@@ -312,6 +313,25 @@ public final class CpuBackend implements Backend {
             }
         });
         return out;
+    }
+
+    /**
+     * A few rows against a 16-bit weight used as x·Wᵀ (B = Wᵀ, so B's rows are W's contiguous columns): the decode
+     * step of a half-precision linear layer, computed by {@link HalfGemv} without widening W. False when the
+     * operands are not of that shape.
+     */
+    private static boolean halfWeightRows(Tensor a, Tensor b, int batches, int m, int n, int k, float[] out) {
+        Storage s = b.storage();
+        DType dt = b.dtype();
+        if (batches != 1 || m > HalfGemv.MAX_ROWS || b.dim() != 2 || (dt != DType.BF16 && dt != DType.F16)) return false;
+        if (!(s instanceof HalfStorage || s instanceof MappedStorage)) return false;
+        int[] bst = b.strides();
+        if (bst[0] != 1 && k > 1) return false;
+        Tensor ac = f32(a).reshape(m, k).contiguous();
+        short[] heap = s instanceof HalfStorage hs ? hs.bits() : null;
+        MemorySegment seg = s instanceof MappedStorage ms ? ms.segment() : null;
+        HalfGemv.run(data(ac), ac.offset(), m, k, heap, seg, b.offset(), bst[1], dt, n, out, 0, Parallel.threads());
+        return true;
     }
 
     /** Heap f32 and mapped f32 go to the kernel as they are; f16/bf16 are widened first. */
