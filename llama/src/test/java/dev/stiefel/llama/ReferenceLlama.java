@@ -7,13 +7,13 @@ import dev.stiefel.tensor.Tensor;
  * An independent LLaMA forward pass in f64, written as plain loops in the manner of llama2.c's run.c: one token at a
  * time with a KV cache, no tensor kernels shared with the model under test. Weights are read once into double arrays.
  */
-final class ReferenceLlama {
+public final class ReferenceLlama {
     private final LlamaConfig c;
     private final double[] emb, finalNorm, out;
     private final double[][] attnNorm, wq, wk, wv, wo, ffnNorm, wg, wu, wd;
     private final double[] invFreq;
 
-    ReferenceLlama(LlamaWeights w) {
+    public ReferenceLlama(LlamaWeights w) {
         c = w.config();
         emb = d(w.embedding());
         finalNorm = d(w.finalNorm());
@@ -37,7 +37,7 @@ final class ReferenceLlama {
     }
 
     /** Logits [T][vocab] for one sequence. */
-    double[][] logits(int[] tokens) {
+    public double[][] logits(int[] tokens) {
         int dim = c.dim(), hd = c.headDim(), kvDim = c.kvDim(), T = tokens.length, L = c.layers();
         double[][][] kCache = new double[L][T][], vCache = new double[L][T][];
         double[][] result = new double[T][];

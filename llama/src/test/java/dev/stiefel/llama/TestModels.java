@@ -9,15 +9,15 @@ import java.util.List;
 import java.util.Random;
 
 /** Small LLaMA models with random weights for tests. */
-final class TestModels {
+public final class TestModels {
     private TestModels() {}
 
-    static LlamaConfig config(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, Rope.Layout layout, boolean tied) {
+    public static LlamaConfig config(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, Rope.Layout layout, boolean tied) {
         return new LlamaConfig(dim, hidden, layers, heads, kvHeads, dim / heads, vocab, 1e-5f, 10000, null, layout, tied, 64);
     }
 
     /** Weights ~ N(0, 1/fan_in) and norm gains around 1, stored in {@code dtype}. */
-    static LlamaWeights random(LlamaConfig c, long seed, DType dtype) {
+    public static LlamaWeights random(LlamaConfig c, long seed, DType dtype) {
         Random rnd = new Random(seed);
         List<LlamaWeights.Layer> layers = new ArrayList<>();
         for (int l = 0; l < c.layers(); l++)
@@ -37,7 +37,7 @@ final class TestModels {
         return Tensor.uniform(rnd, 0.5f, 1.5f, n).to(dtype);
     }
 
-    static int[] tokens(Random rnd, int n, int vocab) {
+    public static int[] tokens(Random rnd, int n, int vocab) {
         int[] t = new int[n];
         for (int i = 0; i < n; i++) t[i] = rnd.nextInt(vocab);
         return t;
