@@ -35,6 +35,15 @@ public final class KvCache {
     public void clear() { length = 0; }
 
     /**
+     * Forgets the tokens after the first {@code keep}: the next tokens overwrite them. Scoring several continuations
+     * of one context runs the context once, then each continuation from the truncated cache.
+     */
+    public void truncate(int keep) {
+        if (keep < 0 || keep > length) throw new IllegalArgumentException("kv cache: cannot keep " + keep + " of " + length + " tokens");
+        length = keep;
+    }
+
+    /**
      * Writes layer {@code layer}'s new keys and values [batch, T, kvHeads, headDim] at position {@link #length()}
      * and returns views of everything cached for that layer, new tokens included.
      */
