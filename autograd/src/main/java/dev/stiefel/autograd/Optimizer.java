@@ -42,6 +42,19 @@ public abstract class Optimizer {
 
     public final int steps() { return step; }
 
+    /**
+     * The optimizer's state as arrays it updates in place (momentum; Adam's first and second moments), in a fixed
+     * order, allocated if no step has run yet. A checkpoint saves them with {@link #steps()}; resuming copies them
+     * back into the arrays of a fresh optimizer over the same parameters and calls {@link #resumeAt(int)}.
+     */
+    public abstract java.util.List<float[]> state();
+
+    /** Continues the schedule and bias corrections from step {@code step} (after restoring {@link #state()}). */
+    public final void resumeAt(int step) {
+        if (step < 0) throw new IllegalArgumentException("optimizer: step must be >= 0, got " + step);
+        this.step = step;
+    }
+
     public final double currentLr() { return schedule.at(step); }
 
     /** Updates parameter {@code index}'s values {@code w} in place; {@code t} counts steps from 1 (Adam's bias correction). */
@@ -53,6 +66,11 @@ public abstract class Optimizer {
     public static Optimizer sgd(List<Var> params, LrSchedule lr, double momentum, double weightDecay) {
         float[][] velocity = new float[params.size()][];
         return new Optimizer(params, lr) {
+            @Override public java.util.List<float[]> state() {
+                for (int i = 0; i < velocity.length; i++) if (velocity[i] == null) velocity[i] = new float[this.params.get(i).value().numel()];
+                return java.util.List.of(velocity);
+            }
+
             @Override protected void update(int i, float[] w, float[] g, double rate, int t) {
                 if (velocity[i] == null) velocity[i] = new float[w.length];
                 float[] v = velocity[i];
@@ -92,6 +110,16 @@ public abstract class Optimizer {
             this.beta1 = beta1; this.beta2 = beta2; this.eps = eps; this.weightDecay = weightDecay; this.decoupled = decoupled;
             this.m = new float[params.size()][];
             this.v = new float[params.size()][];
+        }
+
+        @Override public java.util.List<float[]> state() {
+            java.util.List<float[]> out = new java.util.ArrayList<>();
+            for (int i = 0; i < m.length; i++) {
+                if (m[i] == null) { m[i] = new float[params.get(i).value().numel()]; v[i] = new float[m[i].length]; }
+                out.add(m[i]);
+                out.add(v[i]);
+            }
+            return out;
         }
 
         @Override protected void update(int i, float[] w, float[] g, double lr, int t) {

@@ -8,6 +8,12 @@ import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
 
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
 /**
  * The LLaMA decoder (Touvron et al. 2023): embedding → blocks of [RMSNorm → attention with RoPE and GQA →
  * residual → RMSNorm → SwiGLU MLP → residual] → final RMSNorm → logits.
@@ -22,18 +28,51 @@ public final class LlamaModel {
     private final LlamaConfig config;
     private final Rope rope;
     private final Hooks hooks;
+    /** Weights being trained, by identity: the forward uses these parameters instead of constants. */
+    private final Map<Tensor, Var> trained;
 
     public LlamaModel(LlamaWeights weights) { this(weights, Hooks.NONE); }
 
-    public LlamaModel(LlamaWeights weights, Hooks hooks) {
+    public LlamaModel(LlamaWeights weights, Hooks hooks) { this(weights, hooks, new IdentityHashMap<>()); }
+
+    private LlamaModel(LlamaWeights weights, Hooks hooks, Map<Tensor, Var> trained) {
         this.weights = weights;
         this.config = weights.config();
         this.rope = config.rope();
         this.hooks = hooks;
+        this.trained = trained;
     }
 
     /** The same weights seen through other hooks (a quantized or transformed view of the model). */
-    public LlamaModel withHooks(Hooks hooks) { return new LlamaModel(weights, hooks); }
+    public LlamaModel withHooks(Hooks hooks) { return new LlamaModel(weights, hooks, trained); }
+
+    /**
+     * The same model with every weight a parameter (training from scratch): the forward reads the parameters' tensors,
+     * which are the weights' own tensors, so an optimizer step updates the model in place. Weights must be heap f32.
+     * A tied embedding is one parameter used twice, so it receives both gradients.
+     */
+    public LlamaModel trainable() {
+        Map<Tensor, Var> params = new IdentityHashMap<>();
+        for (Tensor t : weights.tensors()) params.computeIfAbsent(t, Var::param);
+        return new LlamaModel(weights, hooks, params);
+    }
+
+    /** The parameters of a {@link #trainable()} model, in {@link LlamaWeights#tensors()} order, each once. */
+    public List<Var> parameters() {
+        List<Var> out = new ArrayList<>();
+        Set<Var> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Tensor t : weights.tensors()) {
+            Var v = trained.get(t);
+            if (v != null && seen.add(v)) out.add(v);
+        }
+        return out;
+    }
+
+    /** The weight tensor as the forward uses it: its parameter when trained, else a constant. */
+    private Var w(Tensor t) {
+        Var v = trained.get(t);
+        return v != null ? v : Var.of(t);
+    }
 
     public LlamaConfig config() { return config; }
 
@@ -75,22 +114,22 @@ public final class LlamaModel {
         for (int id : ids.contiguous().toIntArray())
             if (id < 0 || id >= config.vocabSize())
                 throw new IllegalArgumentException("llama: token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-        return Var.of(weights.embedding()).embedding(ids);
+        return w(weights.embedding()).embedding(ids);
     }
 
     /** Block {@code l} on the residual stream x [B, T, dim] whose first token sits at position {@code start}. */
     public Var block(int l, Var x, int start, KvCache cache) {
-        LlamaWeights.Layer w = weights.layer(l);
+        LlamaWeights.Layer lw = weights.layer(l);
         int[] s = x.shape();
         int b = s[0], t = s[1], heads = config.heads(), kvHeads = config.kvHeads(), hd = config.headDim();
         int[] positions = new int[t];
         for (int i = 0; i < t; i++) positions[i] = start + i;
 
         // Attention: h = RMSNorm(x); q, k, v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ; RoPE on q and k
-        Var h = hooks.input(l, Input.ATTN_IN, x.rmsNorm(Var.of(w.attnNorm()), config.normEps()));
-        Var q = linear(l, Linear.Q, h, w.wq()).reshape(b, t, heads, hd).rope(rope, positions);
-        Var k = linear(l, Linear.K, h, w.wk()).reshape(b, t, kvHeads, hd).rope(rope, positions);
-        Var v = linear(l, Linear.V, h, w.wv()).reshape(b, t, kvHeads, hd);
+        Var h = hooks.input(l, Input.ATTN_IN, x.rmsNorm(w(lw.attnNorm()), config.normEps()));
+        Var q = linear(l, Linear.Q, h, lw.wq()).reshape(b, t, heads, hd).rope(rope, positions);
+        Var k = linear(l, Linear.K, h, lw.wk()).reshape(b, t, kvHeads, hd).rope(rope, positions);
+        Var v = linear(l, Linear.V, h, lw.wv()).reshape(b, t, kvHeads, hd);
         q = hooks.query(l, q);
         k = hooks.key(l, k);   // this is what the KV cache stores (quantized K cache goes here)
         v = hooks.value(l, v);
@@ -102,18 +141,18 @@ public final class LlamaModel {
             v = Var.of(kv[1]);
         }
         Var heads_ = attention(q, k, v);
-        x = x.add(linear(l, Linear.O, hooks.input(l, Input.ATTN_OUT, heads_), w.wo()));
+        x = x.add(linear(l, Linear.O, hooks.input(l, Input.ATTN_OUT, heads_), lw.wo()));
 
         // MLP: SwiGLU(h) = (silu(h·Wgateᵀ) ⊙ h·Wupᵀ)·Wdownᵀ on h = RMSNorm(x)
-        Var m = hooks.input(l, Input.MLP_IN, x.rmsNorm(Var.of(w.ffnNorm()), config.normEps()));
-        Var act = linear(l, Linear.GATE, m, w.wGate()).silu().mul(linear(l, Linear.UP, m, w.wUp()));
+        Var m = hooks.input(l, Input.MLP_IN, x.rmsNorm(w(lw.ffnNorm()), config.normEps()));
+        Var act = linear(l, Linear.GATE, m, lw.wGate()).silu().mul(linear(l, Linear.UP, m, lw.wUp()));
         act = hooks.input(l, Input.MLP_OUT, act);
-        return x.add(linear(l, Linear.DOWN, act, w.wDown()));
+        return x.add(linear(l, Linear.DOWN, act, lw.wDown()));
     }
 
     /** Final RMSNorm and the output head: logits [B, T, vocab]. */
     public Var head(Var x) {
-        Var h = hooks.input(-1, Input.HEAD_IN, x.rmsNorm(Var.of(weights.finalNorm()), config.normEps()));
+        Var h = hooks.input(-1, Input.HEAD_IN, x.rmsNorm(w(weights.finalNorm()), config.normEps()));
         return linear(-1, Linear.HEAD, h, weights.output());
     }
 
@@ -137,7 +176,7 @@ public final class LlamaModel {
     private Var linear(int l, Linear which, Var x, Tensor weight) {
         int[] s = x.shape();
         int rows = s[0] * s[1];
-        Var w = hooks.weight(l, which, Var.of(weight));
-        return x.reshape(rows, s[2]).matmul(w.t()).reshape(s[0], s[1], w.shape()[0]);
+        Var used = hooks.weight(l, which, w(weight));
+        return x.reshape(rows, s[2]).matmul(used.t()).reshape(s[0], s[1], used.shape()[0]);
     }
 }

@@ -68,6 +68,34 @@ public final class LlamaWeights implements AutoCloseable {
     /** The output head [vocab, dim]; the embedding itself when the config ties them. */
     public Tensor output() { return output; }
 
+    /**
+     * Every tensor once, in a fixed order: embedding, per layer (attn norm, q, k, v, o, ffn norm, gate, up, down),
+     * final norm, and the output head unless it is the embedding.
+     */
+    public List<Tensor> tensors() {
+        List<Tensor> out = new ArrayList<>();
+        out.add(embedding);
+        for (Layer l : layers) out.addAll(List.of(l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown()));
+        out.add(finalNorm);
+        if (output != embedding) out.add(output);
+        return out;
+    }
+
+    /** Names of {@link #tensors()} in the Hugging Face checkpoint convention. */
+    public List<String> hfNames() {
+        List<String> out = new ArrayList<>();
+        out.add("model.embed_tokens.weight");
+        for (int i = 0; i < layers.size(); i++) {
+            String p = "model.layers." + i + ".";
+            out.addAll(List.of(p + "input_layernorm.weight", p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
+                    p + "self_attn.v_proj.weight", p + "self_attn.o_proj.weight", p + "post_attention_layernorm.weight",
+                    p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight", p + "mlp.down_proj.weight"));
+        }
+        out.add("model.norm.weight");
+        if (output != embedding) out.add("lm_head.weight");
+        return out;
+    }
+
     @Override public void close() {
         RuntimeException first = null;
         for (AutoCloseable r : resources) {

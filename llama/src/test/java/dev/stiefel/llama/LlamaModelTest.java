@@ -162,4 +162,22 @@ class LlamaModelTest {
         System.arraycopy(b, 0, r, a.length, b.length);
         return r;
     }
+
+    /** Training mode: every weight is a parameter, a tied embedding is one parameter fed by both of its uses. */
+    @Test void trainableModelGivesEveryWeightAGradientAndTiedEmbeddingsAccumulateBothUses() {
+        LlamaConfig c = TestModels.config(8, 12, 2, 2, 1, 13, Rope.Layout.HALF, true);
+        LlamaWeights w = TestModels.random(c, 23, DType.F32);
+        LlamaModel model = new LlamaModel(w).trainable();
+        List<Var> params = model.parameters();
+        assertThat(params).hasSize(w.tensors().size()).hasSize(1 + 9 * 2 + 1);
+        Tensor ids = Tensor.ofInts(new int[]{1, 4, 9, 2}, 1, 4);
+        dev.stiefel.autograd.Losses.crossEntropy(model.forward(ids, null), new int[]{4, 9, 2, 7}).backward();
+        for (Var p : params) assertThat(p.grad()).as(p.toString()).isNotNull();
+        // the embedding's gradient = its gradient as a lookup table + its gradient as the output head
+        Tensor embGrad = params.get(0).grad();
+        double rowsNotLookedUp = 0;
+        for (int v : new int[]{0, 3, 5, 12}) rowsNotLookedUp += Math.abs(embGrad.get(v, 0)) + Math.abs(embGrad.get(v, 1));
+        assertThat(rowsNotLookedUp).as("the head sends gradient to every row").isGreaterThan(0);
+        assertThat(w.hfNames()).hasSize(w.tensors().size()).doesNotContain("lm_head.weight");
+    }
 }
