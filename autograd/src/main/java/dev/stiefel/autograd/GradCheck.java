@@ -22,8 +22,8 @@ import java.util.function.Function;
  * are negligible. The analytic side is a handful of f32 ops per rule, each rounding by ε = 6e-8 of the magnitudes
  * involved; sums over the n ≤ 100 terms these tests use add at most about n·ε ≈ 6e-6 of the largest term, so
  * a right rule stays below about 1e-6 (autograd's own checks see at most 4e-7) and the tolerance leaves two
- * orders of magnitude of margin. A wrong rule (a missing term, a wrong factor, a broadcast gradient not summed back) is off by O(1),
- * and even a rule off by a factor 1 + 1e-3 fails. Errors are measured against the largest gradient of the same
+ * orders of magnitude of margin. A wrong rule (a missing term, a wrong factor, a broadcast gradient not summed
+ * back) is off by O(1), and even a rule off by a factor 1 + 1e-3 fails (GradCheckTest). Errors are measured against the largest gradient of the same
  * input, |numeric − analytic| / (|numeric| + max|numeric|), because where the true gradient is near zero the f32
  * side still carries rounding at the scale of its neighbours. Inputs must keep ±h away from kinks (clamp, max,
  * abs) and jumps (rounding); straight-through rounding is checked against a reference that adds the rounding
