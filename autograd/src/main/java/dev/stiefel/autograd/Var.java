@@ -171,6 +171,10 @@ public final class Var {
 
     public Var mul(float s) { return record("mul_scalar", value.mul(s), g -> new Tensor[]{g.mul(s)}, this); }
 
+    public Var sub(float s) { return record("sub_scalar", value.sub(s), g -> new Tensor[]{g}, this); }
+
+    public Var div(float s) { return record("div_scalar", value.div(s), g -> new Tensor[]{g.div(s)}, this); }
+
     public Var neg() { return record("neg", value.neg(), g -> new Tensor[]{g.neg()}, this); }
 
     public Var exp() {
@@ -187,6 +191,24 @@ public final class Var {
     public Var sqrt() {
         Tensor y = value.sqrt();
         return record("sqrt", y, g -> new Tensor[]{g.div(y).mul(0.5f)}, this);
+    }
+
+    /** d x^(−1/2) = −½·x^(−3/2) = −½·y³ */
+    public Var rsqrt() {
+        Tensor y = value.rsqrt();
+        return record("rsqrt", y, g -> new Tensor[]{g.mul(y.square().mul(y)).mul(-0.5f)}, this);
+    }
+
+    /** d(1/x) = −1/x² = −y² */
+    public Var reciprocal() {
+        Tensor y = value.reciprocal();
+        return record("reciprocal", y, g -> new Tensor[]{g.mul(y.square()).neg()}, this);
+    }
+
+    /** d|x| = sign(x), taken as 0 at x = 0 (the subgradient PyTorch uses). */
+    public Var abs() {
+        Tensor x = value;
+        return record("abs", x.abs(), g -> new Tensor[]{g.mul(x.gt(0f).sub(x.lt(0f)))}, this);
     }
 
     public Var square() {
@@ -242,6 +264,25 @@ public final class Var {
         int a = Shape.axis("mean", axis, s);
         float n = s[a];
         return record("mean", value.mean(a, keepDim), g -> new Tensor[]{(keepDim ? g : g.unsqueeze(a)).div(n).expand(s)}, this);
+    }
+
+    /** Variance along an axis over n (biased) or n − 1 (unbiased, Bessel): d var / dxᵢ = 2(xᵢ − mean) / (n or n − 1). */
+    public Var var(int axis, boolean keepDim, boolean unbiased) {
+        Tensor x = value;
+        int a = Shape.axis("var", axis, x.shape());
+        float divisor = unbiased ? x.size(a) - 1 : x.size(a);
+        return record("var", x.var(a, keepDim, unbiased), g -> {
+            Tensor centred = x.sub(x.mean(a, true));
+            return new Tensor[]{(keepDim ? g : g.unsqueeze(a)).mul(centred).mul(2f / divisor)};
+        }, this);
+    }
+
+    /** y = log Σ exp(x) along an axis: dx = g·softmax(x) = g·exp(x − y). */
+    public Var logsumexp(int axis, boolean keepDim) {
+        Tensor x = value;
+        int a = Shape.axis("logsumexp", axis, x.shape());
+        Tensor y = x.logsumexp(a, true);
+        return record("logsumexp", keepDim ? y : y.squeeze(a), g -> new Tensor[]{(keepDim ? g : g.unsqueeze(a)).mul(x.sub(y).exp())}, this);
     }
 
     public Var sum() { return reshape(value.numel()).sum(0, false); }
@@ -305,12 +346,29 @@ public final class Var {
         }, this, o);
     }
 
+    /** Element-wise minimum; the gradient goes to the smaller input (to the first on ties). */
+    public Var minimum(Var o) {
+        Tensor a = value, b = o.value;
+        return record("minimum", a.minimum(b), g -> {
+            Tensor aWins = a.le(b);
+            return new Tensor[]{sumTo(g.mul(aWins), a.shape()), sumTo(g.mul(aWins.neg().add(1f)), b.shape())};
+        }, this, o);
+    }
+
     /** Max along an axis; the gradient goes to the first maximal element. */
     public Var max(int axis, boolean keepDim) {
         Tensor x = value;
         int a = Shape.axis("max", axis, x.shape());
         Tensor idx = x.argmax(a, true);
         return record("max", x.max(a, keepDim), g -> new Tensor[]{scatter(x.shape(), a, idx, keepDim ? g : g.unsqueeze(a))}, this);
+    }
+
+    /** Min along an axis; the gradient goes to the first minimal element. */
+    public Var min(int axis, boolean keepDim) {
+        Tensor x = value;
+        int a = Shape.axis("min", axis, x.shape());
+        Tensor idx = x.argmin(a, true);
+        return record("min", x.min(a, keepDim), g -> new Tensor[]{scatter(x.shape(), a, idx, keepDim ? g : g.unsqueeze(a))}, this);
     }
 
     /** torch.gather along {@code axis}; the backward scatters each gradient back to the element it came from. */
@@ -365,6 +423,45 @@ public final class Var {
         }, this);
     }
 
+    /** Elements start, start + step, ... below end along an axis; the gradient goes back to those places, zero elsewhere. */
+    public Var slice(int axis, int start, int end, int step) {
+        int[] s = shape();
+        return record("slice", value.slice(axis, start, end, step), g -> {
+            Tensor dx = Tensor.zeros(s);
+            dx.slice(axis, start, end, step).copyFrom(g);
+            return new Tensor[]{dx};
+        }, this);
+    }
+
+    /** The sub-tensor at {@code index} along an axis, that dimension removed; its gradient goes back into that one place. */
+    public Var select(int axis, int index) {
+        int[] s = shape();
+        return record("select", value.select(axis, index), g -> {
+            Tensor dx = Tensor.zeros(s);
+            dx.select(axis, index).copyFrom(g);
+            return new Tensor[]{dx};
+        }, this);
+    }
+
+    /** Inserts a dimension of size 1 (axis counted in the result); the gradient drops it again. */
+    public Var unsqueeze(int axis) {
+        Tensor y = value.unsqueeze(axis);
+        int a = axis < 0 ? axis + y.dim() : axis;
+        return record("unsqueeze", y, g -> new Tensor[]{g.squeeze(a)}, this);
+    }
+
+    /** Removes a dimension of size 1; the gradient puts it back. */
+    public Var squeeze(int axis) {
+        int a = Shape.axis("squeeze", axis, shape());
+        return record("squeeze", value.squeeze(a), g -> new Tensor[]{g.unsqueeze(a)}, this);
+    }
+
+    /** A broadcast view (size-1 dims repeated, leading dims added); the gradient is summed back over the repeats. */
+    public Var expand(int... newShape) {
+        int[] s = shape();
+        return record("expand", value.expand(newShape), g -> new Tensor[]{sumTo(g, s)}, this);
+    }
+
     /** Joins along {@code axis}; each input's gradient is its own slice of the output's. */
     public static Var concat(int axis, Var... vs) {
         Tensor[] ts = new Tensor[vs.length];
@@ -383,6 +480,19 @@ public final class Var {
         }, vs);
     }
 
+    /** Stacks equal shapes along a new axis; input i's gradient is the output gradient at index i of that axis. */
+    public static Var stack(int axis, Var... vs) {
+        Tensor[] ts = new Tensor[vs.length];
+        for (int i = 0; i < vs.length; i++) ts[i] = vs[i].value;
+        Tensor out = Tensor.stack(axis, ts);
+        int a = Shape.axis("stack", axis, out.shape());
+        return record("stack", out, g -> {
+            Tensor[] gs = new Tensor[vs.length];
+            for (int i = 0; i < vs.length; i++) gs[i] = g.select(a, i);
+            return gs;
+        }, vs);
+    }
+
     /** Rows of this table at {@code ids}; the backward adds each output row's gradient into its table row. */
     public Var embedding(Tensor ids) {
         int[] s = shape();
@@ -393,6 +503,23 @@ public final class Var {
             for (int t = 0; t < flatIds.length; t++)
                 for (int j = 0; j < d; j++) dx[flatIds[t] * d + j] += gd[t * d + j];
             return new Tensor[]{Tensor.wrap(dx, s)};
+        }, this);
+    }
+
+    /**
+     * The slices at {@code indices} (1-D i32) along an axis. That is a gather whose index repeats each entry across
+     * the other dims, so the backward is the same scatter: an index used twice receives both gradients.
+     */
+    public Var indexSelect(int axis, Tensor indices) {
+        int[] s = shape();
+        int a = Shape.axis("indexSelect", axis, s);
+        Tensor y = value.indexSelect(a, indices);
+        int[] picked = indices.toIntArray(), ys = y.shape();
+        return record("index_select", y, g -> {
+            int inner = Shape.prod(ys, a + 1, ys.length);
+            int[] index = new int[y.numel()];
+            for (int e = 0; e < index.length; e++) index[e] = picked[(e / inner) % ys[a]];
+            return new Tensor[]{scatter(s, a, Tensor.ofInts(index, ys), g)};
         }, this);
     }
 
