@@ -1,0 +1,88 @@
+package dev.stiefel.llama.io;
+
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.tokenizer.Vocabulary;
+import dev.stiefel.tensor.Rope;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * Writes a LLaMA model (and optionally its vocabulary) as a GGUF file that {@link GgufLoader} and llama.cpp read:
+ * the keys and tensor names of llama.cpp's converter, Q/K rows in interleaved order (rotate-half weights are
+ * permuted back, as convert_hf_to_gguf.py does), norms in F32 and every matrix in {@code matrixType}.
+ */
+public final class GgufModelWriter {
+    private GgufModelWriter() {}
+
+    public static void write(LlamaWeights weights, Vocabulary vocab, Path path, GgmlType matrixType) throws IOException {
+        LlamaConfig c0 = weights.config();
+        if (c0.ropeScaling() != null)
+            throw new IllegalArgumentException("gguf writer: LLaMA-3.1 rope scaling (llama.cpp's rope_freqs tensor) is not written");
+        LlamaWeights w = RopePermutation.toLayout(weights, Rope.Layout.INTERLEAVED);
+        LlamaConfig c = w.config();
+        GgufWriter g = new GgufWriter()
+                .putString("general.architecture", "llama")
+                .putString("general.name", "stiefel")
+                .putU32("general.file_type", fileType(matrixType))
+                .putU32("llama.context_length", c.maxSeqLen())
+                .putU32("llama.embedding_length", c.dim())
+                .putU32("llama.feed_forward_length", c.hiddenDim())
+                .putU32("llama.block_count", c.layers())
+                .putU32("llama.attention.head_count", c.heads())
+                .putU32("llama.attention.head_count_kv", c.kvHeads())
+                .putF32("llama.attention.layer_norm_rms_epsilon", c.normEps())
+                .putF32("llama.rope.freq_base", (float) c.ropeTheta())
+                .putU32("llama.rope.dimension_count", c.headDim())
+                .putU32("llama.vocab_size", c.vocabSize());
+        if ((float) c.ropeTheta() != c.ropeTheta())
+            throw new IllegalArgumentException("gguf writer: rope theta " + c.ropeTheta() + " is not exactly representable as the f32 GGUF stores");
+        if (c.headDim() * c.heads() != c.dim()) g.putU32("llama.attention.key_length", c.headDim()).putU32("llama.attention.value_length", c.headDim());
+        if (vocab != null) putVocabulary(g, vocab);
+
+        g.addTensor("token_embd.weight", w.embedding(), matrixType);
+        for (int l = 0; l < c.layers(); l++) {
+            LlamaWeights.Layer x = w.layer(l);
+            String p = "blk." + l + ".";
+            g.addTensor(p + "attn_norm.weight", x.attnNorm(), GgmlType.F32)
+             .addTensor(p + "attn_q.weight", x.wq(), matrixType)
+             .addTensor(p + "attn_k.weight", x.wk(), matrixType)
+             .addTensor(p + "attn_v.weight", x.wv(), matrixType)
+             .addTensor(p + "attn_output.weight", x.wo(), matrixType)
+             .addTensor(p + "ffn_norm.weight", x.ffnNorm(), GgmlType.F32)
+             .addTensor(p + "ffn_gate.weight", x.wGate(), matrixType)
+             .addTensor(p + "ffn_up.weight", x.wUp(), matrixType)
+             .addTensor(p + "ffn_down.weight", x.wDown(), matrixType);
+        }
+        g.addTensor("output_norm.weight", w.finalNorm(), GgmlType.F32);
+        if (!c.tiedEmbeddings()) g.addTensor("output.weight", w.output(), matrixType);
+        g.write(path);
+    }
+
+    static void putVocabulary(GgufWriter g, Vocabulary v) {
+        boolean spm = v.kind() == Vocabulary.Kind.SENTENCEPIECE;
+        g.putString("tokenizer.ggml.model", spm ? "llama" : "gpt2");
+        g.put("tokenizer.ggml.tokens", GgufValue.strings(v.tokens()));
+        if (v.scores() != null) g.put("tokenizer.ggml.scores", GgufValue.f32s(v.scores()));
+        if (v.types() != null) g.put("tokenizer.ggml.token_type", GgufValue.i32s(v.types()));
+        if (!v.merges().isEmpty()) g.put("tokenizer.ggml.merges", GgufValue.strings(v.merges()));
+        g.putU32("tokenizer.ggml.bos_token_id", v.bos() < 0 ? 0xFFFF_FFFFL : v.bos());
+        g.putU32("tokenizer.ggml.eos_token_id", v.eos() < 0 ? 0xFFFF_FFFFL : v.eos());
+        g.putU32("tokenizer.ggml.unknown_token_id", v.unk() < 0 ? 0xFFFF_FFFFL : v.unk());
+        g.putBool("tokenizer.ggml.add_bos_token", v.addBos());
+        g.putBool("tokenizer.ggml.add_space_prefix", v.addSpacePrefix());
+    }
+
+    /** llama.cpp's {@code llama_ftype} for a file whose matrices are all {@code t}. */
+    static int fileType(GgmlType t) {
+        return switch (t) {
+            case F32 -> 0;
+            case F16 -> 1;
+            case Q4_0 -> 2;
+            case Q8_0 -> 7;
+            case BF16 -> 32;
+            default -> throw new IllegalArgumentException("gguf writer: matrices cannot be " + t);
+        };
+    }
+}

@@ -1,0 +1,94 @@
+package dev.stiefel.llama.io;
+
+import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.FloatStorage;
+import dev.stiefel.tensor.HalfStorage;
+import dev.stiefel.tensor.IntStorage;
+import dev.stiefel.tensor.MappedStorage;
+import dev.stiefel.tensor.Tensor;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+
+/**
+ * Streams a tensor's elements, row-major and little-endian, into a file in a given dtype. Values already stored
+ * in that dtype are written bit for bit (a memory-mapped bf16 weight is copied as raw bytes, never widened and
+ * narrowed again); other dtypes are converted with the tensor module's rounding (round to nearest even).
+ */
+final class TensorBytes {
+    private static final int CHUNK = 1 << 20;
+
+    private TensorBytes() {}
+
+    static long byteSize(Tensor t, DType as) { return (long) t.numel() * as.bytes(); }
+
+    static void write(Tensor t, DType as, FileChannel out) throws IOException {
+        Tensor c = t.dtype() == as && t.isContiguous() ? t : t.to(as);
+        long n = c.numel(), off = c.offset();
+        switch (c.storage()) {
+            case MappedStorage m -> {
+                long bytes = as.bytes();
+                MemorySegment region = m.segment().asSlice(off * bytes, n * bytes);
+                for (long p = 0; p < region.byteSize(); p += CHUNK)
+                    AtomicFiles.writeFully(out, region.asSlice(p, Math.min(CHUNK, region.byteSize() - p)).asByteBuffer());
+            }
+            case FloatStorage f -> {
+                ByteBuffer buf = buffer();
+                float[] d = f.data();
+                for (long i = 0; i < n; i++) {
+                    if (buf.remaining() < 4) flush(buf, out);
+                    buf.putInt(Float.floatToRawIntBits(d[(int) (off + i)]));
+                }
+                flush(buf, out);
+            }
+            case HalfStorage h -> {
+                ByteBuffer buf = buffer();
+                short[] d = h.bits();
+                for (long i = 0; i < n; i++) {
+                    if (buf.remaining() < 2) flush(buf, out);
+                    buf.putShort(d[(int) (off + i)]);
+                }
+                flush(buf, out);
+            }
+            case IntStorage s -> {
+                ByteBuffer buf = buffer();
+                int[] d = s.data();
+                for (long i = 0; i < n; i++) {
+                    if (buf.remaining() < 4) flush(buf, out);
+                    buf.putInt(d[(int) (off + i)]);
+                }
+                flush(buf, out);
+            }
+        }
+    }
+
+    /** The tensor's bytes in {@code as}, exactly as {@link #write} puts them in a file (for tests and small tensors). */
+    static byte[] toBytes(Tensor t, DType as) {
+        Tensor c = t.dtype() == as && t.isContiguous() ? t : t.to(as);
+        int n = c.numel(), off = c.offset();
+        if (c.storage() instanceof MappedStorage m)
+            return m.segment().asSlice((long) off * as.bytes(), (long) n * as.bytes()).toArray(ValueLayout.JAVA_BYTE);
+        ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(byteSize(c, as))).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+            switch (c.storage()) {
+                case FloatStorage f -> buf.putInt(Float.floatToRawIntBits(f.data()[off + i]));
+                case HalfStorage h -> buf.putShort(h.bits()[off + i]);
+                case IntStorage s -> buf.putInt(s.data()[off + i]);
+                case MappedStorage m -> throw new AssertionError("handled above");
+            }
+        }
+        return buf.array();
+    }
+
+    private static ByteBuffer buffer() { return ByteBuffer.allocate(CHUNK).order(ByteOrder.LITTLE_ENDIAN); }
+
+    private static void flush(ByteBuffer buf, FileChannel out) throws IOException {
+        buf.flip();
+        AtomicFiles.writeFully(out, buf);
+        buf.clear();
+    }
+}

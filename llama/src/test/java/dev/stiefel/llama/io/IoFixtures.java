@@ -1,0 +1,116 @@
+package dev.stiefel.llama.io;
+
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.tokenizer.Vocabulary;
+import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.MappedStorage;
+import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Shape;
+import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.api.Assumptions;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Random small models, bit-exact comparisons and the shared data directory, for the io tests. */
+final class IoFixtures {
+    private IoFixtures() {}
+
+    static LlamaConfig config(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, Rope.Layout layout, boolean tied) {
+        return new LlamaConfig(dim, hidden, layers, heads, kvHeads, dim / heads, vocab, 1e-5f, 10000, null, layout, tied, 48);
+    }
+
+    /** Weights ~ N(0, 1/fan_in), norm gains in [0.5, 1.5), every tensor stored in {@code dtype}. */
+    static LlamaWeights random(LlamaConfig c, long seed, DType dtype) {
+        Random rnd = new Random(seed);
+        List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (int l = 0; l < c.layers(); l++)
+            layers.add(new LlamaWeights.Layer(gain(rnd, c.dim(), dtype), w(rnd, c.qDim(), c.dim(), dtype), w(rnd, c.kvDim(), c.dim(), dtype),
+                    w(rnd, c.kvDim(), c.dim(), dtype), w(rnd, c.dim(), c.qDim(), dtype), gain(rnd, c.dim(), dtype),
+                    w(rnd, c.hiddenDim(), c.dim(), dtype), w(rnd, c.hiddenDim(), c.dim(), dtype), w(rnd, c.dim(), c.hiddenDim(), dtype)));
+        Tensor emb = Tensor.randn(rnd, c.vocabSize(), c.dim()).to(dtype);
+        Tensor out = c.tiedEmbeddings() ? null : w(rnd, c.vocabSize(), c.dim(), dtype);
+        return new LlamaWeights(c, emb, layers, gain(rnd, c.dim(), dtype), out, List.of());
+    }
+
+    static Tensor w(Random rnd, int out, int in, DType dtype) {
+        return Tensor.randn(rnd, out, in).mul((float) (1 / Math.sqrt(in))).to(dtype);
+    }
+
+    static Tensor gain(Random rnd, int n, DType dtype) { return Tensor.uniform(rnd, 0.5f, 1.5f, n).to(dtype); }
+
+    /** Every tensor by a readable name (the output head under "output" even when it is the embedding). */
+    static Map<String, Tensor> named(LlamaWeights w) {
+        Map<String, Tensor> m = new LinkedHashMap<>();
+        m.put("embedding", w.embedding());
+        for (int l = 0; l < w.layers().size(); l++) {
+            LlamaWeights.Layer x = w.layer(l);
+            String p = "layers." + l + ".";
+            m.put(p + "attn_norm", x.attnNorm());
+            m.put(p + "wq", x.wq());
+            m.put(p + "wk", x.wk());
+            m.put(p + "wv", x.wv());
+            m.put(p + "wo", x.wo());
+            m.put(p + "ffn_norm", x.ffnNorm());
+            m.put(p + "w_gate", x.wGate());
+            m.put(p + "w_up", x.wUp());
+            m.put(p + "w_down", x.wDown());
+        }
+        m.put("final_norm", w.finalNorm());
+        m.put("output", w.output());
+        return m;
+    }
+
+    /** Same dtype, same shape, same bytes. */
+    static void assertBitIdentical(String what, Tensor actual, Tensor expected) {
+        assertThat(actual.dtype()).as("%s dtype", what).isEqualTo(expected.dtype());
+        assertThat(actual.shape()).as("%s shape", what).isEqualTo(expected.shape());
+        assertThat(TensorBytes.toBytes(actual, actual.dtype())).as("%s bytes", what).isEqualTo(TensorBytes.toBytes(expected, expected.dtype()));
+    }
+
+    /** Every tensor of {@code actual} bit-identical to {@code expected}'s (stored in {@code as}, when not null). */
+    static void assertSameWeights(LlamaWeights actual, LlamaWeights expected, DType as) {
+        Map<String, Tensor> a = named(actual), e = named(expected);
+        assertThat(a.keySet()).isEqualTo(e.keySet());
+        for (String k : a.keySet()) assertBitIdentical(k, a.get(k), as == null ? e.get(k) : e.get(k).to(as));
+    }
+
+    static boolean isMapped(Tensor t) { return t.storage() instanceof MappedStorage; }
+
+    static String shape(Tensor t) { return Shape.str(t.shape()); }
+
+    /** A file under ../shared, or a skipped test when it is absent. */
+    static Path shared(String relative) {
+        String root = System.getProperty("stiefel.shared");
+        Assumptions.assumeTrue(root != null, "system property stiefel.shared is not set (surefire sets it)");
+        Path p = Path.of(root).resolve(relative);
+        Assumptions.assumeTrue(Files.isRegularFile(p), "shared file " + p + " is absent");
+        return p;
+    }
+
+    static Vocabulary spmVocabulary(int n, Random rnd) {
+        List<String> tokens = new ArrayList<>();
+        float[] scores = new float[n];
+        int[] types = new int[n];
+        for (int i = 0; i < n; i++) {
+            tokens.add(i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "▁tok" + i + (i % 5 == 0 ? "é✓" : ""));
+            scores[i] = -rnd.nextFloat() * 10;
+            types[i] = i == 0 ? Vocabulary.UNKNOWN : i < 3 ? Vocabulary.CONTROL : Vocabulary.NORMAL;
+        }
+        return new Vocabulary(Vocabulary.Kind.SENTENCEPIECE, tokens, scores, types, List.of(), 1, 2, 0, true, true);
+    }
+
+    static Vocabulary bpeVocabulary(int n) {
+        List<String> tokens = new ArrayList<>();
+        for (int i = 0; i < n; i++) tokens.add("Ġt" + i);
+        return new Vocabulary(Vocabulary.Kind.BYTE_LEVEL_BPE, tokens, null, null, List.of("Ġ t", "Ġt 1", "Ġt1 0"), n - 1, n - 2, -1, false, false);
+    }
+}
