@@ -14,7 +14,7 @@ import java.nio.ByteOrder;
  *       q = roundf(x/d) (rounding half away from zero).</li>
  *   <li>Q4_0, 18 bytes: an f16 scale d, then 16 bytes whose low nibbles hold elements 0..15 and high nibbles
  *       elements 16..31, each offset by 8; x[j] = d·(nibble − 8). Quantizing takes the signed value m of largest
- *       magnitude, d = m/−8 and nibble = min(15, trunc(x/d + 8.5)).</li>
+ *       magnitude, d = m/−8 and nibble = min(15, trunc(x·(1/d) + 8.5)), the multiply-add fused.</li>
  * </ul>
  * The quantizers follow ggml's reference ({@code quantize_row_q8_0_ref}, {@code quantize_row_q4_0_ref}) step for
  * step in f32 arithmetic, so the bytes match what llama.cpp writes for the same floats.
@@ -73,8 +73,10 @@ final class GgufQuants {
             float id = d != 0 ? 1.0f / d : 0.0f;
             out.putShort(Half.floatToF16(d));
             for (int j = 0; j < QK / 2; j++) {
-                int lo = Math.min(15, (byte) (int) (x[o + j] * id + 8.5f));        // C's (int8_t) cast truncates toward zero
-                int hi = Math.min(15, (byte) (int) (x[o + QK / 2 + j] * id + 8.5f));
+                // (int8_t)(x·id + 8.5f): C truncates toward zero; compiled with FMA contraction (llama.cpp's native
+                // builds) x·id + 8.5 is rounded once, which gguf-py's converter reproduces too
+                int lo = Math.min(15, (byte) (int) Math.fma(x[o + j], id, 8.5f));
+                int hi = Math.min(15, (byte) (int) Math.fma(x[o + QK / 2 + j], id, 8.5f));
                 out.put((byte) (lo | hi << 4));
             }
         }
