@@ -64,6 +64,7 @@ public final class Llama2cLoader {
                 throw new ModelFormatException(path, "llama2.c export version " + version + " at offset 4 is not supported (1 = f32, 2 = int8 groups)");
         }
         int[] h = new int[7];
+        long headerAt = in.position();
         String[] names = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
         for (int i = 0; i < 7; i++) h[i] = in.i32("header field " + names[i]);
         boolean shared;
@@ -82,7 +83,8 @@ public final class Llama2cLoader {
             in.seek(VERSIONED_HEADER_BYTES);
         }
         for (int i = 0; i < 7; i++)
-            if (h[i] <= 0) throw new ModelFormatException(path, "header field " + names[i] + " is " + h[i] + ", expected a positive size");
+            if (h[i] <= 0) throw new ModelFormatException(path, "header field " + names[i] + " at offset " + (headerAt + 4 * i) + " is " + h[i]
+                    + ", expected a positive size");
         int dim = h[0], heads = h[3];
         if (dim % heads != 0) throw new ModelFormatException(path, "dim " + dim + " is not a multiple of n_heads " + heads);
         LlamaConfig c;
