@@ -38,7 +38,8 @@ public final class HuggingFaceWriter {
 
     /**
      * @param dtype         the dtype every tensor is stored in, or null to keep each tensor's own
-     * @param maxShardBytes the largest shard's data size; 0 or less writes a single model.safetensors
+     * @param maxShardBytes the largest shard's data size (a tensor larger than that gets a shard of its own); 0 or less,
+     *                      or a model that fits one shard, writes a single model.safetensors
      */
     public static void write(LlamaWeights w, Path dir, DType dtype, long maxShardBytes) throws IOException {
         if (dtype != null && !dtype.isFloating()) throw new IllegalArgumentException("hf writer: weights must be f32, f16 or bf16, not " + dtype.lower());
@@ -64,7 +65,7 @@ public final class HuggingFaceWriter {
         Set<String> written = new java.util.HashSet<>();
         DType configDType = dtype != null ? dtype : half.embedding().dtype();
         writeJson(dir.resolve(HuggingFaceLoader.CONFIG), HuggingFaceConfig.toJson(c, configDType));
-        if (shards.size() == 1 && maxShardBytes <= 0) {
+        if (shards.size() == 1) { // what transformers does too when everything fits one shard
             shards.getFirst().write(dir.resolve(HuggingFaceLoader.SINGLE));
             written.add(HuggingFaceLoader.SINGLE);
         } else {

@@ -38,30 +38,33 @@ final class TensorBytes {
             }
             case FloatStorage f -> {
                 ByteBuffer buf = buffer();
-                float[] d = f.data();
-                for (long i = 0; i < n; i++) {
-                    if (buf.remaining() < 4) flush(buf, out);
-                    buf.putInt(Float.floatToRawIntBits(d[(int) (off + i)]));
+                for (long i = 0; i < n; ) {
+                    int k = (int) Math.min(n - i, CHUNK / 4);
+                    buf.clear();
+                    buf.asFloatBuffer().put(f.data(), (int) (off + i), k);
+                    AtomicFiles.writeFully(out, buf.limit(4 * k));
+                    i += k;
                 }
-                flush(buf, out);
             }
             case HalfStorage h -> {
                 ByteBuffer buf = buffer();
-                short[] d = h.bits();
-                for (long i = 0; i < n; i++) {
-                    if (buf.remaining() < 2) flush(buf, out);
-                    buf.putShort(d[(int) (off + i)]);
+                for (long i = 0; i < n; ) {
+                    int k = (int) Math.min(n - i, CHUNK / 2);
+                    buf.clear();
+                    buf.asShortBuffer().put(h.bits(), (int) (off + i), k);
+                    AtomicFiles.writeFully(out, buf.limit(2 * k));
+                    i += k;
                 }
-                flush(buf, out);
             }
             case IntStorage s -> {
                 ByteBuffer buf = buffer();
-                int[] d = s.data();
-                for (long i = 0; i < n; i++) {
-                    if (buf.remaining() < 4) flush(buf, out);
-                    buf.putInt(d[(int) (off + i)]);
+                for (long i = 0; i < n; ) {
+                    int k = (int) Math.min(n - i, CHUNK / 4);
+                    buf.clear();
+                    buf.asIntBuffer().put(s.data(), (int) (off + i), k);
+                    AtomicFiles.writeFully(out, buf.limit(4 * k));
+                    i += k;
                 }
-                flush(buf, out);
             }
         }
     }
@@ -86,9 +89,4 @@ final class TensorBytes {
 
     private static ByteBuffer buffer() { return ByteBuffer.allocate(CHUNK).order(ByteOrder.LITTLE_ENDIAN); }
 
-    private static void flush(ByteBuffer buf, FileChannel out) throws IOException {
-        buf.flip();
-        AtomicFiles.writeFully(out, buf);
-        buf.clear();
-    }
 }

@@ -1,9 +1,12 @@
 package dev.stiefel.llama.io;
 
+import dev.stiefel.autograd.Grad;
 import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,6 +39,26 @@ class ModelFilesTest {
                 IoFixtures.assertSameWeights(RopePermutation.toLayout(m.weights(), Rope.Layout.INTERLEAVED), w, null);
                 assertThat(m.source()).isNotNull();
             }
+    }
+
+    /** Issue 5's cross-format check: a bf16 HF checkpoint (random, GQA, untied) and the same weights as GGUF and llama2.c. */
+    @Test void theSameWeightsGiveTheSameLogitsInEveryFormat() throws IOException {
+        LlamaConfig c = IoFixtures.config(48, 72, 2, 6, 2, 53, Rope.Layout.HALF, false);
+        LlamaWeights w = IoFixtures.random(c, 31, DType.BF16);
+        HuggingFaceWriter.write(w, dir.resolve("hf"));
+        GgufModelWriter.write(w, null, dir.resolve("m.gguf"), GgmlType.BF16);
+        Llama2cWriter.write(w, dir.resolve("m.bin"), Llama2cWriter.Version.V1); // f32 holds every bf16 value exactly
+        Tensor ids = Tensor.ofInts(new java.util.Random(5).ints(10, 0, c.vocabSize()).toArray(), 1, 10);
+        try (LoadedModel hf = ModelFiles.load(dir.resolve("hf")); LoadedModel gg = ModelFiles.load(dir.resolve("m.gguf"));
+             LoadedModel l2 = ModelFiles.load(dir.resolve("m.bin")); var off = Grad.off()) {
+            assertThat(hf.weights().embedding().dtype()).isEqualTo(DType.BF16);
+            assertThat(gg.weights().layer(0).wq().dtype()).isEqualTo(DType.BF16);
+            Tensor reference = new LlamaModel(w).forward(ids, null).value();
+            for (LoadedModel m : new LoadedModel[]{hf, gg, l2})
+                assertThat(new LlamaModel(m.weights()).forward(ids, null).value().maxAbsDiff(reference)).as(m.format().name()).isLessThan(1e-4);
+            assertThat(gg.weights().config().ropeLayout()).isEqualTo(Rope.Layout.INTERLEAVED);
+            assertThat(l2.weights().config().ropeLayout()).isEqualTo(Rope.Layout.INTERLEAVED);
+        }
     }
 
     @Test void unknownPathsAreExplained() throws IOException {
