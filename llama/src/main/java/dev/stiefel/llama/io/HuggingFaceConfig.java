@@ -20,7 +20,7 @@ import java.util.Set;
  * rms_norm_eps 1e-6, max_position_embeddings 2048, tie_word_embeddings false). HF checkpoints order Q/K rows for
  * rotate-half RoPE, so the config's layout is {@link Rope.Layout#HALF}. Fields that would change the computation
  * in ways this model does not implement (attention or MLP biases, another activation, rope scaling other than
- * "llama3") are refused rather than ignored.
+ * "llama3") are refused rather than ignored; a sliding attention window caps the context at the window.
  */
 public final class HuggingFaceConfig {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -60,6 +60,13 @@ public final class HuggingFaceConfig {
         double theta = number(file, root, "rope_theta", 10000.0);
         boolean tied = root.path("tie_word_embeddings").asBoolean(false);
         int maxSeq = integer(file, root, "max_position_embeddings", 2048);
+        // Mistral's sliding-window attention equals full causal attention up to the window, so within that many
+        // positions this model is exact: cap the context there rather than compute something else beyond it
+        JsonNode window = root.get("sliding_window");
+        if (window != null && !window.isNull() && root.path("use_sliding_window").asBoolean(true)) {
+            int w = integer(file, root, "sliding_window", null);
+            if (w > 0 && w < maxSeq) maxSeq = w;
+        }
         LlamaConfig.RopeScaling scaling = ropeScaling(file, root.get("rope_scaling"));
         try {
             return new LlamaConfig(dim, hidden, layers, heads, kvHeads, headDim, vocab, (float) eps, theta, scaling, Rope.Layout.HALF, tied, maxSeq);

@@ -124,6 +124,13 @@ class HuggingFaceTest {
         assertThat(HuggingFaceConfig.read(config(json.toPrettyString()))).isEqualTo(c);
     }
 
+    @Test void mistralsSlidingWindowCapsTheContext() throws IOException {
+        String base = "\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 172, \"num_hidden_layers\": 2, "
+                + "\"num_attention_heads\": 8, \"num_key_value_heads\": 2, \"vocab_size\": 512, \"max_position_embeddings\": 32768";
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"sliding_window\": 4096}")).maxSeqLen()).isEqualTo(4096);
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"sliding_window\": null}")).maxSeqLen()).isEqualTo(32768);
+    }
+
     @Test void unsupportedConfigsAreRefusedByName() throws IOException {
         String base = "\"hidden_size\": 64, \"intermediate_size\": 172, \"num_hidden_layers\": 5, \"num_attention_heads\": 8, \"vocab_size\": 512";
         Path p = config("{" + base + ", \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}}");
