@@ -14,6 +14,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -62,9 +63,7 @@ public final class HuggingFaceWriter {
         }
 
         Files.createDirectories(dir);
-        Set<String> written = new java.util.HashSet<>();
-        DType configDType = dtype != null ? dtype : half.embedding().dtype();
-        writeJson(dir.resolve(HuggingFaceLoader.CONFIG), HuggingFaceConfig.toJson(c, configDType));
+        Set<String> written = new HashSet<>();
         if (shards.size() == 1) { // what transformers does too when everything fits one shard
             shards.getFirst().write(dir.resolve(HuggingFaceLoader.SINGLE));
             written.add(HuggingFaceLoader.SINGLE);
@@ -80,6 +79,8 @@ public final class HuggingFaceWriter {
             writeJson(dir.resolve(HuggingFaceLoader.INDEX), index);
             written.add(HuggingFaceLoader.INDEX);
         }
+        DType configDType = dtype != null ? dtype : half.embedding().dtype();
+        writeJson(dir.resolve(HuggingFaceLoader.CONFIG), HuggingFaceConfig.toJson(c, configDType)); // last: it makes the directory a checkpoint
         removeStale(dir, written);
     }
 
