@@ -42,10 +42,10 @@ class TrainerTest {
         t.run(Progress.silent(), logs::add, null);
         double after = t.validationLoss(0);
         assertThat(before).isCloseTo(Math.log(11), org.assertj.core.data.Offset.offset(0.3));
-        // about 90% of tokens follow the rule: the entropy floor is near 0.1·ln 11 + H(0.9) ≈ 0.56 nats
+        // p(rule) = 0.9 + 0.1/11: the entropy floor is about 0.51 nats
         assertThat(after).isLessThan(1.0);
         assertThat(logs).hasSize(150);
-        assertThat(logs.get(149).valLoss()).isCloseTo(after, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(logs.get(149).valLoss()).isCloseTo(t.validationLoss(8), org.assertj.core.data.Offset.offset(1e-9)); // the log's loss is on 8 windows
         assertThat(logs.get(0).lr()).isLessThan(logs.get(4).lr()); // warm-up
     }
 
