@@ -13,13 +13,13 @@ import java.nio.file.StandardOpenOption;
  * the body writes a temporary file in the same directory, which is forced to disk and then renamed over the
  * target. A failure deletes the temporary file and leaves the target untouched.
  */
-final class AtomicFiles {
+public final class AtomicFiles {
     private AtomicFiles() {}
 
     @FunctionalInterface
-    interface Body { void write(FileChannel out) throws IOException; }
+    public interface Body { void write(FileChannel out) throws IOException; }
 
-    static void write(Path target, Body body) throws IOException {
+    public static void write(Path target, Body body) throws IOException {
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
         Files.createDirectories(dir);
@@ -38,6 +38,11 @@ final class AtomicFiles {
             Files.deleteIfExists(tmp);
             throw e;
         }
+    }
+
+    /** Writes {@code bytes} to {@code target} atomically (reports, JSON results, small files). */
+    public static void write(Path target, byte[] bytes) throws IOException {
+        write(target, out -> writeFully(out, java.nio.ByteBuffer.wrap(bytes)));
     }
 
     /** Writes every byte of {@code buf} (a channel may take fewer bytes per call). */
