@@ -37,6 +37,8 @@ public final class SentencePieceTokenizer implements Tokenizer {
     private final boolean byteFallback;
     private final String[] userDefined;
     private final byte[][] decoded;
+    /** BMP characters that occur in no merge target longer than one character: no merge can cross them. */
+    private final boolean[] isolating = new boolean[Character.MAX_VALUE + 1];
 
     /**
      * @param vocab                  a {@link Vocabulary.Kind#SENTENCEPIECE} vocabulary with scores; token types may
@@ -69,6 +71,11 @@ public final class SentencePieceTokenizer implements Tokenizer {
             }
         }
         this.index = new PieceIndex(mergeable);
+        Arrays.fill(isolating, true);
+        for (String piece : mergeable)
+            if (piece != null && piece.length() > 1) for (int i = 0; i < piece.length(); i++) isolating[piece.charAt(i)] = false;
+        for (String user : users) for (int i = 0; i < user.length(); i++) isolating[user.charAt(i)] = false;
+        for (char c = Character.MIN_SURROGATE; c <= Character.MAX_SURROGATE; c++) isolating[c] = false;
         this.allPieces = new PieceIndex(vocab.tokens());
         this.byteFallback = Arrays.stream(byteTokens).anyMatch(t -> t >= 0);
         if (!byteFallback && vocab.unk() < 0)
@@ -105,7 +112,17 @@ public final class SentencePieceTokenizer implements Tokenizer {
         IntList out = new IntList(text.length() / 3 + 4);
         if (addBos && vocab.bos() >= 0) out.add(vocab.bos());
         String normalized = normalize(text);
-        if (!normalized.isEmpty()) new Segmentation(normalized).run(out);
+        // Merges never cross a character no multi-character piece contains (LLaMA: '\n'), so the text can be cut
+        // there and each stretch merged alone: the same result with small queues that stay in cache.
+        int start = 0;
+        for (int i = 0; i < normalized.length(); i++) {
+            if (isolating[normalized.charAt(i)]) {
+                if (i > start) new Segmentation(normalized.substring(start, i)).run(out);
+                new Segmentation(normalized.substring(i, i + 1)).run(out);
+                start = i + 1;
+            }
+        }
+        if (start < normalized.length()) new Segmentation(normalized.substring(start)).run(out);
         return out.toArray();
     }
 
