@@ -22,7 +22,7 @@ public final class Tokenizers {
         }
         if (!Files.isRegularFile(path)) throw new TokenizerFormatException(path + ": no such tokenizer file");
         String name = path.getFileName().toString();
-        // json: TODO
+        if (name.endsWith(".json")) return TokenizerJsonFile.load(path);
         if (name.endsWith(".model")) return SentencePieceModelFile.load(path);
         if (name.endsWith(".bin")) return Llama2cTokenizerFile.load(path);
         throw new TokenizerFormatException(path + ": unknown tokenizer file type; expected tokenizer.json, tokenizer.model or a llama2.c tokenizer .bin");
@@ -44,7 +44,7 @@ public final class Tokenizers {
     public static Tokenizer fromVocabulary(Vocabulary vocabulary, String preTokenizer) {
         return switch (vocabulary.kind()) {
             case SENTENCEPIECE -> new SentencePieceTokenizer(vocabulary, false);
-            case BYTE_LEVEL_BPE -> throw new UnsupportedOperationException();
+            case BYTE_LEVEL_BPE -> BpeTokenizer.fromVocabulary(vocabulary, PreTokenizer.forGgufName(preTokenizer));
         };
     }
 }
