@@ -31,7 +31,9 @@ class LlamaSpmConformanceTest {
         return Stream.of(
                 source("tokenizers/llama2/tokenizer.model", SentencePieceModelFile::load),
                 source("tokenizers/llama2/tokenizer.bin", Llama2cTokenizerFile::load)
-                // the vocabulary inside the GGUF, once the GGUF reader lands, e.g.:
+                // The GGUF itself, once the GGUF reader lands. Its tokenizer.ggml.tokens/scores/token_type equal
+                // tokenizer.model's (checked with a throwaway script); it has no add_space_prefix key, which for a
+                // "llama" tokenizer model means true, as in llama.cpp. E.g.:
                 // source(CASES, p -> Tokenizers.fromVocabulary(GgufFile.read(p).vocabulary()))
         );
     }
