@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The {@code stiefel} program. Each sub-command is one small class; this one only wires them together. */
 @Command(name = "stiefel", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Post-training quantization of LLaMA-family models in pure Java.",
-        subcommands = {InfoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, EvalCommand.class, TrainCommand.class, InfoCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -17,7 +18,8 @@ public final class Main implements Runnable {
         CommandLine cli = new CommandLine(new Main());
         // a bad argument prints the message and the usage, never a stack trace
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            if (e instanceof IllegalArgumentException || e instanceof IllegalStateException) {
+            if (e instanceof IllegalArgumentException || e instanceof IllegalStateException || e instanceof java.io.IOException
+                    || e instanceof java.io.UncheckedIOException) {
                 cmd.getErr().println(cmd.getColorScheme().errorText("stiefel: " + e.getMessage()));
                 return 2;
             }

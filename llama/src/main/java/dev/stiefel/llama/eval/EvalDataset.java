@@ -20,13 +20,36 @@ import java.util.List;
  *       {@code row.strip()} is non-empty, else ""), joined with "\n\n" (GPTQ's get_wikitext2).</li>
  *   <li>{@code c4}: the first 1,100 documents of the C4 validation sample joined with " ", scored on at most 256
  *       windows (GPTQ's get_c4 evaluation set).</li>
- *   <li>{@code tinystories}: the validation stories (separated by blank lines), joined with "\n\n".</li>
+ *   <li>{@code tinystories}: the validation file's paragraphs (blank-line separated; a story may span several, and
+ *       the file marks no story boundary), joined with "\n\n", which gives back the file's text.</li>
  *   <li>any other name is a text file, taken as one row.</li>
  * </ul>
  */
-public record EvalDataset(String name, String text, int rows, int defaultMaxWindows) {
+public record EvalDataset(String name, List<String> rowList, String separator, int defaultMaxWindows) {
 
     public static final int C4_DOCUMENTS = 1100, C4_WINDOWS = 256;
+
+    public EvalDataset { rowList = List.copyOf(rowList); }
+
+    /** The rows joined by the separator: the text the standard protocol tokenizes once. */
+    public String text() { return String.join(separator, rowList); }
+
+    public int rows() { return rowList.size(); }
+
+    /**
+     * Token ids to score. Standard protocol: BOS (when {@code bos >= 0}) then the joined text, tokenized once.
+     * With {@code bosPerRow}: every row stripped, tokenized on its own after a BOS, and the results concatenated,
+     * as llama2.c pretokenizes TinyStories (the protocol behind stories260K's published validation loss).
+     */
+    public int[] tokens(java.util.function.Function<String, int[]> encodeWithoutBos, int bos, boolean bosPerRow) {
+        List<String> parts = bosPerRow ? rowList.stream().map(String::strip).toList() : List.of(text());
+        it.unimi.dsi.fastutil.ints.IntArrayList out = new it.unimi.dsi.fastutil.ints.IntArrayList();
+        for (String part : parts) {
+            if (bos >= 0) out.add(bos);
+            out.addElements(out.size(), encodeWithoutBos.apply(part));
+        }
+        return out.toIntArray();
+    }
 
     /** Where ../shared is: the {@code stiefel.shared} property, the STIEFEL_SHARED variable, else ../shared. */
     public static Path sharedDir() {
@@ -41,7 +64,7 @@ public record EvalDataset(String name, String text, int rows, int defaultMaxWind
             return switch (nameOrPath) {
                 case "wikitext2" -> {
                     List<String> rows = wikitextRows(Files.readString(require(shared.resolve("data/wikitext2/wiki.test.raw")), StandardCharsets.UTF_8));
-                    yield new EvalDataset("wikitext2", String.join("\n\n", rows), rows.size(), 0);
+                    yield new EvalDataset("wikitext2", rows, "\n\n", 0);
                 }
                 case "c4" -> {
                     List<String> docs = new ArrayList<>();
@@ -54,17 +77,17 @@ public record EvalDataset(String name, String text, int rows, int defaultMaxWind
                         docs.add(text.asText());
                         if (docs.size() == C4_DOCUMENTS) break;
                     }
-                    yield new EvalDataset("c4", String.join(" ", docs), docs.size(), C4_WINDOWS);
+                    yield new EvalDataset("c4", docs, " ", C4_WINDOWS);
                 }
                 case "tinystories" -> {
                     String all = Files.readString(require(shared.resolve("data/tinystories/tinystories_val.txt")), StandardCharsets.UTF_8);
-                    List<String> stories = new ArrayList<>();
-                    for (String s : all.split("\\n\\s*\\n")) if (!s.isBlank()) stories.add(s.strip());
-                    yield new EvalDataset("tinystories", String.join("\n\n", stories), stories.size(), 0);
+                    List<String> paragraphs = new ArrayList<>();
+                    for (String s : all.split("\\n\\s*\\n")) if (!s.isBlank()) paragraphs.add(s.strip());
+                    yield new EvalDataset("tinystories", paragraphs, "\n\n", 0);
                 }
                 default -> {
                     Path file = require(Path.of(nameOrPath));
-                    yield new EvalDataset(file.getFileName().toString(), Files.readString(file, StandardCharsets.UTF_8), 1, 0);
+                    yield new EvalDataset(file.getFileName().toString(), List.of(Files.readString(file, StandardCharsets.UTF_8)), "", 0);
                 }
             };
         } catch (IOException e) {

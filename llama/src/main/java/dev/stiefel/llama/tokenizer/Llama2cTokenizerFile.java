@@ -69,4 +69,31 @@ public final class Llama2cTokenizerFile {
         int[] types = SentencePieceTokenizer.inferTypes(tokens, 0, 1, 2);
         return new Vocabulary(Vocabulary.Kind.SENTENCEPIECE, tokens, s, types, List.of(), 1, 2, 0, true, true);
     }
+
+    /**
+     * Writes a SentencePiece vocabulary as llama2.c's exporter does ('▁' as ' ', BOS/EOS as "\n&lt;s&gt;\n" and
+     * "\n&lt;/s&gt;\n"), atomically. Its ids must follow llama2.c's layout: 0 unk, 1 bos, 2 eos.
+     */
+    public static void write(Vocabulary v, Path file) throws java.io.IOException {
+        if (v.kind() != Vocabulary.Kind.SENTENCEPIECE || v.scores() == null)
+            throw new IllegalArgumentException("tokenizer.bin holds SentencePiece vocabularies with scores, not " + v.kind());
+        if (v.unk() != 0 || v.bos() != 1 || v.eos() != 2)
+            throw new IllegalArgumentException("tokenizer.bin needs unk/bos/eos at ids 0/1/2, got " + v.unk() + "/" + v.bos() + "/" + v.eos());
+        byte[][] pieces = new byte[v.size()][];
+        int max = 1;
+        for (int id = 0; id < v.size(); id++) {
+            String t = v.tokens().get(id).replace(SentencePieceTokenizer.SPACE, ' ');
+            if (id == 1 || id == 2) t = "\n" + t + "\n";
+            pieces[id] = t.getBytes(StandardCharsets.UTF_8);
+            max = Math.max(max, pieces[id].length);
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        ByteBuffer b = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+        out.writeBytes(b.putInt(0, max).array());
+        for (int id = 0; id < v.size(); id++) {
+            out.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(v.scores()[id]).putInt(pieces[id].length).array());
+            out.writeBytes(pieces[id]);
+        }
+        dev.stiefel.llama.io.AtomicFiles.write(file, out.toByteArray());
+    }
 }

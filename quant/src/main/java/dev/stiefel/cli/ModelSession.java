@@ -1,0 +1,54 @@
+package dev.stiefel.cli;
+
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.io.LoadedModel;
+import dev.stiefel.llama.io.ModelFiles;
+import dev.stiefel.llama.tokenizer.Tokenizer;
+import dev.stiefel.llama.tokenizer.Tokenizers;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+/** A loaded model with its tokenizer, found the way users lay their files out. */
+record ModelSession(LoadedModel loaded, Tokenizer tokenizer, String description) implements AutoCloseable {
+
+    static ModelSession open(ModelOptions o) throws IOException {
+        Path modelPath = o.model != null ? o.model : EmbeddedModel.directory();
+        LoadedModel loaded = ModelFiles.load(modelPath);
+        try {
+            Tokenizer tok = o.tokenizer != null ? Tokenizers.load(o.tokenizer)
+                    : loaded.vocabulary() != null ? Tokenizers.fromVocabulary(loaded.vocabulary())
+                    : Tokenizers.load(findTokenizer(loaded.source()));
+            if (tok.vocabSize() > loaded.weights().config().vocabSize())
+                throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model only "
+                        + loaded.weights().config().vocabSize() + " embedding rows");
+            String what = (o.model != null ? modelPath.toString() : "embedded story model") + " (" + loaded.format().toString().toLowerCase() + ")";
+            return new ModelSession(loaded, tok, what);
+        } catch (IOException | RuntimeException e) {
+            loaded.close();
+            throw e;
+        }
+    }
+
+    /** tokenizer.json, tokenizer.model, tokenizer.bin, then any tok*.bin, in the model's directory. */
+    static Path findTokenizer(Path model) throws IOException {
+        Path dir = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
+        for (String name : List.of("tokenizer.json", "tokenizer.model", "tokenizer.bin"))
+            if (Files.isRegularFile(dir.resolve(name))) return dir.resolve(name);
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(p -> p.getFileName().toString().matches("tok.*\\.bin")).sorted().findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("no tokenizer found beside " + model
+                            + " (looked for tokenizer.json, tokenizer.model, tokenizer.bin, tok*.bin); pass --tokenizer"));
+        }
+    }
+
+    LlamaWeights weights() { return loaded.weights(); }
+
+    LlamaModel model() { return new LlamaModel(loaded.weights()); }
+
+    @Override public void close() { loaded.close(); }
+}
