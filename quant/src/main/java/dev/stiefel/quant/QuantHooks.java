@@ -116,7 +116,8 @@ public final class QuantHooks implements Hooks {
             @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
             @Override public Var input(int l, Input where, Var x) {
                 x = inner.input(l, where, x);
-                if (act != null && !act.spec().dynamic()) observe(ranges, Linears.name(l, where), x.value());
+                if (act != null && !act.spec().dynamic() && (where != Input.HEAD_IN || config.quantizeHead()))
+                    observe(ranges, Linears.name(l, where), x.value());
                 return x;
             }
             @Override public Var query(int l, Var q) { return inner.query(l, q); }
