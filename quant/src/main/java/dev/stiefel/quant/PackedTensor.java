@@ -48,7 +48,8 @@ public final class PackedTensor {
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++) {
                 int code = codes[r * cols + c];
-                if (code < 0 || code > max) throw new IllegalArgumentException("packed tensor: code " + code + " at (" + r + ", " + c + ") is outside [0, " + max + "]");
+                if (code < 0 || code > max)
+                    throw new IllegalArgumentException("packed tensor: code " + code + " at (" + r + ", " + c + ") is outside [0, " + max + "]");
                 put(packed, p.bits(), r * rb, c, code);
             }
         return new PackedTensor(p, shape, packed);

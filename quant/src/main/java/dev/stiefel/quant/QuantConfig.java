@@ -36,7 +36,8 @@ public record QuantConfig(QuantSpec weight, QuantSpec activation, QuantSpec key,
         String s = shorthand.trim().toLowerCase(Locale.ROOT).replaceAll("\\s+", "");
         Matcher m = SHORTHAND.matcher(s);
         if (!m.matches())
-            throw new IllegalArgumentException("quant config '" + shorthand + "': expected W<bits>A<bits>[KV<bits> | K<bits>V<bits>][ g<group>], e.g. W4A16 g128, W4A4KV4, W3A3K2V2");
+            throw new IllegalArgumentException("quant config '" + shorthand
+                    + "': expected W<bits>A<bits>[KV<bits> | K<bits>V<bits>][ g<group>], e.g. W4A16 g128, W4A4KV4, W3A3K2V2");
         int w = bits(m.group(1), "weight", shorthand), a = bits(m.group(2), "activation", shorthand);
         int k = m.group(3) != null ? bits(m.group(3), "KV", shorthand) : m.group(4) != null ? bits(m.group(4), "K", shorthand) : 16;
         int v = m.group(3) != null ? k : m.group(5) != null ? bits(m.group(5), "V", shorthand) : 16;

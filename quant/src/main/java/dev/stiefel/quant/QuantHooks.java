@@ -94,7 +94,8 @@ public final class QuantHooks implements Hooks {
     private Var quantize(Quantizer q, Var x, String name) {
         if (q.spec().dynamic()) return q.fakeQuant(x, name);
         QuantParams p = staticParams.get(name);
-        if (p == null) throw new IllegalStateException("quant hooks: static " + q.spec() + " at " + name + " has no calibrated range; run QuantHooks.calibrate first");
+        if (p == null)
+            throw new IllegalStateException("quant hooks: static " + q.spec() + " at " + name + " has no calibrated range; run QuantHooks.calibrate first");
         if (!x.requiresGrad()) return Var.of(Quantizer.fakeQuant(x.value(), p, name));
         int[] rc = Quantizer.rowsCols(x.shape(), name);
         QuantParams spread = new QuantParams(p.bits(), p.symmetric(), rc[0], rc[1], 1, 1, p.scale(), p.zero(), new int[rc[1]]);

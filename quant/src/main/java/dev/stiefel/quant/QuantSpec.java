@@ -62,7 +62,8 @@ public record QuantSpec(int bits, boolean symmetric, Granularity granularity, in
                     if (!(ratio > 0 && ratio <= 1)) throw new IllegalArgumentException("quant spec: clip ratio must be in (0, 1], got " + ratio);
                 }
                 case SEARCH -> {
-                    if (!(norm > 0 && Double.isFinite(norm))) throw new IllegalArgumentException("quant spec: clip search norm p must be positive, got " + norm);
+                    if (!(norm > 0 && Double.isFinite(norm)))
+                        throw new IllegalArgumentException("quant spec: clip search norm p must be positive, got " + norm);
                     if (grid < 1) throw new IllegalArgumentException("quant spec: clip search grid must be >= 1, got " + grid);
                     if (!(maxShrink > 0 && maxShrink <= 1) || (int) (maxShrink * grid) < 1)
                         throw new IllegalArgumentException("quant spec: clip search maxShrink must be in (0, 1] and try at least one ratio, got "

@@ -76,12 +76,12 @@ public final class Quantizer {
         if (candidates > 1) {
             // GPTQ/QuaRot find_params(mse=True): shrink the range by 1 − i/grid, keep the ratio whose grid has the
             // smallest Σ|Q(x) − x|^p over the group; the first (widest) ratio wins ties.
-            double best = lpError(x, from, to, sz[0], sz[1], clip.norm());
+            double best = lpError(x, from, to, sz[0], sz[1], clip.norm(), Double.POSITIVE_INFINITY);
             float[] trial = new float[2];
             for (int i = 1; i < candidates; i++) {
                 double r = clip.ratio(i);
                 paramsFor(lo * r, hi * r, trial);
-                double err = lpError(x, from, to, trial[0], trial[1], clip.norm());
+                double err = lpError(x, from, to, trial[0], trial[1], clip.norm(), best);
                 if (err < best) {
                     best = err;
                     sz[0] = trial[0];
@@ -114,11 +114,13 @@ public final class Quantizer {
         out[1] = z;
     }
 
-    private double lpError(float[] x, int from, int to, float s, float z, double p) {
+    /** Σ|Q(x) − x|^p over the group, or any value ≥ {@code bound} once the partial sum reaches it (it cannot win). */
+    private double lpError(float[] x, int from, int to, float s, float z, double p, double bound) {
         double err = 0;
         for (int i = from; i < to; i++) {
             double d = Math.abs(fakeQuant(x[i], s, z, qmin, qmax) - x[i]);
             if (d != 0) err += p == 2 ? d * d : Math.pow(d, p);
+            if (err >= bound) return err;
         }
         return err;
     }

@@ -95,7 +95,8 @@ class QuantHooksTest {
                 cachedLast = last;
             }
             float[] a = full.select(1, 11).toFloatArray(), b = cachedLast.toFloatArray();
-            for (int i = 0; i < a.length; i++) assertThat((double) b[i]).as(shorthand).isCloseTo(a[i], org.assertj.core.data.Offset.offset(1e-4 * (1 + Math.abs(a[i]))));
+            for (int i = 0; i < a.length; i++)
+                assertThat((double) b[i]).as(shorthand).isCloseTo(a[i], org.assertj.core.data.Offset.offset(1e-4 * (1 + Math.abs(a[i]))));
             // every key row (one token, one head) the cache received lies on a grid of 2^bits levels
             int bits = c.key().bits();
             for (Tensor k : keysSeen) {

@@ -114,7 +114,8 @@ class QuantizerTest {
                     best = Math.min(best, refLpError(x, run[0], run[1], rp[0], rp[1], spec, clip.norm()));
                 }
                 double reached = refLpError(x, run[0], run[1], s, z, spec, clip.norm());
-                assertThat(reached).as(what + ": Lp error of the chosen clip").isCloseTo(best, org.assertj.core.data.Offset.offset(1e-3 * best + 1e-9 * Math.pow(s, clip.norm()) * (run[1] - run[0])));
+                double tolerance = 1e-3 * best + 1e-9 * Math.pow(s, clip.norm()) * (run[1] - run[0]);
+                assertThat(reached).as(what + ": Lp error of the chosen clip").isCloseTo(best, org.assertj.core.data.Offset.offset(tolerance));
             } else {
                 double[] rp = refParams(spec, lohi[0], lohi[1], clip.ratio(0));
                 assertThat(s).as(what + ": scale").isCloseTo(rp[0], org.assertj.core.data.Offset.offset(1e-6 * rp[0]));

@@ -25,7 +25,8 @@ public record CalibrationData(List<int[]> samples, String source, long seed) {
         int t = samples.get(0).length;
         if (t < 1) throw new IllegalArgumentException("calibration data: empty samples");
         for (int[] s : samples)
-            if (s.length != t) throw new IllegalArgumentException("calibration data: samples of " + t + " and " + s.length + " tokens; all must be equally long");
+            if (s.length != t)
+                throw new IllegalArgumentException("calibration data: samples of " + t + " and " + s.length + " tokens; all must be equally long");
         samples = List.copyOf(samples);
     }
 
@@ -36,7 +37,8 @@ public record CalibrationData(List<int[]> samples, String source, long seed) {
      * part of a {@link TokenSplit}.
      */
     public static CalibrationData sample(int[] tokens, int n, int seqLen, long seed, String source) {
-        if (n < 1 || seqLen < 1) throw new IllegalArgumentException("calibration data: need n >= 1 samples of seqLen >= 1 tokens, got " + n + " of " + seqLen);
+        if (n < 1 || seqLen < 1)
+            throw new IllegalArgumentException("calibration data: need n >= 1 samples of seqLen >= 1 tokens, got " + n + " of " + seqLen);
         if (tokens.length < seqLen)
             throw new IllegalArgumentException("calibration data: " + source + " has " + tokens.length + " tokens, fewer than one window of " + seqLen);
         Random rnd = new Random(seed);
@@ -54,9 +56,11 @@ public record CalibrationData(List<int[]> samples, String source, long seed) {
      * given temperature and top-p, sample i with the seed {@code seed + i}. Generation never stops early.
      */
     public static CalibrationData generated(LlamaModel model, int n, int seqLen, int bos, double temperature, double topP, long seed) {
-        if (n < 1 || seqLen < 2) throw new IllegalArgumentException("calibration data: need n >= 1 generated samples of seqLen >= 2, got " + n + " of " + seqLen);
+        if (n < 1 || seqLen < 2)
+            throw new IllegalArgumentException("calibration data: need n >= 1 generated samples of seqLen >= 2, got " + n + " of " + seqLen);
         if (seqLen > model.config().maxSeqLen())
-            throw new IllegalArgumentException("calibration data: generated samples of " + seqLen + " tokens exceed the model's context of " + model.config().maxSeqLen());
+            throw new IllegalArgumentException("calibration data: generated samples of " + seqLen + " tokens exceed the model's context of "
+                    + model.config().maxSeqLen());
         List<int[]> out = new ArrayList<>(n);
         Generator g = new Generator(model);
         for (int i = 0; i < n; i++) {

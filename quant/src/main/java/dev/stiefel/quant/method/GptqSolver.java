@@ -58,7 +58,8 @@ public final class GptqSolver {
         float[] w = w0.clone();
         double[] h = h0.clone();
         for (int i = 0; i < w.length; i++)
-            if (!Float.isFinite(w[i])) throw new IllegalArgumentException("gptq " + name + ": weight " + w[i] + " at row " + i / cols + ", column " + i % cols);
+            if (!Float.isFinite(w[i]))
+                throw new IllegalArgumentException("gptq " + name + ": weight " + w[i] + " at row " + i / cols + ", column " + i % cols);
         for (int i = 0; i < h.length; i++)
             if (!Double.isFinite(h[i])) throw new IllegalArgumentException("gptq " + name + ": Hessian entry " + h[i] + " at (" + i / cols + ", " + i % cols
                     + "); the calibration inputs overflow or hold NaN");
@@ -82,9 +83,10 @@ public final class GptqSolver {
         float[][] wc = new float[cols][rows];
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++) wc[j][r] = w[r * cols + perm[j]];
+        // (a Hessian summed in another order may be asymmetric in its last bits: use its symmetric part)
         double[] hp = new double[cols * cols];
         for (int i = 0; i < cols; i++)
-            for (int j = 0; j < cols; j++) hp[i * cols + j] = h[perm[i] * cols + perm[j]];
+            for (int j = 0; j < cols; j++) hp[i * cols + j] = 0.5 * (h[perm[i] * cols + perm[j]] + h[perm[j] * cols + perm[i]]);
 
         // 4. dampening, 5. U = chol(H⁻¹)ᵀ
         double mean = 0;

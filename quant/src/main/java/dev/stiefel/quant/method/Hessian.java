@@ -30,12 +30,16 @@ public final class Hessian {
         tokens += x.size(0);
     }
 
-    /** H = 2/N Σ x xᵀ, [features × features] row-major, a fresh copy. */
+    /**
+     * H = 2/N Σ x xᵀ, [features × features] row-major, a fresh copy. The blocked f32 product sums h_ij and h_ji in
+     * different orders, so the two triangles are averaged to give an exactly symmetric matrix.
+     */
     public double[] matrix() {
         if (tokens == 0) throw new IllegalStateException("hessian: no calibration tokens were added");
         double[] h = new double[sum.length];
-        double f = 2.0 / tokens;
-        for (int i = 0; i < h.length; i++) h[i] = sum[i] * f;
+        double f = 1.0 / tokens; // 2/N, halved by the average of the two triangles
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) h[i * n + j] = (sum[i * n + j] + sum[j * n + i]) * f;
         return h;
     }
 }
