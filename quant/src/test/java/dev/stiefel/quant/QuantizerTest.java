@@ -21,13 +21,14 @@ class QuantizerTest {
         List<QuantSpec> out = new ArrayList<>();
         for (int bits = 2; bits <= 8; bits++)
             for (boolean sym : new boolean[]{false, true})
-                for (int gran = 0; gran < 4; gran++)
+                for (int gran = 0; gran < 5; gran++)
                     for (Clipping clip : List.of(Clipping.NONE, Clipping.fixed(0.9), Clipping.search())) {
                         QuantSpec s = switch (gran) {
                             case 0 -> QuantSpec.weights(bits, sym, 0).withGranularity(Granularity.PER_TENSOR);
                             case 1 -> QuantSpec.weights(bits, sym, 0);
-                            case 2 -> QuantSpec.activations(bits, sym, 8);   // divides 256 and leaves ragged groups on odd rows
-                            default -> QuantSpec.kv(bits, sym, 5);
+                            case 2 -> QuantSpec.weights(bits, sym, 5);       // ragged last group on every odd row length
+                            case 3 -> QuantSpec.activations(bits, sym, 8);
+                            default -> QuantSpec.kv(bits, sym, 0);            // per head: rows of the last axis
                         };
                         out.add(s.withClipping(clip));
                     }

@@ -256,6 +256,24 @@ class GptqSolverTest {
                 assertThat(m[i * cols + j]).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * Math.abs(ref) + 1e-6));
             }
         assertThat(h.tokens()).isEqualTo(37);
+
+        // more tokens than the matrix product's depth block (768): it sums h_ij and h_ji in different orders
+        int wide = 64;
+        Tensor many = Tensor.randn(rnd, 800, wide);
+        float[] raw = many.t().matmul(many).toFloatArray();
+        int asymmetric = 0;
+        for (int i = 0; i < wide; i++) for (int j = 0; j < i; j++) if (raw[i * wide + j] != raw[j * wide + i]) asymmetric++;
+        assertThat(asymmetric).as("entries the raw product leaves asymmetric").isPositive();
+        Hessian hw = new Hessian(wide);
+        hw.add(many);
+        double[] mw = hw.matrix();
+        for (int i = 0; i < wide; i++) for (int j = 0; j < i; j++) assertThat(mw[i * wide + j]).isEqualTo(mw[j * wide + i]);
+        // and the solver takes a Hessian whose triangles differ in their last bits
+        double[] skewed = mw.clone();
+        for (int i = 0; i < wide; i++) for (int j = 0; j < i; j++) skewed[i * wide + j] *= 1 + 1e-9;
+        float[] w = weights(rnd, 3, wide);
+        Quantizer q4 = new Quantizer(QuantSpec.weights(4, false, 0));
+        assertThat(GptqSolver.quantize(w, 3, wide, skewed, q4, Gptq.Options.defaults(), "w").weights()).hasSize(3 * wide);
         assertThatThrownBy(() -> h.add(Tensor.zeros(3, 4))).hasMessageContaining("[tokens, 13]");
         assertThatThrownBy(() -> new Hessian(3).matrix()).hasMessageContaining("no calibration tokens");
     }
