@@ -134,7 +134,7 @@ public final class QuantHooks implements Hooks {
             }
         };
         LlamaModel observed = fp.withHooks(observer);
-        try (var off = Grad.off()) {
+        try (var _ = Grad.off()) {
             for (Tensor ids : samples) observed.forward(ids, null);
         }
         Map<String, QuantParams> params = new HashMap<>();

@@ -24,7 +24,7 @@ public final class Capture {
     /** The residual stream entering block 0 for each sample: embeddings [1, T, dim]. */
     public static List<Tensor> embed(LlamaModel model, CalibrationData data) {
         List<Tensor> out = new ArrayList<>(data.size());
-        try (var off = Grad.off()) {
+        try (var _ = Grad.off()) {
             for (int i = 0; i < data.size(); i++) out.add(model.embed(data.ids(i)).value());
         }
         return out;
@@ -33,7 +33,7 @@ public final class Capture {
     /** Block l's outputs for the inputs xs: the next block's inputs. */
     public static List<Tensor> runBlock(LlamaModel model, int layer, List<Tensor> xs) {
         List<Tensor> out = new ArrayList<>(xs.size());
-        try (var off = Grad.off()) {
+        try (var _ = Grad.off()) {
             for (Tensor x : xs) out.add(model.block(layer, Var.of(x), 0, null).value());
         }
         return out;
@@ -66,7 +66,7 @@ public final class Capture {
             @Override public Var value(int l, Var v) { return inner.value(l, v); }
         };
         LlamaModel catching = model.withHooks(catcher);
-        try (var off = Grad.off()) {
+        try (var _ = Grad.off()) {
             for (Tensor x : xs) {
                 try {
                     catching.block(layer, Var.of(x), 0, null);
