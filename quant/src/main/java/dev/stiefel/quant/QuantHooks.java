@@ -1,0 +1,160 @@
+package dev.stiefel.quant;
+
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.llama.Hooks;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.quant.QuantSpec.Granularity;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Quantizes activations on the fly, at the hook points of the forward pass: the input of every linear layer of the
+ * blocks ({@link Input#ATTN_IN}, {@link Input#ATTN_OUT}, {@link Input#MLP_IN}, {@link Input#MLP_OUT}), the head's
+ * input when the config quantizes the head, K after RoPE and V. Because the key and value hooks run before the KV
+ * cache stores them, the cache holds quantized values and generation sees exactly what a full forward sees.
+ * Weights are not touched here: methods quantize them once into new weights.
+ *
+ * <p>Each quantization runs after an optional {@code inner} hooks object (a rotation or scaling that a method applies
+ * at the same point), so transforms and quantizers compose: x → inner(x) → Q(inner(x)).
+ *
+ * <p>Dynamic specs find their scales on every call, per token (or per token and head for K/V). Static specs use a
+ * per-tensor range calibrated once with {@link #calibrate}; using them before that is an error.
+ */
+public final class QuantHooks implements Hooks {
+    private final QuantConfig config;
+    private final Hooks inner;
+    private final Quantizer act, key, value;
+    private final Map<String, QuantParams> staticParams;
+
+    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams) {
+        this.config = config;
+        this.inner = inner;
+        this.act = config.activation() == null ? null : new Quantizer(check(config.activation(), "activations", false));
+        this.key = config.key() == null ? null : new Quantizer(check(config.key(), "K cache", true));
+        this.value = config.value() == null ? null : new Quantizer(check(config.value(), "V cache", true));
+        this.staticParams = Map.copyOf(staticParams);
+    }
+
+    /** Hooks quantizing what {@code config} says, with nothing applied before. */
+    public static QuantHooks of(QuantConfig config) { return new QuantHooks(config, Hooks.NONE, Map.of()); }
+
+    /** Hooks quantizing after {@code inner} at every point. */
+    public static QuantHooks over(Hooks inner, QuantConfig config) { return new QuantHooks(config, inner, Map.of()); }
+
+    private QuantSpec check(QuantSpec s, String what, boolean kv) {
+        if (!kv && s.granularity() == Granularity.PER_HEAD)
+            throw new IllegalArgumentException("quant hooks: per-head scales are for the K/V cache, not " + what + " (" + s + ")");
+        if (!s.dynamic() && s.granularity() != Granularity.PER_TENSOR)
+            throw new IllegalArgumentException("quant hooks: static " + what + " need one per-tensor range (tokens differ from call to call), got " + s);
+        return s;
+    }
+
+    public QuantConfig config() { return config; }
+
+    /** Site names of the static ranges in use (empty when every spec is dynamic). */
+    public Map<String, QuantParams> staticParams() { return staticParams; }
+
+    private boolean needsCalibration() {
+        return (act != null && !act.spec().dynamic()) || (key != null && !key.spec().dynamic()) || (value != null && !value.spec().dynamic());
+    }
+
+    // ------------------------------------------------------------ the hook points
+
+    @Override public Var weight(int layer, Linear which, Var w) { return inner.weight(layer, which, w); }
+
+    @Override public Var input(int layer, Input where, Var x) {
+        x = inner.input(layer, where, x);
+        if (act == null || (where == Input.HEAD_IN && !config.quantizeHead())) return x;
+        return quantize(act, x, Linears.name(layer, where));
+    }
+
+    @Override public Var query(int layer, Var q) { return inner.query(layer, q); }
+
+    @Override public Var key(int layer, Var k) {
+        k = inner.key(layer, k);
+        return key == null ? k : quantizeKv(key, k, "model.layers." + layer + ".k_cache");
+    }
+
+    @Override public Var value(int layer, Var v) {
+        v = inner.value(layer, v);
+        return value == null ? v : quantizeKv(value, v, "model.layers." + layer + ".v_cache");
+    }
+
+    /** K/V [B, T, heads, headDim]: rows are (token, head) for per-head scales, tokens over all heads otherwise. */
+    private Var quantizeKv(Quantizer q, Var x, String name) {
+        if (q.spec().granularity() == Granularity.PER_HEAD) return quantize(q, x, name);
+        int[] s = x.shape();
+        return quantize(q, x.reshape(s[0], s[1], s[2] * s[3]), name).reshape(s);
+    }
+
+    private Var quantize(Quantizer q, Var x, String name) {
+        if (q.spec().dynamic()) return q.fakeQuant(x, name);
+        QuantParams p = staticParams.get(name);
+        if (p == null)
+            throw new IllegalStateException("quant hooks: static " + q.spec() + " at " + name + " has no calibrated range; run QuantHooks.calibrate first");
+        if (!x.requiresGrad()) return Var.of(Quantizer.fakeQuant(x.value(), p, name));
+        int[] rc = Quantizer.rowsCols(x.shape(), name);
+        QuantParams spread = new QuantParams(p.bits(), p.symmetric(), rc[0], rc[1], 1, 1, p.scale(), p.zero(), new int[rc[1]]);
+        return Quantizer.fakeQuantSte(x, spread).reshape(x.shape());
+    }
+
+    // ------------------------------------------------------------ static ranges
+
+    /**
+     * Calibrates every static spec: runs the samples (token ids [1, T]) through {@code fp} (its weights as they will be used,
+     * activations in full precision, as SmoothQuant collects its activation ranges), records each site's min and max
+     * over all tokens, and fixes one per-tensor scale per site from it. Dynamic specs are unaffected; with none
+     * static this returns the hooks unchanged.
+     */
+    public QuantHooks calibrate(LlamaModel fp, List<Tensor> samples) {
+        if (!needsCalibration()) return this;
+        Map<String, double[]> ranges = new HashMap<>();
+        Hooks observer = new Hooks() {
+            @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
+            @Override public Var input(int l, Input where, Var x) {
+                x = inner.input(l, where, x);
+                if (act != null && !act.spec().dynamic() && (where != Input.HEAD_IN || config.quantizeHead()))
+                    observe(ranges, Linears.name(l, where), x.value());
+                return x;
+            }
+            @Override public Var query(int l, Var q) { return inner.query(l, q); }
+            @Override public Var key(int l, Var k) {
+                k = inner.key(l, k);
+                if (key != null && !key.spec().dynamic()) observe(ranges, "model.layers." + l + ".k_cache", k.value());
+                return k;
+            }
+            @Override public Var value(int l, Var v) {
+                v = inner.value(l, v);
+                if (value != null && !value.spec().dynamic()) observe(ranges, "model.layers." + l + ".v_cache", v.value());
+                return v;
+            }
+        };
+        LlamaModel observed = fp.withHooks(observer);
+        try (var _ = Grad.off()) {
+            for (Tensor ids : samples) observed.forward(ids, null);
+        }
+        Map<String, QuantParams> params = new HashMap<>();
+        for (var e : ranges.entrySet()) {
+            String site = e.getKey();
+            Quantizer q = site.endsWith("k_cache") ? key : site.endsWith("v_cache") ? value : act;
+            params.put(site, q.fitRange(e.getValue()[0], e.getValue()[1], 1, 1, site));
+        }
+        return new QuantHooks(config, inner, params);
+    }
+
+    private static void observe(Map<String, double[]> ranges, String site, Tensor x) {
+        double[] r = ranges.computeIfAbsent(site, k -> new double[]{Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY});
+        float[] v = x.toFloatArray();
+        for (int i = 0; i < v.length; i++) {
+            if (!Float.isFinite(v[i])) throw Quantizer.notFinite(site + " (calibration)", v[i], i, x.size(-1));
+            r[0] = Math.min(r[0], v[i]);
+            r[1] = Math.max(r[1], v[i]);
+        }
+    }
+
+    @Override public String toString() { return "QuantHooks[" + config + "]"; }
+}

@@ -1,0 +1,258 @@
+package dev.stiefel.quant;
+
+import dev.stiefel.autograd.FakeQuant;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.quant.QuantSpec.Clipping;
+import dev.stiefel.quant.QuantSpec.Granularity;
+import dev.stiefel.tensor.Parallel;
+import dev.stiefel.tensor.Shape;
+import dev.stiefel.tensor.Tensor;
+
+/**
+ * Finds scales and zero points for a {@link QuantSpec} and applies them: fake quantization (quantize then
+ * dequantize, in f32) for evaluation, its straight-through twin on {@link Var}s for training, and the packed integer
+ * form. All three compute each element with the same f32 operations in the same order,
+ * <pre>
+ *   q = clamp(round(x / s) + z, qmin, qmax)       (round half to even)
+ *   y = (q − z) · s
+ * </pre>
+ * which is autograd's {@link FakeQuant#quantize}, so their results agree bit for bit.
+ *
+ * <p>A tensor is read as rows along its last axis (see {@link QuantSpec}). Quantizing a tensor that holds NaN or
+ * infinity fails with the tensor's name and the element's position: such a value has no place on a grid and would
+ * silently poison the scale of its whole group.
+ */
+public final class Quantizer {
+    /**
+     * The smallest scale used. A group whose range is so small that s underflows would otherwise divide 0 by 0;
+     * at the smallest normal float every value in that group still lands on its nearest level.
+     */
+    static final float MIN_SCALE = Float.MIN_NORMAL;
+
+    private final QuantSpec spec;
+    private final int qmin, qmax;
+
+    public Quantizer(QuantSpec spec) {
+        this.spec = spec;
+        this.qmin = spec.qmin();
+        this.qmax = spec.qmax();
+    }
+
+    public QuantSpec spec() { return spec; }
+
+    // ------------------------------------------------------------ the element-wise grid
+
+    /** The clamped integer level of x, as a float: clamp(round(x / s) + z, qmin, qmax). */
+    public static float level(float x, float s, float z, int qmin, int qmax) {
+        float q = (float) Math.rint(x / s) + z;
+        return Math.min(Math.max(q, qmin), qmax);
+    }
+
+    /** (level − z) · s: the value x is replaced by. */
+    public static float fakeQuant(float x, float s, float z, int qmin, int qmax) {
+        return (level(x, s, z, qmin, qmax) - z) * s;
+    }
+
+    // ------------------------------------------------------------ finding scales
+
+    /**
+     * Scale and zero point for the values {@code x[from, to)} (one group), clipped as the spec says, written to
+     * {@code scale[at]} and {@code zero[at]}. Throws when a value is not finite, naming {@code name} and the element's
+     * row and column in a row-major matrix of {@code cols} columns.
+     */
+    public void fitGroup(float[] x, int from, int to, float[] scale, float[] zero, int at, String name, int cols) {
+        // The range always contains 0 (GPTQ's find_params): a group of positive values keeps 0 representable.
+        double lo = 0, hi = 0;
+        for (int i = from; i < to; i++) {
+            float v = x[i];
+            if (!Float.isFinite(v)) throw notFinite(name, v, i, cols);
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+        }
+        Clipping clip = spec.clipping();
+        int candidates = clip.candidates();
+        float[] sz = new float[2];
+        paramsFor(lo * clip.ratio(0), hi * clip.ratio(0), sz);
+        if (candidates > 1) {
+            // GPTQ/QuaRot find_params(mse=True): shrink the range by 1 − i/grid, keep the ratio whose grid has the
+            // smallest Σ|Q(x) − x|^p over the group; the first (widest) ratio wins ties.
+            double best = lpError(x, from, to, sz[0], sz[1], clip.norm(), Double.POSITIVE_INFINITY);
+            float[] trial = new float[2];
+            for (int i = 1; i < candidates; i++) {
+                double r = clip.ratio(i);
+                paramsFor(lo * r, hi * r, trial);
+                double err = lpError(x, from, to, trial[0], trial[1], clip.norm(), best);
+                if (err < best) {
+                    best = err;
+                    sz[0] = trial[0];
+                    sz[1] = trial[1];
+                }
+            }
+        }
+        scale[at] = sz[0];
+        zero[at] = sz[1];
+    }
+
+    /**
+     * s and z covering [lo, hi] (lo ≤ 0 ≤ hi). Symmetric: s = max(|lo|, hi) / qmax, z = 0, and s = 1 for an all-zero
+     * group (QuaRot's ActQuantizer). Asymmetric: s = (hi − lo) / qmax, z = round(−lo / s); an all-zero group gets the
+     * range [−1, 1] (GPTQ), which represents its zeros exactly.
+     */
+    void paramsFor(double lo, double hi, float[] out) {
+        float s, z;
+        if (spec.symmetric()) {
+            double m = Math.max(-lo, hi);
+            s = m == 0 ? 1f : (float) (m / qmax);
+            z = 0f;
+        } else {
+            if (lo == 0 && hi == 0) { lo = -1; hi = 1; }
+            s = (float) ((hi - lo) / qmax);
+            s = Math.max(s, MIN_SCALE);
+            z = (float) Math.min(Math.max(Math.rint(-lo / s), 0), qmax);
+        }
+        out[0] = Math.max(s, MIN_SCALE);
+        out[1] = z;
+    }
+
+    /** Σ|Q(x) − x|^p over the group, or any value ≥ {@code bound} once the partial sum reaches it (it cannot win). */
+    private double lpError(float[] x, int from, int to, float s, float z, double p, double bound) {
+        double err = 0;
+        for (int i = from; i < to; i++) {
+            double d = Math.abs(fakeQuant(x[i], s, z, qmin, qmax) - x[i]);
+            if (d != 0) err += p == 2 ? d * d : Math.pow(d, p);
+            if (err >= bound) return err;
+        }
+        return err;
+    }
+
+    /**
+     * Parameters for the row-major matrix x [rows, cols]: one set for the whole tensor (per-tensor), per row, or per
+     * row and group of {@code spec.groupSize()} columns.
+     */
+    public QuantParams fit(float[] x, int rows, int cols, String name) {
+        if ((long) rows * cols != x.length)
+            throw new IllegalArgumentException("quantize " + name + ": " + x.length + " values for " + rows + "×" + cols);
+        if (spec.granularity() == Granularity.PER_TENSOR) {
+            float[] s = new float[1], z = new float[1];
+            fitGroup(x, 0, x.length, s, z, 0, name, cols);
+            return new QuantParams(spec.bits(), spec.symmetric(), rows, cols, 1, 1, s, z, new int[cols]);
+        }
+        int g = spec.groupSize() == 0 ? cols : Math.min(spec.groupSize(), cols);
+        int groups = cols == 0 ? 0 : (cols + g - 1) / g;
+        float[] s = new float[rows * groups], z = new float[rows * groups];
+        // the clip search tries ~80 grids per group: worth the pool even for small matrices
+        int grain = Math.max(1, (spec.clipping().kind() == Clipping.Kind.SEARCH ? 2_000 : 64_000) / Math.max(cols, 1));
+        Parallel.forRange(rows, grain, (r0, r1) -> {
+            for (int r = r0; r < r1; r++)
+                for (int j = 0; j < groups; j++)
+                    fitGroup(x, r * cols + j * g, r * cols + Math.min(cols, (j + 1) * g), s, z, r * groups + j, name, cols);
+        });
+        return new QuantParams(spec.bits(), spec.symmetric(), rows, cols, rows, groups, s, z, QuantParams.consecutiveGroups(cols, g));
+    }
+
+    /**
+     * Static per-tensor parameters from a range observed on calibration data (the spec's fixed clip ratio applied).
+     * A search needs the data itself, so it is refused here.
+     */
+    public QuantParams fitRange(double min, double max, int rows, int cols, String name) {
+        if (!Double.isFinite(min) || !Double.isFinite(max))
+            throw new IllegalArgumentException("quantize " + name + ": the calibrated range [" + min + ", " + max + "] is not finite");
+        if (spec.clipping().kind() == Clipping.Kind.SEARCH)
+            throw new IllegalArgumentException("quantize " + name + ": a clip search needs the values, not a calibrated range (use clip(r))");
+        float[] sz = new float[2];
+        double r = spec.clipping().ratio(0);
+        paramsFor(Math.min(min, 0) * r, Math.max(max, 0) * r, sz);
+        return new QuantParams(spec.bits(), spec.symmetric(), rows, cols, 1, 1, new float[]{sz[0]}, new float[]{sz[1]}, new int[cols]);
+    }
+
+    // ------------------------------------------------------------ applying them
+
+    /** y = fake-quantized x under p (x row-major [p.rows, p.cols]). */
+    public static float[] apply(float[] x, QuantParams p) {
+        float[] y = new float[x.length];
+        int rows = p.rows(), cols = p.cols(), qmin = p.qmin(), qmax = p.qmax();
+        Parallel.forRange(rows, Math.max(1, 64_000 / Math.max(cols, 1)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++)
+                for (int c = 0, i = r * cols; c < cols; c++, i++) {
+                    int k = p.index(r, c);
+                    y[i] = fakeQuant(x[i], p.scale()[k], p.zero()[k], qmin, qmax);
+                }
+        });
+        return y;
+    }
+
+    /** Rows of the last axis: [rows, cols] of a tensor of this shape. */
+    static int[] rowsCols(int[] shape, String name) {
+        if (shape.length == 0) throw new IllegalArgumentException("quantize " + name + ": a scalar has no rows to quantize");
+        int cols = shape[shape.length - 1];
+        long rows = Shape.numel(shape) / Math.max(cols, 1);
+        return new int[]{(int) rows, cols};
+    }
+
+    /** Quantize–dequantize with parameters found on x itself (dynamic, or a weight quantized once). */
+    public Tensor fakeQuant(Tensor x, String name) {
+        int[] rc = rowsCols(x.shape(), name);
+        float[] v = x.toFloatArray();
+        return Tensor.wrap(apply(v, fit(v, rc[0], rc[1], name)), x.shape());
+    }
+
+    /** Quantize–dequantize with given (static) parameters. */
+    public static Tensor fakeQuant(Tensor x, QuantParams p, String name) {
+        int[] rc = rowsCols(x.shape(), name);
+        if (p.paramRows() == 1 && p.groups() == 1) {
+            // one static scale for any number of tokens
+            float[] v = x.toFloatArray();
+            float s = p.scale()[0], z = p.zero()[0];
+            int qmin = p.qmin(), qmax = p.qmax();
+            for (int i = 0; i < v.length; i++) {
+                if (!Float.isFinite(v[i])) throw notFinite(name, v[i], i, rc[1]);
+                v[i] = fakeQuant(v[i], s, z, qmin, qmax);
+            }
+            return Tensor.wrap(v, x.shape());
+        }
+        if (rc[0] != p.rows() || rc[1] != p.cols())
+            throw new IllegalArgumentException("quantize " + name + ": parameters for " + p.rows() + "×" + p.cols() + ", tensor is " + Shape.str(x.shape()));
+        return Tensor.wrap(apply(x.toFloatArray(), p), x.shape());
+    }
+
+    /**
+     * Fake quantization on the tape. Without a gradient to carry it is {@link #fakeQuant(Tensor, String)}; with one,
+     * the scales and zero points come from x's value (constants, as dynamic quantization treats them) and x passes
+     * through autograd's {@link FakeQuant#quantize}, whose straight-through rounding gives dy/dx = 1 inside the grid
+     * and 0 where clamped. The forward value is the same bit for bit either way.
+     */
+    public Var fakeQuant(Var x, String name) {
+        if (!x.requiresGrad()) return Var.of(fakeQuant(x.value(), name));
+        int[] shape = x.shape(), rc = rowsCols(shape, name);
+        QuantParams p = fit(x.value().toFloatArray(), rc[0], rc[1], name);
+        return fakeQuantSte(x, p).reshape(shape);
+    }
+
+    /** {@link FakeQuant#quantize} of x viewed as [rows, cols], with p's scales and zeros spread to every element. */
+    public static Var fakeQuantSte(Var x, QuantParams p) {
+        int rows = p.rows(), cols = p.cols();
+        float[] s = new float[rows * cols], z = new float[rows * cols];
+        for (int r = 0, i = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++, i++) {
+                int k = p.index(r, c);
+                s[i] = p.scale()[k];
+                z[i] = p.zero()[k];
+            }
+        return FakeQuant.quantize(x.reshape(rows, cols), Var.of(Tensor.wrap(s, rows, cols)), Var.of(Tensor.wrap(z, rows, cols)), p.qmin(), p.qmax());
+    }
+
+    /** The packed integer form of x (codes, scales, zero points); its {@link PackedTensor#dequantize()} is {@link #fakeQuant(Tensor, String)}. */
+    public PackedTensor pack(Tensor x, String name) {
+        int[] rc = rowsCols(x.shape(), name);
+        float[] v = x.toFloatArray();
+        return PackedTensor.pack(v, fit(v, rc[0], rc[1], name), x.shape());
+    }
+
+    static IllegalArgumentException notFinite(String name, float v, int index, int cols) {
+        String where = cols > 0 ? "row " + index / cols + ", column " + index % cols : "element " + index;
+        return new IllegalArgumentException("quantize " + name + ": " + v + " at " + where
+                + " (element " + index + "); quantization needs finite values");
+    }
+
+    @Override public String toString() { return "Quantizer[" + spec + "]"; }
+}

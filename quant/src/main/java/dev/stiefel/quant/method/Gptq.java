@@ -1,0 +1,143 @@
+package dev.stiefel.quant.method;
+
+import dev.stiefel.autograd.Var;
+import dev.stiefel.llama.Hooks;
+import dev.stiefel.llama.Hooks.Input;
+import dev.stiefel.llama.Hooks.Linear;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.Progress;
+import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.Method;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantHooks;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.Quantizer;
+import dev.stiefel.quant.WeightsBuilder;
+import dev.stiefel.quant.calib.Capture;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.EnumMap;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * GPTQ over a whole model (Frantar et al. 2023), block by block as IST-DASLab/gptq's {@code llama_sequential}:
+ * <ol>
+ *   <li>the calibration samples' embeddings are the inputs of block 0;</li>
+ *   <li>in block l, the linear layers are quantized in true-sequential order: q/k/v (one shared input), then o, then
+ *       gate/up (one shared input), then down; before each group the block runs again on its inputs, with the
+ *       earlier groups already quantized, and the inputs of the group's layers build its Hessian H = 2XXᵀ
+ *       ({@link Hessian});</li>
+ *   <li>each weight is quantized by {@link GptqSolver} under its H;</li>
+ *   <li>the block's outputs, computed with its quantized weights, are the inputs of block l + 1.</li>
+ * </ol>
+ * Calibration activations stay in full precision (activation quantization, when configured, is applied at inference
+ * by the hooks), as GPTQ and QuaRot's GPTQ do. The embedding and head, when the config quantizes them, get RTN.
+ */
+public record Gptq(Options options) implements Method {
+
+    /**
+     * @param blockSize      columns per lazy batch update (128)
+     * @param dampRatio      λ in H + λ·mean(diag H)·I (0.01)
+     * @param actOrder       quantize columns by decreasing H_ii (desc_act)
+     * @param staticGroups   fix every group's scales from the original weights before quantizing (needed to keep
+     *                       groups in the original column order with act-order)
+     * @param trueSequential re-capture inputs after each group of linears within a block; without it every linear of a
+     *                       block sees full-precision block inputs
+     */
+    public record Options(int blockSize, double dampRatio, boolean actOrder, boolean staticGroups, boolean trueSequential) {
+        public Options {
+            if (blockSize < 1) throw new IllegalArgumentException("gptq: block size must be >= 1, got " + blockSize);
+            if (!(dampRatio >= 0 && Double.isFinite(dampRatio))) throw new IllegalArgumentException("gptq: dampening ratio must be >= 0, got " + dampRatio);
+        }
+
+        /** The reference defaults: blocks of 128, dampening 0.01, no act-order, dynamic groups, true-sequential. */
+        public static Options defaults() { return new Options(128, 0.01, false, false, true); }
+
+        public Options withActOrder(boolean a) { return new Options(blockSize, dampRatio, a, staticGroups, trueSequential); }
+
+        public Options withStaticGroups(boolean s) { return new Options(blockSize, dampRatio, actOrder, s, trueSequential); }
+
+        public Options withTrueSequential(boolean t) { return new Options(blockSize, dampRatio, actOrder, staticGroups, t); }
+
+        public Options withBlockSize(int b) { return new Options(b, dampRatio, actOrder, staticGroups, trueSequential); }
+
+        public Options withDampRatio(double d) { return new Options(blockSize, d, actOrder, staticGroups, trueSequential); }
+    }
+
+    public Gptq() { this(Options.defaults()); }
+
+    /** Linear layers grouped as they are quantized inside a block: q/k/v, o, gate/up, down. */
+    static final List<List<Linear>> SEQUENTIAL = List.of(List.of(Linear.Q, Linear.K, Linear.V), List.of(Linear.O),
+            List.of(Linear.GATE, Linear.UP), List.of(Linear.DOWN));
+
+    @Override public String name() { return "gptq"; }
+
+    @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
+        if (calibration == null) throw new IllegalArgumentException("gptq: needs calibration data (e.g. 128 samples of 2048 tokens)");
+        Map<String, Object> report = Steps.section();
+        report.put("method", name());
+        report.putAll(config.describe());
+        Map<String, Object> opts = Steps.section();
+        opts.put("block_size", options.blockSize());
+        opts.put("damp_ratio", options.dampRatio());
+        opts.put("act_order", options.actOrder());
+        opts.put("static_groups", options.staticGroups());
+        opts.put("true_sequential", options.trueSequential());
+        report.put("gptq", opts);
+        report.put("calibration", calibration.describe());
+
+        WeightsBuilder b = new WeightsBuilder(fp);
+        Map<String, Object> losses = Steps.section();
+        if (config.weight() != null) quantizeBlocks(fp, b, calibration, new Quantizer(config.weight()), progress, losses);
+        Map<String, Object> errors = Steps.section();
+        Steps.embeddingAndHead(b, config, errors);
+        LlamaWeights quantized = b.build();
+        QuantHooks hooks = Steps.hooks(Hooks.NONE, config, quantized, calibration);
+        report.put("gptq_loss", losses);
+        if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
+        return new QuantizedModel(quantized, hooks, report);
+    }
+
+    private void quantizeBlocks(LlamaWeights fp, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
+                                ProgressFactory progress, Map<String, Object> losses) {
+        // The working model reads every linear weight through the builder: quantized ones as soon as they exist.
+        LlamaModel work = new LlamaModel(fp, new Hooks() {
+            @Override public Var weight(int layer, Linear which, Var w) { return which == Linear.HEAD ? w : Var.of(b.get(layer, which)); }
+        });
+        List<Tensor> xs = Capture.embed(work, calibration);
+        List<List<Linear>> order = options.trueSequential() ? SEQUENTIAL : List.of(Linears.BLOCK);
+        int layers = fp.config().layers();
+        for (int l = 0; l < layers; l++) {
+            try (Progress p = progress.open("gptq layer " + (l + 1) + "/" + layers, Linears.BLOCK.size(), "linears")) {
+                for (List<Linear> group : order) {
+                    Map<Input, Hessian> hessians = new EnumMap<>(Input.class);
+                    Set<Input> sites = EnumSet.noneOf(Input.class);
+                    for (Linear which : group) {
+                        Input site = Linears.inputOf(which);
+                        sites.add(site);
+                        if (!hessians.containsKey(site)) hessians.put(site, new Hessian(b.get(l, which).size(1)));
+                    }
+                    Capture.inputs(work, l, xs, sites, (site, x) -> hessians.get(site).add(x));
+                    for (Linear which : group) {
+                        String name = Linears.name(l, which);
+                        Tensor w = b.get(l, which);
+                        int rows = w.size(0), cols = w.size(1);
+                        GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, cols, hessians.get(Linears.inputOf(which)).matrix(),
+                                quantizer, options, name);
+                        b.set(l, which, Tensor.wrap(r.weights(), rows, cols));
+                        losses.put(name, Steps.round(r.loss()));
+                        p.status(name.substring(name.lastIndexOf('.') + 1) + " loss " + String.format(java.util.Locale.ROOT, "%.4g", r.loss()));
+                        p.step(1);
+                    }
+                }
+            }
+            xs = Capture.runBlock(work, l, xs);
+        }
+    }
+}

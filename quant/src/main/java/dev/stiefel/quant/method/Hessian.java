@@ -1,0 +1,45 @@
+package dev.stiefel.quant.method;
+
+import dev.stiefel.tensor.Tensor;
+
+/**
+ * The layer-wise Hessian of GPTQ's objective ||WX − ŴX||²: H = 2 X Xᵀ over the calibration tokens, accumulated
+ * in f64 one sample at a time and divided by the token count (GPTQ's {@code add_batch} keeps a running mean the same
+ * way; the scale does not change the result, since the dampening is relative to H's own diagonal).
+ */
+public final class Hessian {
+    private final int n;
+    private final double[] sum;
+    private long tokens;
+
+    public Hessian(int features) {
+        this.n = features;
+        this.sum = new double[features * features];
+    }
+
+    public int features() { return n; }
+
+    public long tokens() { return tokens; }
+
+    /** Adds the tokens x [tokens, features]: Σ x xᵀ as one f32 product Xᵀ·X per call, summed in f64. */
+    public void add(Tensor x) {
+        if (x.dim() != 2 || x.size(1) != n)
+            throw new IllegalArgumentException("hessian: expected inputs [tokens, " + n + "], got " + dev.stiefel.tensor.Shape.str(x.shape()));
+        float[] xtx = x.t().matmul(x).toFloatArray();
+        for (int i = 0; i < sum.length; i++) sum[i] += xtx[i];
+        tokens += x.size(0);
+    }
+
+    /**
+     * H = 2/N Σ x xᵀ, [features × features] row-major, a fresh copy. The blocked f32 product sums h_ij and h_ji in
+     * different orders, so the two triangles are averaged to give an exactly symmetric matrix.
+     */
+    public double[] matrix() {
+        if (tokens == 0) throw new IllegalStateException("hessian: no calibration tokens were added");
+        double[] h = new double[sum.length];
+        double f = 1.0 / tokens; // 2/N, halved by the average of the two triangles
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) h[i * n + j] = (sum[i * n + j] + sum[j * n + i]) * f;
+        return h;
+    }
+}

@@ -1,0 +1,38 @@
+package dev.stiefel.quant.method;
+
+import dev.stiefel.llama.Hooks;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.Method;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantHooks;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.WeightsBuilder;
+import dev.stiefel.quant.calib.CalibrationData;
+
+import java.util.Map;
+
+/**
+ * Round-to-nearest: every weight goes to its nearest level on the grid its spec defines (per channel or per group,
+ * with the spec's clipping: none, a fixed ratio, or the Lp clip search), once; activations and the KV cache are
+ * quantized on the fly by {@link QuantHooks}. Needs no calibration data unless a static activation range does.
+ */
+public record Rtn() implements Method {
+
+    @Override public String name() { return "rtn"; }
+
+    @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
+        Map<String, Object> report = Steps.section();
+        report.put("method", name());
+        report.putAll(config.describe());
+        Map<String, Object> errors = Steps.section();
+        WeightsBuilder b = new WeightsBuilder(fp);
+        Steps.rtnLinears(b, config, progress, errors);
+        Steps.embeddingAndHead(b, config, errors);
+        LlamaWeights quantized = b.build();
+        QuantHooks hooks = Steps.hooks(Hooks.NONE, config, quantized, calibration);
+        if (calibration != null && !hooks.staticParams().isEmpty()) report.put("calibration", calibration.describe());
+        report.put("weight_relative_error", errors);
+        return new QuantizedModel(quantized, hooks, report);
+    }
+}

@@ -1,0 +1,176 @@
+package dev.stiefel.quant.method;
+
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.llama.Hooks.Linear;
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantSpec;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.Quantizer;
+import dev.stiefel.quant.SmallModels;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class MethodsTest {
+    private final LlamaConfig config = SmallModels.config(48, 96, 2, 4, 2, 61, false);
+    private final LlamaWeights fp = SmallModels.random(config, 21);
+    private final Random rnd = new Random(5);
+    private final CalibrationData calib = new CalibrationData(List.of(SmallModels.tokens(rnd, 48, 61), SmallModels.tokens(rnd, 48, 61),
+            SmallModels.tokens(rnd, 48, 61), SmallModels.tokens(rnd, 48, 61)), "random tokens", 5);
+    /** Held-out sequences, never seen in calibration. */
+    private final List<Tensor> heldOut = List.of(Tensor.ofInts(SmallModels.tokens(rnd, 40, 61), 1, 40),
+            Tensor.ofInts(SmallModels.tokens(rnd, 40, 61), 1, 40));
+
+    private double[] logits(LlamaModel m) {
+        try (var off = Grad.off()) {
+            double[] all = new double[0];
+            for (Tensor ids : heldOut) {
+                float[] l = m.forward(ids, null).value().toFloatArray();
+                double[] grown = java.util.Arrays.copyOf(all, all.length + l.length);
+                for (int i = 0; i < l.length; i++) grown[all.length + i] = l[i];
+                all = grown;
+            }
+            return all;
+        }
+    }
+
+    /** ||logits − logits_fp|| / ||logits_fp|| on the held-out sequences. */
+    private double relativeLogitError(QuantizedModel q) {
+        double[] ref = logits(new LlamaModel(fp)), got = logits(q.model());
+        double num = 0, den = 0;
+        for (int i = 0; i < ref.length; i++) { num += (got[i] - ref[i]) * (got[i] - ref[i]); den += ref[i] * ref[i]; }
+        return Math.sqrt(num / den);
+    }
+
+    @Test void rtnAtW8A8StaysCloseToFullPrecisionAndErrorGrowsAsBitsShrink() {
+        double w8a8 = relativeLogitError(new Rtn().apply(fp, null, QuantConfig.parse("W8A8"), ProgressFactory.SILENT));
+        double w6a6 = relativeLogitError(new Rtn().apply(fp, null, QuantConfig.parse("W6A6"), ProgressFactory.SILENT));
+        double w4a4 = relativeLogitError(new Rtn().apply(fp, null, QuantConfig.parse("W4A4KV4"), ProgressFactory.SILENT));
+        assertThat(w8a8).as("W8A8").isLessThan(0.02);
+        assertThat(w6a6).as("W6A6").isGreaterThan(w8a8).isLessThan(0.1);
+        assertThat(w4a4).as("W4A4KV4").isGreaterThan(w6a6);
+    }
+
+    @Test void rtnQuantizesEveryBlockLinearOnceAndLeavesEmbeddingAndHeadAlone() {
+        QuantConfig c = QuantConfig.parse("W3A16 g16");
+        QuantizedModel q = new Rtn().apply(fp, null, c, ProgressFactory.SILENT);
+        LlamaWeights w = q.weights();
+        assertThat(w.embedding()).isSameAs(fp.embedding());
+        assertThat(w.output()).isSameAs(fp.output());
+        assertThat(w.layer(1).attnNorm()).isSameAs(fp.layer(1).attnNorm());
+        Quantizer quantizer = new Quantizer(c.weight());
+        for (int l = 0; l < config.layers(); l++)
+            for (Linear which : Linears.BLOCK) {
+                Tensor t = Linears.weight(w, l, which);
+                assertThat(t.toFloatArray()).isEqualTo(quantizer.fakeQuant(Linears.weight(fp, l, which), "w").toFloatArray());
+                float[] v = t.toFloatArray();
+                int cols = t.size(1);
+                for (int r = 0; r < t.size(0); r++)
+                    for (int g0 = 0; g0 < cols; g0 += 16) {
+                        Set<Float> levels = new HashSet<>();
+                        for (int k = g0; k < Math.min(cols, g0 + 16); k++) levels.add(v[r * cols + k]);
+                        assertThat(levels.size()).isLessThanOrEqualTo(8);
+                    }
+            }
+        Map<String, Object> report = q.report();
+        assertThat(report).containsEntry("method", "rtn").containsEntry("shorthand", "W3A16 g16")
+                .containsEntry("weights", "int3 asym g16 static per-channel").containsEntry("activations", "fp").containsEntry("head", "fp");
+        @SuppressWarnings("unchecked") Map<String, Object> errors = (Map<String, Object>) report.get("weight_relative_error");
+        assertThat(errors).hasSize(config.layers() * 7).containsKey("model.layers.1.mlp.down_proj");
+        assertThat((Double) errors.get("model.layers.0.self_attn.q_proj")).isBetween(0.01, 0.5);
+    }
+
+    @Test void theEmbeddingAndHeadAreQuantizedOnRequestAndATiedPairIsUntiedWhenOnlyOneIs() {
+        QuantConfig both = QuantConfig.parse("W4A8").withEmbeddingAndHead(true, true);
+        QuantizedModel q = new Rtn().apply(fp, null, both, ProgressFactory.SILENT);
+        Quantizer w4 = new Quantizer(both.weight());
+        assertThat(q.weights().embedding().toFloatArray()).isEqualTo(w4.fakeQuant(fp.embedding(), "e").toFloatArray());
+        assertThat(q.weights().output().toFloatArray()).isEqualTo(w4.fakeQuant(fp.output(), "h").toFloatArray());
+
+        LlamaWeights tied = SmallModels.random(SmallModels.config(16, 24, 1, 2, 2, 19, true), 2);
+        QuantizedModel headOnly = new Rtn().apply(tied, null, QuantConfig.parse("W4A16").withEmbeddingAndHead(false, true), ProgressFactory.SILENT);
+        assertThat(headOnly.weights().embedding()).isSameAs(tied.embedding());
+        assertThat(headOnly.weights().output()).isNotSameAs(headOnly.weights().embedding());
+        assertThat(headOnly.weights().config().tiedEmbeddings()).isFalse();
+        QuantizedModel bothTied = new Rtn().apply(tied, null, QuantConfig.parse("W4A16").withEmbeddingAndHead(true, true), ProgressFactory.SILENT);
+        assertThat(bothTied.weights().output()).isSameAs(bothTied.weights().embedding());
+        assertThat(bothTied.weights().config().tiedEmbeddings()).isTrue();
+    }
+
+    @Test void rtnWithTheClipSearchMovesWeightsLessInTheLpSense() {
+        QuantConfig c = QuantConfig.parse("W3A16");
+        QuantizedModel plain = new Rtn().apply(fp, null, c, ProgressFactory.SILENT);
+        QuantizedModel searched = new Rtn().apply(fp, null, c.withWeightClipping(QuantSpec.Clipping.search()), ProgressFactory.SILENT);
+        assertThat(searched.report().get("weights")).isEqualTo("int3 asym clip-search(p=2.4) static per-channel");
+        for (Linear which : Linears.BLOCK) {
+            float[] w = Linears.weight(fp, 0, which).toFloatArray();
+            float[] a = Linears.weight(plain.weights(), 0, which).toFloatArray(), b = Linears.weight(searched.weights(), 0, which).toFloatArray();
+            double ea = 0, eb = 0;
+            for (int i = 0; i < w.length; i++) { ea += Math.pow(Math.abs(a[i] - w[i]), 2.4); eb += Math.pow(Math.abs(b[i] - w[i]), 2.4); }
+            assertThat(eb).as(which.name()).isLessThan(ea);
+        }
+    }
+
+    @Test void gptqAtW4A16IsNoWorseThanRtnInOutputErrorAndReportsItsSettings() {
+        for (String shorthand : List.of("W4A16", "W3A16 g16")) {
+            QuantConfig c = QuantConfig.parse(shorthand);
+            double rtn = relativeLogitError(new Rtn().apply(fp, null, c, ProgressFactory.SILENT));
+            QuantizedModel g = new Gptq().apply(fp, calib, c, ProgressFactory.SILENT);
+            double gptq = relativeLogitError(g);
+            assertThat(gptq).as("%s: GPTQ %s vs RTN %s", shorthand, gptq, rtn).isLessThan(rtn);
+            QuantizedModel ordered = new Gptq(Gptq.Options.defaults().withActOrder(true)).apply(fp, calib, c, ProgressFactory.SILENT);
+            assertThat(relativeLogitError(ordered)).as("%s act-order", shorthand).isLessThan(rtn);
+            assertThat(g.report()).containsEntry("method", "gptq").containsEntry("shorthand", shorthand).containsKey("gptq_loss");
+            assertThat(g.report().get("gptq")).isEqualTo(Map.of("block_size", 128, "damp_ratio", 0.01, "act_order", false,
+                    "static_groups", false, "true_sequential", true));
+            assertThat(g.report().get("calibration")).isEqualTo(calib.describe());
+        }
+    }
+
+    @Test void gptqQuantizesInTrueSequentialOrderFromTheQuantizedBlocksOutputs() {
+        // With true-sequential off, every linear of a block sees full-precision block inputs; the two runs differ
+        // from the second group on, and agree on q/k/v of block 0 (both see the embeddings).
+        QuantConfig c = QuantConfig.parse("W3A16");
+        QuantizedModel seq = new Gptq().apply(fp, calib, c, ProgressFactory.SILENT);
+        QuantizedModel par = new Gptq(Gptq.Options.defaults().withTrueSequential(false)).apply(fp, calib, c, ProgressFactory.SILENT);
+        for (Linear which : List.of(Linear.Q, Linear.K, Linear.V))
+            assertThat(Linears.weight(seq.weights(), 0, which).toFloatArray()).isEqualTo(Linears.weight(par.weights(), 0, which).toFloatArray());
+        assertThat(Linears.weight(seq.weights(), 0, Linear.O).toFloatArray()).isNotEqualTo(Linears.weight(par.weights(), 0, Linear.O).toFloatArray());
+
+        // every quantized weight is on its row's grid: at most 8 levels per row
+        for (int l = 0; l < config.layers(); l++)
+            for (Linear which : Linears.BLOCK) {
+                Tensor t = Linears.weight(seq.weights(), l, which);
+                float[] v = t.toFloatArray();
+                for (int r = 0; r < t.size(0); r++) {
+                    Set<Float> levels = new HashSet<>();
+                    for (int k = 0; k < t.size(1); k++) levels.add(v[r * t.size(1) + k]);
+                    assertThat(levels.size()).isLessThanOrEqualTo(8);
+                }
+            }
+        assertThatThrownBy(() -> new Gptq().apply(fp, null, c, ProgressFactory.SILENT)).hasMessageContaining("needs calibration data");
+    }
+
+    @Test void staticActivationScalesComeFromTheCalibrationData() {
+        QuantSpec staticA8 = QuantSpec.parse("int8 asym static per-tensor");
+        QuantConfig c = QuantConfig.parse("W8A8").withActivation(staticA8);
+        assertThatThrownBy(() -> new Rtn().apply(fp, null, c, ProgressFactory.SILENT)).hasMessageContaining("need calibration data");
+        QuantizedModel q = new Rtn().apply(fp, calib, c, ProgressFactory.SILENT);
+        assertThat(q.report()).containsEntry("activations", "int8 asym static per-tensor").containsKey("calibration");
+        assertThat(relativeLogitError(q)).isLessThan(0.05);
+    }
+}
