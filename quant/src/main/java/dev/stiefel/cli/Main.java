@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code stiefel} program. Each sub-command is one small class; this one only wires them together. */
 @Command(name = "stiefel", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Post-training quantization of LLaMA-family models in pure Java.",
-        subcommands = {DemoCommand.class, GenerateCommand.class, EvalCommand.class, TrainCommand.class, InfoCommand.class, BenchCommand.class,
+        subcommands = {DemoCommand.class, QuantizeCommand.class, GenerateCommand.class, EvalCommand.class, TrainCommand.class, InfoCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -1,0 +1,167 @@
+package dev.stiefel.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.Progress;
+import dev.stiefel.llama.eval.EvalDataset;
+import dev.stiefel.llama.eval.Perplexity;
+import dev.stiefel.llama.io.HuggingFaceWriter;
+import dev.stiefel.quant.Method;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantSpec;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.calib.TokenSplit;
+import dev.stiefel.quant.method.Gptq;
+import dev.stiefel.quant.method.Rtn;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * Quantizes a model with one or more methods and settings in one run (same calibration windows, same evaluation
+ * windows, same seeds), prints full-precision and quantized perplexity side by side, and writes a JSON report with
+ * every setting. Without arguments it quantizes the embedded story model at W4A16 g32 with RTN and GPTQ.
+ */
+@Command(name = "quantize", mixinStandardHelpOptions = true,
+        description = "Quantize a model (RTN, GPTQ) and compare perplexity with full precision.")
+final class QuantizeCommand implements Callable<Integer> {
+    @Mixin ModelOptions modelOptions;
+    @Option(names = "--method", split = ",", defaultValue = "rtn,gptq", description = "rtn, gptq (comma-separated to compare; default: ${DEFAULT-VALUE})") List<String> methods;
+    @Option(names = "--config", split = ",", defaultValue = "W4A16g32",
+            description = "shorthand settings, comma-separated: W4A16, W3A16g32, W8A8, W4A4KV4, W3A3K2V2 ... (default: ${DEFAULT-VALUE})") List<String> configs;
+    @Option(names = "--wgroup", description = "weight group size (overrides the shorthand's)") Integer wgroup;
+    @Option(names = "--clip-search", description = "search the weight clipping ratio minimising the L2.4 error (QuaRot/GPTQ)") boolean clipSearch;
+    @Option(names = "--act-order", description = "GPTQ: quantize columns in order of decreasing Hessian diagonal") boolean actOrder;
+    @Option(names = "--static-groups", description = "GPTQ: fix group scales before the column loop") boolean staticGroups;
+    @Option(names = "--calib", description = "calibration text: stories, tinystories, c4, wikitext2, a file, or 'generated' (default: stories for the embedded model, else c4)") String calib;
+    @Option(names = "--nsamples", defaultValue = "128", description = "calibration windows (default: ${DEFAULT-VALUE})") int nsamples;
+    @Option(names = "--seqlen", defaultValue = "2048", description = "calibration and evaluation window, capped by the context (default: ${DEFAULT-VALUE})") int seqLen;
+    @Option(names = "--eval", split = ",", description = "perplexity datasets (default: stories for the embedded model, else wikitext2)") List<String> evals;
+    @Option(names = "--eval-windows", defaultValue = "0", description = "score at most this many windows per dataset (0: all)") int evalWindows;
+    @Option(names = "--seed", defaultValue = "0", description = "calibration sampling seed (default: ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--save", description = "write the last quantized model (fake-quantized weights) as a Hugging Face checkpoint here") Path save;
+    @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
+
+    @Override public Integer call() throws Exception {
+        boolean embedded = modelOptions.model == null;
+        String calibName = calib != null ? calib : embedded ? "stories-calib" : "c4";
+        List<String> evalNames = evals != null ? evals : List.of(embedded ? "stories" : "wikitext2");
+        try (ModelSession s = ModelSession.open(modelOptions)) {
+            int window = Math.min(seqLen, s.weights().config().maxSeqLen());
+            LlamaModel fp = s.model();
+
+            // evaluation tokens, and calibration windows that never overlap them
+            Map<String, int[]> evalTokens = new LinkedHashMap<>();
+            for (String name : evalNames) evalTokens.put(name, tokens(s, DataSources.evalText(name)));
+            CalibrationData calibration;
+            String split = null;
+            if (calibName.equals("generated")) {
+                calibration = CalibrationData.generated(fp, nsamples, window, s.tokenizer().bos(), 1.0, 0.95, seed);
+            } else {
+                int[] calTokens = tokens(s, DataSources.calibrationText(calibName));
+                if (evalTokens.containsKey(calibName)) {
+                    TokenSplit t = TokenSplit.of(calTokens, TokenSplit.DEFAULT_CALIBRATION_FRACTION);
+                    evalTokens.put(calibName, t.evaluation());
+                    calTokens = t.calibration();
+                    split = t.toString();
+                }
+                calibration = CalibrationData.sample(calTokens, nsamples, window, seed, calibName);
+            }
+            System.err.println("calibration: " + calibration.source() + (split != null ? "; " + split : ""));
+
+            ObjectNode report = EvalCommand.JSON.createObjectNode();
+            report.put("model", s.description()).put("seqlen", window).put("eval_windows", evalWindows).put("seed", seed);
+            report.set("calibration", EvalCommand.JSON.valueToTree(calibration.describe()));
+            if (split != null) report.put("calibration_split", split);
+            ArrayNode rows = report.putArray("results");
+
+            List<String[]> table = new ArrayList<>();
+            table.add(row("fp16", "-", ppl(fp, evalTokens, window, "fp", rows.addObject().put("method", "fp").put("config", "fp"))));
+            QuantizedModel last = null;
+            for (String c : configs) {
+                QuantConfig config = configure(QuantConfig.parse(c));
+                for (String m : methods) {
+                    Method method = method(m);
+                    long t0 = System.nanoTime();
+                    QuantizedModel q = method.apply(s.weights(), calibration, config, ProgressFactory.STDERR);
+                    double seconds = (System.nanoTime() - t0) * 1e-9;
+                    ObjectNode r = rows.addObject().put("method", m).put("config", config.shorthand()).put("quantize_seconds", seconds);
+                    r.set("settings", EvalCommand.JSON.valueToTree(config.describe()));
+                    r.set("report", EvalCommand.JSON.valueToTree(q.report()));
+                    table.add(row(config.shorthand(), m, ppl(q.model(), evalTokens, window, m + " " + config.shorthand(), r)));
+                    last = q;
+                }
+            }
+
+            System.out.printf("%n%-14s %-6s", "config", "method");
+            for (String e : evalTokens.keySet()) System.out.printf(" %14s", e);
+            System.out.println();
+            for (String[] r : table) {
+                System.out.printf("%-14s %-6s", r[0], r[1]);
+                for (int i = 2; i < r.length; i++) System.out.printf(" %14s", r[i]);
+                System.out.println();
+            }
+            if (save != null && last != null) {
+                HuggingFaceWriter.write(last.weights(), save);
+                System.err.println("wrote the last quantized weights to " + save + " (activation/KV quantization is applied at run time, not stored)");
+            }
+            if (json != null) EvalCommand.writeJson(json, report);
+        }
+        return 0;
+    }
+
+    private QuantConfig configure(QuantConfig c) {
+        if (c.weight() == null) return c;
+        QuantSpec w = c.weight();
+        if (wgroup != null) w = QuantSpec.weights(w.bits(), w.symmetric(), wgroup);
+        if (clipSearch) w = w.withClipping(QuantSpec.Clipping.search());
+        return c.withWeight(w);
+    }
+
+    private Method method(String name) {
+        return switch (name.strip()) {
+            case "rtn" -> new Rtn();
+            case "gptq" -> new Gptq(Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups));
+            default -> throw new IllegalArgumentException("unknown method '" + name + "'; available: rtn, gptq");
+        };
+    }
+
+    private static int[] tokens(ModelSession s, EvalDataset d) {
+        return d.tokens(t -> s.tokenizer().encode(t, false), s.tokenizer().bos(), false);
+    }
+
+    private String[] ppl(LlamaModel model, Map<String, int[]> evalTokens, int window, String label, ObjectNode out) {
+        String[] cells = new String[evalTokens.size()];
+        int i = 0;
+        ObjectNode ppl = out.putObject("perplexity");
+        for (var e : evalTokens.entrySet()) {
+            Perplexity.Options o = new Perplexity.Options(window, evalWindows, 0);
+            Perplexity.Result r;
+            try (Progress p = Progress.of(label + " ppl " + e.getKey(), Perplexity.windows(e.getValue().length, o).size(), "windows")) {
+                r = Perplexity.evaluate(model, e.getValue(), o, p);
+            }
+            ppl.put(e.getKey(), r.perplexity());
+            cells[i++] = String.format(Locale.ROOT, "%.4f", r.perplexity());
+        }
+        return cells;
+    }
+
+    private static String[] row(String config, String method, String[] cells) {
+        String[] r = new String[cells.length + 2];
+        r[0] = config;
+        r[1] = method;
+        System.arraycopy(cells, 0, r, 2, cells.length);
+        return r;
+    }
+}
