@@ -14,7 +14,10 @@ public final class Main implements Runnable {
 
     @Override public void run() { spec.commandLine().usage(System.out); }
 
-    public static void main(String[] args) {
+    public static void main(String[] args) { System.exit(commandLine().execute(args)); }
+
+    /** The program as a picocli command line (tests run commands through it in-process). */
+    public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Main());
         // a bad argument prints the message and the usage, never a stack trace
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
@@ -25,7 +28,7 @@ public final class Main implements Runnable {
             }
             throw e;
         });
-        System.exit(cli.execute(args));
+        return cli;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -1,0 +1,126 @@
+package dev.stiefel.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.io.HuggingFaceWriter;
+import dev.stiefel.llama.tokenizer.Llama2cTokenizerFile;
+import dev.stiefel.llama.tokenizer.Vocabulary;
+import dev.stiefel.llama.train.BpeTrainer;
+import dev.stiefel.llama.train.Init;
+import dev.stiefel.llama.train.StoryCorpus;
+import dev.stiefel.tensor.Rope;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The commands end to end, in-process, on a small generated Hugging Face checkpoint. */
+class CliTest {
+    @TempDir static Path dir;
+    static Path model, text;
+
+    @BeforeAll static void writeCheckpointAndText() throws Exception {
+        String stories = new StoryCorpus(5).stories(120);
+        Vocabulary v = BpeTrainer.train(stories, 300);
+        LlamaConfig c = new LlamaConfig(32, 48, 2, 4, 2, 8, v.size(), 1e-5f, 10000, null, Rope.Layout.HALF, false, 64);
+        LlamaWeights w = Init.gpt2(c, 3);
+        model = dir.resolve("model");
+        HuggingFaceWriter.write(w, model);
+        Llama2cTokenizerFile.write(v, model.resolve("tokenizer.bin"));
+        text = dir.resolve("text.txt");
+        Files.writeString(text, stories);
+    }
+
+    /** Runs a command; returns {exit code, stdout, stderr}. */
+    private static String[] run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        PrintStream oldOut = System.out, oldErr = System.err;
+        int code;
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            var cli = Main.commandLine();
+            cli.setOut(new java.io.PrintWriter(System.out, true));
+            cli.setErr(new java.io.PrintWriter(System.err, true));
+            code = cli.execute(args);
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+        return new String[]{Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+    }
+
+    @Test void generateStreamsTokensAndReportsSpeed() {
+        String[] r = run("generate", "--model", model.toString(), "--prompt", "Once upon", "-n", "12");
+        assertThat(r[0]).isEqualTo("0");
+        assertThat(r[1]).startsWith("Once upon");
+        assertThat(r[2]).contains("tokens/s");
+    }
+
+    @Test void evalPplWritesJsonWithTheProtocolDetails() throws Exception {
+        Path json = dir.resolve("ppl.json");
+        String[] r = run("eval", "ppl", "--model", model.toString(), "--dataset", text.toString(), "--seqlen", "32", "--limit", "5", "--json", json.toString());
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        assertThat(n.get("windows").asInt()).isEqualTo(5);
+        assertThat(n.get("seqlen").asInt()).isEqualTo(32);
+        assertThat(n.get("tokens_scored").asInt()).isEqualTo(5 * 31);
+        assertThat(n.get("perplexity").asDouble()).isBetween(50.0, 1000.0); // an untrained 300-token model: near uniform
+    }
+
+    @Test void quantizeComparesMethodsInOneRunAndSavesALoadableModel() throws Exception {
+        Path json = dir.resolve("q.json"), saved = dir.resolve("saved");
+        String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
+                "--nsamples", "8", "--eval-windows", "4", "--config", "W4A16g16,W8A8", "--method", "rtn,gptq", "--json", json.toString(),
+                "--save", saved.toString());
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        assertThat(r[1]).contains("fp16", "W4A16 g16", "W8A8", "rtn", "gptq");
+        assertThat(r[2]).contains("calibration tokens"); // the same file serves both: split, and said so
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        assertThat(n.get("results")).hasSize(1 + 2 * 2);
+        assertThat(n.get("results").get(1).get("settings").get("weights").asText()).startsWith("int4");
+        assertThat(Files.exists(saved.resolve("config.json"))).isTrue();
+        String[] again = run("eval", "ppl", "--model", saved.toString(), "--tokenizer", model.resolve("tokenizer.bin").toString(),
+                "--dataset", text.toString(), "--seqlen", "32", "--limit", "2");
+        assertThat(again[0]).as(again[2]).isEqualTo("0");
+    }
+
+    @Test void trainWritesALoadableModelAndResumes() throws Exception {
+        Path out = dir.resolve("trained");
+        String[] common = {"train", "--corpus", text.toString(), "--vocab", "300", "--dim", "16", "--hidden", "24", "--layers", "1",
+                "--heads", "2", "--kv-heads", "1", "--context", "32", "--seqlen", "16", "--batch", "2", "--checkpoint-every", "3",
+                "--eval-every", "3", "--out", out.toString()};
+        String[] r = run(concat(common, "--steps", "3"));
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        assertThat(Files.readAllLines(out.resolve("train_log.csv"))).hasSize(1 + 3);
+        String[] resumed = run(concat(common, "--steps", "6", "--resume"));
+        assertThat(resumed[0]).as(resumed[2]).isEqualTo("0");
+        assertThat(resumed[2]).contains("resumed from").contains("at step 3");
+        assertThat(Files.readAllLines(out.resolve("train_log.csv"))).hasSize(1 + 6);
+        assertThat(run("generate", "--model", out.toString(), "-n", "5")[0]).isEqualTo("0");
+    }
+
+    @Test void badInputIsAMessageNotAStackTrace() {
+        String[] r = run("eval", "ppl", "--model", dir.resolve("nope").toString());
+        assertThat(r[0]).isEqualTo("2");
+        assertThat(r[2]).contains("stiefel:").contains("nope").doesNotContain("\tat ");
+        String[] q = run("quantize", "--model", model.toString(), "--config", "W9A16", "--calib", text.toString(), "--eval", text.toString());
+        assertThat(q[0]).isEqualTo("2");
+        assertThat(q[2]).contains("bits must be 2..8");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}
