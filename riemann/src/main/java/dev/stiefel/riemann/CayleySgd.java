@@ -19,7 +19,12 @@ import java.util.List;
  * Cayley step. SpinQuant re-orthonormalizes by QR on a random 1% of steps; here it is deterministic, every
  * {@code stabilizeEvery} steps, by the polar projection (see {@link StiefelOptimizer}).
  *
- * <p>All products are f32 tensor matmuls (Sgemm); a step on an n×p parameter costs about (3 + s)·n²p
+ * <p>The fixed-point iterate is not exactly orthogonal: at the step cap (α‖W‖₁ = 2q) each step leaves an error of
+ * a few 1e-6, which adds up (max |XᵀX − I| = 2.4e-2 after 10,000 steps on random gradients, 16×16). With
+ * {@code polish} (the default) every step ends with one Newton–Schulz step ({@link Stiefel#polish}), which keeps
+ * the error near 3e-7 for two more n·p² matmuls.
+ *
+ * <p>All products are f32 tensor matmuls (Sgemm); a step on an n×p parameter costs about (3 + s)·n²p + 2np²
  * multiply-adds.
  */
 public final class CayleySgd extends StiefelOptimizer {

@@ -25,6 +25,12 @@ import java.util.List;
  * orthogonal map; with EUCLIDEAN the retraction is QR and m is transported by projection onto the new tangent
  * space. Every {@code stabilizeEvery} steps X is re-projected onto the manifold and m onto its tangent space, as
  * geoopt's {@code stabilize}.
+ *
+ * <p>One deliberate difference: the Cayley retraction here moves exactly along the tangent step (see
+ * {@link Stiefel#retractCayley}); geoopt's doubles the component in span(X), i.e. the whole step for square
+ * matrices, so a geoopt learning rate for square rotations is twice the rate that takes the same steps here.
+ * Because v is a single scalar, each step has Frobenius norm about lr whatever the gradient's scale: decay the
+ * rate (OSTQuant uses a cosine schedule) for the iterate to settle.
  */
 public final class RiemannianAdam extends StiefelOptimizer {
     private final Stiefel.Metric metric;

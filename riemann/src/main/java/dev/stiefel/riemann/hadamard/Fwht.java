@@ -39,15 +39,26 @@ public final class Fwht {
     }
 
     /** a[off .. off + n) ← scale · H_n a[off .. off + n), n a power of two. */
-    public static void transform(float[] a, int off, int n, float scale) {
+    public static void transform(float[] a, int off, int n, float scale) { transform(a, off, a, off, n, scale); }
+
+    /**
+     * dst[dstOff .. dstOff + n) ← scale · H_n src[srcOff .. srcOff + n), n a power of two; the first stages read
+     * {@code src} and write {@code dst}, so no separate copy pass is needed. src is left alone unless it is dst.
+     */
+    public static void transform(float[] src, int srcOff, float[] dst, int dstOff, int n, float scale) {
         if (n < 1 || Integer.bitCount(n) != 1) throw new IllegalArgumentException("Fwht: length must be a power of two, got " + n);
-        if (off < 0 || off + n > a.length)
-            throw new IndexOutOfBoundsException("Fwht: [" + off + ", " + (off + n) + ") outside an array of " + a.length);
+        if (srcOff < 0 || srcOff + n > src.length)
+            throw new IndexOutOfBoundsException("Fwht: [" + srcOff + ", " + (srcOff + n) + ") outside an array of " + src.length);
+        if (dstOff < 0 || dstOff + n > dst.length)
+            throw new IndexOutOfBoundsException("Fwht: [" + dstOff + ", " + (dstOff + n) + ") outside an array of " + dst.length);
+        float[] a = dst;
+        int off = dstOff;
         if (n < L) {
+            if (src != dst || srcOff != dstOff) System.arraycopy(src, srcOff, dst, dstOff, n);
             scalar(a, off, n, scale);
             return;
         }
-        laneStages(a, off, n, n == L ? scale : 1f);
+        laneStages(src, srcOff, a, off, n, n == L ? scale : 1f);
         int h = L;
         while (h < n) {
             if (4 * h <= n) {
@@ -60,10 +71,10 @@ public final class Fwht {
         }
     }
 
-    /** The stages h = 1 .. L/2 on each vector of the row, in registers. */
-    private static void laneStages(float[] a, int off, int n, float scale) {
-        for (int i = off; i < off + n; i += L) {
-            FloatVector v = FloatVector.fromArray(S, a, i);
+    /** The stages h = 1 .. L/2 on each vector of the row, in registers, from src to dst. */
+    private static void laneStages(float[] src, int srcOff, float[] a, int off, int n, float scale) {
+        for (int i = off, j = srcOff; i < off + n; i += L, j += L) {
+            FloatVector v = FloatVector.fromArray(S, src, j);
             for (int s = 0; s < LANE_STAGES; s++) {
                 FloatVector partner = v.rearrange(SWAP[s]);
                 // lower lane: v + partner = u + w; upper lane: partner − v = u − w

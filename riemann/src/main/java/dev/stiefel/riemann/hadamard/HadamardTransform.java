@@ -1,5 +1,6 @@
 package dev.stiefel.riemann.hadamard;
 
+import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Shape;
@@ -115,21 +116,23 @@ public final class HadamardTransform {
         if (shape.length == 0 || shape[shape.length - 1] != n)
             throw new IllegalArgumentException("HadamardTransform: the last dim of " + Shape.str(shape) + " must be " + n);
         int rows = (int) (Shape.numel(shape) / n);
-        Tensor out;
-        if (blockOrder == 1) {
-            out = x.copy();
-            if (!(out.storage() instanceof FloatStorage)) out = out.to(dev.stiefel.tensor.DType.F32);
-        } else {
-            // X·D (or X·Dᵀ) for every row's [2^k, m] slab at once
-            out = x.contiguous().reshape(rows * powerOfTwo, blockOrder).matmul(transposed ? rightTransposed : right).reshape(shape);
-        }
-        float[] data = ((FloatStorage) out.storage()).data();
-        int base = out.offset();
-        float s = blockOrder == 1 ? scale : 1f;
-        if (powerOfTwo > 1 || s != 1f) {
-            int grain = Math.max(1, (1 << 16) / n); // rows per task: at least ~64k elements
+        int grain = Math.max(1, (1 << 16) / n); // rows per task: at least ~64k elements
+        if (blockOrder == 1) { // the FWHT's first stages read x and write the result: no copy pass
+            Tensor in = x.contiguous().to(DType.F32);
+            float[] src = ((FloatStorage) in.storage()).data(), dst = new float[rows * n];
+            int srcBase = in.offset();
             Parallel.forRange(rows, grain, (r0, r1) -> {
-                for (int r = r0; r < r1; r++) Fwht.transformRows(data, base + r * n, powerOfTwo, blockOrder, s);
+                for (int r = r0; r < r1; r++) Fwht.transform(src, srcBase + r * n, dst, r * n, n, scale);
+            });
+            return Tensor.wrap(dst, shape);
+        }
+        // X·D (or X·Dᵀ) for every row's [2^k, m] slab at once, the scale folded into D; then H_{2^k} across the slab
+        Tensor out = x.contiguous().reshape(rows * powerOfTwo, blockOrder).matmul(transposed ? rightTransposed : right).reshape(shape);
+        if (powerOfTwo > 1) {
+            float[] data = ((FloatStorage) out.storage()).data();
+            int base = out.offset();
+            Parallel.forRange(rows, grain, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) Fwht.transformRows(data, base + r * n, powerOfTwo, blockOrder, 1f);
             });
         }
         return out;

@@ -93,7 +93,12 @@ class HadamardTransformTest {
         for (int n : new int[]{12, 64, 172, 11008}) {
             HadamardTransform t = HadamardTransform.of(n).normalized();
             Tensor x = Tensor.randn(rnd, 3, 5, n);
+            Tensor kept = x.copy();
             Tensor y = t.multiply(x);
+            assertThat(x.maxAbsDiff(kept)).as("input untouched").isZero();
+            // f16 input (converted once) and a contiguous narrow view with an offset
+            assertThat(t.multiply(x.to(dev.stiefel.tensor.DType.F16)).maxAbsDiff(t.multiply(x.to(dev.stiefel.tensor.DType.F16).to(dev.stiefel.tensor.DType.F32)))).isZero();
+            assertThat(t.multiply(x.narrow(1, 2, 2)).maxAbsDiff(t.multiply(x.narrow(1, 2, 2).copy()))).isZero();
             assertThat(y.shape()).containsExactly(3, 5, n);
             assertThat(t.multiplyTransposed(y).maxAbsDiff(x)).as("n=%d", n).isLessThan(1e-5);
             assertThat(y.square().sum().item()).isCloseTo(x.square().sum().item(), org.assertj.core.data.Percentage.withPercentage(1e-3));
