@@ -148,6 +148,39 @@ class StiefelOptimizerTest {
     }
 
     /**
+     * The plain Rayleigh trace max tr(XᵀAX) over St(n, k) (Ky Fan): its maximizers span the top-k eigenspace, so
+     * X Xᵀ must equal V_k V_kᵀ and the trace the sum of the top k eigenvalues. A is a random Wishart matrix.
+     */
+    @Test
+    void rayleighTraceFindsTheTopEigenspace() {
+        Random rnd = new Random(26);
+        int n = 24, k = 3;
+        DMatrix g = DMatrix.random(n, 4 * n, rnd);
+        DMatrix aD = g.multiply(g.transpose()).scale(1.0 / (4 * n)).symmetricPart();
+        Linalg.Eigen eig = Linalg.eigSymmetric(aD);
+        DMatrix vk = new DMatrix(n, k);
+        for (int i = 0; i < n; i++) for (int j = 0; j < k; j++) vk.set(i, j, eig.vectors().get(i, j));
+        DMatrix projector = vk.multiply(vk.transpose());
+        double topSum = eig.values()[0] + eig.values()[1] + eig.values()[2];
+        Tensor a = Tensor.of(aD), start = Stiefel.random(n, k, rnd);
+        for (var e : optimizers(0.5, 2000).entrySet()) {
+            Var x = Var.param(start.copy());
+            Optimizer opt = e.getValue().apply(List.of(x));
+            for (int step = 0; step < 2000; step++) {
+                opt.zeroGrad();
+                x.mul(Var.of(a).matmul(x)).sum().neg().backward(); // −tr(XᵀAX)
+                opt.step();
+            }
+            DMatrix xd = x.value().toDMatrix();
+            DMatrix ax = aD.multiply(xd);
+            double trace = 0;
+            for (int i = 0; i < xd.data.length; i++) trace += xd.data[i] * ax.data[i];
+            assertThat((topSum - trace) / topSum).as(e.getKey()).isLessThan(1e-5);
+            assertThat(xd.multiply(xd.transpose()).maxAbsDiff(projector)).as(e.getKey()).isLessThan(1e-3);
+        }
+    }
+
+    /**
      * One loop, two kinds of parameter: a rotation R (Cayley SGD) and a per-column scale s (autograd's Adam)
      * fit Y = (X R*) ⊙ s*; both are recovered.
      */
