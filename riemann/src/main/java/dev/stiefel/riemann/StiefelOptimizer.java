@@ -1,0 +1,94 @@
+package dev.stiefel.riemann;
+
+import dev.stiefel.autograd.LrSchedule;
+import dev.stiefel.autograd.Optimizer;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.tensor.Shape;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * An {@link Optimizer} whose parameters are points of Stiefel manifolds: each is a {@code Var.param} over an f32
+ * [n, p] matrix with n ≥ p and orthonormal columns, and every step leaves it on the manifold. Subclasses compute
+ * the new point from the current point and the Euclidean gradient that {@code backward()} left on the Var.
+ *
+ * <p>Rounding to f32 after each step moves a point off the manifold by about one ulp; the error is preserved by
+ * the orthogonal updates and adds up over thousands of steps. Every {@code stabilizeEvery} steps (0: never) each
+ * parameter is therefore replaced by the nearest orthonormal matrix ({@link Stiefel#project}) and
+ * {@link #stabilized} lets the subclass bring its state along, like geoopt's {@code stabilize} option.
+ *
+ * <p>State lives in float arrays updated in place, as {@link #state()} promises, so a checkpoint can save and
+ * restore it like the Euclidean optimizers' state.
+ */
+public abstract class StiefelOptimizer extends Optimizer {
+    /** A parameter further than this from the manifold at its first step is rejected: max |XᵀX − I|. */
+    public static final double START_TOLERANCE = 1e-3;
+
+    private final String name;
+    private final int stabilizeEvery;
+    private final boolean[] checked;
+
+    protected StiefelOptimizer(String name, List<Var> params, LrSchedule lr, int stabilizeEvery) {
+        super(params, lr);
+        for (Var p : params) Stiefel.requireTall(name, p.value());
+        if (stabilizeEvery < 0) throw new IllegalArgumentException(name + ": stabilizeEvery must be >= 0, got " + stabilizeEvery);
+        this.name = name;
+        this.stabilizeEvery = stabilizeEvery;
+        this.checked = new boolean[params.size()];
+    }
+
+    @Override protected final void update(int index, float[] w, float[] g, double lr, int t) {
+        int[] shape = params.get(index).shape();
+        Tensor x = Tensor.wrap(w, shape); // shares w: the result is copied back below
+        if (!checked[index]) {
+            requireOnManifold(x);
+            checked[index] = true;
+        }
+        Tensor next = step(index, x, Tensor.wrap(g, shape), lr, t);
+        if (stabilizeEvery > 0 && t % stabilizeEvery == 0) {
+            next = Stiefel.project(next);
+            stabilized(index, next);
+        }
+        System.arraycopy(next.contiguous().toFloatArray(), 0, w, 0, w.length);
+    }
+
+    private void requireOnManifold(Tensor x) {
+        // an f32 check is plenty against a 1e-3 threshold, and costs one matmul even for 4096×4096
+        double err = x.t().matmul(x).sub(Tensor.wrap(identity(x.size(1)), x.size(1), x.size(1))).abs().max().item();
+        if (!(err <= START_TOLERANCE))
+            throw new IllegalArgumentException(name + ": parameter " + Shape.str(x.shape()) + " is not on the Stiefel manifold:"
+                    + " max |XᵀX − I| = " + err + " > " + START_TOLERANCE
+                    + "; start from Stiefel.random, a normalized Hadamard matrix or Stiefel.project(x)");
+    }
+
+    private static float[] identity(int p) {
+        float[] d = new float[p * p];
+        for (int i = 0; i < p; i++) d[i * p + i] = 1f;
+        return d;
+    }
+
+    /**
+     * The new point for parameter {@code index} at {@code x} with Euclidean gradient {@code g}; {@code t} counts
+     * steps from 1. {@code x} and {@code g} must not be modified; state arrays are updated in place.
+     */
+    protected abstract Tensor step(int index, Tensor x, Tensor g, double lr, int t);
+
+    /** Called after parameter {@code index} was moved back onto the manifold, to re-project per-parameter state. */
+    protected void stabilized(int index, Tensor x) {}
+
+    /** One zeroed state array per parameter, the size of the parameter. */
+    protected final float[][] parameterSized() {
+        float[][] a = new float[params.size()][];
+        for (int i = 0; i < a.length; i++) a[i] = new float[params.get(i).value().numel()];
+        return a;
+    }
+
+    /** The array {@code a} viewed as a tensor shaped like parameter {@code index} (no copy). */
+    protected final Tensor view(float[] a, int index) { return Tensor.wrap(a, params.get(index).shape()); }
+
+    /** Copies {@code t} into the state array {@code into}. */
+    protected static void store(Tensor t, float[] into) {
+        System.arraycopy(t.contiguous().toFloatArray(), 0, into, 0, into.length);
+    }
+}
