@@ -70,6 +70,19 @@ public final class Var {
         return of(value);
     }
 
+    /** The chain rule of a custom op: the gradients of its inputs (null where none is needed) from its output's. */
+    @FunctionalInterface
+    public interface BackwardRule { Tensor[] apply(Tensor gradOut); }
+
+    /**
+     * Records a custom op defined outside this class (a fused kernel, a structured transform such as a fast Hadamard
+     * product): {@code value} is its forward result, {@code rule} its backward. Give it a finite-difference test
+     * ({@link GradCheck}) like every built-in rule.
+     */
+    public static Var op(String name, Tensor value, BackwardRule rule, Var... inputs) {
+        return record(name, value, rule::apply, inputs);
+    }
+
     // ------------------------------------------------------------ backward
 
     /** Back-propagates from this scalar: every leaf that requires a gradient accumulates d(this)/d(leaf). */

@@ -14,8 +14,7 @@ import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.QuantizedModel;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.TokenSplit;
-import dev.stiefel.quant.method.Gptq;
-import dev.stiefel.quant.method.Rtn;
+import dev.stiefel.quant.method.Methods;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -37,7 +36,7 @@ import java.util.concurrent.Callable;
         description = "Quantize a model (RTN, GPTQ) and compare perplexity with full precision.")
 final class QuantizeCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
-    @Option(names = "--method", split = ",", defaultValue = "rtn,gptq", description = "rtn, gptq (comma-separated to compare; default: ${DEFAULT-VALUE})") List<String> methods;
+    @Option(names = "--method", split = ",", defaultValue = "rtn,gptq", description = "methods to compare, comma-separated (see docs/methods; default: ${DEFAULT-VALUE})") List<String> methods;
     @Option(names = "--config", split = ",", defaultValue = "W4A16g32",
             description = "shorthand settings, comma-separated: W4A16, W3A16g32, W8A8, W4A4KV4, W3A3K2V2 ... (default: ${DEFAULT-VALUE})") List<String> configs;
     @Option(names = "--wgroup", description = "weight group size (overrides the shorthand's)") Integer wgroup;
@@ -129,13 +128,7 @@ final class QuantizeCommand implements Callable<Integer> {
         return c.withWeight(w);
     }
 
-    private Method method(String name) {
-        return switch (name.strip()) {
-            case "rtn" -> new Rtn();
-            case "gptq" -> new Gptq(Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups));
-            default -> throw new IllegalArgumentException("unknown method '" + name + "'; available: rtn, gptq");
-        };
-    }
+    private Method method(String name) { return Methods.byName(name, new Methods.Options(actOrder, staticGroups)); }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {
         return d.tokens(t -> s.tokenizer().encode(t, false), s.tokenizer().bos(), false);
