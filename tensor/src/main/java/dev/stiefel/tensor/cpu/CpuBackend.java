@@ -49,10 +49,10 @@ public final class CpuBackend implements Backend {
         int sx = loop.innerStride[1];
         loop.run(Parallel.threads(), (off, n) -> {
             if (sx == 1) {
-                VectorKernels.unary(op, xd, off[1], od, off[0], n, p0, p1);
+                ElementwiseKernels.unary(op, xd, off[1], od, off[0], n, p0, p1);
             } else { // gather the strided run, then the same vector kernel
                 gather(xd, off[1], sx, od, off[0], n);
-                VectorKernels.unary(op, od, off[0], od, off[0], n, p0, p1);
+                ElementwiseKernels.unary(op, od, off[0], od, off[0], n, p0, p1);
             }
         });
         return out;
@@ -65,18 +65,22 @@ public final class CpuBackend implements Backend {
         Loop loop = new Loop(outShape, new int[]{0, ea.offset(), eb.offset()}, out.strides(), ea.strides(), eb.strides());
         int sa = loop.innerStride[1], sb = loop.innerStride[2];
         loop.run(Parallel.threads(), (off, n) -> {
-            if (sa == 1 && sb == 1) VectorKernels.binary(op, ad, off[1], bd, off[2], od, off[0], n);
-            else if (sa == 1 && sb == 0) VectorKernels.binaryScalarRight(op, ad, off[1], bd[off[2]], od, off[0], n);
-            else if (sa == 0 && sb == 1) VectorKernels.binaryScalarLeft(op, ad[off[1]], bd, off[2], od, off[0], n);
-            else {
-                float[] ta = new float[n], tb = new float[n];
-                gather(ad, off[1], sa, ta, 0, n);
-                gather(bd, off[2], sb, tb, 0, n);
-                VectorKernels.binary(op, ta, 0, tb, 0, od, off[0], n);
+            if ((sa == 1 || sa == 0) && (sb == 1 || sb == 0) && sa + sb > 0) {
+                ElementwiseKernels.binary(op, ad, off[1], sa, bd, off[2], sb, od, off[0], n);
+            } else { // strided (or both broadcast): gather both runs into per-thread scratch rows, then the same loop
+                float[][] t = scratch.get();
+                if (t[0].length < n) t[0] = new float[n];
+                if (t[1].length < n) t[1] = new float[n];
+                gather(ad, off[1], sa, t[0], 0, n);
+                gather(bd, off[2], sb, t[1], 0, n);
+                ElementwiseKernels.binary(op, t[0], 0, 1, t[1], 0, 1, od, off[0], n);
             }
         });
         return out;
     }
+
+    /** Per-thread rows for gathering strided operands, grown on demand, so a strided binary op allocates nothing per run. */
+    private static final ThreadLocal<float[][]> scratch = ThreadLocal.withInitial(() -> new float[][]{new float[0], new float[0]});
 
     private static void gather(float[] src, int so, int stride, float[] dst, int dof, int n) {
         for (int i = 0; i < n; i++) dst[dof + i] = src[so + i * stride];
@@ -219,9 +223,9 @@ public final class CpuBackend implements Backend {
                 double sum = VectorKernels.expShiftedSum(xd, xo, m, od, oo, n);
                 if (log) {
                     // log softmax = x − (max + log Σ exp(x − max)), the shift taken in f64
-                    VectorKernels.unary(UnaryOp.ADD_SCALAR, xd, xo, od, oo, n, (float) -(m + Math.log(sum)), 0);
+                    ElementwiseKernels.unary(UnaryOp.ADD_SCALAR, xd, xo, od, oo, n, (float) -(m + Math.log(sum)), 0);
                 } else {
-                    VectorKernels.unary(UnaryOp.DIV_SCALAR, od, oo, od, oo, n, (float) sum, 0);
+                    ElementwiseKernels.unary(UnaryOp.DIV_SCALAR, od, oo, od, oo, n, (float) sum, 0);
                 }
             }
         });

@@ -24,54 +24,21 @@ final class VectorKernels {
 
     // ------------------------------------------------------------ unary
 
-    /**
-     * out = op(x) over n elements. The switch sits outside the loops on purpose: one loop per op keeps each
-     * loop body small enough for C2 to inline the vector operations and keep them in registers (a shared
-     * per-element switch grew too large to inline, and boxed every vector: 4x slower).
-     */
-    static void unary(UnaryOp op, float[] x, int xo, float[] out, int oo, int n, float p0, float p1) {
-        int i = 0, bound = F.loopBound(n);
-        switch (op) {
-            case NEG -> { for (; i < bound; i += L) load(x, xo + i).neg().intoArray(out, oo + i); }
-            case EXP -> { for (; i < bound; i += L) load(x, xo + i).lanewise(VectorOperators.EXP).intoArray(out, oo + i); }
-            case LOG -> { for (; i < bound; i += L) load(x, xo + i).lanewise(VectorOperators.LOG).intoArray(out, oo + i); }
-            case SQRT -> { for (; i < bound; i += L) load(x, xo + i).sqrt().intoArray(out, oo + i); }
-            case RSQRT -> { for (; i < bound; i += L) rsqrt(load(x, xo + i)).intoArray(out, oo + i); }
-            case TANH -> { for (; i < bound; i += L) load(x, xo + i).lanewise(VectorOperators.TANH).intoArray(out, oo + i); }
-            case SIGMOID -> { for (; i < bound; i += L) sigmoid(load(x, xo + i)).intoArray(out, oo + i); }
-            case SILU -> { for (; i < bound; i += L) silu(load(x, xo + i)).intoArray(out, oo + i); }
-            case ABS -> { for (; i < bound; i += L) load(x, xo + i).abs().intoArray(out, oo + i); }
-            case SQUARE -> { for (; i < bound; i += L) { FloatVector v = load(x, xo + i); v.mul(v).intoArray(out, oo + i); } }
-            case RECIPROCAL -> { for (; i < bound; i += L) ONE.div(load(x, xo + i)).intoArray(out, oo + i); }
-            case ROUND -> { for (; i < bound; i += L) round(load(x, xo + i)).intoArray(out, oo + i); }
-            case ADD_SCALAR -> { for (; i < bound; i += L) load(x, xo + i).add(p0).intoArray(out, oo + i); }
-            case MUL_SCALAR -> { for (; i < bound; i += L) load(x, xo + i).mul(p0).intoArray(out, oo + i); }
-            case DIV_SCALAR -> { for (; i < bound; i += L) load(x, xo + i).div(p0).intoArray(out, oo + i); }
-            case POW_SCALAR -> { for (; i < bound; i += L) load(x, xo + i).lanewise(VectorOperators.POW, p0).intoArray(out, oo + i); }
-            case CLAMP -> { for (; i < bound; i += L) load(x, xo + i).max(p0).min(p1).intoArray(out, oo + i); }
-        }
-        if (i < n) { // the tail: the same vector op under a mask, so the last elements round exactly like the rest
-            VectorMask<Float> m = F.indexInRange(i, n);
-            apply(op, FloatVector.fromArray(F, x, xo + i, m), p0, p1).intoArray(out, oo + i, m);
-        }
-    }
-
-    private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
-    private static final FloatVector ZERO = FloatVector.zero(F);
+    static FloatVector one() { return FloatVector.broadcast(F, 1f); }
 
     private static FloatVector load(float[] a, int at) { return FloatVector.fromArray(F, a, at); }
 
-    private static FloatVector rsqrt(FloatVector v) { return ONE.div(v.sqrt()); }
+    static FloatVector rsqrt(FloatVector v) { return one().div(v.sqrt()); }
 
     /** 1 / (1 + e^-x): saturates cleanly to 0 and 1 (e^-x = inf gives 0). */
-    private static FloatVector sigmoid(FloatVector v) { return ONE.div(v.neg().lanewise(VectorOperators.EXP).add(1f)); }
+    static FloatVector sigmoid(FloatVector v) { return one().div(v.neg().lanewise(VectorOperators.EXP).add(1f)); }
 
     /** x / (1 + e^-x), the SwiGLU gate. */
-    private static FloatVector silu(FloatVector v) { return v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)); }
+    static FloatVector silu(FloatVector v) { return v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)); }
 
     private static final float ROUND_MAGIC = 8388608f; // 2^23: from here on every float is an integer
 
-    /** The per-op vector function, for masked tails (the main loops above spell each op out). */
+    /** The per-op vector function, for masked tails ({@link ElementwiseKernels} spells each op's main loop out). */
     static FloatVector apply(UnaryOp op, FloatVector v, float p0, float p1) {
         return switch (op) {
             case NEG -> v.neg();
@@ -84,7 +51,7 @@ final class VectorKernels {
             case SILU -> silu(v);
             case ABS -> v.abs();
             case SQUARE -> v.mul(v);
-            case RECIPROCAL -> ONE.div(v);
+            case RECIPROCAL -> one().div(v);
             case ROUND -> round(v);
             case ADD_SCALAR -> v.add(p0);
             case MUL_SCALAR -> v.mul(p0);
@@ -109,37 +76,10 @@ final class VectorKernels {
 
     // ------------------------------------------------------------ binary
 
-    static void binary(BinaryOp op, float[] a, int ao, float[] b, int bo, float[] out, int oo, int n) {
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += L) apply(op, load(a, ao + i), load(b, bo + i)).intoArray(out, oo + i);
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            apply(op, FloatVector.fromArray(F, a, ao + i, m), FloatVector.fromArray(F, b, bo + i, m)).intoArray(out, oo + i, m);
-        }
-    }
+    /** 1 where the mask is set, 0 elsewhere. */
+    static FloatVector indicator(VectorMask<Float> m) { return FloatVector.zero(F).blend(1f, m); }
 
-    /** a op s for a scalar right operand (a broadcast inner run). */
-    static void binaryScalarRight(BinaryOp op, float[] a, int ao, float s, float[] out, int oo, int n) {
-        FloatVector y = FloatVector.broadcast(F, s);
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += L) apply(op, load(a, ao + i), y).intoArray(out, oo + i);
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            apply(op, FloatVector.fromArray(F, a, ao + i, m), y).intoArray(out, oo + i, m);
-        }
-    }
-
-    /** s op b for a scalar left operand. */
-    static void binaryScalarLeft(BinaryOp op, float s, float[] b, int bo, float[] out, int oo, int n) {
-        FloatVector x = FloatVector.broadcast(F, s);
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += L) apply(op, x, load(b, bo + i)).intoArray(out, oo + i);
-        if (i < n) {
-            VectorMask<Float> m = F.indexInRange(i, n);
-            apply(op, x, FloatVector.fromArray(F, b, bo + i, m)).intoArray(out, oo + i, m);
-        }
-    }
-
+    /** The per-op vector function, for masked tails. */
     static FloatVector apply(BinaryOp op, FloatVector x, FloatVector y) {
         return switch (op) {
             case ADD -> x.add(y);
@@ -149,11 +89,11 @@ final class VectorKernels {
             case POW -> x.lanewise(VectorOperators.POW, y);
             case MAX -> x.max(y);
             case MIN -> x.min(y);
-            case GT -> ZERO.blend(ONE, x.compare(VectorOperators.GT, y));
-            case GE -> ZERO.blend(ONE, x.compare(VectorOperators.GE, y));
-            case LT -> ZERO.blend(ONE, x.compare(VectorOperators.LT, y));
-            case LE -> ZERO.blend(ONE, x.compare(VectorOperators.LE, y));
-            case EQ -> ZERO.blend(ONE, x.compare(VectorOperators.EQ, y));
+            case GT -> indicator(x.compare(VectorOperators.GT, y));
+            case GE -> indicator(x.compare(VectorOperators.GE, y));
+            case LT -> indicator(x.compare(VectorOperators.LT, y));
+            case LE -> indicator(x.compare(VectorOperators.LE, y));
+            case EQ -> indicator(x.compare(VectorOperators.EQ, y));
         };
     }
 
