@@ -492,6 +492,7 @@ public final class CpuBackend implements Backend {
             float[] out = fd.data(), in = fs.data();
             loop.run(Parallel.threads(), (off, n) -> {
                 if (ds == 1 && ss == 1) System.arraycopy(in, off[1], out, off[0], n);
+                else if (ds == 1 && ss == 0) Arrays.fill(out, off[0], off[0] + n, in[off[1]]); // a broadcast (expanded) source
                 else for (int i = 0; i < n; i++) out[off[0] + i * ds] = in[off[1] + i * ss];
             });
         } else if (d instanceof FloatStorage fd && s instanceof MappedStorage ms && ms.dtype() == DType.F32) {
