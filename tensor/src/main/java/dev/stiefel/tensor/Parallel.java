@@ -68,11 +68,20 @@ public final class Parallel {
         Claims claims = new Claims(n, chunks, body);
         ForkJoinTask<?>[] helpers = new ForkJoinTask<?>[chunks - 1];
         for (int i = 0; i < helpers.length; i++) helpers[i] = POOL.submit(claims::runAll);
+        RuntimeException failure = null;
         try {
             claims.runAll();
-        } finally {
-            for (ForkJoinTask<?> h : helpers) h.join();
+        } catch (RuntimeException e) {
+            failure = e;
         }
+        for (ForkJoinTask<?> h : helpers) { // every helper has finished (or never started) before this returns
+            try {
+                h.join();
+            } catch (RuntimeException e) {
+                if (failure == null) failure = e; else failure.addSuppressed(e);
+            }
+        }
+        if (failure != null) throw failure;
     }
 
     /** Chunks of [0, n) handed out one at a time to whichever thread asks first. */
