@@ -1,5 +1,7 @@
 package dev.stiefel.autograd;
 
+import dev.stiefel.tensor.Attention;
+import dev.stiefel.tensor.Backward;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
@@ -250,10 +252,7 @@ public final class Var {
     /** d(x·σ(x)) = σ(x)·(1 + x·(1 − σ(x))) */
     public Var silu() {
         Tensor x = value;
-        return record("silu", x.silu(), g -> {
-            Tensor s = x.sigmoid();
-            return new Tensor[]{g.mul(s.mul(x.mul(s.neg().add(1f)).add(1f)))};
-        }, this);
+        return record("silu", x.silu(), g -> new Tensor[]{Backward.silu(x, g)}, this);
     }
 
     // ------------------------------------------------------------ matmul and reductions
@@ -305,7 +304,7 @@ public final class Var {
     /** softmax: dx = y ⊙ (g − Σ g⊙y) along the axis */
     public Var softmax(int axis) {
         Tensor y = value.softmax(axis);
-        return record("softmax", y, g -> new Tensor[]{y.mul(g.sub(g.mul(y).sum(axis, true)))}, this);
+        return record("softmax", y, g -> new Tensor[]{Backward.softmax(y, g, axis)}, this);
     }
 
     /** log-softmax: dx = g − softmax(x) · Σ g along the axis */
@@ -322,11 +321,8 @@ public final class Var {
         Tensor x = value, w = weight.value;
         Tensor y = x.rmsNorm(w, eps);
         return record("rms_norm", y, g -> {
-            Tensor r = x.square().mean(-1, true).add(eps).rsqrt();
-            Tensor gw = g.mul(w);
-            Tensor dx = gw.mul(r).sub(x.mul(r.pow(3f)).mul(gw.mul(x).mean(-1, true)));
-            Tensor dw = weight.requiresGrad ? sumTo(g.mul(x.mul(r)), w.shape()) : null;
-            return new Tensor[]{dx, dw};
+            Backward.RmsNormGradients d = Backward.rmsNorm(x, w, eps, g); // one fused kernel (tensor's Backward)
+            return new Tensor[]{d.dx(), weight.requiresGrad ? d.dWeight() : null};
         }, this, weight);
     }
 
@@ -534,6 +530,37 @@ public final class Var {
             for (int e = 0; e < index.length; e++) index[e] = picked[(e / inner) % ys[a]];
             return new Tensor[]{scatter(s, a, Tensor.ofInts(index, ys), g)};
         }, this);
+    }
+
+    // ------------------------------------------------------------ fused ops
+
+    /**
+     * silu(this) ⊙ up, the SwiGLU feed-forward's product (Shazeer 2020, eq. 6), as one op on the tape: one pass
+     * forward, one backward (da = g⊙u⊙σ(a)·(1 + a·(1 − σ(a))), du = g⊙silu(a)), instead of silu, mul and their rules.
+     */
+    public Var swiglu(Var up) {
+        Tensor a = value, u = up.value;
+        return record("swiglu", a.swiglu(u), g -> {
+            Backward.SwigluGradients d = Backward.swiglu(a, u, g);
+            return new Tensor[]{d.dGate(), d.dUp()};
+        }, this, up);
+    }
+
+    /**
+     * Multi-head scaled dot-product attention as one op on the tape (see {@link Attention}): q [..., Tq, H, D],
+     * k [..., Tk, G, D], v [..., Tk, G, Dv] token-major, as the projections leave them; the result is
+     * [..., Tq, H, Dv]. The mask [Tq, Tk] is a constant added to the scaled scores, or null. The tape keeps the
+     * probabilities, not the scores; the backward pass runs the four products of the unfused rules and one
+     * fused softmax-gradient pass, without permute copies.
+     */
+    public static Var attention(Var q, Var k, Var v, Tensor mask, float scale) {
+        Tensor qv = q.value, kv = k.value, vv = v.value;
+        Attention.Output o = Attention.forward(qv, kv, vv, mask, scale);
+        Tensor probs = o.probs();
+        return record("attention", o.out(), g -> {
+            Attention.Gradients d = Attention.backward(qv, kv, vv, probs, g, scale);
+            return new Tensor[]{d.dq(), d.dk(), d.dv()};
+        }, q, k, v);
     }
 
     @Override public String toString() {

@@ -467,6 +467,15 @@ public final class Tensor {
         return backend().rmsNorm(this, weight, eps);
     }
 
+    /** silu(this) ⊙ up, the SwiGLU feed-forward's product (Shazeer 2020, eq. 6), in one pass; shapes must be equal. */
+    public Tensor swiglu(Tensor up) {
+        requireFloating("swiglu");
+        up.requireFloating("swiglu");
+        if (!Arrays.equals(shape, up.shape))
+            throw new IllegalArgumentException("swiglu: gate " + Shape.str(shape) + " and up " + Shape.str(up.shape) + " differ in shape");
+        return backend().swiglu(this, up);
+    }
+
     /**
      * Matrix product over the last two dimensions, batch dimensions broadcast: [..., m, k] · [..., k, n] →
      * [..., m, n]. Transposed operands ({@code b.t()}) are stride views and cost no copy.

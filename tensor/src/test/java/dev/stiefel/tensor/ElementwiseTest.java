@@ -97,6 +97,19 @@ class ElementwiseTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(Binary.class)
+    void binaryOfOperandsThatAreBothBroadcastAlongTheRun(Binary b) {
+        // expand() views with stride 0 in every dim: neither operand advances along the inner run
+        for (int n : Ref.SIZES) {
+            Tensor x = Tensor.scalar(1.75f).expand(3, n), y = Tensor.of(new float[]{0.5f, 2.5f, 1.75f}, 3, 1).expand(3, n);
+            double[] expected = new double[3 * n];
+            for (int r = 0; r < 3; r++)
+                for (int i = 0; i < n; i++) expected[r * n + i] = (float) b.ref.applyAsDouble(1.75, y.get(r, 0));
+            assertClose(b.op.apply(x, y), new int[]{3, n}, expected, 2e-6, 1e-30);
+        }
+    }
+
     /** The index into a broadcast operand of shape {@code s} for output index {@code idx}. */
     static int[] project(int[] idx, int[] s) {
         int[] p = new int[s.length];

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class ParallelTest {
     @Test
@@ -19,6 +20,14 @@ class ParallelTest {
                     });
                     for (int i = 0; i < n; i++) assertThat(hits.get(i)).as("n=%d threads=%d grain=%d i=%d", n, threads, grain, i).isEqualTo(1);
                 }
+    }
+
+    @Test
+    void anExceptionInAnyChunkReachesTheCaller() {
+        for (int bad : new int[]{0, 5_000, 9_999})
+            assertThatThrownBy(() -> Parallel.forRange(10_000, 2, 1, (from, to) -> {
+                if (from <= bad && bad < to) throw new IllegalStateException("chunk with " + bad);
+            })).isInstanceOf(IllegalStateException.class).hasMessageContaining("chunk with " + bad);
     }
 
     @Test

@@ -80,7 +80,7 @@ class SoftmaxNormRopeTest {
     void ropeBothLayoutsMatchTheFormula() {
         Random rnd = new Random(23);
         for (Rope.Layout layout : Rope.Layout.values())
-            for (int[] shape : new int[][]{{7, 3, 8}, {2, 33, 4, 6}, {1, 1, 2}, {257, 2, 16}}) {
+            for (int[] shape : new int[][]{{7, 3, 8}, {2, 33, 4, 6}, {1, 1, 2}, {257, 2, 16}, {7, 2, 64}, {5, 3, 132}}) {
                 int t = shape[shape.length - 3];
                 int[] pos = new int[t];
                 for (int i = 0; i < t; i++) pos[i] = rnd.nextInt(2048);

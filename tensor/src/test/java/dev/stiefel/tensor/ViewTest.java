@@ -58,6 +58,9 @@ class ViewTest {
         assertThat(e.strides()).containsExactly(0, 1);
         Ref.forEachIndex(e.shape(), i -> assertThat(e.get(i)).isEqualTo(x.get(2, i[1])));
         assertThat(e.contiguous().toFloatArray()).hasSize(4 * 33);
+        // a column broadcast along rows: stride 0 in the inner dim, so each row of the copy is one value repeated
+        Tensor wide = x.select(1, 2).unsqueeze(1).expand(9, 33), copied = wide.contiguous();
+        Ref.forEachIndex(copied.shape(), i -> assertThat(copied.get(i)).isEqualTo(x.get(i[0], 2)));
     }
 
     @Test

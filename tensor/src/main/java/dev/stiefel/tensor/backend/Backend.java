@@ -28,6 +28,26 @@ public interface Backend {
     /** RMSNorm over the last dimension with a weight of that size. */
     Tensor rmsNorm(Tensor x, Tensor weight, float eps);
 
+    /** silu(gate) ⊙ up over two tensors of one shape: the SwiGLU feed-forward's product (Shazeer 2020). */
+    Tensor swiglu(Tensor gate, Tensor up);
+
+    // Fused gradients (see dev.stiefel.tensor.Backward for the formulas). Shapes are checked by the caller.
+
+    /** Softmax gradient along {@code axis} (normalised) from the softmax output y and the output gradient. */
+    Tensor softmaxBackward(Tensor y, Tensor gradOut, int axis);
+
+    /** RMSNorm gradients {dx, dWeight}; dWeight is summed over every row. */
+    Tensor[] rmsNormBackward(Tensor x, Tensor weight, float eps, Tensor gradOut);
+
+    /** SwiGLU gradients {dGate, dUp}; with {@code up} null, the gradient of silu(gate) alone: {dGate, null}. */
+    Tensor[] swigluBackward(Tensor gate, Tensor up, Tensor gradOut);
+
+    /** Multi-head attention, as {@link dev.stiefel.tensor.Attention#forward}: {out [..., Tq, H, Dv], probs [..., H, Tq, Tk]}. */
+    Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale);
+
+    /** Attention gradients {dq, dk, dv}, as {@link dev.stiefel.tensor.Attention#backward}. */
+    Tensor[] attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor gradOut, float scale);
+
     /**
      * Rotary position embedding of x [..., T, H, D] with {@code positions[T]} and frequencies {@code invFreq[D/2]};
      * {@code interleaved} rotates pairs (2i, 2i+1) (Meta / llama2.c / GGUF), else pairs (i, i+D/2) (Hugging Face).

@@ -32,6 +32,14 @@ public final class CpuBackend implements Backend {
 
     private CpuBackend() {}
 
+    /**
+     * Fewest elements per task when an element-wise or row-wise op is split over threads. Waking a pool worker
+     * costs tens of microseconds on the KVM guest these were measured on, about what one core needs for 10^5
+     * elements: with 2^14 per task a [256, 512] RMSNorm ran slower on two threads than on one, and the LLaMA
+     * block of BlockBench took 19 ms instead of 17.
+     */
+    static final int PARALLEL_ELEMENTS = 1 << 17;
+
     @Override public String name() { return NAME; }
 
     /** {@code t} itself when its storage is a heap f32 array (any strides), else a contiguous f32 copy. */
@@ -49,10 +57,10 @@ public final class CpuBackend implements Backend {
         int sx = loop.innerStride[1];
         loop.run(Parallel.threads(), (off, n) -> {
             if (sx == 1) {
-                VectorKernels.unary(op, xd, off[1], od, off[0], n, p0, p1);
+                ElementwiseKernels.unary(op, xd, off[1], od, off[0], n, p0, p1);
             } else { // gather the strided run, then the same vector kernel
                 gather(xd, off[1], sx, od, off[0], n);
-                VectorKernels.unary(op, od, off[0], od, off[0], n, p0, p1);
+                ElementwiseKernels.unary(op, od, off[0], od, off[0], n, p0, p1);
             }
         });
         return out;
@@ -65,18 +73,22 @@ public final class CpuBackend implements Backend {
         Loop loop = new Loop(outShape, new int[]{0, ea.offset(), eb.offset()}, out.strides(), ea.strides(), eb.strides());
         int sa = loop.innerStride[1], sb = loop.innerStride[2];
         loop.run(Parallel.threads(), (off, n) -> {
-            if (sa == 1 && sb == 1) VectorKernels.binary(op, ad, off[1], bd, off[2], od, off[0], n);
-            else if (sa == 1 && sb == 0) VectorKernels.binaryScalarRight(op, ad, off[1], bd[off[2]], od, off[0], n);
-            else if (sa == 0 && sb == 1) VectorKernels.binaryScalarLeft(op, ad[off[1]], bd, off[2], od, off[0], n);
-            else {
-                float[] ta = new float[n], tb = new float[n];
-                gather(ad, off[1], sa, ta, 0, n);
-                gather(bd, off[2], sb, tb, 0, n);
-                VectorKernels.binary(op, ta, 0, tb, 0, od, off[0], n);
+            if ((sa == 1 || sa == 0) && (sb == 1 || sb == 0) && sa + sb > 0) {
+                ElementwiseKernels.binary(op, ad, off[1], sa, bd, off[2], sb, od, off[0], n);
+            } else { // strided (or both broadcast): gather both runs into per-thread scratch rows, then the same loop
+                float[][] t = scratch.get();
+                if (t[0].length < n) t[0] = new float[n];
+                if (t[1].length < n) t[1] = new float[n];
+                gather(ad, off[1], sa, t[0], 0, n);
+                gather(bd, off[2], sb, t[1], 0, n);
+                ElementwiseKernels.binary(op, t[0], 0, 1, t[1], 0, 1, od, off[0], n);
             }
         });
         return out;
     }
+
+    /** Per-thread rows for gathering strided operands, grown on demand, so a strided binary op allocates nothing per run. */
+    private static final ThreadLocal<float[][]> scratch = ThreadLocal.withInitial(() -> new float[][]{new float[0], new float[0]});
 
     private static void gather(float[] src, int so, int stride, float[] dst, int dof, int n) {
         for (int i = 0; i < n; i++) dst[dof + i] = src[so + i * stride];
@@ -98,7 +110,7 @@ public final class CpuBackend implements Backend {
         int[] oi = arg ? ((IntStorage) out.storage()).data() : null;
 
         if (inner == 1) { // each output reduces one contiguous row of r elements
-            Parallel.forRange(outer, Math.max(1, (1 << 14) / r), (from, to) -> {
+            Parallel.forRange(outer, Math.max(1, PARALLEL_ELEMENTS / Math.max(1, r)), (from, to) -> {
                 for (int o = from; o < to; o++) {
                     int at = base + o * r;
                     if (arg) oi[o] = argExtreme(xd, at, 1, r, op == ReduceOp.ARGMAX);
@@ -110,7 +122,7 @@ public final class CpuBackend implements Backend {
         // reduce r rows of `inner` contiguous elements into one row, in chunks so both outer and inner split
         final int chunk = 1024;
         int chunks = (inner + chunk - 1) / chunk;
-        Parallel.forRange(outer * chunks, Math.max(1, (1 << 14) / (r * Math.min(inner, chunk))), (from, to) -> {
+        Parallel.forRange(outer * chunks, Math.max(1, PARALLEL_ELEMENTS / (r * Math.min(inner, chunk))), (from, to) -> {
             for (int task = from; task < to; task++) {
                 int o = task / chunks, c0 = (task % chunks) * chunk, len = Math.min(chunk, inner - c0);
                 int at = base + o * r * inner + c0, dst = o * inner + c0;
@@ -212,16 +224,16 @@ public final class CpuBackend implements Backend {
         Tensor out = Tensor.zeros(x.shape());
         float[] xd = data(in), od = data(out);
         int base = in.offset();
-        Parallel.forRange(rows, Math.max(1, (1 << 13) / Math.max(1, n)), (from, to) -> {
+        Parallel.forRange(rows, Math.max(1, PARALLEL_ELEMENTS / Math.max(1, n)), (from, to) -> {
             for (int row = from; row < to; row++) {
                 int xo = base + row * n, oo = row * n;
                 float m = VectorKernels.max(xd, xo, n);
                 double sum = VectorKernels.expShiftedSum(xd, xo, m, od, oo, n);
                 if (log) {
                     // log softmax = x − (max + log Σ exp(x − max)), the shift taken in f64
-                    VectorKernels.unary(UnaryOp.ADD_SCALAR, xd, xo, od, oo, n, (float) -(m + Math.log(sum)), 0);
+                    ElementwiseKernels.unary(UnaryOp.ADD_SCALAR, xd, xo, od, oo, n, (float) -(m + Math.log(sum)), 0);
                 } else {
-                    VectorKernels.unary(UnaryOp.DIV_SCALAR, od, oo, od, oo, n, (float) sum, 0);
+                    ElementwiseKernels.unary(UnaryOp.DIV_SCALAR, od, oo, od, oo, n, (float) sum, 0);
                 }
             }
         });
@@ -234,7 +246,7 @@ public final class CpuBackend implements Backend {
         Tensor out = Tensor.zeros(x.shape());
         float[] xd = data(in), wd = data(w), od = data(out);
         int base = in.offset(), wo = w.offset();
-        Parallel.forRange(rows, Math.max(1, (1 << 13) / Math.max(1, d)), (from, to) -> {
+        Parallel.forRange(rows, Math.max(1, PARALLEL_ELEMENTS / Math.max(1, d)), (from, to) -> {
             for (int row = from; row < to; row++) {
                 int xo = base + row * d;
                 double meanSquare = VectorKernels.sumSquares(xd, xo, d) / d;
@@ -245,33 +257,101 @@ public final class CpuBackend implements Backend {
         return out;
     }
 
+    // ------------------------------------------------------------ fused ops and gradients
+
+    @Override public Tensor swiglu(Tensor gate, Tensor up) {
+        Tensor a = f32(gate).contiguous(), u = f32(up).contiguous();
+        Tensor out = Tensor.zeros(gate.shape());
+        float[] ad = data(a), ud = data(u), od = data(out);
+        int ao = a.offset(), uo = u.offset();
+        Parallel.forRange(out.numel(), PARALLEL_ELEMENTS, (from, to) -> VectorKernels.swiglu(ad, ao + from, ud, uo + from, od, from, to - from));
+        return out;
+    }
+
+    @Override public Tensor[] swigluBackward(Tensor gate, Tensor up, Tensor gradOut) {
+        Tensor a = f32(gate).contiguous(), u = up == null ? null : f32(up).contiguous(), g = f32(gradOut).contiguous();
+        Tensor dGate = Tensor.zeros(gate.shape()), dUp = up == null ? null : Tensor.zeros(gate.shape());
+        float[] ad = data(a), ud = u == null ? null : data(u), gd = data(g), dad = data(dGate), dud = dUp == null ? null : data(dUp);
+        int ao = a.offset(), uo = u == null ? 0 : u.offset(), go = g.offset();
+        Parallel.forRange(dGate.numel(), PARALLEL_ELEMENTS, (from, to) -> {
+            if (ud == null) VectorKernels.siluBackward(ad, ao + from, gd, go + from, dad, from, to - from);
+            else VectorKernels.swigluBackward(ad, ao + from, ud, uo + from, gd, go + from, dad, dud, from, to - from);
+        });
+        return new Tensor[]{dGate, dUp};
+    }
+
+
+    @Override public Tensor softmaxBackward(Tensor y, Tensor gradOut, int axis) {
+        int last = y.dim() - 1;
+        if (axis != last)
+            return softmaxBackward(y.transpose(axis, last), gradOut.transpose(axis, last), last).transpose(axis, last).contiguous();
+        Tensor yc = f32(y).contiguous(), gc = f32(gradOut).contiguous();
+        int n = y.size(last), rows = y.numel() / Math.max(1, n);
+        Tensor out = Tensor.zeros(y.shape());
+        float[] yd = data(yc), gd = data(gc), od = data(out);
+        int yo = yc.offset(), go = gc.offset();
+        Parallel.forRange(rows, Math.max(1, PARALLEL_ELEMENTS / Math.max(1, n)), (from, to) -> {
+            for (int row = from; row < to; row++)
+                VectorKernels.softmaxBackwardRow(yd, yo + row * n, gd, go + row * n, od, row * n, n, 1f);
+        });
+        return out;
+    }
+
+    @Override public Tensor[] rmsNormBackward(Tensor x, Tensor weight, float eps, Tensor gradOut) {
+        Tensor xc = f32(x).contiguous(), w = f32(weight).contiguous(), g = f32(gradOut).contiguous();
+        int d = x.size(-1), rows = x.numel() / Math.max(1, d);
+        Tensor dx = Tensor.zeros(x.shape()), dw = Tensor.zeros(d);
+        float[] xd = data(xc), wd = data(w), gd = data(g), dxd = data(dx), dwd = data(dw);
+        int xo = xc.offset(), wo = w.offset(), go = g.offset();
+        // the weight's gradient sums over rows: each fixed block of rows sums into its own partial row, and the
+        // partials are added in block order, so the result does not depend on how many threads ran
+        int perBlock = Math.max(1, (1 << 14) / Math.max(1, d)), blocks = (rows + perBlock - 1) / perBlock;
+        float[][] partial = new float[blocks][];
+        Parallel.forRange(blocks, Math.max(1, PARALLEL_ELEMENTS / (perBlock * Math.max(1, d))), (from, to) -> {
+            for (int b = from; b < to; b++) {
+                float[] acc = new float[d];
+                for (int row = b * perBlock, end = Math.min(rows, row + perBlock); row < end; row++)
+                    VectorKernels.rmsNormBackwardRow(xd, xo + row * d, wd, wo, gd, go + row * d, dxd, row * d, acc, d, eps);
+                partial[b] = acc;
+            }
+        });
+        for (int j = 0; j < d; j++) {
+            double s = 0;
+            for (float[] p : partial) s += p[j];
+            dwd[j] = (float) s;
+        }
+        return new Tensor[]{dx, dw};
+    }
+
+    @Override public Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale) {
+        return AttentionKernel.forward(f32(q), f32(k), f32(v), mask == null ? null : f32(mask).contiguous(), scale);
+    }
+
+    @Override public Tensor[] attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor gradOut, float scale) {
+        return AttentionKernel.backward(f32(q), f32(k), f32(v), f32(probs).contiguous(), f32(gradOut), scale);
+    }
+
     @Override public Tensor rope(Tensor x, int[] positions, double[] invFreq, boolean interleaved) {
         int[] s = x.shape();
-        int nd = s.length, t = s[nd - 3], h = s[nd - 2], dim = s[nd - 1], half = dim / 2;
-        int lead = Shape.prod(s, 0, nd - 3);
-        float[] cos = new float[t * half], sin = new float[t * half];
-        for (int i = 0; i < t; i++)
-            for (int f = 0; f < half; f++) {
-                double angle = positions[i] * invFreq[f];
-                cos[i * half + f] = (float) Math.cos(angle);
-                sin[i * half + f] = (float) Math.sin(angle);
-            }
-        Tensor out = f32(x).copy();
-        float[] od = data(out);
-        int step0 = interleaved ? 2 : 1, pairGap = interleaved ? 1 : half;
-        Parallel.forRange(lead * t, Math.max(1, 4096 / (h * dim)), (from, to) -> {
-            for (int bt = from; bt < to; bt++) {
-                int ti = bt % t;
-                for (int hh = 0; hh < h; hh++) {
-                    int at = (bt * h + hh) * dim;
-                    for (int f = 0; f < half; f++) {
-                        int i0 = at + f * step0, i1 = i0 + pairGap;
-                        float c = cos[ti * half + f], sn = sin[ti * half + f];
-                        float x0 = od[i0], x1 = od[i1];
-                        od[i0] = x0 * c - x1 * sn;
-                        od[i1] = x0 * sn + x1 * c;
-                    }
+        int nd = s.length, t = s[nd - 3], h = s[nd - 2], dim = s[nd - 1];
+        Tensor in = f32(x);
+        if (in.strides()[nd - 1] != 1) in = in.contiguous();
+        RopeTables.Table tab = RopeTables.of(positions, invFreq, interleaved);
+        Tensor out = Tensor.zeros(s);
+        float[] xd = data(in), od = data(out), cos = tab.cos(), sin = tab.sin();
+        int[] st = in.strides();
+        int base = in.offset(), rows = x.numel() / Math.max(1, dim), tableRow = tab.rowLength();
+        Parallel.forRange(rows, Math.max(1, PARALLEL_ELEMENTS / Math.max(1, dim)), (from, to) -> {
+            for (int row = from; row < to; row++) {
+                // storage offset of row (.., ti, hh): peel the row index into the indices of the dims before the last
+                int rest = row, xo = base;
+                for (int d = nd - 2; d >= 0; d--) {
+                    xo += (rest % s[d]) * st[d];
+                    rest /= s[d];
                 }
+                int ti = (row / h) % t;
+                if (interleaved) VectorKernels.ropeInterleavedRow(xd, xo, cos, sin, ti * tableRow, od, row * dim, dim);
+                else VectorKernels.ropeHalfRow(xd, xo, cos, sin, ti * tableRow, od, row * dim, dim / 2);
             }
         });
         return out;
@@ -380,7 +460,7 @@ public final class CpuBackend implements Backend {
         float[] xd = data(in), vd = data(values);
         int[] id = ((IntStorage) indices.storage()).data();
         int base = in.offset();
-        Parallel.forRange(rows, Math.max(1, (1 << 14) / n), (from, to) -> {
+        Parallel.forRange(rows, Math.max(1, PARALLEL_ELEMENTS / n), (from, to) -> {
             long[] keys = new long[n];
             for (int row = from; row < to; row++) {
                 int xo = base + row * n;
@@ -412,6 +492,7 @@ public final class CpuBackend implements Backend {
             float[] out = fd.data(), in = fs.data();
             loop.run(Parallel.threads(), (off, n) -> {
                 if (ds == 1 && ss == 1) System.arraycopy(in, off[1], out, off[0], n);
+                else if (ds == 1 && ss == 0) Arrays.fill(out, off[0], off[0] + n, in[off[1]]); // a broadcast (expanded) source
                 else for (int i = 0; i < n; i++) out[off[0] + i * ds] = in[off[1] + i * ss];
             });
         } else if (d instanceof FloatStorage fd && s instanceof MappedStorage ms && ms.dtype() == DType.F32) {

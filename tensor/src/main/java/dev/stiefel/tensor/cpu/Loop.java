@@ -66,7 +66,7 @@ final class Loop {
     /** Runs the body over every inner run, splitting the runs over up to {@code threads} threads. */
     void run(int threads, Body body) {
         if (outerCount == 0) return;
-        int grain = Math.max(1, (1 << 14) / Math.max(1, inner));
+        int grain = Math.max(1, CpuBackend.PARALLEL_ELEMENTS / Math.max(1, inner));
         Parallel.forRange(outerCount, threads, grain, (from, to) -> runRange(from, to, body));
     }
 
