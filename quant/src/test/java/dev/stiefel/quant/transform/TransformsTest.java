@@ -9,7 +9,6 @@ import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.transform.ChannelScaling.Between;
-import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
@@ -22,38 +21,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * Every transform alone leaves the model's logits unchanged: in f64 (fused f64 weights and online parts against the
- * original weights, both through {@link Reference64}) to 1e-8 absolute, and in f32 (the rounded weights through the
- * model's own forward with its hooks) to 1e-4 relative. Two random models: GQA with Hadamard orders that need
- * Paley blocks (dim 48 = 4·12, hidden 40 = 2·20, headDim 12), untied, rotate-half RoPE; and MQA with orders that have
- * no Hadamard matrix (dim 30, hidden 26, headDim 10, 3 heads: the random-orthogonal fallback), tied, interleaved RoPE.
+ * Every transform alone leaves the model's logits unchanged ({@link EquivalenceCheck}: 1e-8 in f64, 1e-4 relative in
+ * f32) on both of its random models; the rotations agree with their f64 matrices; a wrong fold is caught.
  */
 class TransformsTest {
-    static final LlamaConfig GQA = new LlamaConfig(48, 40, 2, 4, 2, 12, 37, 1e-5f, 10000, null, Rope.Layout.HALF, false, 64);
-    static final LlamaConfig ODD = new LlamaConfig(30, 26, 2, 3, 1, 10, 29, 1e-5f, 10000, null, Rope.Layout.INTERLEAVED, true, 64);
+    static final LlamaConfig GQA = EquivalenceCheck.GQA, ODD = EquivalenceCheck.ODD;
 
     private final Random rnd = new Random(17);
 
-    /** The logits of fp and of fp with {@code ts} fused agree in f64 and in f32; returns the fused model. */
-    static Transforms.Fused assertEquivalent(LlamaWeights fp, List<? extends Transform> ts, Random rnd) {
-        LlamaConfig c = fp.config();
-        Transforms.Fused fused = Transforms.fuse(fp, ts);
-        int[] tokens = SmallModels.tokens(rnd, 11, c.vocabSize());
-        double[][] ref = new Reference64(DoubleWeights.of(fp)).logits(tokens);
-        double[][] got = new Reference64(fused.exact(), fused.online()).logits(tokens);
-        assertThat(Reference64.maxAbs(ref)).as("logits are not trivially small").isGreaterThan(0.5);
-        assertThat(Reference64.maxAbsDiff(ref, got)).as("f64 max |Δlogit| of %s", fused.steps()).isLessThan(1e-8);
-
-        Tensor ids = Tensor.ofInts(concat(tokens, SmallModels.tokens(rnd, 11, c.vocabSize())), 2, 11);
-        Transforms.Difference d = Transforms.compare(new LlamaModel(fp), fused.model(), List.of(ids));
-        assertThat(d.relative()).as("f32 %s: %s", fused.steps(), d).isLessThan(1e-4);
-        return fused;
-    }
-
-    private static int[] concat(int[] a, int[] b) {
-        int[] r = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
+    private static Transforms.Fused assertEquivalent(LlamaWeights fp, List<? extends Transform> ts, Random rnd) {
+        return EquivalenceCheck.assertEquivalent(fp, ts, rnd);
     }
 
     /** How much a linear moved: max |W' − W|. */
