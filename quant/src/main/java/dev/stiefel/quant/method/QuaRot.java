@@ -81,6 +81,8 @@ public record QuaRot(Options options, boolean useGptq) implements Method {
         Map<String, Object> quarot = Steps.section();
         quarot.put("seed", options.seed());
         quarot.put("transforms", fused.steps());
+        // the weights alone are not the model: these must run at inference (a checkpoint saved without them is wrong)
+        quarot.put("online_at_run_time", fused.online().stream().map(o -> o.describe()).toList());
         quarot.put("equivalence_before_quantization", equivalence);
         report.put("quarot", quarot);
         return new QuantizedModel(q.weights(), q.hooks(), report);

@@ -32,7 +32,7 @@ import java.util.Map;
  *   s_j = max|X_j|^α / max|W_j|^(1−α)        (eq. 4; max|X_j| over calibration tokens, max|W_j| over the rows of all readers)
  *   g_j ← g_j / s_j,   W[:, j] ← W[:, j]·s_j   (eq. 3: X·diag(s)⁻¹ · (diag(s)·Wᵀ), the division folded into the norm)
  * </pre>
- * with both maxima and s clamped at 1e-5 as in mit-han-lab/smoothquant's {@code smooth_ln_fcs_llama_like}. Then RTN
+ * with the weight maxima and s clamped at 1e-5 as in mit-han-lab/smoothquant's {@code smooth_ln_fcs_llama_like}. Then RTN
  * of the weights and the config's activation quantizers (dynamic per token by default), or the paper's O1–O3
  * settings: weights per tensor and activations per token (O1), per tensor dynamic (O2), per tensor static (O3),
  * symmetric as in the paper.
@@ -58,7 +58,7 @@ public record SmoothQuant(Options options) implements Method {
 
     public SmoothQuant() { this(Options.defaults()); }
 
-    /** Floor of both maxima and of s (the reference's clamp(min=1e-5)). */
+    /** Floor of the weight maxima and of s (the reference's clamp(min=1e-5)). */
     static final double FLOOR = 1e-5;
 
     @Override public String name() { return "smoothquant"; }
@@ -116,8 +116,9 @@ public record SmoothQuant(Options options) implements Method {
     }
 
     /**
-     * s_j = max(max|X_j|, 1e-5)^α / max(max_j|W|, 1e-5)^(1−α), floored at 1e-5 (the reference clamps the weight maxima
-     * and s; a channel that never fires then keeps s = 1e-5·…, harmless since its activations are zero).
+     * s_j = max(max|X_j|^α / max(max_i|W[i, j]|, 1e-5)^(1−α), 1e-5) over the rows of every reader (the reference clamps the
+     * weight maxima and s, not the activation maxima; a channel that never fires gets s = 1e-5, harmless since its
+     * activations are zero).
      */
     static double[] scales(double[] actMax, DoubleWeights w, int layer, Input site, double alpha) {
         int n = actMax.length;

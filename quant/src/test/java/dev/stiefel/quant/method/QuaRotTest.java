@@ -66,6 +66,8 @@ class QuaRotTest {
             assertThat(qr.report()).containsEntry("method", "quarot-rtn").containsKey("weight_relative_error");
             @SuppressWarnings("unchecked") List<String> steps = (List<String>) ((Map<String, Object>) qr.report().get("quarot")).get("transforms");
             assertThat(steps).hasSize(shorthand.endsWith("KV4") ? 6 : 5);
+            @SuppressWarnings("unchecked") List<String> online = (List<String>) ((Map<String, Object>) qr.report().get("quarot")).get("online_at_run_time");
+            assertThat(online).hasSize(shorthand.endsWith("KV4") ? 4 : 2).anyMatch(o -> o.startsWith("MLP_OUT"));
         }
         assertThatThrownBy(() -> QuaRot.gptq().apply(fp, null, QuantConfig.parse("W4A4"), ProgressFactory.SILENT)).hasMessageContaining("calibration");
     }
