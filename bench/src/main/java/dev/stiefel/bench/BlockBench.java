@@ -22,6 +22,10 @@ import java.util.concurrent.TimeUnit;
  * 256 tokens) against the same matrix products run bare: the difference is what the tape and the
  * element-wise ops cost on top of the matmuls. FLOPs of the products (forward, plus dA = G·Bᵀ and
  * dB = Aᵀ·G for each in backward) are in {@link #matmulFlops()}.
+ *
+ * <p>Both tape variants run exactly the 27 products of {@link #matmulsOnly}, at the same sizes (masked-out
+ * attention blocks are computed too): the fused attention's six products per head are the two forward and
+ * four backward products of the composed one. The bare products allocate their outputs, as the tape does.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -55,8 +59,30 @@ public class BlockBench {
         probs = Tensor.randn(rnd, HEADS, T, T);
     }
 
-    /** The block as a calibration would train it: every weight a parameter, a scalar loss, one backward. */
+    /**
+     * The block as a calibration would train it: every weight a parameter, a scalar loss, one backward. Attention
+     * and the SwiGLU product are the fused ops of the tape ({@link Var#attention}, {@link Var#swiglu}); their
+     * products are the same, full-size ones as in {@link #forwardBackwardComposed}.
+     */
     @Benchmark public Tensor forwardBackward() {
+        Var in = Var.of(x);
+        Var q = Var.param(wq), k = Var.param(wk), v = Var.param(wv), o = Var.param(wo);
+        Var g = Var.param(wg), u = Var.param(wu), d = Var.param(wd), a1 = Var.param(n1), a2 = Var.param(n2);
+        Var h = in.rmsNorm(a1, 1e-5f);
+        Var qh = h.matmul(q.t()).reshape(T, HEADS, HEAD_DIM).rope(rope, positions);
+        Var kh = h.matmul(k.t()).reshape(T, HEADS, HEAD_DIM).rope(rope, positions);
+        Var vh = h.matmul(v.t()).reshape(T, HEADS, HEAD_DIM);
+        Var attn = Var.attention(qh, kh, vh, mask, (float) (1 / Math.sqrt(HEAD_DIM))).reshape(T, DIM);
+        Var x1 = in.add(attn.matmul(o.t()));
+        Var h2 = x1.rmsNorm(a2, 1e-5f);
+        Var mlp = h2.matmul(g.t()).swiglu(h2.matmul(u.t())).matmul(d.t());
+        Var out = x1.add(mlp);
+        out.square().mean().backward();
+        return q.grad();
+    }
+
+    /** The same block written with primitive ops only: head-major permutes, scale, mask add, softmax, silu·mul. */
+    @Benchmark public Tensor forwardBackwardComposed() {
         Var in = Var.of(x);
         Var q = Var.param(wq), k = Var.param(wk), v = Var.param(wv), o = Var.param(wo);
         Var g = Var.param(wg), u = Var.param(wu), d = Var.param(wd), a1 = Var.param(n1), a2 = Var.param(n2);

@@ -145,7 +145,7 @@ public final class LlamaModel {
 
         // MLP: SwiGLU(h) = (silu(h·Wgateᵀ) ⊙ h·Wupᵀ)·Wdownᵀ on h = RMSNorm(x)
         Var m = hooks.input(l, Input.MLP_IN, x.rmsNorm(w(lw.ffnNorm()), config.normEps()));
-        Var act = linear(l, Linear.GATE, m, lw.wGate()).silu().mul(linear(l, Linear.UP, m, lw.wUp()));
+        Var act = linear(l, Linear.GATE, m, lw.wGate()).swiglu(linear(l, Linear.UP, m, lw.wUp())); // silu(gate) ⊙ up
         act = hooks.input(l, Input.MLP_OUT, act);
         return x.add(linear(l, Linear.DOWN, act, lw.wDown()));
     }
@@ -158,18 +158,14 @@ public final class LlamaModel {
 
     /**
      * softmax(q·kᵀ/√d + causal mask)·v per head, with each group of heads/kvHeads query heads sharing one key/value
-     * head (GQA): q [B, T, H, d], k and v [B, S, KVH, d] (S = cached + new tokens) → [B, T, H·d].
+     * head (GQA): q [B, T, H, d], k and v [B, S, KVH, d] (S = cached + new tokens) → [B, T, H·d]. One fused op on the
+     * tape (autograd's {@code Var.attention}); query i sees keys up to S − T + i.
      */
     private Var attention(Var q, Var k, Var v) {
-        int[] qs = q.shape(), ks = k.shape();
-        int b = qs[0], t = qs[1], heads = qs[2], hd = qs[3], s = ks[1], kvHeads = ks[2], group = heads / kvHeads;
-        Var qg = q.reshape(b, t, kvHeads, group, hd).permute(0, 2, 3, 1, 4); // [B, KVH, g, T, d]
-        Var kt = k.reshape(b, s, kvHeads, 1, hd).permute(0, 2, 3, 4, 1);    // [B, KVH, 1, d, S]
-        Var vg = v.reshape(b, s, kvHeads, 1, hd).permute(0, 2, 3, 1, 4);    // [B, KVH, 1, S, d]
-        Var scores = qg.matmul(kt).mul((float) (1 / Math.sqrt(hd)));          // [B, KVH, g, T, S]
-        if (t > 1) scores = scores.add(Var.of(Tensor.causalMask(t, s)));     // query i sees keys up to s − t + i
-        Var out = scores.softmax(-1).matmul(vg);                              // [B, KVH, g, T, d]
-        return out.permute(0, 3, 1, 2, 4).reshape(b, t, heads * hd);
+        int[] qs = q.shape();
+        int b = qs[0], t = qs[1], heads = qs[2], hd = qs[3], s = k.shape()[1];
+        Tensor mask = t > 1 ? Tensor.causalMask(t, s) : null;
+        return Var.attention(q, k, v, mask, (float) (1 / Math.sqrt(hd))).reshape(b, t, heads * hd);
     }
 
     /** y = x·Wᵀ for x [B, T, in] as one [B·T, in] product; the weight passes through its hook first. */

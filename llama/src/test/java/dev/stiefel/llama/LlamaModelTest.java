@@ -180,4 +180,18 @@ class LlamaModelTest {
         assertThat(rowsNotLookedUp).as("the head sends gradient to every row").isGreaterThan(0);
         assertThat(w.hfNames()).hasSize(w.tensors().size()).doesNotContain("lm_head.weight");
     }
+
+    /** DESIGN.md's determinism: the same forward pass gives the same bits every time, whatever the JIT has compiled by then. */
+    @Test void forwardPassIsBitReproducible() {
+        LlamaConfig c = TestModels.config(64, 172, 2, 8, 4, 97, Rope.Layout.INTERLEAVED, false);
+        LlamaModel model = new LlamaModel(TestModels.random(c, 29, DType.F32));
+        Tensor ids = Tensor.ofInts(TestModels.tokens(new Random(7), 40, c.vocabSize()), 1, 40);
+        Tensor first;
+        try (var off = Grad.off()) { first = model.forward(ids, null).value(); }
+        for (int run = 0; run < 30; run++)
+            try (var off = Grad.off()) {
+                Tensor again = model.forward(ids, null).value();
+                assertThat(again.maxAbsDiff(first)).as("run %d", run).isZero();
+            }
+    }
 }

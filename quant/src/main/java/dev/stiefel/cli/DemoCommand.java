@@ -35,7 +35,7 @@ final class DemoCommand implements Callable<Integer> {
                     c.dim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(), c.hiddenDim(), c.vocabSize(), c.maxSeqLen(), params);
 
             System.out.println();
-            String prompt = "Once upon a time";
+            String prompt = "Once upon a time,"; // the training stories continue "time," as one piece
             System.out.print(prompt);
             StreamDecoder decoder = s.tokenizer().streamDecoder(false);
             Generator.Result g = new Generator(s.model()).generate(s.tokenizer().encode(prompt, true), 80, Sampler.greedy(),

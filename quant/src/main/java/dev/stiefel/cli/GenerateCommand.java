@@ -14,7 +14,7 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text from a prompt, token by token.")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
-    @Option(names = "--prompt", defaultValue = "Once upon a time", description = "the text to continue (default: ${DEFAULT-VALUE})") String prompt;
+    @Option(names = "--prompt", defaultValue = "Once upon a time,", description = "the text to continue (default: ${DEFAULT-VALUE})") String prompt;
     @Option(names = {"-n", "--tokens"}, defaultValue = "100", description = "tokens to generate (default: ${DEFAULT-VALUE})") int tokens;
     @Option(names = "--temperature", defaultValue = "0", description = "0 is greedy (default: ${DEFAULT-VALUE})") double temperature;
     @Option(names = "--top-p", defaultValue = "0.9", description = "nucleus sampling mass (default: ${DEFAULT-VALUE})") double topP;

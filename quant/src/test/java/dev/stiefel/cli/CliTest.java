@@ -109,6 +109,18 @@ class CliTest {
         assertThat(run("generate", "--model", out.toString(), "-n", "5")[0]).isEqualTo("0");
     }
 
+    /** The README's main command, on the model inside the program: it tells the learned stories and predicts them well. */
+    @Test void demoRunsOnTheEmbeddedModel() {
+        String[] r = run("demo", "--windows", "5");
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        assertThat(r[1]).contains("embedded story model", "260,032 parameters", "Once upon a time, there was");
+        double ppl = Double.parseDouble(r[1].replaceAll("(?s).*perplexity ([0-9.]+) on.*", "$1"));
+        assertThat(ppl).isBetween(1.0, 1.6);
+        String[] q = run("quantize", "--nsamples", "8", "--eval-windows", "5", "--config", "W8A8");
+        assertThat(q[0]).as(q[2]).isEqualTo("0");
+        assertThat(q[1]).contains("W8A8", "gptq");
+    }
+
     @Test void badInputIsAMessageNotAStackTrace() {
         String[] r = run("eval", "ppl", "--model", dir.resolve("nope").toString());
         assertThat(r[0]).isEqualTo("2");

@@ -91,9 +91,16 @@ public final class ZeroShot {
                     throw new IllegalArgumentException("zero-shot: continuation '" + item.continuations().get(group.getValue().get(g)) + "' encodes to no tokens");
                 longest = Math.max(longest, conts[g].length);
             }
-            int[] prefix = withBos(bos, ctx, model.config().maxSeqLen() - longest + 1);
-            Score[] s = scoreContinuations(model, prefix, conts, cache);
-            for (int g = 0; g < conts.length; g++) out[group.getValue().get(g)] = s[g];
+            int max = model.config().maxSeqLen();
+            if (longest < max) {
+                int[] prefix = withBos(bos, ctx, max - longest + 1);
+                Score[] s = scoreContinuations(model, prefix, conts, cache);
+                for (int g = 0; g < conts.length; g++) out[group.getValue().get(g)] = s[g];
+            } else {
+                // a continuation as long as the context window: as lm-eval, keep the last maxSeqLen + 1 tokens of
+                // BOS + context + continuation and score the continuation tokens that remain predictable in it
+                for (int g = 0; g < conts.length; g++) out[group.getValue().get(g)] = scoreTail(model, withBos(bos, ctx, Integer.MAX_VALUE), conts[g]);
+            }
         }
         return out;
     }
@@ -104,6 +111,18 @@ public final class ZeroShot {
         if (bos >= 0) full[0] = bos;
         System.arraycopy(ctx, 0, full, bos >= 0 ? 1 : 0, ctx.length);
         return full.length <= room ? full : Arrays.copyOfRange(full, full.length - room, full.length);
+    }
+
+    /** Scores the continuation's tokens inside the last maxSeqLen + 1 tokens of prefix + continuation, without a cache. */
+    static Score scoreTail(LlamaModel model, int[] prefix, int[] cont) {
+        int[] all = Arrays.copyOf(prefix, prefix.length + cont.length);
+        System.arraycopy(cont, 0, all, prefix.length, cont.length);
+        int keep = Math.min(all.length, model.config().maxSeqLen() + 1), first = all.length - keep;
+        double[] nll = Perplexity.tokenNll(model, Arrays.copyOfRange(all, first, all.length)); // predicts all[first+1 ..]
+        double ll = 0;
+        int scored = 0;
+        for (int i = Math.max(prefix.length, first + 1); i < all.length; i++) { ll -= nll[i - first - 1]; scored++; }
+        return new Score(ll, false, scored); // greedy matching is only asked of LAMBADA, whose words are short
     }
 
     /** The prefix runs once; each continuation is scored from the cache after it. */

@@ -94,6 +94,18 @@ class ZeroShotTest {
         assertThat(s).hasSize(2).doesNotContainNull();
     }
 
+    /** A continuation longer than the context keeps the window's tail, as lm-eval truncates, instead of failing. */
+    @Test void continuationsLongerThanTheContextAreScoredOnTheirTail() {
+        String longChoice = "y".repeat(config.maxSeqLen() + 20);
+        ZeroShotTask.Item item = ZeroShotTask.Item.choices("abc", List.of(longChoice, "z"), 1);
+        ZeroShot.Score[] s = ZeroShot.scoreItem(model, chars, 0, item, model.newCache(1, config.maxSeqLen()));
+        assertThat(s[0].tokens()).isEqualTo(config.maxSeqLen());
+        int[] all = chars.encode("abc " + longChoice);
+        int[] window = java.util.Arrays.copyOfRange(prepend(0, all), all.length + 1 - config.maxSeqLen() - 1, all.length + 1);
+        double[] nll = Perplexity.tokenNll(model, window);
+        assertThat(s[0].logLikelihood()).isCloseTo(-java.util.Arrays.stream(nll).sum(), org.assertj.core.data.Offset.offset(1e-3));
+    }
+
     @Test void sharedTaskFilesLoadWithLmEvalTemplates() {
         Path dir = EvalDataset.sharedDir().resolve("data/zeroshot");
         Assumptions.assumeTrue(Files.isDirectory(dir), "no ../shared/data/zeroshot here");

@@ -30,12 +30,18 @@ class LlamaSpmConformanceTest {
     static Stream<Arguments> sources() {
         return Stream.of(
                 source("tokenizers/llama2/tokenizer.model", SentencePieceModelFile::load),
-                source("tokenizers/llama2/tokenizer.bin", Llama2cTokenizerFile::load)
-                // The GGUF itself, once the GGUF reader lands. Its tokenizer.ggml.tokens/scores/token_type equal
-                // tokenizer.model's (checked with a throwaway script); it has no add_space_prefix key, which for a
-                // "llama" tokenizer model means true, as in llama.cpp. E.g.:
-                // source(CASES, p -> Tokenizers.fromVocabulary(GgufFile.read(p).vocabulary()))
+                source("tokenizers/llama2/tokenizer.bin", Llama2cTokenizerFile::load),
+                // the vocabulary embedded in the test GGUF itself, read by the GGUF loader
+                source(CASES, LlamaSpmConformanceTest::fromGguf)
         );
+    }
+
+    private static Tokenizer fromGguf(Path p) {
+        try (dev.stiefel.llama.io.GgufFile f = dev.stiefel.llama.io.GgufFile.open(p)) {
+            return Tokenizers.fromVocabulary(dev.stiefel.llama.io.GgufLoader.vocabulary(f));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     private static Arguments source(String relative, Function<Path, Tokenizer> loader) {

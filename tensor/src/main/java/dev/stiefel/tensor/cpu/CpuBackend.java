@@ -280,7 +280,6 @@ public final class CpuBackend implements Backend {
         return new Tensor[]{dGate, dUp};
     }
 
-
     @Override public Tensor softmaxBackward(Tensor y, Tensor gradOut, int axis) {
         int last = y.dim() - 1;
         if (axis != last)
