@@ -128,6 +128,11 @@ class CliTest {
         String[] q = run("quantize", "--model", model.toString(), "--config", "W9A16", "--calib", text.toString(), "--eval", text.toString());
         assertThat(q[0]).isEqualTo("2");
         assertThat(q[2]).contains("bits must be 2..8");
+        String[] rot = run("quantize", "--model", model.toString(), "--config", "W8A8", "--method", "quarot-rtn", "--calib", text.toString(),
+                "--eval", text.toString(), "--seqlen", "32", "--nsamples", "4", "--eval-windows", "2", "--save", dir.resolve("rotated").toString());
+        assertThat(rot[0]).isEqualTo("2");
+        assertThat(rot[2]).contains("cannot hold them");
+        assertThat(Files.exists(dir.resolve("rotated"))).isFalse();
     }
 
     private static String[] concat(String[] a, String... b) {
