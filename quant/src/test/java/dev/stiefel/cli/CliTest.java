@@ -94,6 +94,17 @@ class CliTest {
         assertThat(again[0]).as(again[2]).isEqualTo("0");
     }
 
+    @Test void everyMethodRunsEndToEndOnAGeneratedCheckpoint() throws Exception {
+        Path json = dir.resolve("all.json");
+        String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
+                "--nsamples", "4", "--eval-windows", "2", "--config", "W4A4KV4", "--method", String.join(",", dev.stiefel.quant.method.Methods.NAMES),
+                "--json", json.toString());
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        assertThat(n.get("results")).hasSize(1 + dev.stiefel.quant.method.Methods.NAMES.size());
+        for (JsonNode row : n.get("results")) assertThat(row.get("perplexity").elements().next().asDouble()).isPositive();
+    }
+
     @Test void trainWritesALoadableModelAndResumes() throws Exception {
         Path out = dir.resolve("trained");
         String[] common = {"train", "--corpus", text.toString(), "--vocab", "300", "--dim", "16", "--hidden", "24", "--layers", "1",
