@@ -20,7 +20,9 @@ import static dev.stiefel.tensor.cpu.VectorKernels.L;
  * megamorphic, so it is never inlined into a shared caller.
  *
  * <p>Main loops run whole vectors; the tail goes through {@link VectorKernels#apply} under a mask, once per
- * call, so the last elements get exactly the same arithmetic as the rest.
+ * call, so the last elements get exactly the same arithmetic as the rest. exp, log and tanh are
+ * {@link VectorMath}'s, not the Vector API's lane-wise EXP/LOG/TANH, whose results change when C2 compiles the
+ * loop; pow is a scalar loop over {@code Math.pow}, for the same reason.
  */
 final class ElementwiseKernels {
     private ElementwiseKernels() {}
