@@ -20,7 +20,9 @@ import static dev.stiefel.tensor.cpu.VectorKernels.L;
  * megamorphic, so it is never inlined into a shared caller.
  *
  * <p>Main loops run whole vectors; the tail goes through {@link VectorKernels#apply} under a mask, once per
- * call, so the last elements get exactly the same arithmetic as the rest.
+ * call, so the last elements get exactly the same arithmetic as the rest. exp, log and tanh are
+ * {@link VectorMath}'s, not the Vector API's lane-wise EXP/LOG/TANH, whose results change when C2 compiles the
+ * loop; pow is a scalar loop over {@code Math.pow}, for the same reason.
  */
 final class ElementwiseKernels {
     private ElementwiseKernels() {}
@@ -71,12 +73,12 @@ final class ElementwiseKernels {
         };
         UNARY[UnaryOp.EXP.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
             int i = 0;
-            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); v.lanewise(VectorOperators.EXP).intoArray(out, oo + i); }
+            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); VectorMath.exp(v).intoArray(out, oo + i); }
             unaryTail(UnaryOp.EXP, x, xo, out, oo, i, n, p0, p1);
         };
         UNARY[UnaryOp.LOG.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
             int i = 0;
-            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); v.lanewise(VectorOperators.LOG).intoArray(out, oo + i); }
+            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); VectorMath.log(v).intoArray(out, oo + i); }
             unaryTail(UnaryOp.LOG, x, xo, out, oo, i, n, p0, p1);
         };
         UNARY[UnaryOp.SQRT.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
@@ -91,7 +93,7 @@ final class ElementwiseKernels {
         };
         UNARY[UnaryOp.TANH.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
             int i = 0;
-            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); v.lanewise(VectorOperators.TANH).intoArray(out, oo + i); }
+            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); VectorMath.tanh(v).intoArray(out, oo + i); }
             unaryTail(UnaryOp.TANH, x, xo, out, oo, i, n, p0, p1);
         };
         UNARY[UnaryOp.SIGMOID.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
@@ -139,10 +141,9 @@ final class ElementwiseKernels {
             for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); v.div(p0).intoArray(out, oo + i); }
             unaryTail(UnaryOp.DIV_SCALAR, x, xo, out, oo, i, n, p0, p1);
         };
+        // pow: Math.pow per element (the Vector API's POW differs between JIT tiers, see VectorMath)
         UNARY[UnaryOp.POW_SCALAR.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
-            int i = 0;
-            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); v.lanewise(VectorOperators.POW, p0).intoArray(out, oo + i); }
-            unaryTail(UnaryOp.POW_SCALAR, x, xo, out, oo, i, n, p0, p1);
+            for (int i = 0; i < n; i++) out[oo + i] = (float) Math.pow(x[xo + i], p0);
         };
         UNARY[UnaryOp.CLAMP.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
             int i = 0;
@@ -178,11 +179,7 @@ final class ElementwiseKernels {
             binaryTail(BinaryOp.DIV, a, ao, sa, b, bo, sb, out, oo, i, n);
         };
         BINARY[BinaryOp.POW.ordinal()] = (a, ao, sa, b, bo, sb, out, oo, n) -> {
-            int i = 0, bound = F.loopBound(n);
-            if (sb == 0) { FloatVector y = FloatVector.broadcast(F, b[bo]); for (; i < bound; i += L) { FloatVector x = load(a, ao + i); x.lanewise(VectorOperators.POW, y).intoArray(out, oo + i); } }
-            else if (sa == 0) { FloatVector x = FloatVector.broadcast(F, a[ao]); for (; i < bound; i += L) { FloatVector y = load(b, bo + i); x.lanewise(VectorOperators.POW, y).intoArray(out, oo + i); } }
-            else for (; i < bound; i += L) { FloatVector x = load(a, ao + i), y = load(b, bo + i); x.lanewise(VectorOperators.POW, y).intoArray(out, oo + i); }
-            binaryTail(BinaryOp.POW, a, ao, sa, b, bo, sb, out, oo, i, n);
+            for (int i = 0; i < n; i++) out[oo + i] = (float) Math.pow(a[ao + i * sa], b[bo + i * sb]);
         };
         BINARY[BinaryOp.MAX.ordinal()] = (a, ao, sa, b, bo, sb, out, oo, n) -> {
             int i = 0, bound = F.loopBound(n);

@@ -63,7 +63,7 @@ final class HalfGemv {
             acc1 = widen(ShortVector.fromArray(S, w, wo + e + L), bf16).fma(FloatVector.fromArray(F, a, ao + e + L), acc1);
         }
         for (; e + L <= k; e += L) acc0 = widen(ShortVector.fromArray(S, w, wo + e), bf16).fma(FloatVector.fromArray(F, a, ao + e), acc0);
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc0.add(acc1));
         for (; e < k; e++) s += a[ao + e] * (bf16 ? Half.bf16ToFloat(w[wo + e]) : Half.f16ToFloat(w[wo + e]));
         return s;
     }
@@ -78,7 +78,7 @@ final class HalfGemv {
         }
         for (; e + L <= k; e += L)
             acc0 = widen(ShortVector.fromMemorySegment(S, w, base + 2L * e, LE), bf16).fma(FloatVector.fromArray(F, a, ao + e), acc0);
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc0.add(acc1));
         for (; e < k; e++) {
             short bits = w.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE), base + 2L * e);
             s += a[ao + e] * (bf16 ? Half.bf16ToFloat(bits) : Half.f16ToFloat(bits));

@@ -5,7 +5,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -286,7 +285,8 @@ public final class Sgemm {
         return d;
     }
 
-    private static float sum(FloatVector v) { return v.reduceLanes(VectorOperators.ADD); }
+    /** Σ lanes in a fixed order (not reduceLanes, whose order depends on the JIT tier; see {@link VectorMath}). */
+    private static float sum(FloatVector v) { return VectorMath.sum(v); }
 
     /** Small products: copy B row-major, then each C row is a sum of scaled B rows. */
     private static void small(StridedMatrix a, StridedMatrix b, float[] c, int cOff, int ldc, boolean accumulate) {

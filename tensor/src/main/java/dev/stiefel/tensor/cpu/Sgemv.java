@@ -5,7 +5,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -116,16 +115,16 @@ public final class Sgemv {
         store(y, yi, d0, d1, d2, d3, accumulate);
     }
 
-    /** y[yi] (+)= row at o · x, with two vector accumulators. */
+    /**
+     * y[yi] (+)= row at o · x, summed in exactly the order of {@link #dot4} (one vector accumulator, its fixed lane
+     * sum, then the scalar tail): whether a row falls in a group of four or is left over depends on how the rows
+     * were split over threads, and its value must not.
+     */
     private static void dot1(float[] a, int o, int k, float[] x, float[] y, int yi, boolean accumulate) {
-        int kv2 = k - k % (2 * L), kv = k - k % L, p = 0;
-        FloatVector s0 = FloatVector.zero(S), s1 = s0;
-        for (; p < kv2; p += 2 * L) {
-            s0 = FloatVector.fromArray(S, a, o + p).fma(FloatVector.fromArray(S, x, p), s0);
-            s1 = FloatVector.fromArray(S, a, o + p + L).fma(FloatVector.fromArray(S, x, p + L), s1);
-        }
+        int kv = k - k % L, p = 0;
+        FloatVector s0 = FloatVector.zero(S);
         for (; p < kv; p += L) s0 = FloatVector.fromArray(S, a, o + p).fma(FloatVector.fromArray(S, x, p), s0);
-        float d = sum(s0.add(s1));
+        float d = sum(s0);
         for (; p < k; p++) d += a[o + p] * x[p];
         y[yi] = accumulate ? y[yi] + d : d;
     }
@@ -162,22 +161,17 @@ public final class Sgemv {
 
     /** {@link #dot1(float[], int, int, float[], float[], int, boolean)} over a segment (byte offset). */
     private static void dot1(MemorySegment a, long o, int k, float[] x, float[] y, int yi, boolean accumulate) {
-        final long vb = (long) L * Float.BYTES;
-        int kv2 = k - k % (2 * L), kv = k - k % L, p = 0;
-        FloatVector s0 = FloatVector.zero(S), s1 = s0;
-        for (; p < kv2; p += 2 * L) {
-            long b = o + (long) p * Float.BYTES;
-            s0 = FloatVector.fromMemorySegment(S, a, b, LE).fma(FloatVector.fromArray(S, x, p), s0);
-            s1 = FloatVector.fromMemorySegment(S, a, b + vb, LE).fma(FloatVector.fromArray(S, x, p + L), s1);
-        }
+        int kv = k - k % L, p = 0;
+        FloatVector s0 = FloatVector.zero(S);
         for (; p < kv; p += L)
             s0 = FloatVector.fromMemorySegment(S, a, o + (long) p * Float.BYTES, LE).fma(FloatVector.fromArray(S, x, p), s0);
-        float d = sum(s0.add(s1));
+        float d = sum(s0);
         for (; p < k; p++) d += a.get(Operands.F32, o + (long) p * Float.BYTES) * x[p];
         y[yi] = accumulate ? y[yi] + d : d;
     }
 
-    private static float sum(FloatVector v) { return v.reduceLanes(VectorOperators.ADD); }
+    /** Σ lanes in a fixed order (not reduceLanes, whose order depends on the JIT tier; see {@link VectorMath}). */
+    private static float sum(FloatVector v) { return VectorMath.sum(v); }
 
     private static void store(float[] y, int o, float d0, float d1, float d2, float d3, boolean accumulate) {
         if (accumulate) {
@@ -210,8 +204,10 @@ public final class Sgemv {
                 acc = FloatVector.fromArray(S, a, c3 + j).fma(v3, acc);
                 acc.intoArray(y, yOff + i0 + j);
             }
-            for (; j < n; j++)
-                y[yOff + i0 + j] += a[c0 + j] * x0 + a[c1 + j] * x1 + a[c2 + j] * x2 + a[c3 + j] * x3;
+            for (; j < n; j++) { // the vector lanes' fma chain, so an entry's value does not depend on the thread split
+                int yi = yOff + i0 + j;
+                y[yi] = Math.fma(a[c3 + j], x3, Math.fma(a[c2 + j], x2, Math.fma(a[c1 + j], x1, Math.fma(a[c0 + j], x0, y[yi]))));
+            }
         }
         for (; p < k; p++) {
             int c0 = (int) (off + p * cs + i0);
@@ -220,7 +216,7 @@ public final class Sgemv {
             int j = 0;
             for (; j < nv; j += L)
                 FloatVector.fromArray(S, a, c0 + j).fma(v0, FloatVector.fromArray(S, y, yOff + i0 + j)).intoArray(y, yOff + i0 + j);
-            for (; j < n; j++) y[yOff + i0 + j] += a[c0 + j] * x0;
+            for (; j < n; j++) y[yOff + i0 + j] = Math.fma(a[c0 + j], x0, y[yOff + i0 + j]);
         }
     }
 }

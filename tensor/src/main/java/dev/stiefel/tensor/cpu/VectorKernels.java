@@ -14,6 +14,11 @@ import jdk.incubator.vector.VectorSpecies;
  * Element-wise and reduction kernels over contiguous f32 runs, on the Vector API. Tails use masked vector
  * operations rather than scalar loops, so every element goes through the same instructions wherever it sits
  * in the run: results never depend on the array's length or alignment.
+ *
+ * <p>Determinism: lane sums go through {@link VectorMath#sum} and exp/log/tanh through {@link VectorMath}, never
+ * through {@code reduceLanes(ADD)} or {@code lanewise(EXP, ...)}, whose results change when C2 compiles the caller
+ * (see {@link VectorMath}); pow takes {@code Math.pow} per element, which HotSpot computes the same way in every
+ * tier.
  */
 final class VectorKernels {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -32,10 +37,20 @@ final class VectorKernels {
     static FloatVector rsqrt(FloatVector v) { return one().div(v.sqrt()); }
 
     /** 1 / (1 + e^-x): saturates cleanly to 0 and 1 (e^-x = inf gives 0). */
-    static FloatVector sigmoid(FloatVector v) { return one().div(v.neg().lanewise(VectorOperators.EXP).add(1f)); }
+    static FloatVector sigmoid(FloatVector v) { return one().div(VectorMath.exp(v.neg()).add(1f)); }
 
     /** x / (1 + e^-x), the SwiGLU gate. */
-    static FloatVector silu(FloatVector v) { return v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)); }
+    static FloatVector silu(FloatVector v) { return v.div(VectorMath.exp(v.neg()).add(1f)); }
+
+    /**
+     * x^y per lane through {@code Math.pow} in f64, rounded to f32: the Vector API's POW is tier-dependent like its
+     * EXP, and pow is too rare in these models to earn a vector implementation of its own.
+     */
+    static FloatVector pow(FloatVector x, FloatVector y) {
+        float[] a = x.toArray(), b = y.toArray();
+        for (int i = 0; i < a.length; i++) a[i] = (float) Math.pow(a[i], b[i]);
+        return FloatVector.fromArray(F, a, 0);
+    }
 
     private static final float ROUND_MAGIC = 8388608f; // 2^23: from here on every float is an integer
 
@@ -43,11 +58,11 @@ final class VectorKernels {
     static FloatVector apply(UnaryOp op, FloatVector v, float p0, float p1) {
         return switch (op) {
             case NEG -> v.neg();
-            case EXP -> v.lanewise(VectorOperators.EXP);
-            case LOG -> v.lanewise(VectorOperators.LOG);
+            case EXP -> VectorMath.exp(v);
+            case LOG -> VectorMath.log(v);
             case SQRT -> v.sqrt();
             case RSQRT -> rsqrt(v);
-            case TANH -> v.lanewise(VectorOperators.TANH);
+            case TANH -> VectorMath.tanh(v);
             case SIGMOID -> sigmoid(v);
             case SILU -> silu(v);
             case ABS -> v.abs();
@@ -57,7 +72,7 @@ final class VectorKernels {
             case ADD_SCALAR -> v.add(p0);
             case MUL_SCALAR -> v.mul(p0);
             case DIV_SCALAR -> v.div(p0);
-            case POW_SCALAR -> v.lanewise(VectorOperators.POW, p0);
+            case POW_SCALAR -> pow(v, FloatVector.broadcast(F, p0));
             case CLAMP -> v.max(p0).min(p1);
         };
     }
@@ -87,7 +102,7 @@ final class VectorKernels {
             case SUB -> x.sub(y);
             case MUL -> x.mul(y);
             case DIV -> x.div(y);
-            case POW -> x.lanewise(VectorOperators.POW, y);
+            case POW -> pow(x, y);
             case MAX -> x.max(y);
             case MIN -> x.min(y);
             case GT -> indicator(x.compare(VectorOperators.GT, y));
@@ -109,7 +124,7 @@ final class VectorKernels {
             acc0 = acc0.add((DoubleVector) v.convertShape(VectorOperators.F2D, D, 0));
             acc1 = acc1.add((DoubleVector) v.convertShape(VectorOperators.F2D, D, 1));
         }
-        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        double s = VectorMath.sum(acc0.add(acc1));
         for (; i < n; i++) s += x[xo + i];
         return s;
     }
@@ -125,7 +140,7 @@ final class VectorKernels {
             acc0 = d0.fma(d0, acc0);
             acc1 = d1.fma(d1, acc1);
         }
-        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        double s = VectorMath.sum(acc0.add(acc1));
         for (; i < n; i++) s += (double) x[xo + i] * x[xo + i];
         return s;
     }
@@ -141,7 +156,7 @@ final class VectorKernels {
             acc0 = d0.fma(d0, acc0);
             acc1 = d1.fma(d1, acc1);
         }
-        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        double s = VectorMath.sum(acc0.add(acc1));
         for (; i < n; i++) { double d = x[xo + i] - c; s += d * d; }
         return s;
     }
@@ -174,15 +189,15 @@ final class VectorKernels {
         DoubleVector acc0 = DoubleVector.zero(D), acc1 = DoubleVector.zero(D);
         int i = 0;
         for (int bound = F.loopBound(n); i < bound; i += L) {
-            FloatVector e = load(x, xo + i).sub(shift).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(load(x, xo + i).sub(shift));
             if (out != null) e.intoArray(out, oo + i);
             acc0 = acc0.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, 0));
             acc1 = acc1.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, 1));
         }
-        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        double s = VectorMath.sum(acc0.add(acc1));
         if (i < n) {
             VectorMask<Float> m = F.indexInRange(i, n);
-            FloatVector e = FloatVector.fromArray(F, x, xo + i, m).sub(shift).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, x, xo + i, m).sub(shift));
             if (out != null) e.intoArray(out, oo + i, m);
             float[] tail = new float[L];
             e.intoArray(tail, 0, m);
@@ -213,7 +228,7 @@ final class VectorKernels {
             acc0 = ((DoubleVector) x.convertShape(VectorOperators.F2D, D, 0)).fma((DoubleVector) y.convertShape(VectorOperators.F2D, D, 0), acc0);
             acc1 = ((DoubleVector) x.convertShape(VectorOperators.F2D, D, 1)).fma((DoubleVector) y.convertShape(VectorOperators.F2D, D, 1), acc1);
         }
-        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        double s = VectorMath.sum(acc0.add(acc1));
         for (; i < n; i++) s += (double) a[ao + i] * b[bo + i];
         return s;
     }
@@ -280,7 +295,7 @@ final class VectorKernels {
             acc0 = ((DoubleVector) ab.convertShape(VectorOperators.F2D, D, 0)).fma((DoubleVector) z.convertShape(VectorOperators.F2D, D, 0), acc0);
             acc1 = ((DoubleVector) ab.convertShape(VectorOperators.F2D, D, 1)).fma((DoubleVector) z.convertShape(VectorOperators.F2D, D, 1), acc1);
         }
-        double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        double s = VectorMath.sum(acc0.add(acc1));
         for (; i < n; i++) s += (double) (a[ao + i] * b[bo + i]) * c[co + i];
         return s;
     }
