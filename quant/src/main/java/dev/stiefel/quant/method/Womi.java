@@ -90,6 +90,25 @@ public final class Womi {
             }
     }
 
+    /**
+     * Σ|W − Q(W)| / Σ|W| over every linear of the blocks, Q the weight quantizer of {@code spec} (round to nearest): the
+     * figure OSTQuant compares WOMI against a random Hadamard start by.
+     */
+    public static double relativeL1Error(dev.stiefel.llama.LlamaWeights w, dev.stiefel.quant.QuantSpec spec) {
+        dev.stiefel.quant.Quantizer q = new dev.stiefel.quant.Quantizer(spec);
+        double err = 0, norm = 0;
+        for (int l = 0; l < w.config().layers(); l++)
+            for (Linear which : dev.stiefel.quant.Linears.BLOCK) {
+                dev.stiefel.tensor.Tensor t = dev.stiefel.quant.Linears.weight(w, l, which);
+                float[] a = t.toFloatArray(), b = q.fakeQuant(t, dev.stiefel.quant.Linears.name(l, which)).toFloatArray();
+                for (int i = 0; i < a.length; i++) {
+                    err += Math.abs(a[i] - b[i]);
+                    norm += Math.abs(a[i]);
+                }
+            }
+        return err / norm;
+    }
+
     private static DMatrix symmetrize(DMatrix a) {
         DMatrix s = a.copy();
         for (int i = 0; i < a.rows; i++)
