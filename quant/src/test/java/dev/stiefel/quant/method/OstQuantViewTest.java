@@ -88,4 +88,44 @@ class OstQuantViewTest {
         for (var p : v.rotations()) assertThat(p.grad()).isNotNull();
         for (var p : v.scales()) assertThat(p.grad()).as("%s", java.util.Arrays.toString(p.shape())).isNotNull();
     }
+
+    /**
+     * With nothing quantized the loss does not depend on the scalings at all (each cancels exactly), so their gradients
+     * must vanish; it does depend on R and R_h off the manifold (R·Rᵀ ≠ I), and those gradients must match central
+     * differences along a random direction.
+     */
+    @Test void gradientsMatchFiniteDifferencesAndVanishForTheScalingsWhenNothingIsQuantized() {
+        LlamaConfig c = EquivalenceCheck.GQA;
+        LlamaWeights fp = SmallModels.random(c, 8);
+        OstQuantView v = randomView(fp, OstQuantView.Options.ostquant(true), rnd);
+        Tensor ids = SmallModels.sequences(rnd, 1, 9, c.vocabSize()).get(0);
+        // a linear functional of the logits, so the gradient is non-zero at the equivalence point
+        Tensor weights = Tensor.randn(rnd, 1, 9, c.vocabSize());
+        java.util.function.Supplier<dev.stiefel.autograd.Var> loss = () -> v.model(QuantConfig.FP, false).forward(ids, null)
+                .mul(dev.stiefel.autograd.Var.of(weights)).sum();
+        loss.get().backward();
+        double rotationGradient = 0;
+        for (var p : v.rotations()) {
+            float[] g = p.grad().toFloatArray(), x = p.value().toFloatArray();
+            float[] d = Tensor.randn(rnd, x.length).toFloatArray();
+            double analytic = 0;
+            for (int i = 0; i < g.length; i++) analytic += g[i] * d[i];
+            double h = 1e-3, plus, minus;
+            float[] y = x.clone();
+            for (int i = 0; i < y.length; i++) y[i] = (float) (x[i] + h * d[i]);
+            p.value().copyFrom(Tensor.wrap(y, p.shape()));
+            try (var _ = dev.stiefel.autograd.Grad.off()) { plus = loss.get().value().toFloatArray()[0]; }
+            for (int i = 0; i < y.length; i++) y[i] = (float) (x[i] - h * d[i]);
+            p.value().copyFrom(Tensor.wrap(y, p.shape()));
+            try (var _ = dev.stiefel.autograd.Grad.off()) { minus = loss.get().value().toFloatArray()[0]; }
+            p.value().copyFrom(Tensor.wrap(x, p.shape()));
+            double numeric = (plus - minus) / (2 * h);
+            assertThat(numeric).as("%s: analytic %s numeric %s", java.util.Arrays.toString(p.shape()), analytic, numeric)
+                    .isCloseTo(analytic, org.assertj.core.api.Assertions.within(2e-2 * Math.max(1, Math.abs(analytic))));
+            rotationGradient = Math.max(rotationGradient, Math.abs(analytic));
+        }
+        assertThat(rotationGradient).isGreaterThan(1);
+        for (var p : v.scales())
+            for (float g : p.grad().toFloatArray()) assertThat(Math.abs(g)).isLessThan((float) (1e-4 * rotationGradient));
+    }
 }
