@@ -120,7 +120,7 @@ public record OstQuant(String name, Options options) implements Method {
 
     /** The mean loss over every calibration window, one at a time, without a tape. */
     public static double evaluate(LlamaWeights fp, OstQuantView view, CalibrationData calibration, QuantConfig config, Options o) {
-        LlamaModel student = view.model(config, quantizeWeightsWhileLearning(config, o)), teacher = new LlamaModel(fp);
+        LlamaModel student = view.learningModel(config, quantizeWeightsWhileLearning(config, o)), teacher = new LlamaModel(fp);
         double sum = 0;
         try (var _ = Grad.off()) {
             for (int i = 0; i < calibration.size(); i++) sum += loss(o, teacher, student, calibration.ids(i), calibration.samples().get(i)).value().toFloatArray()[0];
@@ -138,7 +138,7 @@ public record OstQuant(String name, Options options) implements Method {
         int n = calibration.size(), stepsPerEpoch = (n + o.batch() - 1) / o.batch(), total = o.epochs() * stepsPerEpoch;
         double before = evaluate(fp, view, calibration, config, o);
         if (total == 0) return new Learning(before, before, Double.NaN, Double.NaN, 0);
-        LlamaModel student = view.model(config, quantizeWeightsWhileLearning(config, o)), teacher = new LlamaModel(fp);
+        LlamaModel student = view.learningModel(config, quantizeWeightsWhileLearning(config, o)), teacher = new LlamaModel(fp);
         OptimizerGroup.Builder b = OptimizerGroup.builder();
         LrSchedule rotLr = LrSchedule.cosine(o.rotationLr(), total, 0);
         b.add(view.rotations(), ps -> o.rotationOptimizer() == RotationOptimizer.CAYLEY_SGD ? new CayleySgd(ps, rotLr, 0) : new RiemannianAdam(ps, rotLr));

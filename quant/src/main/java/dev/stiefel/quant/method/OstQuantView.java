@@ -148,7 +148,7 @@ public final class OstQuantView {
     public Hooks hooks(QuantSpec weightSpec) {
         Quantizer wq = weightSpec == null ? null : new Quantizer(weightSpec);
         return new Hooks() {
-            @Override public Var weight(int l, Linear which, Var w) { return OstQuantView.this.weight(l, which, w, wq); }
+            @Override public Var weight(int l, Linear which, Var w) { return OstQuantView.this.weight(l, which, w, wq, null); }
             @Override public Var input(int l, Input where, Var x) { return OstQuantView.this.input(l, where, x); }
             @Override public Var query(int l, Var q) { return qkRotation == null ? q : qkRotation.multiply(q); }
             @Override public Var key(int l, Var k) { return qkRotation == null ? k : qkRotation.multiply(k); }
@@ -159,6 +159,26 @@ public final class OstQuantView {
     public LlamaModel model(QuantConfig config, boolean quantizeWeights) {
         Hooks h = hooks(quantizeWeights ? config.weight() : null);
         return new LlamaModel(base, config.activation() == null && config.key() == null && config.value() == null ? h : QuantHooks.over(h, config));
+    }
+
+    /**
+     * The same for learning: quantizers whose scales follow x on the tape ({@link LearningQuant}), so the gradient sees
+     * how a transform changes each row's range. Same forward values as {@link #model}.
+     */
+    public LlamaModel learningModel(QuantConfig config, boolean quantizeWeights) {
+        QuantSpec w = quantizeWeights ? config.weight() : null;
+        Hooks h = w != null && LearningQuant.supports(w) ? learningHooks(w) : hooks(w);
+        return new LlamaModel(base, config.activation() == null && config.key() == null && config.value() == null ? h : LearningQuant.over(h, config));
+    }
+
+    private Hooks learningHooks(QuantSpec weightSpec) {
+        Hooks plain = hooks();
+        return new Hooks() {
+            @Override public Var weight(int l, Linear which, Var w) { return OstQuantView.this.weight(l, which, w, null, weightSpec); }
+            @Override public Var input(int l, Input where, Var x) { return plain.input(l, where, x); }
+            @Override public Var query(int l, Var q) { return plain.query(l, q); }
+            @Override public Var key(int l, Var k) { return plain.key(l, k); }
+        };
     }
 
     private Var scale(Var[] logs, int l) { return logs[l].exp(); }
@@ -197,9 +217,12 @@ public final class OstQuantView {
         return Var.concat(1, copies).reshape(c.qDim());
     }
 
-    private Var quantize(Quantizer wq, Var w, int l, Hooks.Linear which) { return wq == null ? w : wq.fakeQuant(w, Linears.name(l, which)); }
+    private Var quantize(Quantizer wq, QuantSpec learning, Var w, int l, Hooks.Linear which) {
+        if (learning != null) return LearningQuant.fakeQuant(w, learning);
+        return wq == null ? w : wq.fakeQuant(w, Linears.name(l, which));
+    }
 
-    Var weight(int l, Hooks.Linear which, Var w, Quantizer wq) {
+    Var weight(int l, Hooks.Linear which, Var w, Quantizer wq, QuantSpec learning) {
         boolean s = options.scalings();
         return switch (which) {
             case HEAD -> w;
@@ -216,19 +239,19 @@ public final class OstQuantView {
                     }
                     t = cols(t, scale(which == Hooks.Linear.GATE || which == Hooks.Linear.UP ? mlpIn : attnIn, l));
                 }
-                yield quantize(wq, t, l, which);
+                yield quantize(wq, learning, t, l, which);
             }
             case O -> {
                 Var t = r.t().matmul(w);
                 if (options.headRotations()) t = blockColumns(t, headR[l]);
                 if (s) t = cols(t, toQueryHeads(scale(vo, l)));
-                yield r.matmul(quantize(wq, t, l, which));
+                yield r.matmul(quantize(wq, learning, t, l, which));
             }
             case DOWN -> {
                 Var t = r.t().matmul(w);
                 if (s) t = cols(t, scale(upDown, l));
                 t = downHadamard.multiply(t);
-                yield r.matmul(quantize(wq, t, l, which));
+                yield r.matmul(quantize(wq, learning, t, l, which));
             }
         };
     }
