@@ -74,7 +74,7 @@ public record OstQuant(String name, Options options) implements Method {
 
         /** OSTQuant: scalings, WOMI, KL-Top (k = 1000), Riemannian Adam, GPTQ. */
         public static Options ostquant() {
-            return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, RotationOptimizer.RIEMANNIAN_ADAM, 8, 4, 2e-2, 2e-2, null, true, 0);
+            return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, RotationOptimizer.RIEMANNIAN_ADAM, 8, 4, 5e-2, 5e-2, null, true, 0);
         }
 
         /** SpinQuant: rotations only, random Hadamard start, cross-entropy, Cayley SGD at SpinQuant's 1.5. */
