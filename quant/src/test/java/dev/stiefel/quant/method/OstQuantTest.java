@@ -49,6 +49,21 @@ class OstQuantTest {
         }
     }
 
+    @Test void weightOnlyConfigsLearnWithFakeQuantizedWeights() {
+        LlamaWeights fp = SmallModels.random(C, 11);
+        CalibrationData calib = calibration(4, 24);
+        QuantConfig w3 = QuantConfig.parse("W3A16 g16");
+        // from the random Hadamard start at lr 1e-2 (measured 0.0414 → 0.0404). From WOMI the same learning raised the loss
+        // at lr 5e-2, 1e-2 and 2e-3 on this Gaussian model (0.039 → 0.045-0.051): an open problem, see docs/methods/ostquant.md
+        OstQuant.Options o = new OstQuant.Options(true, OstQuant.Init.HADAMARD, OstQuant.Loss.KL_TOP, 1000, OstQuant.RotationOptimizer.RIEMANNIAN_ADAM,
+                10, 2, 1e-2, 1e-2, null, false, 0);
+        OstQuantView view = OstQuant.initialView(fp, w3, o);
+        // weights are what the loss sees here (nothing else is quantized), so the start is not the original model
+        assertThat(OstQuant.evaluate(fp, view, calib, w3, o)).isGreaterThan(1e-3);
+        OstQuant.Learning l = OstQuant.learn(fp, view, calib, w3, o, ProgressFactory.SILENT);
+        assertThat(l.lossAfter()).as("%s", l).isLessThan(l.lossBefore());
+    }
+
     @Test void endToEndItReportsLearningAndEquivalenceAndBeatsRtn() {
         LlamaWeights fp = SmallModels.withOutliers(SmallModels.random(C, 8), 10, 2, 3);
         CalibrationData calib = calibration(4, 24);
