@@ -31,7 +31,7 @@ public final class Methods {
         Gptq.Options gptq() { return Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups); }
     }
 
-    public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "awq", "quarot-rtn", "quarot-gptq");
+    public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "awq", "quarot-rtn", "quarot-gptq", "ostquant", "ostquant-rtn", "spinquant", "spinquant-rtn");
 
     public static Method byName(String name, Options o) {
         return switch (name.strip()) {
@@ -41,6 +41,10 @@ public final class Methods {
             case "awq" -> new Awq();
             case "quarot-rtn" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()), false);
             case "quarot-gptq", "quarot" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()).withGptq(o.gptq()), true);
+            case "ostquant" -> new OstQuant("ostquant", OstQuant.Options.ostquant().withSeed(o.rotationSeed()));
+            case "ostquant-rtn" -> new OstQuant("ostquant-rtn", OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false));
+            case "spinquant" -> new OstQuant("spinquant", OstQuant.Options.spinquant().withSeed(o.rotationSeed()));
+            case "spinquant-rtn" -> new OstQuant("spinquant-rtn", OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false));
             default -> throw new IllegalArgumentException("unknown method '" + name + "'; available: " + String.join(", ", NAMES)
                     + " (quarot = quarot-gptq)");
         };

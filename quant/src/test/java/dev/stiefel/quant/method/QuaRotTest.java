@@ -77,6 +77,6 @@ class QuaRotTest {
         assertThat(Methods.byName("quarot-gptq", Methods.Options.defaults()).name()).isEqualTo("quarot-gptq");
         assertThat(((QuaRot) Methods.byName("quarot", Methods.Options.defaults().withRotationSeed(7))).options().seed()).isEqualTo(7);
         assertThat(Methods.NAMES).contains("smoothquant", "awq", "quarot-rtn", "quarot-gptq");
-        assertThatThrownBy(() -> Methods.byName("spinquant", Methods.Options.defaults())).hasMessageContaining("available");
+        assertThatThrownBy(() -> Methods.byName("slowquant", Methods.Options.defaults())).hasMessageContaining("available");
     }
 }

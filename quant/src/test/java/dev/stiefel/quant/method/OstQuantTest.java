@@ -1,0 +1,89 @@
+package dev.stiefel.quant.method;
+
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.SmallModels;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class OstQuantTest {
+    private final Random rnd = new Random(23);
+    private static final LlamaConfig C = SmallModels.config(32, 64, 2, 4, 2, 53, false);
+
+    private CalibrationData calibration(int n, int len) {
+        List<int[]> s = new ArrayList<>();
+        for (int i = 0; i < n; i++) s.add(SmallModels.tokens(rnd, len, C.vocabSize()));
+        return new CalibrationData(s, "random tokens", 23);
+    }
+
+    @Test void learningLowersTheLossForEveryObjectiveAndBothOptimizers() {
+        LlamaWeights fp = SmallModels.withOutliers(SmallModels.random(C, 7), 10, 2, 3);
+        CalibrationData calib = calibration(4, 24);
+        QuantConfig w4a4 = QuantConfig.parse("W4A4KV4");
+        for (OstQuant.Options o : List.of(OstQuant.Options.ostquant().withEpochs(5).withBatch(2).withInit(OstQuant.Init.HADAMARD),
+                OstQuant.Options.ostquant().withEpochs(5).withBatch(2).withLoss(OstQuant.Loss.KL),
+                OstQuant.Options.ostquant().withEpochs(5).withBatch(2).withLoss(OstQuant.Loss.MSE),
+                OstQuant.Options.spinquant().withEpochs(5).withBatch(2))) {
+            OstQuantView view = OstQuant.initialView(fp, w4a4, o);
+            OstQuant.Learning l = OstQuant.learn(fp, view, calib, w4a4, o, ProgressFactory.SILENT);
+            assertThat(l.steps()).isEqualTo(10);
+            // measured on every calibration window without a tape, before and after (the same windows, deterministic)
+            assertThat(l.lossAfter()).as("%s: %s", o.loss(), l).isLessThan(l.lossBefore());
+            // learning keeps the rotations orthogonal and the view exact in full precision
+            List<Tensor> ids = SmallModels.sequences(rnd, 1, 16, C.vocabSize());
+            assertThat(SmallModels.relativeLogitError(new LlamaModel(fp), view.model(QuantConfig.FP, true), ids)).isLessThan(1e-4);
+            assertThat(SmallModels.relativeLogitError(view.model(QuantConfig.FP, true), view.fuse().model(), ids)).isLessThan(1e-4);
+        }
+    }
+
+    @Test void weightOnlyConfigsLearnWithFakeQuantizedWeights() {
+        LlamaWeights fp = SmallModels.random(C, 11);
+        CalibrationData calib = calibration(4, 24);
+        QuantConfig w3 = QuantConfig.parse("W3A16 g16");
+        // from the random Hadamard start at lr 1e-2 (measured 0.0414 → 0.0404). From WOMI the same learning raised the loss
+        // at lr 5e-2, 1e-2 and 2e-3 on this Gaussian model (0.039 → 0.045-0.051): an open problem, see docs/methods/ostquant.md
+        OstQuant.Options o = new OstQuant.Options(true, OstQuant.Init.HADAMARD, OstQuant.Loss.KL_TOP, 1000, OstQuant.RotationOptimizer.RIEMANNIAN_ADAM,
+                10, 2, 1e-2, 1e-2, null, false, 0);
+        OstQuantView view = OstQuant.initialView(fp, w3, o);
+        // weights are what the loss sees here (nothing else is quantized), so the start is not the original model
+        assertThat(OstQuant.evaluate(fp, view, calib, w3, o)).isGreaterThan(1e-3);
+        OstQuant.Learning l = OstQuant.learn(fp, view, calib, w3, o, ProgressFactory.SILENT);
+        assertThat(l.lossAfter()).as("%s", l).isLessThan(l.lossBefore());
+    }
+
+    @Test void endToEndItReportsLearningAndEquivalenceAndBeatsRtn() {
+        LlamaWeights fp = SmallModels.withOutliers(SmallModels.random(C, 8), 10, 2, 3);
+        CalibrationData calib = calibration(4, 24);
+        List<Tensor> heldOut = SmallModels.sequences(rnd, 2, 24, C.vocabSize());
+        LlamaModel ref = new LlamaModel(fp);
+        QuantConfig config = QuantConfig.parse("W4A4KV4");
+        double rtn = SmallModels.relativeLogitError(ref, new Rtn().apply(fp, calib, config, ProgressFactory.SILENT).model(), heldOut);
+        for (String name : List.of("ostquant", "spinquant-rtn")) {
+            OstQuant m = (OstQuant) Methods.byName(name, Methods.Options.defaults());
+            m = new OstQuant(name, m.options().withEpochs(3).withBatch(2));
+            QuantizedModel q = m.apply(fp, calib, config, ProgressFactory.SILENT);
+            double err = SmallModels.relativeLogitError(ref, q.model(), heldOut);
+            assertThat(err).as("%s %s vs RTN %s", name, err, rtn).isLessThan(rtn);
+            @SuppressWarnings("unchecked") Map<String, Object> s = (Map<String, Object>) q.report().get(name);
+            assertThat(q.report()).containsEntry("method", name);
+            assertThat(s).containsKeys("loss_first_epoch", "loss_last_epoch", "transforms", "online_at_run_time");
+            @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) s.get("equivalence_before_quantization");
+            assertThat((Double) eq.get("relative")).isLessThan(1e-4);
+        }
+        assertThatThrownBy(() -> OstQuant.ostquant().apply(fp, null, config, ProgressFactory.SILENT)).hasMessageContaining("calibration");
+        assertThat(Methods.NAMES).contains("ostquant", "spinquant");
+    }
+}
