@@ -48,19 +48,35 @@ public final class Let {
     private final Tensor oToV, qToPair, kToPair;
 
     private Let(LlamaConfig c, float[] attn, float[] mlp, float[] out, float[] qk) {
-        check("attn", attn, c.dim());
-        check("mlp", mlp, c.dim());
-        check("out", out, c.kvDim());
-        check("qk", qk, c.kvHeads() * c.headDim() / 2);
+        this(c, param("attn", attn, c.dim()), param("mlp", mlp, c.dim()), param("out", out, c.kvDim()),
+                param("qk", qk, c.kvHeads() * c.headDim() / 2));
+    }
+
+    private static Var param(String name, float[] s, int n) {
+        check(name, s, n);
+        return Var.param(Tensor.of(s, n));
+    }
+
+    /** Over given parameters (gradient checks pass their own); their values are truncated in place. */
+    Let(LlamaConfig c, Var attn, Var mlp, Var out, Var qk) {
+        shape("attn", attn, c.dim());
+        shape("mlp", mlp, c.dim());
+        shape("out", out, c.kvDim());
+        shape("qk", qk, c.kvHeads() * c.headDim() / 2);
         this.config = c;
-        this.attn = Var.param(Tensor.of(attn, attn.length));
-        this.mlp = Var.param(Tensor.of(mlp, mlp.length));
-        this.out = Var.param(Tensor.of(out, out.length));
-        this.qk = Var.param(Tensor.of(qk, qk.length));
+        this.attn = attn;
+        this.mlp = mlp;
+        this.out = out;
+        this.qk = qk;
         this.oToV = Tensor.ofInts(outputColumnToValue(c), c.qDim());
         this.qToPair = Tensor.ofInts(queryRowToPair(c), c.qDim());
         this.kToPair = Tensor.ofInts(keyRowToPair(c), c.kvDim());
         truncate();
+    }
+
+    private static void shape(String name, Var s, int n) {
+        if (s.shape().length != 1 || s.shape()[0] != n)
+            throw new IllegalArgumentException("let: " + name + " scales must be [" + n + "], got " + java.util.Arrays.toString(s.shape()));
     }
 
     private static void check(String name, float[] s, int n) {

@@ -42,7 +42,13 @@ public final class Lwc implements WeightQuantizer {
     private final List<Segment> segments = new ArrayList<>();
 
     /** Clipping parameters for a [rows, cols] weight quantized per row or per group as {@code spec} says. */
-    public Lwc(QuantSpec spec, int rows, int cols) {
+    public Lwc(QuantSpec spec, int rows, int cols) { this(spec, rows, cols, null); }
+
+    /**
+     * With given parameters (γ, β of the whole groups, then γ, β of the narrower last group if there is one), each
+     * [rows·groups, 1]; null: fresh ones at {@link #INIT}. Gradient checks pass their own.
+     */
+    Lwc(QuantSpec spec, int rows, int cols, List<Var> params) {
         if (spec.granularity() == QuantSpec.Granularity.PER_TENSOR)
             throw new IllegalArgumentException("lwc: learnable clipping is per output channel or per group, not per tensor (" + spec + ")");
         if (rows < 1 || cols < 1) throw new IllegalArgumentException("lwc: empty weight " + rows + "×" + cols);
@@ -51,14 +57,20 @@ public final class Lwc implements WeightQuantizer {
         this.cols = cols;
         int g = spec.groupSize() == 0 ? cols : Math.min(spec.groupSize(), cols);
         int full = cols / g, tail = cols % g;
-        segments.add(segment(0, full * g, g));
-        if (tail > 0) segments.add(segment(full * g, tail, tail));
+        segments.add(segment(0, full * g, g, params, 0));
+        if (tail > 0) segments.add(segment(full * g, tail, tail, params, 2));
         this.groups = full + (tail > 0 ? 1 : 0);
+        if (params != null && params.size() != 2 * segments.size())
+            throw new IllegalArgumentException("lwc: " + params.size() + " parameters given, " + 2 * segments.size() + " needed");
     }
 
-    private Segment segment(int from, int width, int groupWidth) {
+    private Segment segment(int from, int width, int groupWidth, List<Var> params, int at) {
         int n = rows * (width / groupWidth);
-        return new Segment(from, width, groupWidth, Var.param(Tensor.full(INIT, n, 1)), Var.param(Tensor.full(INIT, n, 1)));
+        if (params == null) return new Segment(from, width, groupWidth, Var.param(Tensor.full(INIT, n, 1)), Var.param(Tensor.full(INIT, n, 1)));
+        for (int i = at; i < at + 2; i++)
+            if (!java.util.Arrays.equals(params.get(i).shape(), new int[]{n, 1}))
+                throw new IllegalArgumentException("lwc: parameter " + i + " is " + java.util.Arrays.toString(params.get(i).shape()) + ", expected [" + n + ", 1]");
+        return new Segment(from, width, groupWidth, params.get(at), params.get(at + 1));
     }
 
     public QuantSpec spec() { return spec; }
