@@ -122,8 +122,8 @@ public final class Lwc implements WeightQuantizer {
 
     /** The step h and zero point z of every group of a segment, [groups, 1] each. */
     private Var[] stepAndZero(Var grouped, Segment seg, Ste ste) {
-        Var xmax = seg.gamma().sigmoid().mul(grouped.max(-1, true));
-        Var xmin = seg.beta().sigmoid().mul(grouped.min(-1, true));
+        Var xmax = seg.gamma().sigmoid().mul(ste.max(grouped));
+        Var xmin = seg.beta().sigmoid().mul(ste.min(grouped));
         if (spec.symmetric()) {
             Var h = ste.clamp(xmax.maximum(xmin.neg()).div((float) spec.qmax()), MIN_STEP, MAX_STEP);
             return new Var[]{h, Var.of(Tensor.zeros(h.shape()))};

@@ -4,14 +4,15 @@ import dev.stiefel.autograd.Var;
 import dev.stiefel.tensor.Tensor;
 
 /**
- * The three non-smooth steps of fake quantization as the training forward takes them: rounding, clamping to the
- * integer grid, and values computed from the data that the tape treats as constants (an activation's per-token
- * scale, a weight group's rounded zero point).
+ * The non-smooth steps of fake quantization as the training forward takes them: rounding, clamping to the integer
+ * grid, picking a group's extreme elements, and values computed from the data that the tape treats as constants (an
+ * activation's per-token scale, a weight group's rounded zero point).
  *
  * <p>{@link #STRAIGHT_THROUGH} is what calibration uses: round forward, identity backward (Bengio et al. 2013), clamp
- * with a zero gradient where clipped, constants as they are. The gradient the tape then computes is, at the current
- * point, the exact gradient of the function in which every rounding offset, every clamp decision and every constant
- * is frozen at their current values. Gradient tests substitute an implementation that freezes them explicitly, which
+ * with a zero gradient where clipped, max/min with the gradient on the extreme element, constants as they are. The
+ * gradient the tape then computes is, at the current point, the exact gradient of the function in which every
+ * rounding offset, every clamp decision, every choice of extreme element and every constant is frozen at its current
+ * value. Gradient tests substitute an implementation that freezes them explicitly, which
  * makes that function smooth enough for finite differences.
  */
 public interface Ste {
@@ -24,6 +25,12 @@ public interface Ste {
 
     /** A value computed from data that the tape does not differentiate (a scale, a zero point). */
     Tensor constant(Tensor t);
+
+    /** The largest element along the last axis (kept as a dimension of 1); the gradient goes to that element. */
+    default Var max(Var x) { return x.max(-1, true); }
+
+    /** The smallest element along the last axis (kept as a dimension of 1); the gradient goes to that element. */
+    default Var min(Var x) { return x.min(-1, true); }
 
     /** The straight-through estimator of the training forward. */
     Ste STRAIGHT_THROUGH = new Ste() {
