@@ -27,8 +27,9 @@ import java.util.List;
  *   <tr><td>{@code qk} [kvHeads · headDim/2]</td><td>rows of Wq (queries)</td><td>rows of Wk (keys, the K cache)</td></tr>
  * </table>
  *
- * <p>The last two are eq. 5 and 6 of the paper (V→O; Q→K, which keeps q·kᵀ and so the attention scores). Two
- * constraints the reference's code does not impose make them exact here: with grouped-query attention a V or K
+ * <p>Q→K is eq. 5 of the paper (P = softmax((Q ⊘ s)(s ⊙ Kᵀ)) keeps the attention scores); V→O is eq. 3's construction
+ * between v_proj and o_proj (§3.3; the reference's {@code smooth_fc_fc}). Two constraints the reference's code does
+ * not impose make them exact here: with grouped-query attention a V or K
  * feature is read by every query head of its group, so one scale serves the group; and RoPE rotates pairs of
  * features, R(q ⊘ s) = R(q) ⊘ s only when both features of a rotary pair share their scale, so {@code qk} has one
  * entry per pair ((2i, 2i+1) in the interleaved layout, (i, i + d/2) in the rotate-half one).

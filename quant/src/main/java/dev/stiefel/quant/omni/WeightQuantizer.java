@@ -25,15 +25,16 @@ public interface WeightQuantizer {
 
     /**
      * Round-to-nearest with the quant core's {@link Quantizer}: scales and zero points found on the weight's current
-     * values (with the spec's clipping, if any) and held constant, the weight passing by straight-through rounding.
-     * Its fold is {@code Quantizer.fakeQuant} exactly.
+     * values (with the spec's clipping, if any), the weight passing by straight-through rounding, the gradient also
+     * reaching it through the row's (or group's) scale as in the reference's min-max quantizer
+     * ({@code ActivationQuantizer.spread}). Its fold is {@code Quantizer.fakeQuant} exactly.
      */
     static WeightQuantizer fixed(Quantizer q, String name) {
         return new WeightQuantizer() {
             @Override public Var quantize(Var w, Ste ste) {
                 int rows = w.shape()[0], cols = w.shape()[1];
                 QuantParams p = q.fit(w.value().toFloatArray(), rows, cols, name);
-                return ActivationQuantizer.spread(w, p, ste);
+                return ActivationQuantizer.spread(w, p, ste, q.spec().clipping());
             }
 
             @Override public Tensor fold(Tensor w) {
