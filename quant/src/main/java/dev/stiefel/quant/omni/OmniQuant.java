@@ -177,9 +177,9 @@ public final class OmniQuant implements Method {
 
         Activations fpIn = null, qIn = null;
         if (start == 0) {
-            List<Tensor> emb = Capture.embed(new LlamaModel(fp), calibration);
-            fpIn = store(wd, "fp", 0, emb);
-            qIn = store(wd, "quant", 0, emb);
+            Activations[] emb = embed(wd, fp, calibration);
+            fpIn = emb[0];
+            qIn = emb[1];
         } else if (start < layers) {
             fpIn = wd.openActivations("fp", start);
             qIn = wd.openActivations("quant", start);
@@ -310,11 +310,22 @@ public final class OmniQuant implements Method {
         return replacing instanceof Activations.Memory m ? m.overwrite() : Activations.memory();
     }
 
-    private static Activations store(WorkDir wd, String kind, int index, List<Tensor> samples) {
-        if (wd == null) return Activations.Memory.of(samples);
-        Activations.Writer w = Activations.file(wd.activations(kind, index));
-        for (Tensor t : samples) w.put(t);
-        return w.finish();
+    /** Block 0's inputs for both chains: the samples' embeddings, in memory or streamed one sample at a time to files. */
+    private static Activations[] embed(WorkDir wd, LlamaWeights fp, CalibrationData calibration) {
+        LlamaModel model = new LlamaModel(fp);
+        if (wd == null) {
+            List<Tensor> emb = Capture.embed(model, calibration);
+            return new Activations[]{Activations.Memory.of(emb), Activations.Memory.of(emb)};
+        }
+        Activations.Writer f = Activations.file(wd.activations("fp", 0)), q = Activations.file(wd.activations("quant", 0));
+        try (var off = Grad.off()) {
+            for (int i = 0; i < calibration.size(); i++) {
+                Tensor e = model.embed(calibration.ids(i)).value();
+                f.put(e);
+                q.put(e);
+            }
+        }
+        return new Activations[]{f.finish(), q.finish()};
     }
 
     private static void discard(WorkDir wd, Activations a) {
