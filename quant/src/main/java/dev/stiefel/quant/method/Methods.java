@@ -1,6 +1,7 @@
 package dev.stiefel.quant.method;
 
 import dev.stiefel.quant.Method;
+import dev.stiefel.quant.omni.OmniQuant;
 
 import java.util.List;
 
@@ -16,24 +17,40 @@ public final class Methods {
      * @param smoothAlpha  SmoothQuant's migration strength α (0.5)
      * @param smoothLevel  SmoothQuant's quantizer settings: the config's, or the paper's O1–O3
      * @param rotationSeed QuaRot's random Hadamard signs
+     * @param omniquant    OmniQuant's epochs, LWC/LET switches, learning rates, alpha and work directory
      */
-    public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed) {
-        public Options(boolean actOrder, boolean staticGroups) { this(actOrder, staticGroups, 0.5, SmoothQuant.Level.CONFIG, 0); }
+    public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
+                          OmniQuant.Options omniquant) {
+        public Options(boolean actOrder, boolean staticGroups) {
+            this(actOrder, staticGroups, 0.5, SmoothQuant.Level.CONFIG, 0, OmniQuant.Options.defaults());
+        }
+
+        public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed) {
+            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, OmniQuant.Options.defaults());
+        }
 
         public static Options defaults() { return new Options(false, false); }
 
-        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed); }
+        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant); }
 
-        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed); }
+        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant); }
 
-        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s); }
+        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant); }
+
+        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o); }
 
         Gptq.Options gptq() { return Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups); }
     }
 
-    public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "awq", "quarot-rtn", "quarot-gptq", "ostquant", "ostquant-rtn", "spinquant", "spinquant-rtn");
+    /**
+     * omniquant runs the reference scripts' recipe (LWC always, LET when activations or K/V are quantized);
+     * omniquant-lwc, omniquant-let and omniquant-lwc-let force one, the other or both on (the ablation).
+     */
+    public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "awq", "quarot-rtn", "quarot-gptq", "ostquant", "ostquant-rtn",
+            "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let");
 
     public static Method byName(String name, Options o) {
+        OmniQuant.Options omni = o.omniquant();
         return switch (name.strip()) {
             case "rtn" -> new Rtn();
             case "gptq" -> new Gptq(o.gptq());
@@ -45,6 +62,10 @@ public final class Methods {
             case "ostquant-rtn" -> new OstQuant("ostquant-rtn", OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false));
             case "spinquant" -> new OstQuant("spinquant", OstQuant.Options.spinquant().withSeed(o.rotationSeed()));
             case "spinquant-rtn" -> new OstQuant("spinquant-rtn", OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false));
+            case "omniquant" -> new OmniQuant("omniquant", omni);
+            case "omniquant-lwc" -> new OmniQuant("omniquant-lwc", omni.withLwc(true).withLet(false));
+            case "omniquant-let" -> new OmniQuant("omniquant-let", omni.withLwc(false).withLet(true));
+            case "omniquant-lwc-let" -> new OmniQuant("omniquant-lwc-let", omni.withLwc(true).withLet(true));
             default -> throw new IllegalArgumentException("unknown method '" + name + "'; available: " + String.join(", ", NAMES)
                     + " (quarot = quarot-gptq)");
         };

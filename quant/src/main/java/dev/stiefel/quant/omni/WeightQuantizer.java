@@ -1,0 +1,51 @@
+package dev.stiefel.quant.omni;
+
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.quant.QuantParams;
+import dev.stiefel.quant.Quantizer;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * How one linear weight is quantized while a block is calibrated: {@link Lwc} with its learnable clipping, or
+ * {@link #fixed} round-to-nearest on the spec's own grid (OmniQuant without LWC).
+ */
+public interface WeightQuantizer {
+
+    /** Ŵ on the tape, from the (possibly transformed) weight W [rows, cols]. */
+    Var quantize(Var w, Ste ste);
+
+    /** The weight as written into the quantized model. */
+    Tensor fold(Tensor w);
+
+    /** Learnable parameters (none for a fixed grid). */
+    List<Var> parameters();
+
+    /**
+     * Round-to-nearest with the quant core's {@link Quantizer}: scales and zero points found on the weight's current
+     * values (with the spec's clipping, if any), the weight passing by straight-through rounding, the gradient also
+     * reaching it through the row's (or group's) scale as in the reference's min-max quantizer
+     * ({@code ActivationQuantizer.spread}). Its fold is {@code Quantizer.fakeQuant} exactly.
+     */
+    static WeightQuantizer fixed(Quantizer q, String name) {
+        return new WeightQuantizer() {
+            @Override public Var quantize(Var w, Ste ste) {
+                int rows = w.shape()[0], cols = w.shape()[1];
+                QuantParams p = q.fit(w.value().toFloatArray(), rows, cols, name);
+                return ActivationQuantizer.spread(w, p, ste, q.spec().clipping());
+            }
+
+            @Override public Tensor fold(Tensor w) {
+                try (var off = Grad.off()) {
+                    return q.fakeQuant(w, name);
+                }
+            }
+
+            @Override public List<Var> parameters() { return List.of(); }
+
+            @Override public String toString() { return "rtn[" + q.spec() + "]"; }
+        };
+    }
+}

@@ -1,0 +1,254 @@
+package dev.stiefel.quant.omni;
+
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.llama.Hooks.Linear;
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.Method;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantSpec;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.SmallModels;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.method.Methods;
+import dev.stiefel.quant.method.Rtn;
+import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** OmniQuant end to end on small random models: it learns, it beats round-to-nearest where the paper says it should, it resumes. */
+class OmniQuantTest {
+
+    private static CalibrationData calibration(int n, int t, int vocab, long seed) {
+        Random rnd = new Random(seed);
+        List<int[]> s = new ArrayList<>();
+        for (int i = 0; i < n; i++) s.add(SmallModels.tokens(rnd, t, vocab));
+        return new CalibrationData(s, "random tokens", seed);
+    }
+
+    /** ‖logits − logits_fp‖ / ‖logits_fp‖ on sequences never seen in calibration. */
+    private static double logitError(LlamaWeights fp, QuantizedModel q, int vocab) {
+        Random rnd = new Random(99);
+        double num = 0, den = 0;
+        try (var off = Grad.off()) {
+            for (int i = 0; i < 3; i++) {
+                Tensor ids = Tensor.ofInts(SmallModels.tokens(rnd, 40, vocab), 1, 40);
+                float[] ref = new LlamaModel(fp).forward(ids, null).value().toFloatArray(), got = q.model().forward(ids, null).value().toFloatArray();
+                for (int k = 0; k < ref.length; k++) {
+                    num += (double) (got[k] - ref[k]) * (got[k] - ref[k]);
+                    den += (double) ref[k] * ref[k];
+                }
+            }
+        }
+        return Math.sqrt(num / den);
+    }
+
+    /**
+     * The same function as {@code w}, with a few residual channels made outliers the way LLMs have them: the RMSNorm
+     * gains of those channels ×{@code factor} and the weight columns reading them ÷{@code factor}, so activations
+     * entering q/k/v and gate/up carry channels {@code factor} times larger than the rest.
+     */
+    static LlamaWeights withActivationOutliers(LlamaWeights w, int[] channels, float factor) {
+        LlamaConfig c = w.config();
+        float[] gain = new float[c.dim()], inverse = new float[c.dim()];
+        java.util.Arrays.fill(gain, 1f);
+        for (int ch : channels) gain[ch] = factor;
+        for (int j = 0; j < c.dim(); j++) inverse[j] = 1 / gain[j];
+        Tensor g = Tensor.wrap(gain, c.dim()), gCols = Tensor.wrap(inverse, 1, c.dim());
+        List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (LlamaWeights.Layer l : w.layers())
+            layers.add(new LlamaWeights.Layer(l.attnNorm().mul(g), l.wq().mul(gCols), l.wk().mul(gCols), l.wv().mul(gCols), l.wo(),
+                    l.ffnNorm().mul(g), l.wGate().mul(gCols), l.wUp().mul(gCols), l.wDown()));
+        return OmniQuant.withLayers(w, layers);
+    }
+
+    private static OmniQuant omni(int epochs) { return new OmniQuant(OmniQuant.Options.defaults().withEpochs(epochs)); }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Map<String, Object>> blocks(QuantizedModel q) { return (Map<String, Map<String, Object>>) q.report().get("blocks"); }
+
+    // ------------------------------------------------------------ it learns
+
+    /**
+     * The block MSE after training is below its value at the initial parameters, for LWC alone at 3 bits and for LWC
+     * with LET at W6A6 on a model with activation outliers. (On a random Gaussian model at 4 bits σ(4) ≈ 0.982 is
+     * already about the best clipping there is, and the straight-through gradient has nothing to find.)
+     */
+    @Test void trainingLowersEveryBlocksMseAndReportsIt() {
+        LlamaWeights fp = SmallModels.random(SmallModels.config(64, 96, 2, 4, 2, 53, false), 20);
+        QuantizedModel q = omni(20).apply(fp, calibration(8, 32, 53, 11), QuantConfig.parse("W3A16 g32"), ProgressFactory.SILENT);
+        assertLowered(q, 0.95, 20);
+        LlamaWeights outliers = withActivationOutliers(SmallModels.random(SmallModels.config(32, 64, 2, 4, 2, 53, false), 10), new int[]{3, 17, 30}, 25f);
+        QuantizedModel w6a6 = omni(10).apply(outliers, calibration(8, 32, 53, 9), QuantConfig.parse("W6A6"), ProgressFactory.SILENT);
+        assertLowered(w6a6, 0.97, 10);
+        Map<?, ?> settings = (Map<?, ?>) w6a6.report().get("omniquant");
+        assertThat(settings.get("lwc")).isEqualTo(true);
+        assertThat(settings.get("let")).isEqualTo(true);
+        assertThat(settings.get("epochs")).isEqualTo(10);
+    }
+
+    private static void assertLowered(QuantizedModel q, double factor, int epochs) {
+        Map<String, Map<String, Object>> blocks = blocks(q);
+        assertThat(blocks).containsOnlyKeys("model.layers.0", "model.layers.1");
+        for (Map<String, Object> b : blocks.values()) {
+            double before = ((Number) b.get("mse_before")).doubleValue(), after = ((Number) b.get("mse_after")).doubleValue();
+            assertThat(after).as("%s", b).isLessThan(factor * before);
+            assertThat((List<?>) b.get("epoch_loss")).hasSize(epochs);
+        }
+    }
+
+    /** LET migrates injected activation outliers into the weights: W4A4 logits much closer to full precision than RTN's. */
+    @Test void beatsRoundToNearestAtW4A4OnAModelWithActivationOutliers() {
+        LlamaConfig c = SmallModels.config(32, 64, 2, 4, 2, 53, false);
+        LlamaWeights fp = withActivationOutliers(SmallModels.random(c, 8), new int[]{3, 17, 30}, 25f);
+        QuantConfig w4a4 = QuantConfig.parse("W4A4");
+        double rtn = logitError(fp, new Rtn().apply(fp, null, w4a4, ProgressFactory.SILENT), 53);
+        double omni = logitError(fp, omni(5).apply(fp, calibration(6, 32, 53, 9), w4a4, ProgressFactory.SILENT), 53);
+        assertThat(omni).as("omniquant %s vs rtn %s", omni, rtn).isLessThan(0.7 * rtn);
+    }
+
+    /** LWC at 2 bits: learned clipping beats the full-range grid of round-to-nearest, and beats its own starting point. */
+    @Test void beatsRoundToNearestAtW2A16WithGroupsOf32() {
+        LlamaConfig c = SmallModels.config(64, 96, 2, 4, 2, 53, false);
+        LlamaWeights fp = SmallModels.random(c, 10);
+        QuantConfig w2 = QuantConfig.parse("W2A16 g32");
+        CalibrationData calib = calibration(8, 32, 53, 11);
+        double rtn = logitError(fp, new Rtn().apply(fp, null, w2, ProgressFactory.SILENT), 53);
+        double untrained = logitError(fp, omni(0).apply(fp, calib, w2, ProgressFactory.SILENT), 53);
+        QuantizedModel q = omni(20).apply(fp, calib, w2, ProgressFactory.SILENT);
+        double omni = logitError(fp, q, 53);
+        assertThat(omni).as("omniquant %s vs rtn %s", omni, rtn).isLessThan(0.95 * rtn);
+        assertThat(omni).as("omniquant %s vs its initial clipping %s", omni, untrained).isLessThan(0.95 * untrained);
+        Map<?, ?> settings = (Map<?, ?>) q.report().get("omniquant");
+        assertThat(settings.get("let")).as("weight-only: LWC only, as the reference scripts").isEqualTo(false);
+        assertThat(settings.get("aug_loss")).as("2-bit weight-only: the reference scripts' aug_loss").isEqualTo(true);
+    }
+
+    // ------------------------------------------------------------ what it trains is what it ships
+
+    @Test void theFoldedModelComputesWhatTheLastTrainingForwardComputed() {
+        LlamaConfig c = SmallModels.config(32, 48, 1, 4, 2, 41, false).withRopeLayout(Rope.Layout.INTERLEAVED);
+        LlamaWeights fp = SmallModels.random(c, 12);
+        Random rnd = new Random(13);
+        Let let = Let.of(c, uniform(rnd, c.dim()), uniform(rnd, c.dim()), uniform(rnd, c.kvDim()), uniform(rnd, c.kvHeads() * c.headDim() / 2));
+        Map<Linear, WeightQuantizer> wq = new java.util.EnumMap<>(Linear.class);
+        QuantSpec w4 = QuantSpec.weights(4, false, 16);
+        for (Linear which : Linears.BLOCK) {
+            Tensor t = Linears.weight(fp, 0, which);
+            wq.put(which, new Lwc(w4, t.size(0), t.size(1)));
+        }
+        BlockHooks training = new BlockHooks(0, let, wq, null, null, null, null);
+        LlamaWeights folded = OmniQuant.withLayers(fp, List.of(training.fold(fp.layer(0))));
+        Tensor x = Tensor.randn(new Random(14), 1, 20, c.dim());
+        try (var off = Grad.off()) {
+            Tensor trained = new LlamaModel(fp, training).block(0, Var.of(x), 0, null).value();
+            Tensor shipped = new LlamaModel(folded).block(0, Var.of(x), 0, null).value();
+            // the weights are bit-identical; only the RMSNorm gain (g/s folded vs ·g then /s) rounds differently
+            assertThat(shipped.maxAbsDiff(trained) / trained.abs().max().item()).isLessThan(1e-5);
+        }
+        for (Linear which : Linears.BLOCK)
+            try (var off = Grad.off()) {
+                Tensor onTape = training.weight(0, which, Var.of(Linears.weight(fp, 0, which))).value();
+                assertThat(Linears.weight(folded, 0, which).toFloatArray()).as("%s", which).isEqualTo(onTape.toFloatArray());
+            }
+    }
+
+    private static float[] uniform(Random rnd, int n) {
+        float[] f = new float[n];
+        for (int i = 0; i < n; i++) f[i] = 0.5f + 1.5f * rnd.nextFloat();
+        return f;
+    }
+
+    // ------------------------------------------------------------ resuming
+
+    /** Interrupted after block 0 was saved, and again in the middle of block 2's training: the resumed runs end in the same weights. */
+    @Test void resumedRunsEndInTheSameWeightsAsAnUninterruptedOne(@TempDir Path dir) {
+        LlamaConfig c = SmallModels.config(16, 24, 3, 2, 1, 29, false);
+        LlamaWeights fp = SmallModels.random(c, 15);
+        CalibrationData calib = calibration(3, 12, 29, 16);
+        QuantConfig config = QuantConfig.parse("W4A4KV4");
+        OmniQuant.Options o = OmniQuant.Options.defaults().withEpochs(2);
+        QuantizedModel reference = new OmniQuant(o).apply(fp, calib, config, ProgressFactory.SILENT);
+
+        class Interrupted extends RuntimeException {}
+        OmniQuant onDisk = new OmniQuant(o.withWorkDir(dir));
+        assertThatThrownBy(() -> onDisk.withListener(new OmniQuant.Listener() {
+            @Override public void blockSaved(int layer) { if (layer == 0) throw new Interrupted(); }
+        }).apply(fp, calib, config, ProgressFactory.SILENT)).isInstanceOf(Interrupted.class);
+        assertThatThrownBy(() -> onDisk.withListener(new OmniQuant.Listener() {
+            @Override public void step(int layer, int epoch, int sample) { if (layer == 2 && epoch == 1) throw new Interrupted(); }
+        }).apply(fp, calib, config, ProgressFactory.SILENT)).isInstanceOf(Interrupted.class);
+        List<Integer> trainedBlocks = new ArrayList<>();
+        QuantizedModel resumed = onDisk.withListener(new OmniQuant.Listener() {
+            @Override public void blockSaved(int layer) { trainedBlocks.add(layer); }
+        }).apply(fp, calib, config, ProgressFactory.SILENT);
+
+        assertThat(trainedBlocks).as("only the unfinished block is trained again").containsExactly(2);
+        assertThat(resumed.report().get("resumed_after_blocks")).isEqualTo(2);
+        assertThat(blocks(resumed)).isEqualTo(blocks(reference).entrySet().stream().collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, e -> {
+            Map<String, Object> m = new java.util.LinkedHashMap<>(e.getValue());
+            m.put("seconds", blocks(resumed).get(e.getKey()).get("seconds"));
+            return m;
+        })));
+        List<Tensor> a = reference.weights().tensors(), b = resumed.weights().tensors();
+        assertThat(b).hasSameSizeAs(a);
+        for (int i = 0; i < a.size(); i++) assertThat(b.get(i).toFloatArray()).as("tensor %d", i).isEqualTo(a.get(i).toFloatArray());
+    }
+
+    @Test void aWorkDirectoryStateOfAnotherRunIsRefused(@TempDir Path dir) throws Exception {
+        WorkDir w = WorkDir.open(dir, "run", "fingerprint A");
+        LlamaConfig c = SmallModels.config(8, 12, 1, 2, 1, 7, false);
+        w.commit(0, SmallModels.random(c, 1).layer(0), Map.of("mse_before", 1.0));
+        assertThat(WorkDir.open(dir, "run", "fingerprint A").finished()).isEqualTo(1);
+        Path state = w.dir().resolve("state.json");
+        Files.writeString(state, Files.readString(state).replace("fingerprint A", "fingerprint B"));
+        assertThatThrownBy(() -> WorkDir.open(dir, "run", "fingerprint A")).hasMessageContaining("belongs to another run");
+    }
+
+    // ------------------------------------------------------------ settings and errors
+
+    @Test void theAblationVariantsAreRegisteredWithTheirSwitches() {
+        Methods.Options o = Methods.Options.defaults();
+        QuantConfig w4a4 = QuantConfig.parse("W4A4"), w4 = QuantConfig.parse("W4A16");
+        for (String name : List.of("omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let")) {
+            Method m = Methods.byName(name, o);
+            assertThat(m.name()).isEqualTo(name);
+            assertThat(m).isInstanceOf(OmniQuant.class);
+        }
+        OmniQuant.Settings auto4a4 = ((OmniQuant) Methods.byName("omniquant", o)).options().resolve(w4a4);
+        OmniQuant.Settings auto4 = ((OmniQuant) Methods.byName("omniquant", o)).options().resolve(w4);
+        assertThat(auto4a4).isEqualTo(new OmniQuant.Settings(20, true, true, false, false));
+        assertThat(auto4).isEqualTo(new OmniQuant.Settings(20, true, false, false, false));
+        assertThat(((OmniQuant) Methods.byName("omniquant", o)).options().resolve(QuantConfig.parse("W2A16 g128")).epochs()).isEqualTo(40);
+        assertThat(((OmniQuant) Methods.byName("omniquant-let", o)).options().resolve(w4)).isEqualTo(new OmniQuant.Settings(20, false, true, false, false));
+        assertThat(((OmniQuant) Methods.byName("omniquant-lwc", o)).options().resolve(w4a4)).isEqualTo(new OmniQuant.Settings(20, true, false, false, false));
+        assertThat(((OmniQuant) Methods.byName("omniquant", o)).options().resolve(QuantConfig.parse("W4A4KV4")).quantizeQuery()).isTrue();
+    }
+
+    @Test void refusesMissingCalibrationStaticActivationsAndNothingToLearn() {
+        LlamaConfig c = SmallModels.config(8, 12, 1, 2, 1, 7, false);
+        LlamaWeights fp = SmallModels.random(c, 1);
+        CalibrationData calib = calibration(1, 4, 7, 1);
+        assertThatThrownBy(() -> omni(1).apply(fp, null, QuantConfig.parse("W4A16"), ProgressFactory.SILENT)).hasMessageContaining("calibration");
+        QuantConfig staticActs = QuantConfig.parse("W8A8").withActivation(QuantSpec.activations(8, false, 0)
+                .withGranularity(QuantSpec.Granularity.PER_TENSOR).withDynamic(false));
+        assertThatThrownBy(() -> omni(1).apply(fp, calib, staticActs, ProgressFactory.SILENT)).hasMessageContaining("static");
+        assertThatThrownBy(() -> new OmniQuant(OmniQuant.Options.defaults().withEpochs(1).withLwc(false)).apply(fp, calib, QuantConfig.parse("W4A16"), ProgressFactory.SILENT))
+                .hasMessageContaining("nothing to learn");
+    }
+}
