@@ -15,6 +15,7 @@ import dev.stiefel.quant.QuantizedModel;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.TokenSplit;
 import dev.stiefel.quant.method.Methods;
+import dev.stiefel.quant.method.SmoothQuant;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -43,6 +44,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--clip-search", description = "search the weight clipping ratio minimising the L2.4 error (QuaRot/GPTQ)") boolean clipSearch;
     @Option(names = "--act-order", description = "GPTQ: quantize columns in order of decreasing Hessian diagonal") boolean actOrder;
     @Option(names = "--static-groups", description = "GPTQ: fix group scales before the column loop") boolean staticGroups;
+    @Option(names = "--smooth-alpha", defaultValue = "0.5", description = "SmoothQuant's migration strength (default: ${DEFAULT-VALUE})") double smoothAlpha;
+    @Option(names = "--smooth-level", defaultValue = "CONFIG", description = "SmoothQuant's quantizer settings: ${COMPLETION-CANDIDATES} (default: the config's)") SmoothQuant.Level smoothLevel;
+    @Option(names = "--rotation-seed", defaultValue = "0", description = "QuaRot's random Hadamard signs (default: ${DEFAULT-VALUE})") long rotationSeed;
     @Option(names = "--calib", description = "calibration text: stories, tinystories, c4, wikitext2, a file, or 'generated' (default: stories for the embedded model, else c4)") String calib;
     @Option(names = "--nsamples", defaultValue = "128", description = "calibration windows (default: ${DEFAULT-VALUE})") int nsamples;
     @Option(names = "--seqlen", defaultValue = "2048", description = "calibration and evaluation window, capped by the context (default: ${DEFAULT-VALUE})") int seqLen;
@@ -103,14 +107,18 @@ final class QuantizeCommand implements Callable<Integer> {
                 }
             }
 
-            System.out.printf("%n%-14s %-6s", "config", "method");
+            System.out.printf("%n%-14s %-12s", "config", "method");
             for (String e : evalTokens.keySet()) System.out.printf(" %14s", e);
             System.out.println();
             for (String[] r : table) {
-                System.out.printf("%-14s %-6s", r[0], r[1]);
+                System.out.printf("%-14s %-12s", r[0], r[1]);
                 for (int i = 2; i < r.length; i++) System.out.printf(" %14s", r[i]);
                 System.out.println();
             }
+            if (save != null && last != null && mentionsOnlineTransforms(last.report()))
+                throw new IllegalArgumentException("--save: the last method (" + methods.get(methods.size() - 1) + ") leaves rotations that run at "
+                        + "inference time (see the report's online_at_run_time); a Hugging Face checkpoint cannot hold them, so the saved "
+                        + "model would compute something else. Save a method whose transforms are all folded (rtn, gptq, smoothquant, awq).");
             if (save != null && last != null) {
                 HuggingFaceWriter.write(last.weights(), save);
                 System.err.println("wrote the last quantized weights to " + save + " (activation/KV quantization is applied at run time, not stored)");
@@ -118,6 +126,18 @@ final class QuantizeCommand implements Callable<Integer> {
             if (json != null) EvalCommand.writeJson(json, report);
         }
         return 0;
+    }
+
+    /** Whether a report (nested maps and lists) names transforms that only run online. */
+    static boolean mentionsOnlineTransforms(Object report) {
+        if (report instanceof Map<?, ?> m) {
+            for (var e : m.entrySet()) {
+                if ("online_at_run_time".equals(e.getKey()) && e.getValue() instanceof java.util.Collection<?> c && !c.isEmpty()) return true;
+                if (mentionsOnlineTransforms(e.getValue())) return true;
+            }
+        }
+        if (report instanceof java.util.Collection<?> c) for (Object o : c) if (mentionsOnlineTransforms(o)) return true;
+        return false;
     }
 
     private QuantConfig configure(QuantConfig c) {
@@ -128,7 +148,9 @@ final class QuantizeCommand implements Callable<Integer> {
         return c.withWeight(w);
     }
 
-    private Method method(String name) { return Methods.byName(name, new Methods.Options(actOrder, staticGroups)); }
+    private Method method(String name) {
+        return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed));
+    }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {
         return d.tokens(t -> s.tokenizer().encode(t, false), s.tokenizer().bos(), false);

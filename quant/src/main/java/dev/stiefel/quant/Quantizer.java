@@ -248,7 +248,8 @@ public final class Quantizer {
         return PackedTensor.pack(v, fit(v, rc[0], rc[1], name), x.shape());
     }
 
-    static IllegalArgumentException notFinite(String name, float v, int index, int cols) {
+    /** The error for a value that is not finite: the tensor, the row and column in a row-major [*, cols] view, the element. */
+    public static IllegalArgumentException notFinite(String name, float v, int index, int cols) {
         String where = cols > 0 ? "row " + index / cols + ", column " + index % cols : "element " + index;
         return new IllegalArgumentException("quantize " + name + ": " + v + " at " + where
                 + " (element " + index + "); quantization needs finite values");

@@ -94,6 +94,17 @@ class CliTest {
         assertThat(again[0]).as(again[2]).isEqualTo("0");
     }
 
+    @Test void everyMethodRunsEndToEndOnAGeneratedCheckpoint() throws Exception {
+        Path json = dir.resolve("all.json");
+        String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
+                "--nsamples", "4", "--eval-windows", "2", "--config", "W4A4KV4", "--method", String.join(",", dev.stiefel.quant.method.Methods.NAMES),
+                "--json", json.toString());
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        assertThat(n.get("results")).hasSize(1 + dev.stiefel.quant.method.Methods.NAMES.size());
+        for (JsonNode row : n.get("results")) assertThat(row.get("perplexity").elements().next().asDouble()).isPositive();
+    }
+
     @Test void trainWritesALoadableModelAndResumes() throws Exception {
         Path out = dir.resolve("trained");
         String[] common = {"train", "--corpus", text.toString(), "--vocab", "300", "--dim", "16", "--hidden", "24", "--layers", "1",
@@ -128,6 +139,11 @@ class CliTest {
         String[] q = run("quantize", "--model", model.toString(), "--config", "W9A16", "--calib", text.toString(), "--eval", text.toString());
         assertThat(q[0]).isEqualTo("2");
         assertThat(q[2]).contains("bits must be 2..8");
+        String[] rot = run("quantize", "--model", model.toString(), "--config", "W8A8", "--method", "quarot-rtn", "--calib", text.toString(),
+                "--eval", text.toString(), "--seqlen", "32", "--nsamples", "4", "--eval-windows", "2", "--save", dir.resolve("rotated").toString());
+        assertThat(rot[0]).isEqualTo("2");
+        assertThat(rot[2]).contains("cannot hold them");
+        assertThat(Files.exists(dir.resolve("rotated"))).isFalse();
     }
 
     private static String[] concat(String[] a, String... b) {

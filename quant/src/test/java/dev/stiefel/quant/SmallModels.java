@@ -1,6 +1,8 @@
 package dev.stiefel.quant;
 
+import dev.stiefel.autograd.Grad;
 import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -33,6 +35,68 @@ public final class SmallModels {
     private static Tensor w(Random rnd, int out, int in) { return Tensor.randn(rnd, out, in).mul((float) (1 / Math.sqrt(in))); }
 
     private static Tensor gain(Random rnd, int n) { return Tensor.uniform(rnd, 0.5f, 1.5f, n); }
+
+    /**
+     * The same function with activation outliers as LLMs have them (Dettmers et al. 2022; SmoothQuant §2): in every
+     * layer {@code channels} fixed channels of each norm's gain are multiplied by {@code factor} and the matching input
+     * columns of the linears reading that norm (q/k/v, gate/up) divided by it, and {@code downChannels} rows of up_proj
+     * are multiplied by it with down_proj's matching columns divided, so the activations entering q/k/v, gate/up and
+     * down_proj have outlier channels while the model computes what it computed before (up to f32 rounding).
+     */
+    public static LlamaWeights withOutliers(LlamaWeights w, float factor, int channels, long seed) {
+        return withOutliers(w, factor, channels, channels, seed);
+    }
+
+    public static LlamaWeights withOutliers(LlamaWeights w, float factor, int channels, int downChannels, long seed) {
+        LlamaConfig c = w.config();
+        Random rnd = new Random(seed);
+        int d = c.dim(), h = c.hiddenDim();
+        List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (LlamaWeights.Layer l : w.layers()) {
+            float[] an = l.attnNorm().toFloatArray(), fn = l.ffnNorm().toFloatArray();
+            float[] q = l.wq().toFloatArray(), k = l.wk().toFloatArray(), v = l.wv().toFloatArray();
+            float[] gate = l.wGate().toFloatArray(), up = l.wUp().toFloatArray(), down = l.wDown().toFloatArray();
+            for (int i = 0; i < Math.max(channels, downChannels); i++) {
+                int a = rnd.nextInt(d), m = rnd.nextInt(d), r = rnd.nextInt(h);
+                if (i < channels) {
+                    an[a] *= factor;
+                    for (float[] x : List.of(q, k, v)) for (int row = 0; row < x.length / d; row++) x[row * d + a] /= factor;
+                    fn[m] *= factor;
+                    for (float[] x : List.of(gate, up)) for (int row = 0; row < h; row++) x[row * d + m] /= factor;
+                }
+                if (i >= downChannels) continue;
+                for (int j = 0; j < d; j++) up[r * d + j] *= factor;
+                for (int row = 0; row < d; row++) down[row * h + r] /= factor;
+            }
+            layers.add(new LlamaWeights.Layer(Tensor.wrap(an, d), Tensor.wrap(q, c.qDim(), d), Tensor.wrap(k, c.kvDim(), d),
+                    Tensor.wrap(v, c.kvDim(), d), l.wo(), Tensor.wrap(fn, d), Tensor.wrap(gate, h, d), Tensor.wrap(up, h, d),
+                    Tensor.wrap(down, d, h)));
+        }
+        return new LlamaWeights(c, w.embedding(), layers, w.finalNorm(), c.tiedEmbeddings() ? null : w.output(), List.of());
+    }
+
+    /** ||logits(q) − logits(fp)|| / ||logits(fp)|| over the sequences (ids [B, T] each), in f64. */
+    public static double relativeLogitError(LlamaModel fp, LlamaModel q, List<Tensor> sequences) {
+        double num = 0, den = 0;
+        try (var _ = Grad.off()) {
+            for (Tensor ids : sequences) {
+                float[] a = fp.forward(ids, null).value().toFloatArray(), b = q.forward(ids, null).value().toFloatArray();
+                for (int i = 0; i < a.length; i++) {
+                    double d = (double) b[i] - a[i];
+                    num += d * d;
+                    den += (double) a[i] * a[i];
+                }
+            }
+        }
+        return Math.sqrt(num / den);
+    }
+
+    /** n random sequences [1, length]. */
+    public static List<Tensor> sequences(Random rnd, int n, int length, int vocab) {
+        List<Tensor> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(Tensor.ofInts(tokens(rnd, length, vocab), 1, length));
+        return out;
+    }
 
     public static int[] tokens(Random rnd, int n, int vocab) {
         int[] t = new int[n];

@@ -86,25 +86,12 @@ public final class HuggingFaceWriter {
 
     static String shardName(int i, int n) { return String.format("model-%05d-of-%05d.safetensors", i + 1, n); }
 
-    /** Tensor names of transformers' LlamaForCausalLM, in the order transformers saves them. */
+    /** Tensor names of transformers' LlamaForCausalLM ({@link LlamaWeights#hfNames()}), in {@link LlamaWeights#tensors()} order. */
     static Map<String, Tensor> names(LlamaWeights w) {
         Map<String, Tensor> m = new LinkedHashMap<>();
-        m.put("model.embed_tokens.weight", w.embedding());
-        for (int l = 0; l < w.layers().size(); l++) {
-            LlamaWeights.Layer x = w.layer(l);
-            String p = "model.layers." + l + ".";
-            m.put(p + "self_attn.q_proj.weight", x.wq());
-            m.put(p + "self_attn.k_proj.weight", x.wk());
-            m.put(p + "self_attn.v_proj.weight", x.wv());
-            m.put(p + "self_attn.o_proj.weight", x.wo());
-            m.put(p + "mlp.gate_proj.weight", x.wGate());
-            m.put(p + "mlp.up_proj.weight", x.wUp());
-            m.put(p + "mlp.down_proj.weight", x.wDown());
-            m.put(p + "input_layernorm.weight", x.attnNorm());
-            m.put(p + "post_attention_layernorm.weight", x.ffnNorm());
-        }
-        m.put("model.norm.weight", w.finalNorm());
-        if (!w.config().tiedEmbeddings()) m.put("lm_head.weight", w.output());
+        List<String> names = w.hfNames();
+        List<Tensor> tensors = w.tensors();
+        for (int i = 0; i < names.size(); i++) m.put(names.get(i), tensors.get(i));
         return m;
     }
 

@@ -79,6 +79,15 @@ public record Gptq(Options options) implements Method {
     @Override public String name() { return "gptq"; }
 
     @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
+        return apply(fp, Hooks.NONE, calibration, config, progress);
+    }
+
+    /**
+     * GPTQ of a transformed model: {@code online} holds the transforms the forward applies at run time (QuaRot's
+     * online Hadamards); the calibration passes run through them, so each Hessian is built from the activations the
+     * layer will actually multiply, and the activation/KV quantizers act after them at inference.
+     */
+    public QuantizedModel apply(LlamaWeights fp, Hooks online, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         if (calibration == null) throw new IllegalArgumentException("gptq: needs calibration data (e.g. 128 samples of 2048 tokens)");
         Map<String, Object> report = Steps.section();
         report.put("method", name());
@@ -94,21 +103,26 @@ public record Gptq(Options options) implements Method {
 
         WeightsBuilder b = new WeightsBuilder(fp);
         Map<String, Object> losses = Steps.section();
-        if (config.weight() != null) quantizeBlocks(fp, b, calibration, new Quantizer(config.weight()), progress, losses);
+        if (config.weight() != null) quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), progress, losses);
         Map<String, Object> errors = Steps.section();
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = b.build();
-        QuantHooks hooks = Steps.hooks(Hooks.NONE, config, quantized, calibration);
+        QuantHooks hooks = Steps.hooks(online, config, quantized, calibration);
         report.put("gptq_loss", losses);
         if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
         return new QuantizedModel(quantized, hooks, report);
     }
 
-    private void quantizeBlocks(LlamaWeights fp, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
+    private void quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
                                 ProgressFactory progress, Map<String, Object> losses) {
-        // The working model reads every linear weight through the builder: quantized ones as soon as they exist.
+        // The working model reads every linear weight through the builder (quantized ones as soon as they exist) and
+        // applies the online transforms everywhere else.
         LlamaModel work = new LlamaModel(fp, new Hooks() {
             @Override public Var weight(int layer, Linear which, Var w) { return which == Linear.HEAD ? w : Var.of(b.get(layer, which)); }
+            @Override public Var input(int layer, Input where, Var x) { return online.input(layer, where, x); }
+            @Override public Var query(int layer, Var q) { return online.query(layer, q); }
+            @Override public Var key(int layer, Var k) { return online.key(layer, k); }
+            @Override public Var value(int layer, Var v) { return online.value(layer, v); }
         });
         List<Tensor> xs = Capture.embed(work, calibration);
         List<List<Linear>> order = options.trueSequential() ? SEQUENTIAL : List.of(Linears.BLOCK);

@@ -22,6 +22,14 @@ public record Rtn() implements Method {
     @Override public String name() { return "rtn"; }
 
     @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
+        return apply(fp, Hooks.NONE, calibration, config, progress);
+    }
+
+    /**
+     * RTN of a transformed model: {@code online} holds the transforms the forward applies at run time (QuaRot's
+     * online Hadamards), and the activation/KV quantizers act after them.
+     */
+    public QuantizedModel apply(LlamaWeights fp, Hooks online, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         Map<String, Object> report = Steps.section();
         report.put("method", name());
         report.putAll(config.describe());
@@ -30,7 +38,7 @@ public record Rtn() implements Method {
         Steps.rtnLinears(b, config, progress, errors);
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = b.build();
-        QuantHooks hooks = Steps.hooks(Hooks.NONE, config, quantized, calibration);
+        QuantHooks hooks = Steps.hooks(online, config, quantized, calibration);
         if (calibration != null && !hooks.staticParams().isEmpty()) report.put("calibration", calibration.describe());
         report.put("weight_relative_error", errors);
         return new QuantizedModel(quantized, hooks, report);

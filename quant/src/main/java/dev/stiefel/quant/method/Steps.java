@@ -12,6 +12,7 @@ import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.transform.Transforms;
 import dev.stiefel.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -96,6 +97,28 @@ public final class Steps {
         List<Tensor> ids = new ArrayList<>();
         for (int i = 0; i < calibration.size(); i++) ids.add(calibration.ids(i));
         return hooks.calibrate(new LlamaModel(quantized, inner), ids);
+    }
+
+    /**
+     * How far a fused (transformed, not yet quantized) model's logits are from the original's, for the report: on the
+     * first calibration sample, or on 32 seeded random tokens without calibration data. Exactness is tested in f64 by
+     * the transform tests; this figure is the f32 round-off a run actually got.
+     */
+    public static Map<String, Object> equivalence(LlamaWeights fp, Transforms.Fused fused, CalibrationData calibration) {
+        Tensor ids;
+        if (calibration != null) ids = calibration.ids(0);
+        else {
+            java.util.Random rnd = new java.util.Random(0);
+            int[] t = new int[Math.min(32, fp.config().maxSeqLen())];
+            for (int i = 0; i < t.length; i++) t[i] = rnd.nextInt(fp.config().vocabSize());
+            ids = Tensor.ofInts(t, 1, t.length);
+        }
+        Transforms.Difference d = Transforms.compare(new LlamaModel(fp), fused.model(), List.of(ids));
+        Map<String, Object> m = section();
+        m.put("max_abs_logit_diff", round(d.maxAbs()));
+        m.put("relative", round(d.relative()));
+        m.put("tokens", ids.size(1));
+        return m;
     }
 
     /** A report figure to 6 significant digits (reports stay readable; the figures are not bit-exact anyway). */

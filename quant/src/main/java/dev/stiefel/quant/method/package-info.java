@@ -1,2 +1,2 @@
-/** Quantization methods: RTN and GPTQ, each a {@link dev.stiefel.quant.Method} over the shared parts. */
+/** Quantization methods: RTN, GPTQ, SmoothQuant, AWQ and QuaRot, each a {@link dev.stiefel.quant.Method} over the shared parts. */
 package dev.stiefel.quant.method;

@@ -1,0 +1,90 @@
+package dev.stiefel.quant.method;
+
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.Method;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.transform.HeadRotation;
+import dev.stiefel.quant.transform.NormFold;
+import dev.stiefel.quant.transform.OnlineRotation;
+import dev.stiefel.quant.transform.QkRotation;
+import dev.stiefel.quant.transform.ResidualRotation;
+import dev.stiefel.quant.transform.Transform;
+import dev.stiefel.quant.transform.Transforms;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * QuaRot (Ashkboos et al., NeurIPS 2024): rotate the model so that no activation has outlier channels, then quantize
+ * weights, activations and the KV cache. Following spcl/QuaRot's {@code fuse_layer_norms} and {@code rotate_model}:
+ * <ol>
+ *   <li>fold every RMSNorm gain into the linears after it ({@link NormFold});</li>
+ *   <li>rotate the residual stream by a random Hadamard matrix Q (seeded), fused into the embedding, every reader
+ *       (W·Q) and writer (Qᵀ·W) and the head ({@link ResidualRotation});</li>
+ *   <li>a Hadamard matrix per head fused into v_proj's rows and o_proj's columns ({@link HeadRotation});</li>
+ *   <li>online Hadamards: before down_proj (its inverse fused into down_proj) and across heads before o_proj (H_heads ⊗
+ *       I, making o_proj's input rotated by a full Hadamard with step 3) ({@link OnlineRotation});</li>
+ *   <li>when the K cache is quantized, a Hadamard on Q and K after RoPE ({@link QkRotation});</li>
+ *   <li>weights by RTN ({@code quarot-rtn}) or GPTQ on the rotated model ({@code quarot-gptq}); activations and the
+ *       KV cache by the config's quantizers, after the online rotations.</li>
+ * </ol>
+ * Before quantizing, the rotated model is checked against the original (the report's {@code equivalence}).
+ *
+ * @param options seed, online rotations and GPTQ's options
+ * @param useGptq weights by GPTQ on the rotated model ({@code quarot-gptq}) instead of RTN ({@code quarot-rtn})
+ */
+public record QuaRot(Options options, boolean useGptq) implements Method {
+
+
+    /**
+     * @param seed        the residual rotation's random signs
+     * @param acrossHeads the online Hadamard across heads at o_proj's input (QuaRot's online_partial_had)
+     * @param gptq        GPTQ's options for quarot-gptq
+     */
+    public record Options(long seed, boolean acrossHeads, Gptq.Options gptq) {
+        public static Options defaults() { return new Options(0, true, Gptq.Options.defaults()); }
+
+        public Options withSeed(long s) { return new Options(s, acrossHeads, gptq); }
+
+        public Options withGptq(Gptq.Options g) { return new Options(seed, acrossHeads, g); }
+    }
+
+    public static QuaRot rtn() { return new QuaRot(Options.defaults(), false); }
+
+    public static QuaRot gptq() { return new QuaRot(Options.defaults(), true); }
+
+    @Override public String name() { return useGptq ? "quarot-gptq" : "quarot-rtn"; }
+
+    /** The transforms, in order (Q/K rotation only when {@code keyQuantized}). */
+    public static List<Transform> transforms(LlamaConfig c, Options o, boolean keyQuantized) {
+        List<Transform> t = new ArrayList<>(List.of(NormFold.all(), ResidualRotation.randomHadamard(c.dim(), o.seed()), HeadRotation.hadamard(c),
+                OnlineRotation.downProj(c)));
+        if (o.acrossHeads()) t.add(OnlineRotation.acrossHeads(c));
+        if (keyQuantized) t.add(QkRotation.hadamard(c.headDim()));
+        return t;
+    }
+
+    @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
+        if (useGptq && calibration == null) throw new IllegalArgumentException(name() + ": GPTQ needs calibration data (e.g. 128 samples of 2048 tokens)");
+        Transforms.Fused fused = Transforms.fuse(fp, transforms(fp.config(), options, config.key() != null));
+        Map<String, Object> equivalence = Steps.equivalence(fp, fused, calibration);
+        QuantizedModel q = useGptq ? new Gptq(options.gptq()).apply(fused.weights(), fused.hooks(), calibration, config, progress)
+                : new Rtn().apply(fused.weights(), fused.hooks(), calibration, config, progress);
+        Map<String, Object> report = new LinkedHashMap<>(q.report());
+        report.put("method", name());
+        Map<String, Object> quarot = Steps.section();
+        quarot.put("seed", options.seed());
+        quarot.put("transforms", fused.steps());
+        // the weights alone are not the model: these must run at inference (a checkpoint saved without them is wrong)
+        quarot.put("online_at_run_time", fused.online().stream().map(o -> o.describe()).toList());
+        quarot.put("equivalence_before_quantization", equivalence);
+        report.put("quarot", quarot);
+        return new QuantizedModel(q.weights(), q.hooks(), report);
+    }
+}

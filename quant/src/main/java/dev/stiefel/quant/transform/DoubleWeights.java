@@ -1,0 +1,169 @@
+package dev.stiefel.quant.transform;
+
+import dev.stiefel.llama.Hooks.Input;
+import dev.stiefel.llama.Hooks.Linear;
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.Linears;
+import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.linalg.DMatrix;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A LLaMA model's weights as f64 matrices: the working copy that equivalence transforms are fused into. Folding in
+ * f64 and rounding to f32 once at the end ({@link #toWeights}) keeps a chain of rotations and scalings exact to
+ * ~1e-15 relative, so the fused model differs from the original only by that one rounding; the exact f64 weights
+ * are what the f64 equivalence checks run on.
+ *
+ * <p>Linear weights are [out, in] as in {@link LlamaWeights}. A tied embedding and head are one matrix object
+ * ({@code head() == embedding()}) until a transform changes one side only (folding the final norm into the head),
+ * which unties them. Memory: 8 bytes per parameter, fine for the small models this project runs end to end.
+ */
+public final class DoubleWeights {
+    private final LlamaConfig config;
+    private DMatrix embedding, head;
+    private double[] finalNorm;
+    private final double[][] attnNorm, ffnNorm;
+    private final DMatrix[][] linears;
+
+    private DoubleWeights(LlamaConfig config) {
+        this.config = config;
+        int n = config.layers();
+        attnNorm = new double[n][];
+        ffnNorm = new double[n][];
+        linears = new DMatrix[n][Linears.BLOCK.size()];
+    }
+
+    /** An f64 copy of {@code w} (every f32/f16/bf16 value is exact in f64). */
+    public static DoubleWeights of(LlamaWeights w) {
+        DoubleWeights d = new DoubleWeights(w.config());
+        d.embedding = matrix(w.embedding());
+        d.head = w.output() == w.embedding() ? d.embedding : matrix(w.output());
+        d.finalNorm = vector(w.finalNorm());
+        for (int l = 0; l < w.config().layers(); l++) {
+            d.attnNorm[l] = vector(w.layer(l).attnNorm());
+            d.ffnNorm[l] = vector(w.layer(l).ffnNorm());
+            for (Linear which : Linears.BLOCK) d.linears[l][which.ordinal()] = matrix(Linears.weight(w, l, which));
+        }
+        return d;
+    }
+
+    /** A deep copy (transforms may then be tried on it without touching this one). */
+    public DoubleWeights copy() {
+        DoubleWeights d = new DoubleWeights(config);
+        d.embedding = embedding.copy();
+        d.head = head == embedding ? d.embedding : head.copy();
+        d.finalNorm = finalNorm.clone();
+        for (int l = 0; l < config.layers(); l++) {
+            d.attnNorm[l] = attnNorm[l].clone();
+            d.ffnNorm[l] = ffnNorm[l].clone();
+            for (int i = 0; i < linears[l].length; i++) d.linears[l][i] = linears[l][i].copy();
+        }
+        return d;
+    }
+
+    private static DMatrix matrix(Tensor t) {
+        float[] f = t.contiguous().toFloatArray();
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) d[i] = f[i];
+        return new DMatrix(t.size(0), t.size(1), d);
+    }
+
+    private static double[] vector(Tensor t) {
+        float[] f = t.contiguous().toFloatArray();
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) d[i] = f[i];
+        return d;
+    }
+
+    public LlamaConfig config() { return config; }
+
+    public DMatrix embedding() { return embedding; }
+
+    /** The output head [vocab, dim]; the embedding object itself while they are tied. */
+    public DMatrix head() { return head; }
+
+    public boolean tied() { return head == embedding; }
+
+    /** Replaces the embedding; a tied head follows it (the pair stays one matrix). */
+    public void setEmbedding(DMatrix m) {
+        check("embedding", m, config.vocabSize(), config.dim());
+        if (head == embedding) head = m;
+        embedding = m;
+    }
+
+    /** Replaces the head only (unties a tied pair). */
+    public void setHead(DMatrix m) {
+        check("head", m, config.vocabSize(), config.dim());
+        head = m;
+    }
+
+    /** The weight [out, in] of a block linear, or the head for {@link Linear#HEAD}. */
+    public DMatrix linear(int layer, Linear which) { return which == Linear.HEAD ? head : linears[layer][which.ordinal()]; }
+
+    public void setLinear(int layer, Linear which, DMatrix m) {
+        if (which == Linear.HEAD) { setHead(m); return; }
+        DMatrix old = linears[layer][which.ordinal()];
+        check(Linears.name(layer, which), m, old.rows, old.cols);
+        linears[layer][which.ordinal()] = m;
+    }
+
+    /**
+     * The RMSNorm gain feeding a site: ATTN_IN (input_layernorm), MLP_IN (post_attention_layernorm) or HEAD_IN (the
+     * final norm; layer ignored). The array is the live gain: transforms change it in place.
+     */
+    public double[] norm(int layer, Input site) {
+        return switch (site) {
+            case ATTN_IN -> attnNorm[layer];
+            case MLP_IN -> ffnNorm[layer];
+            case HEAD_IN -> finalNorm;
+            default -> throw new IllegalArgumentException("no RMSNorm feeds " + site + " (only ATTN_IN, MLP_IN and HEAD_IN do)");
+        };
+    }
+
+    /** The linear layers that read a norm's output: q/k/v, gate/up, or the head. */
+    public static List<Linear> readers(Input site) {
+        return switch (site) {
+            case ATTN_IN -> List.of(Linear.Q, Linear.K, Linear.V);
+            case MLP_IN -> List.of(Linear.GATE, Linear.UP);
+            case HEAD_IN -> List.of(Linear.HEAD);
+            case ATTN_OUT -> List.of(Linear.O);
+            case MLP_OUT -> List.of(Linear.DOWN);
+        };
+    }
+
+    private static void check(String name, DMatrix m, int rows, int cols) {
+        if (m.rows != rows || m.cols != cols)
+            throw new IllegalArgumentException("double weights: " + name + " must be " + rows + "×" + cols + ", got " + m.shape());
+    }
+
+    /** Rounds every value to f32 once: new heap tensors, a tied pair kept tied. */
+    public LlamaWeights toWeights() {
+        List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (int l = 0; l < config.layers(); l++) {
+            DMatrix[] t = linears[l];
+            layers.add(new LlamaWeights.Layer(tensor(attnNorm[l]), tensor(t[Linear.Q.ordinal()]), tensor(t[Linear.K.ordinal()]),
+                    tensor(t[Linear.V.ordinal()]), tensor(t[Linear.O.ordinal()]), tensor(ffnNorm[l]), tensor(t[Linear.GATE.ordinal()]),
+                    tensor(t[Linear.UP.ordinal()]), tensor(t[Linear.DOWN.ordinal()])));
+        }
+        boolean tied = tied();
+        LlamaConfig c = config.tiedEmbeddings() == tied ? config : config.withTiedEmbeddings(tied);
+        Tensor emb = tensor(embedding);
+        return new LlamaWeights(c, emb, layers, tensor(finalNorm), tied ? null : tensor(head), List.of());
+    }
+
+    /** An f64 matrix rounded to an f32 tensor. */
+    public static Tensor tensor(DMatrix m) {
+        float[] f = new float[m.data.length];
+        for (int i = 0; i < f.length; i++) f[i] = (float) m.data[i];
+        return Tensor.wrap(f, m.rows, m.cols);
+    }
+
+    static Tensor tensor(double[] v) {
+        float[] f = new float[v.length];
+        for (int i = 0; i < f.length; i++) f[i] = (float) v[i];
+        return Tensor.wrap(f, v.length);
+    }
+}

@@ -1,0 +1,82 @@
+package dev.stiefel.quant.method;
+
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.SmallModels;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.transform.QkRotation;
+import dev.stiefel.quant.transform.EquivalenceCheck;
+import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class QuaRotTest {
+    private final Random rnd = new Random(5);
+
+    private CalibrationData calibration(int vocab) {
+        List<int[]> s = new ArrayList<>();
+        for (int i = 0; i < 8; i++) s.add(SmallModels.tokens(rnd, 48, vocab));
+        return new CalibrationData(s, "random tokens", 5);
+    }
+
+    @Test void theWholeRotatedModelComputesTheSameLogitsBeforeQuantization() {
+        for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD)) {
+            LlamaWeights fp = SmallModels.random(c, 31);
+            var fused = EquivalenceCheck.assertEquivalent(fp, QuaRot.transforms(c, QuaRot.Options.defaults(), true), rnd);
+            assertThat(fused.online()).hasSize(4); // down_proj input, across heads, Q, K
+            // through the method with nothing quantized: the same model, and the report says how close it was
+            QuantizedModel q = QuaRot.rtn().apply(fp, null, QuantConfig.FP, ProgressFactory.SILENT);
+            assertThat(SmallModels.relativeLogitError(new LlamaModel(fp), q.model(), SmallModels.sequences(rnd, 2, 20, c.vocabSize()))).isLessThan(1e-5);
+            @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) ((Map<String, Object>) q.report().get("quarot")).get("equivalence_before_quantization");
+            assertThat((Double) eq.get("relative")).isLessThan(1e-5);
+        }
+        // the Q/K rotation is only added when K is quantized
+        assertThat(QuaRot.transforms(EquivalenceCheck.GQA, QuaRot.Options.defaults(), false)).noneMatch(t -> t instanceof QkRotation);
+    }
+
+    @Test void atW4A4ItBeatsRtnByAClearMarginOnAModelWithActivationOutliers() {
+        LlamaConfig c = SmallModels.config(64, 128, 2, 4, 2, 61, false);
+        LlamaWeights base = SmallModels.random(c, 21), fp = SmallModels.withOutliers(base, 10, 2, 3);
+        List<Tensor> heldOut = SmallModels.sequences(rnd, 2, 40, 61);
+        LlamaModel ref = new LlamaModel(fp);
+        // the injected outliers change nothing in full precision
+        assertThat(SmallModels.relativeLogitError(new LlamaModel(base), ref, heldOut)).isLessThan(1e-5);
+        CalibrationData calib = calibration(61);
+        for (String shorthand : List.of("W4A4", "W4A4KV4")) {
+            QuantConfig config = QuantConfig.parse(shorthand);
+            double rtn = SmallModels.relativeLogitError(ref, new Rtn().apply(fp, calib, config, ProgressFactory.SILENT).model(), heldOut);
+            QuantizedModel qr = QuaRot.rtn().apply(fp, calib, config, ProgressFactory.SILENT);
+            QuantizedModel qg = QuaRot.gptq().apply(fp, calib, config, ProgressFactory.SILENT);
+            double quarotRtn = SmallModels.relativeLogitError(ref, qr.model(), heldOut), quarotGptq = SmallModels.relativeLogitError(ref, qg.model(), heldOut);
+            // measured: RTN 0.54, QuaRot-RTN 0.25, QuaRot-GPTQ 0.21 (W4A4)
+            assertThat(quarotRtn).as("%s QuaRot-RTN %s vs RTN %s", shorthand, quarotRtn, rtn).isLessThan(0.6 * rtn);
+            assertThat(quarotGptq).as("%s QuaRot-GPTQ %s vs QuaRot-RTN %s", shorthand, quarotGptq, quarotRtn).isLessThan(quarotRtn);
+            assertThat(qg.report()).containsEntry("method", "quarot-gptq").containsKey("gptq_loss").containsEntry("shorthand", shorthand);
+            assertThat(qr.report()).containsEntry("method", "quarot-rtn").containsKey("weight_relative_error");
+            @SuppressWarnings("unchecked") List<String> steps = (List<String>) ((Map<String, Object>) qr.report().get("quarot")).get("transforms");
+            assertThat(steps).hasSize(shorthand.endsWith("KV4") ? 6 : 5);
+            @SuppressWarnings("unchecked") List<String> online = (List<String>) ((Map<String, Object>) qr.report().get("quarot")).get("online_at_run_time");
+            assertThat(online).hasSize(shorthand.endsWith("KV4") ? 4 : 2).anyMatch(o -> o.startsWith("MLP_OUT"));
+        }
+        assertThatThrownBy(() -> QuaRot.gptq().apply(fp, null, QuantConfig.parse("W4A4"), ProgressFactory.SILENT)).hasMessageContaining("calibration");
+    }
+
+    @Test void registeredUnderItsNames() {
+        assertThat(Methods.byName("quarot-rtn", Methods.Options.defaults()).name()).isEqualTo("quarot-rtn");
+        assertThat(Methods.byName("quarot-gptq", Methods.Options.defaults()).name()).isEqualTo("quarot-gptq");
+        assertThat(((QuaRot) Methods.byName("quarot", Methods.Options.defaults().withRotationSeed(7))).options().seed()).isEqualTo(7);
+        assertThat(Methods.NAMES).contains("smoothquant", "awq", "quarot-rtn", "quarot-gptq");
+        assertThatThrownBy(() -> Methods.byName("spinquant", Methods.Options.defaults())).hasMessageContaining("available");
+    }
+}
