@@ -22,13 +22,13 @@ import jdk.incubator.vector.VectorSpecies;
  * order; the functions are polynomials after an exact range reduction.
  *
  * <p>Accuracy (tested on dense sweeps against {@code Math.exp/log/tanh} in f64 rounded to f32): exp, log and tanh
- * within 1 ulp; on every 7th float of their ranges, 99.2% (exp), 99.4% (log) and 99.6% (tanh) of the results are
- * the correctly rounded ones. Special values as {@code Math}: exp(+inf) = +inf, exp(-inf) = 0, overflow to +inf above
+ * within 1 ulp, and more than 99% of the results equal to {@code Math}'s (on every 7th float of their ranges:
+ * 99.2% for exp, 99.4% for log, 99.6% for tanh). Special values as {@code Math}: exp(+inf) = +inf, exp(-inf) = 0, overflow to +inf above
  * ln(Float.MAX_VALUE), gradual underflow to subnormals and 0; log of ±0 is -inf, of a negative number NaN, of a
- * subnormal exact up to the 1 ulp (it is scaled by 2^23 first); tanh(±inf) = ±1, tanh(−0) = −0; NaN in, NaN out.
+ * subnormal within the same 1 ulp (it is scaled by 2^23 first); tanh(±inf) = ±1, tanh(−0) = −0; NaN in, NaN out.
  * exp and log take a shorter path when every lane of the vector is in their normal range, and a lane gets the
- * same bits on either path. Speed on AVX-512 (Zen 5, L1-resident data, one core): exp 0.12 ns per element, log
- * 0.15, tanh 0.28, against 0.18, 0.18 and 0.32 for the Vector API's intrinsics.
+ * same bits on either path. They are no slower than the Vector API intrinsics they replace (docs/BENCHMARKS.md,
+ * "Determinism").
  */
 final class VectorMath {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -40,9 +40,9 @@ final class VectorMath {
     // ------------------------------------------------------------ fixed-order lane sums
 
     /**
-     * Shuffles that swap lane i with lane i ^ h, for the halving steps of {@link #sum(FloatVector)}. Written
-     * out as four constants (C2 only intrinsifies a rearrange whose shuffle it can see as a constant); the
-     * steps a shorter species does not need are never used.
+     * Shuffles that swap lane i with lane i ^ h, for the halving steps of {@link #sum(FloatVector)}: one static
+     * final constant per step, so the JIT sees each as a constant; a shorter species skips the steps it does not
+     * need (and a step wider than the species is the identity).
      */
     private static final VectorShuffle<Float> F_XOR8 = xor(F, 8), F_XOR4 = xor(F, 4), F_XOR2 = xor(F, 2), F_XOR1 = xor(F, 1);
     private static final VectorShuffle<Double> D_XOR4 = xor(D, 4), D_XOR2 = xor(D, 2), D_XOR1 = xor(D, 1);
