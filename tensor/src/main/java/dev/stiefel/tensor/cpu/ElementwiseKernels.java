@@ -141,8 +141,14 @@ final class ElementwiseKernels {
             for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); v.div(p0).intoArray(out, oo + i); }
             unaryTail(UnaryOp.DIV_SCALAR, x, xo, out, oo, i, n, p0, p1);
         };
-        // pow: Math.pow per element (the Vector API's POW differs between JIT tiers, see VectorMath)
+        // pow: Math.pow per element (the Vector API's POW differs between JIT tiers, see VectorMath), except the
+        // squares, whose Math.pow is exactly x·x (the product of two floats is exact in f64), so the vector square
+        // gives the same bits
         UNARY[UnaryOp.POW_SCALAR.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
+            if (p0 == 2f) {
+                UNARY[UnaryOp.SQUARE.ordinal()].run(x, xo, out, oo, n, p0, p1);
+                return;
+            }
             for (int i = 0; i < n; i++) out[oo + i] = (float) Math.pow(x[xo + i], p0);
         };
         UNARY[UnaryOp.CLAMP.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {

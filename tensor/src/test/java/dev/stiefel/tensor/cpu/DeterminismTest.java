@@ -108,6 +108,23 @@ class DeterminismTest {
         assertThat(Tensor.of(values, values.length).exp().toFloatArray()).as("Tensor.exp against VectorMath.exp").isEqualTo(direct);
     }
 
+    /** pow is Math.pow per element, bit for bit (the square too, which takes the vector multiply). */
+    @Test void powGivesMathPowsBits() {
+        Random r = new Random(8);
+        float[] x = new float[101];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextGaussian() * 5);
+        x[3] = 0f; x[4] = -0f; x[5] = Float.POSITIVE_INFINITY; x[6] = Float.NEGATIVE_INFINITY; x[7] = Float.NaN; x[8] = 1e-40f;
+        Tensor t = Tensor.of(x, x.length);
+        for (float p : new float[]{2f, 1.7f, -0.5f, 3f, 0f}) {
+            float[] got = t.pow(p).toFloatArray(), viaTensor = t.pow(Tensor.full(p, x.length)).toFloatArray();
+            for (int i = 0; i < x.length; i++) {
+                float want = (float) Math.pow(x[i], p);
+                assertThat(Float.floatToIntBits(got[i])).as("pow(%s, %s)", x[i], p).isEqualTo(Float.floatToIntBits(want));
+                assertThat(Float.floatToIntBits(viaTensor[i])).as("pow(%s, tensor %s)", x[i], p).isEqualTo(Float.floatToIntBits(want));
+            }
+        }
+    }
+
     @Test void productsDoNotDependOnTheThreadCount() {
         Random r = new Random(77);
         // blocked products large enough to be split (Sgemm.PARALLEL_MIN), by column panels and by row panels,
