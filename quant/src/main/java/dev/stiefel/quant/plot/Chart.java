@@ -55,26 +55,32 @@ public final class Chart {
     }
 
     /** A named line with markers (one point per x); points with a non-finite coordinate are left out (a gap in the data). */
-    public Chart line(String name, double[] x, double[] y) {
+    public Chart line(String name, double[] x, double[] y) { return line(name, x, y, named); }
+
+    /** A named line with the colour and marker of style {@code style} (the same style is the same look in every chart). */
+    public Chart line(String name, double[] x, double[] y, int style) {
         double[][] f = finite(name, x, y);
         XYSeries s = add(name, f[0], f[1]);
         s.setXYSeriesRenderStyle(XYSeriesRenderStyle.Line);
-        Color c = PALETTE.get(named % PALETTE.size());
+        Color c = PALETTE.get(style % PALETTE.size());
         s.setLineColor(c);
         s.setMarkerColor(c);
-        s.setMarker(MARKERS.get(named % MARKERS.size()));
+        s.setMarker(MARKERS.get(style % MARKERS.size()));
         named++;
         return this;
     }
 
     /** Named points without a line; points with a non-finite coordinate are left out. */
-    public Chart points(String name, double[] x, double[] y) {
+    public Chart points(String name, double[] x, double[] y) { return points(name, x, y, named); }
+
+    /** Named points with the colour and marker of style {@code style}. */
+    public Chart points(String name, double[] x, double[] y, int style) {
         double[][] f = finite(name, x, y);
         XYSeries s = add(name, f[0], f[1]);
         s.setXYSeriesRenderStyle(XYSeriesRenderStyle.Scatter);
-        Color c = PALETTE.get(named % PALETTE.size());
+        Color c = PALETTE.get(style % PALETTE.size());
         s.setMarkerColor(c);
-        s.setMarker(MARKERS.get(named % MARKERS.size()));
+        s.setMarker(MARKERS.get(style % MARKERS.size()));
         named++;
         return this;
     }
@@ -120,18 +126,21 @@ public final class Chart {
         return this;
     }
 
-    /** Labels the x ticks at 0, 1, 2, ... with {@code labels} (other ticks stay blank). */
-    public Chart xLabels(List<String> labels) {
-        chart.setCustomXAxisTickLabelsFormatter(v -> {
-            long i = Math.round(v);
-            return Math.abs(v - i) < 1e-9 && i >= 0 && i < labels.size() ? labels.get((int) i) : " ";
-        });
+    /** Whole-number x tick labels (block indices). */
+    public Chart integerX() {
+        chart.getStyler().setXAxisDecimalPattern("0");
         return this;
     }
 
     /** Logarithmic y axis (values must be positive). */
     public Chart logY() {
         chart.getStyler().setYAxisLogarithmic(true);
+        return this;
+    }
+
+    /** Marker size in pixels for every series of this chart (7 by default; a dense cloud wants 2 or 3). */
+    public Chart markerSize(int pixels) {
+        chart.getStyler().setMarkerSize(pixels);
         return this;
     }
 

@@ -23,7 +23,7 @@ public final class Png {
      * Switches AWT to headless mode unless the user chose otherwise: the commands run on servers without a display, and
      * must decide before the first AWT class initialises.
      */
-    static void headless() {
+    public static void headless() {
         if (System.getProperty("java.awt.headless") == null) System.setProperty("java.awt.headless", "true");
     }
 
