@@ -89,7 +89,7 @@ final class AnalyzeQsurCommand implements Callable<Integer> {
 
             Png.write(out.resolve("qsur.png"), QsurFigures.perLayer(r, s.description()));
             System.err.println("wrote " + out.resolve("qsur.png"));
-            List<QsurIllustration.Panel> panels = QsurIllustration.panels(figureSeed, 1500);
+            List<QsurIllustration.Panel> panels = QsurIllustration.panels(figureSeed, 1000);
             Png.write(out.resolve("qsur-2d.png"), QsurIllustration.render(panels, figureBits));
             System.err.println("wrote " + out.resolve("qsur-2d.png"));
 

@@ -22,7 +22,7 @@ public final class QsurFigures {
             double[] x = new double[es.size()];
             for (int i = 0; i < x.length; i++) x[i] = es.get(i).layer();
             String d = es.get(0).groups() > 1 ? es.get(0).dimensions() + " per head" : Integer.toString(es.get(0).dimensions());
-            Chart c = Chart.of(s.label + " (d = " + d + ")", "block", "(QSUR / max)^(1/d)", 520, 380);
+            Chart c = Chart.of(s.label + " (d = " + d + ")", "block", "(QSUR / max)^(1/d)", 480, 340);
             for (Case k : r.cases()) {
                 double[] y = new double[x.length];
                 for (int i = 0; i < y.length; i++) y[i] = es.get(i).perDimension().get(k);

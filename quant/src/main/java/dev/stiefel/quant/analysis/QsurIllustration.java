@@ -115,9 +115,9 @@ public final class QsurIllustration {
         List<BufferedImage> images = new ArrayList<>();
         for (Panel p : panels) {
             double r = p.halfRange();
-            Chart c = Chart.of(String.format(Locale.ROOT, "%s: QSUR %.3f", p.title(), Math.exp(p.qsur().log())), "x₁", "x₂", 480, 480)
-                    .markerSize(3).noLegend().range(-1.12 * r, 1.12 * r, -1.12 * r, 1.12 * r);
-            c.cloud(p.x(), p.y(), new Color(0, 114, 178, 90));
+            Chart c = Chart.of(String.format(Locale.ROOT, "%s: QSUR %.3f", p.title(), Math.exp(p.qsur().log())), "x₁", "x₂", 420, 420)
+                    .markerSize(3).antiAlias(false).noLegend().range(-1.12 * r, 1.12 * r, -1.12 * r, 1.12 * r);
+            c.cloud(p.x(), p.y(), new Color(86, 160, 210));
             int cells = 1 << bits;
             Color gridColor = new Color(150, 150, 150);
             for (int k = 0; k <= cells; k++) {

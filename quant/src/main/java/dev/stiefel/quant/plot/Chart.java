@@ -144,6 +144,12 @@ public final class Chart {
         return this;
     }
 
+    /** Antialiasing on (the default) or off; off keeps a PNG of thousands of points small. */
+    public Chart antiAlias(boolean on) {
+        chart.getStyler().setAntiAlias(on);
+        return this;
+    }
+
     /** Hides the legend (for panels whose series are all helpers). */
     public Chart noLegend() {
         chart.getStyler().setLegendVisible(false);

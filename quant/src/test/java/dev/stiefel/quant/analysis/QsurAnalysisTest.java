@@ -142,7 +142,7 @@ class QsurAnalysisTest {
                 assertThat(q).isCloseTo(Qsur.chiSquare99(2), within(1e-9));
             }
         }
-        assertThat(QsurIllustration.render(p, 3).getWidth()).isEqualTo(960);
+        assertThat(QsurIllustration.render(p, 3).getWidth()).isEqualTo(840);
     }
 
     static CalibrationData random(LlamaConfig c, int n, int t, long seed) {
