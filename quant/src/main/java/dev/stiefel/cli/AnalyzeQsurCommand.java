@@ -49,7 +49,12 @@ final class AnalyzeQsurCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         List<Case> which = new ArrayList<>();
-        for (String c : cases) which.add(parseCase(c));
+        for (String c : cases) {
+            Case k = parseCase(c);
+            if (which.contains(k)) throw new IllegalArgumentException("--cases names " + k.label + " twice");
+            which.add(k);
+        }
+        if (figureBits < 1 || figureBits > 6) throw new IllegalArgumentException("--figure-bits must be 1..6 (a readable grid), got " + figureBits);
         if (epochs < 0) throw new IllegalArgumentException("--epochs must be >= 0, got " + epochs);
         if (nsamples < 1) throw new IllegalArgumentException("--nsamples must be >= 1, got " + nsamples);
         QuantConfig learn = QuantConfig.parse(learnConfig);
@@ -103,13 +108,19 @@ final class AnalyzeQsurCommand implements Callable<Integer> {
                 ObjectNode row = rows.addObject().put("layer", e.layer()).put("site", e.site().name().toLowerCase(Locale.ROOT))
                         .put("dimensions", e.dimensions()).put("groups", e.groups());
                 ObjectNode per = row.putObject("per_dimension"), log = row.putObject("log10_qsur");
-                for (Case k : which) { per.put(k.label, e.perDimension().get(k)); log.put(k.label, e.log10().get(k)); }
+                for (Case k : which) { number(per, k.label, e.perDimension().get(k)); number(log, k.label, e.log10().get(k)); }
             }
             ObjectNode fig = json.putObject("illustration").put("seed", figureSeed).put("bits", figureBits);
             for (QsurIllustration.Panel p : panels) fig.put(p.title(), Math.exp(p.qsur().log()));
             EvalCommand.writeJson(out.resolve("qsur.json"), json);
         }
         return 0;
+    }
+
+    /** A number, or null where the covariance was singular (JSON has no NaN). */
+    private static void number(ObjectNode o, String key, double v) {
+        if (Double.isFinite(v)) o.put(key, v);
+        else o.putNull(key);
     }
 
     private static Case parseCase(String s) {

@@ -102,6 +102,8 @@ class AnalyzeCliTest {
                 {"analyze", "kurtosis", "--model", dir.resolve("nope").toString()}, {"nope"},
                 {"analyze", "qsur", "--cases", "none,flip", "--out", dir.toString()}, {"unknown QSUR case 'flip'"},
                 {"analyze", "qsur", "--nsamples", "1", "--seqlen", "64", "--out", dir.toString()}, {"more calibration tokens than features"},
+                {"analyze", "qsur", "--cases", "none,rotation,none", "--out", dir.toString()}, {"--cases names none twice"},
+                {"analyze", "qsur", "--figure-bits", "9", "--out", dir.toString()}, {"--figure-bits must be 1..6"},
         };
         for (int i = 0; i < cases.length; i += 2) {
             String[] r = run(cases[i]);
