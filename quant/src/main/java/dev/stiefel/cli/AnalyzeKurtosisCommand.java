@@ -31,15 +31,22 @@ final class AnalyzeKurtosisCommand implements Callable<Integer> {
             description = "blocks with robust z above this get the --high kind (default: ${DEFAULT-VALUE}, Iglewicz and Hoaglin's cut-off)") double threshold;
     @Option(names = "--high", paramLabel = "KIND", defaultValue = "rotation", description = "kind for blocks above the threshold (default: ${DEFAULT-VALUE})") String high;
     @Option(names = "--low", paramLabel = "KIND", defaultValue = "affine", description = "kind for the other blocks (default: ${DEFAULT-VALUE})") String low;
+    @Option(names = "--pooling", paramLabel = "HOW", defaultValue = "raw",
+            description = "raw: a block's weights pooled as stored; standardized: each matrix scaled to unit variance first (default: ${DEFAULT-VALUE})") String pooling;
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "analysis", description = "folder for kurtosis.png and kurtosis.json (default: ${DEFAULT-VALUE})") Path out;
 
     @Override public Integer call() throws Exception {
         if (!Double.isFinite(threshold)) throw new IllegalArgumentException("--threshold must be a finite number, got " + threshold);
         TransformKind hi = TransformKind.parse(high), lo = TransformKind.parse(low);
+        OutlierGuided.Pooling pool = switch (pooling.strip().toLowerCase(Locale.ROOT)) {
+            case "raw" -> OutlierGuided.Pooling.RAW;
+            case "standardized", "standardised" -> OutlierGuided.Pooling.STANDARDIZED;
+            default -> throw new IllegalArgumentException("unknown --pooling '" + pooling + "'; expected raw or standardized");
+        };
         Path path = model != null ? model : EmbeddedModel.directory();
         String name = model != null ? model.toString() : "embedded story model";
         try (LoadedModel m = ModelFiles.load(path)) {
-            OutlierGuided.Analysis a = OutlierGuided.analyze(m.weights());
+            OutlierGuided.Analysis a = OutlierGuided.analyze(m.weights(), pool);
             List<TransformKind> kinds = a.kinds(threshold, hi, lo);
 
             System.out.printf("%-6s %9s %8s  %-9s", "block", "kurtosis", "z", "kind");
@@ -51,14 +58,14 @@ final class AnalyzeKurtosisCommand implements Callable<Integer> {
                 System.out.println();
             }
             long highCount = kinds.stream().filter(k -> k == hi).count();
-            System.out.printf(Locale.ROOT, "median kurtosis %.4f, MAD %.4g (z scaled by %s); z > %s -> %s, else %s: %d of %d blocks get %s%n",
-                    a.median(), a.mad(), a.scale().name().toLowerCase(Locale.ROOT).replace('_', ' '), threshold,
+            System.out.printf(Locale.ROOT, "%s pooling: median kurtosis %.4f, MAD %.4g (z scaled by %s); z > %s -> %s, else %s: %d of %d blocks get %s%n",
+                    pool.name().toLowerCase(Locale.ROOT), a.median(), a.mad(), a.scale().name().toLowerCase(Locale.ROOT).replace('_', ' '), threshold,
                     hi.name().toLowerCase(Locale.ROOT), lo.name().toLowerCase(Locale.ROOT), highCount, kinds.size(), hi.name().toLowerCase(Locale.ROOT));
 
             Png.write(out.resolve("kurtosis.png"), KurtosisFigure.render(a, threshold, kinds, name));
             System.err.println("wrote " + out.resolve("kurtosis.png"));
             ObjectNode json = EvalCommand.JSON.createObjectNode();
-            json.put("model", name).put("threshold", threshold).put("high", hi.name()).put("low", lo.name())
+            json.put("model", name).put("pooling", pool.name()).put("threshold", threshold).put("high", hi.name()).put("low", lo.name())
                     .put("median", a.median()).put("mad", a.mad()).put("scale", a.scale().name());
             ArrayNode rows = json.putArray("blocks");
             for (OutlierGuided.BlockStats b : a.blocks()) {

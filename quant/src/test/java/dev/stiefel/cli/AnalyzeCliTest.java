@@ -68,6 +68,9 @@ class AnalyzeCliTest {
         String[] all = run("analyze", "kurtosis", "--threshold", "-100", "--high", "affine", "--low", "rotation", "--out", dir.toString());
         assertThat(all[0]).as(all[2]).isEqualTo("0");
         assertThat(all[1]).contains("5 of 5 blocks get affine");
+        String[] std = run("analyze", "kurtosis", "--pooling", "standardized", "--out", dir.toString());
+        assertThat(std[0]).as(std[2]).isEqualTo("0");
+        assertThat(std[1]).contains("standardized pooling");
     }
 
     @Test void qsurOnTheEmbeddedModel() throws Exception {
@@ -100,6 +103,7 @@ class AnalyzeCliTest {
                 {"analyze", "kurtosis", "--threshold", "NaN", "--out", dir.toString()}, {"--threshold must be a finite number"},
                 {"analyze", "kurtosis", "--high", "sideways", "--out", dir.toString()}, {"unknown transform kind 'sideways'"},
                 {"analyze", "kurtosis", "--model", dir.resolve("nope").toString()}, {"nope"},
+                {"analyze", "kurtosis", "--pooling", "mean", "--out", dir.toString()}, {"unknown --pooling 'mean'"},
                 {"analyze", "qsur", "--cases", "none,flip", "--out", dir.toString()}, {"unknown QSUR case 'flip'"},
                 {"analyze", "qsur", "--nsamples", "1", "--seqlen", "64", "--out", dir.toString()}, {"more calibration tokens than features"},
                 {"analyze", "qsur", "--cases", "none,rotation,none", "--out", dir.toString()}, {"--cases names none twice"},

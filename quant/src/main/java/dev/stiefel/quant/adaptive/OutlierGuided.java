@@ -106,8 +106,25 @@ public final class OutlierGuided {
         public List<TransformKind> kinds(double threshold) { return kinds(threshold, TransformKind.ROTATION, TransformKind.AFFINE); }
     }
 
-    /** Kurtosis, z-scores and MAD of every decoder block of {@code w}. */
-    public static Analysis analyze(LlamaWeights w) {
+    /**
+     * How a block's seven weight matrices become one distribution. The matrices have different scales, and a mixture of
+     * Gaussians of different variances has κ > 3 even when each is Gaussian, so the two differ (docs/adaptive.md).
+     */
+    public enum Pooling {
+        /** all weights as stored, one distribution (the default: "the kurtosis of the block's weight distribution") */
+        RAW,
+        /**
+         * each matrix standardised to zero mean and unit variance first; the pooled κ is then the weight-count-weighted
+         * mean of the seven matrices' own κ, a measure of tails alone
+         */
+        STANDARDIZED
+    }
+
+    /** Kurtosis, z-scores and MAD of every decoder block of {@code w}, all weights of a block pooled as stored. */
+    public static Analysis analyze(LlamaWeights w) { return analyze(w, Pooling.RAW); }
+
+    /** Kurtosis, z-scores and MAD of every decoder block of {@code w}, the block's matrices pooled as {@code pooling} says. */
+    public static Analysis analyze(LlamaWeights w, Pooling pooling) {
         int layers = w.config().layers();
         double[] kappa = new double[layers];
         long[] counts = new long[layers];
@@ -120,8 +137,14 @@ public final class OutlierGuided {
                 ts.add(t);
                 one.put(which, kurtosis(List.of(t), Linears.name(l, which)));
             }
-            kappa[l] = kurtosis(ts, "block " + l);
             counts[l] = ts.stream().mapToLong(Tensor::numel).sum();
+            if (pooling == Pooling.RAW) kappa[l] = kurtosis(ts, "block " + l);
+            else {
+                // standardised matrices pooled: m2 = 1 and m4 = Σ n_i κ_i / N, so κ is the count-weighted mean of the κ_i
+                double sum = 0;
+                for (int i = 0; i < ts.size(); i++) sum += ts.get(i).numel() * one.get(Linears.BLOCK.get(i));
+                kappa[l] = sum / counts[l];
+            }
             per.add(Collections.unmodifiableMap(one));
         }
         RobustZ z = robustZ(kappa);

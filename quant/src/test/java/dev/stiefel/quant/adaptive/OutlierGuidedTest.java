@@ -164,6 +164,27 @@ class OutlierGuidedTest {
         for (int l = 0; l < kappa.length; l++) assertThat(a.blocks().get(l).z()).isCloseTo(ref[l], within(1e-9 * Math.max(1, Math.abs(ref[l]))));
     }
 
+    /** Standardised pooling: κ of the seven matrices each scaled to zero mean and unit variance, pooled, by brute force. */
+    @Test void standardizedPoolingIsTheKurtosisOfStandardizedMatricesPooled() {
+        LlamaConfig c = SmallModels.config(32, 64, 3, 4, 2, 50, false);
+        LlamaWeights w = plant(SmallModels.random(c, 4), List.of(1), 0.01, 8, 3);
+        OutlierGuided.Analysis raw = OutlierGuided.analyze(w), std = OutlierGuided.analyze(w, OutlierGuided.Pooling.STANDARDIZED);
+        for (int l = 0; l < 3; l++) {
+            LlamaWeights.Layer b = w.layer(l);
+            List<Double> all = new ArrayList<>();
+            for (Tensor t : List.of(b.wq(), b.wk(), b.wv(), b.wo(), b.wGate(), b.wUp(), b.wDown())) {
+                double[] x = widen(t.toFloatArray());
+                double mean = Arrays.stream(x).average().orElseThrow(), var = Arrays.stream(x).map(v -> (v - mean) * (v - mean)).average().orElseThrow();
+                for (double v : x) all.add((v - mean) / Math.sqrt(var));
+            }
+            double ref = naiveKurtosis(all.stream().mapToDouble(Double::doubleValue).toArray());
+            assertThat(std.blocks().get(l).kurtosis()).as("block %d", l).isCloseTo(ref, within(1e-9 * ref));
+        }
+        // Gaussian blocks of two variances: raw pooling sees the mixture (κ > 3.1), standardised pooling does not (≈ 3)
+        assertThat(raw.blocks().get(0).kurtosis()).isGreaterThan(std.blocks().get(0).kurtosis() + 0.1);
+        assertThat(std.blocks().get(0).kurtosis()).isCloseTo(3, within(0.15));
+    }
+
     private static double[] pooled(LlamaWeights w, int l) {
         LlamaWeights.Layer b = w.layer(l);
         List<Double> all = new ArrayList<>();
