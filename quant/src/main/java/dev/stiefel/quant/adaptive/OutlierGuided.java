@@ -19,7 +19,8 @@ import java.util.Map;
  * <ol>
  *   <li>κ_l = m₄ / m₂² of all weights of block l's seven linears pooled (q, k, v, o, gate, up, down as stored, norm gains
  *       not folded in), with the central moments m_k = mean((w − mean w)^k): the plain (Pearson) kurtosis, 3 for a
- *       Gaussian, 6 for a Laplace, 1.8 for a uniform distribution; heavy tails (outlier weights) raise it;</li>
+ *       Gaussian, 6 for a Laplace, 1.8 for a uniform distribution; heavy tails (outlier weights) raise it, and so do
+ *       unequal scales of the seven matrices ({@link Pooling#STANDARDIZED} removes that part);</li>
  *   <li>the robust z-score across blocks (Iglewicz and Hoaglin's modified z-score):
  *       z_l = 0.6745·(κ_l − median κ) / MAD, MAD = median |κ_l − median κ|; 0.6745 = Φ⁻¹(3/4) makes MAD/0.6745 estimate
  *       the standard deviation for Gaussian data, so z reads like an ordinary z-score but a few extreme blocks cannot
