@@ -18,9 +18,15 @@ public final class Methods {
      * @param smoothLevel  SmoothQuant's quantizer settings: the config's, or the paper's O1–O3
      * @param rotationSeed QuaRot's random Hadamard signs
      * @param omniquant    OmniQuant's epochs, LWC/LET switches, learning rates, alpha and work directory
+     * @param ostquant     OSTQuant/SpinQuant: the command line's overrides of each method's preset (--ost-* flags)
      */
     public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
-                          OmniQuant.Options omniquant) {
+                          OmniQuant.Options omniquant, OstQuant.Overrides ostquant) {
+        public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
+                       OmniQuant.Options omniquant) {
+            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, OstQuant.Overrides.none());
+        }
+
         public Options(boolean actOrder, boolean staticGroups) {
             this(actOrder, staticGroups, 0.5, SmoothQuant.Level.CONFIG, 0, OmniQuant.Options.defaults());
         }
@@ -31,13 +37,15 @@ public final class Methods {
 
         public static Options defaults() { return new Options(false, false); }
 
-        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant); }
+        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, ostquant); }
 
-        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant); }
+        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, ostquant); }
 
-        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant); }
+        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, ostquant); }
 
-        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o); }
+        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, ostquant); }
+
+        public Options withOstquant(OstQuant.Overrides o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, o); }
 
         Gptq.Options gptq() { return Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups); }
     }
@@ -58,10 +66,10 @@ public final class Methods {
             case "awq" -> new Awq();
             case "quarot-rtn" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()), false);
             case "quarot-gptq", "quarot" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()).withGptq(o.gptq()), true);
-            case "ostquant" -> new OstQuant("ostquant", OstQuant.Options.ostquant().withSeed(o.rotationSeed()));
-            case "ostquant-rtn" -> new OstQuant("ostquant-rtn", OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false));
-            case "spinquant" -> new OstQuant("spinquant", OstQuant.Options.spinquant().withSeed(o.rotationSeed()));
-            case "spinquant-rtn" -> new OstQuant("spinquant-rtn", OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false));
+            case "ostquant" -> new OstQuant("ostquant", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed())));
+            case "ostquant-rtn" -> new OstQuant("ostquant-rtn", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false)));
+            case "spinquant" -> new OstQuant("spinquant", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed())));
+            case "spinquant-rtn" -> new OstQuant("spinquant-rtn", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false)));
             case "omniquant" -> new OmniQuant("omniquant", omni);
             case "omniquant-lwc" -> new OmniQuant("omniquant-lwc", omni.withLwc(true).withLet(false));
             case "omniquant-let" -> new OmniQuant("omniquant-let", omni.withLwc(false).withLet(true));
