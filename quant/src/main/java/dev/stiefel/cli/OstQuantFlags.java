@@ -30,8 +30,8 @@ final class OstQuantFlags {
             description = "rotation optimizer: radam (Riemannian Adam) or cayley (Cayley SGD) (default: ostquant radam, spinquant cayley)") OstQuant.RotationOptimizer optimizer;
     @Option(names = "--ost-no-scalings", description = "OSTQuant without the learnable diagonal scalings (rotations only)") boolean noScalings;
     @Option(names = "--ost-scalings", description = "learn the diagonal scalings too (SpinQuant with OSTQuant's scalings)") boolean scalings;
-    @Option(names = "--ost-weights-while-learning", converter = SwitchConverter.class,
-            description = "fake-quantize the weights during learning: auto (only weight-only configs, default), on, off") Boolean weightsWhileLearning;
+    @Option(names = "--ost-weights-while-learning", paramLabel = "auto|on|off",
+            description = "fake-quantize the weights during learning: auto (only weight-only configs, default), on, off") String weightsWhileLearning;
     @Option(names = "--ost-work-dir", description = "checkpoint the learning here; a run with the same model, data, config and options resumes from it") Path workDir;
     @Option(names = "--ost-checkpoint-every", description = "steps between checkpoints (default 10; the last step is always saved)") Integer checkpointEvery;
     @Option(names = "--ost-stop-after", description = "learn at most this many steps in this run, checkpoint and stop (needs --ost-work-dir); run again to resume") Integer stopAfter;
@@ -41,7 +41,7 @@ final class OstQuantFlags {
         if (noScalings && scalings) throw new IllegalArgumentException("--ost-no-scalings and --ost-scalings contradict each other");
         Boolean s = noScalings ? Boolean.FALSE : scalings ? Boolean.TRUE : null;
         return new OstQuant.Overrides(epochs, steps, batch, rotationLr, scaleLr, loss, topK, topKVariant, init, optimizer, s,
-                weightsWhileLearning, workDir, checkpointEvery, stopAfter);
+                weightsWhileLearning == null ? null : weightSwitch(weightsWhileLearning), workDir, checkpointEvery, stopAfter);
     }
 
     private static String norm(String v) { return v.strip().toLowerCase(Locale.ROOT).replace('_', '-'); }
@@ -89,14 +89,13 @@ final class OstQuantFlags {
         }
     }
 
-    static final class SwitchConverter implements ITypeConverter<Boolean> {
-        @Override public Boolean convert(String v) {
-            return switch (norm(v)) {
-                case "auto" -> null;
-                case "on", "true", "yes" -> Boolean.TRUE;
-                case "off", "false", "no" -> Boolean.FALSE;
-                default -> throw new IllegalArgumentException("--ost-weights-while-learning: '" + v + "' is not one of auto, on, off");
-            };
-        }
+    /** auto: null (the method decides by the config), on, off. */
+    private static Boolean weightSwitch(String v) {
+        return switch (norm(v)) {
+            case "auto" -> null;
+            case "on", "true", "yes" -> Boolean.TRUE;
+            case "off", "false", "no" -> Boolean.FALSE;
+            default -> throw new IllegalArgumentException("--ost-weights-while-learning: '" + v + "' is not one of auto, on, off");
+        };
     }
 }
