@@ -18,7 +18,7 @@ final class OstQuantFlags {
     @Option(names = "--ost-steps", description = "OSTQuant/SpinQuant: step budget, overriding --ost-epochs (windows reshuffled after each pass)") Integer steps;
     @Option(names = "--ost-batch", description = "OSTQuant/SpinQuant: calibration windows per step (default 4)") Integer batch;
     @Option(names = "--ost-rotation-lr", description = "initial learning rate of the rotations, cosine to 0 (default: ostquant 0.05 Riemannian Adam, spinquant 1.5 Cayley SGD)") Double rotationLr;
-    @Option(names = "--ost-scale-lr", description = "initial learning rate of the log-scales (AdamW), cosine to 0 (default 0.05)") Double scaleLr;
+    @Option(names = "--ost-scale-lr", description = "initial learning rate of the log-scales (AdamW), cosine to 0 (default 0.01)") Double scaleLr;
     @Option(names = "--ost-loss", converter = LossConverter.class,
             description = "learning objective: kl-top, kl, ce (next-token cross-entropy), mse (last hidden state) (default: ostquant kl-top, spinquant ce)") OstQuant.Loss loss;
     @Option(names = "--ost-top-k", description = "KL-Top's k, capped at the vocabulary (default 1000)") Integer topK;

@@ -75,11 +75,11 @@ class OstQuantCliTest {
     @Test void flagsOverrideEachMethodsPresetAndReachTheReport() throws Exception {
         Path json = dir.resolve("flags.json");
         String[] r = quantize("--method", "ostquant,spinquant", "--ost-steps", "3", "--ost-batch", "2", "--ost-loss", "kl", "--ost-top-k", "7",
-                "--ost-init", "hadamard", "--ost-no-scalings", "--ost-scale-lr", "0.01", "--ost-top-k-softmax", "topk", "--json", json.toString());
+                "--ost-init", "hadamard", "--ost-no-scalings", "--ost-scale-lr", "0.003", "--ost-top-k-softmax", "topk", "--json", json.toString());
         assertThat(r[0]).as(r[2]).isEqualTo("0");
         String ost = options(json, 1), spin = options(json, 2);
         assertThat(ost).contains("scalings=false", "init=HADAMARD", "loss=KL", "topK=7", "SOFTMAX_OVER_TOPK", "steps=3", "batch=2",
-                "rotationOptimizer=RIEMANNIAN_ADAM", "rotationLr=0.05", "scaleLr=0.01");
+                "rotationOptimizer=RIEMANNIAN_ADAM", "rotationLr=0.05", "scaleLr=0.003");
         // SpinQuant keeps its own optimizer and learning rate under the same flags
         assertThat(spin).contains("rotationOptimizer=CAYLEY_SGD", "rotationLr=1.5", "loss=KL", "steps=3");
         JsonNode n = new ObjectMapper().readTree(json.toFile());
