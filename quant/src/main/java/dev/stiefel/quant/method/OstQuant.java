@@ -65,6 +65,9 @@ public record OstQuant(String name, Options options) implements Method {
      * @param batch            windows per step
      * @param rotationLr       the rotations' initial learning rate (cosine to 0)
      * @param scaleLr          the log-scales' initial learning rate (cosine to 0)
+     * @param weightRotationLr the rotations' rate instead when weights are fake-quantized while learning (weight-only
+     *                         configs): near WOMI the straight-through gradient of rounded weights needs smaller steps
+     * @param weightScaleLr    the log-scales' rate in that case
      * @param weightsDuringLearning fake-quantize weights while learning: null = only for weight-only configs
      *                         (OSTQuant learns weight-activation settings with weights in full precision)
      * @param useGptq          weights by GPTQ after fusion (else RTN)
@@ -75,13 +78,15 @@ public record OstQuant(String name, Options options) implements Method {
      *                         {@link LearningPaused} (0: no limit); running again with the same work directory resumes
      */
     public record Options(boolean scalings, Init init, Loss loss, int topK, Losses.TopKVariant topKVariant, RotationOptimizer rotationOptimizer,
-                          int epochs, int steps, int batch, double rotationLr, double scaleLr, Boolean weightsDuringLearning, boolean useGptq,
+                          int epochs, int steps, int batch, double rotationLr, double scaleLr, double weightRotationLr, double weightScaleLr,
+                          Boolean weightsDuringLearning, boolean useGptq,
                           long seed, Path workDir, int checkpointEvery, int stopAfter) {
         public Options {
             if (epochs < 0 || steps < 0 || batch < 1)
                 throw new IllegalArgumentException("OSTQuant: epochs and steps must be >= 0 and batch >= 1, got " + epochs + ", " + steps + ", " + batch);
             if (topK < 1) throw new IllegalArgumentException("OSTQuant: KL-Top's k must be >= 1, got " + topK);
-            if (!(rotationLr >= 0) || !(scaleLr >= 0)) throw new IllegalArgumentException("OSTQuant: learning rates must be >= 0, got " + rotationLr + ", " + scaleLr);
+            if (!(rotationLr >= 0) || !(scaleLr >= 0) || !(weightRotationLr >= 0) || !(weightScaleLr >= 0))
+                throw new IllegalArgumentException("OSTQuant: learning rates must be >= 0, got " + rotationLr + ", " + scaleLr + ", " + weightRotationLr + ", " + weightScaleLr);
             if (checkpointEvery < 1) throw new IllegalArgumentException("OSTQuant: checkpointEvery must be >= 1, got " + checkpointEvery);
             if (stopAfter < 0) throw new IllegalArgumentException("OSTQuant: stopAfter must be >= 0, got " + stopAfter);
             if (stopAfter > 0 && workDir == null) throw new IllegalArgumentException("OSTQuant: stopping after " + stopAfter + " steps needs a work directory to resume from");
@@ -91,16 +96,18 @@ public record OstQuant(String name, Options options) implements Method {
         public Options(boolean scalings, Init init, Loss loss, int topK, RotationOptimizer rotationOptimizer, int epochs, int batch,
                        double rotationLr, double scaleLr, Boolean weightsDuringLearning, boolean useGptq, long seed) {
             this(scalings, init, loss, topK, Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER, rotationOptimizer, epochs, 0, batch, rotationLr, scaleLr,
-                    weightsDuringLearning, useGptq, seed, null, 10, 0);
+                    rotationLr, scaleLr, weightsDuringLearning, useGptq, seed, null, 10, 0);
         }
 
         /**
          * OSTQuant: scalings, WOMI, KL-Top (k = 1000), Riemannian Adam at 5e-2 for the rotations and AdamW at 1e-2 for
-         * the log-scales, GPTQ. The rates are stories260K choices (docs/RESULTS.md); the official defaults are 0.0169
-         * (geoopt's Cayley step, about 0.034 here) and 0.00179.
+         * the log-scales (2e-3 for both when weights are fake-quantized while learning), GPTQ. The rates are
+         * stories260K choices (docs/RESULTS.md); the official defaults are 0.0169 (geoopt's Cayley step, about 0.034
+         * here) and 0.00179.
          */
         public static Options ostquant() {
-            return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, RotationOptimizer.RIEMANNIAN_ADAM, 8, 4, 5e-2, 1e-2, null, true, 0);
+            return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, RotationOptimizer.RIEMANNIAN_ADAM, 8, 4, 5e-2, 1e-2, null, true, 0)
+                    .withWeightLearningRates(2e-3, 2e-3);
         }
 
         /** SpinQuant: rotations only, random Hadamard start, cross-entropy, Cayley SGD at SpinQuant's 1.5. */
@@ -132,9 +139,19 @@ public record OstQuant(String name, Options options) implements Method {
 
         public Options withRotationOptimizer(RotationOptimizer r) { return b().rotationOptimizer(r).build(); }
 
-        public Options withRotationLr(double lr) { return b().rotationLr(lr).build(); }
+        /** The rotations' rate for every config (with or without weights quantized while learning). */
+        public Options withRotationLr(double lr) { return b().rotationLr(lr).weightRotationLr(lr).build(); }
 
-        public Options withScaleLr(double lr) { return b().scaleLr(lr).build(); }
+        /** The log-scales' rate for every config. */
+        public Options withScaleLr(double lr) { return b().scaleLr(lr).weightScaleLr(lr).build(); }
+
+        /** The rates used when weights are fake-quantized while learning only. */
+        public Options withWeightLearningRates(double rotation, double scale) { return b().weightRotationLr(rotation).weightScaleLr(scale).build(); }
+
+        /** The rotations' and log-scales' initial rates for learning under {@code config}. */
+        public double[] learningRates(QuantConfig config) {
+            return quantizeWeightsWhileLearning(config, this) ? new double[]{weightRotationLr, weightScaleLr} : new double[]{rotationLr, scaleLr};
+        }
 
         public Options withWeightsDuringLearning(Boolean w) { return b().weightsDuringLearning(w).build(); }
 
@@ -152,19 +169,21 @@ public record OstQuant(String name, Options options) implements Method {
 
         /** Everything the learned transforms depend on (not where or how often they are saved). */
         String learningFingerprint() {
-            return String.format(Locale.ROOT, "scalings=%s init=%s loss=%s k=%d %s rot=%s epochs=%d steps=%d batch=%d rot_lr=%s scale_lr=%s w=%s seed=%d",
-                    scalings, init, loss, topK, topKVariant, rotationOptimizer, epochs, steps, batch, rotationLr, scaleLr, weightsDuringLearning, seed);
+            return String.format(Locale.ROOT, "scalings=%s init=%s loss=%s k=%d %s rot=%s epochs=%d steps=%d batch=%d rot_lr=%s scale_lr=%s w_rot_lr=%s w_scale_lr=%s w=%s seed=%d",
+                    scalings, init, loss, topK, topKVariant, rotationOptimizer, epochs, steps, batch, rotationLr, scaleLr, weightRotationLr, weightScaleLr,
+                    weightsDuringLearning, seed);
         }
     }
 
     /** Mutable copy of {@link Options} for the with-methods (records have no copy-with). */
     private static final class Builder {
         boolean scalings, useGptq; Init init; Loss loss; int topK, epochs, steps, batch, checkpointEvery, stopAfter; Losses.TopKVariant topKVariant;
-        RotationOptimizer rotationOptimizer; double rotationLr, scaleLr; Boolean weightsDuringLearning; long seed; Path workDir;
+        RotationOptimizer rotationOptimizer; double rotationLr, scaleLr, weightRotationLr, weightScaleLr; Boolean weightsDuringLearning; long seed; Path workDir;
 
         Builder(Options o) {
             scalings = o.scalings(); init = o.init(); loss = o.loss(); topK = o.topK(); topKVariant = o.topKVariant(); rotationOptimizer = o.rotationOptimizer();
             epochs = o.epochs(); steps = o.steps(); batch = o.batch(); rotationLr = o.rotationLr(); scaleLr = o.scaleLr();
+            weightRotationLr = o.weightRotationLr(); weightScaleLr = o.weightScaleLr();
             weightsDuringLearning = o.weightsDuringLearning(); useGptq = o.useGptq(); seed = o.seed(); workDir = o.workDir();
             checkpointEvery = o.checkpointEvery(); stopAfter = o.stopAfter();
         }
@@ -180,6 +199,8 @@ public record OstQuant(String name, Options options) implements Method {
         Builder batch(int v) { batch = v; return this; }
         Builder rotationLr(double v) { rotationLr = v; return this; }
         Builder scaleLr(double v) { scaleLr = v; return this; }
+        Builder weightRotationLr(double v) { weightRotationLr = v; return this; }
+        Builder weightScaleLr(double v) { weightScaleLr = v; return this; }
         Builder weightsDuringLearning(Boolean v) { weightsDuringLearning = v; return this; }
         Builder useGptq(boolean v) { useGptq = v; return this; }
         Builder seed(long v) { seed = v; return this; }
@@ -189,7 +210,7 @@ public record OstQuant(String name, Options options) implements Method {
 
         Options build() {
             return new Options(scalings, init, loss, topK, topKVariant, rotationOptimizer, epochs, steps, batch, rotationLr, scaleLr,
-                    weightsDuringLearning, useGptq, seed, workDir, checkpointEvery, stopAfter);
+                    weightRotationLr, weightScaleLr, weightsDuringLearning, useGptq, seed, workDir, checkpointEvery, stopAfter);
         }
     }
 
@@ -209,8 +230,9 @@ public record OstQuant(String name, Options options) implements Method {
             if (epochs != null) b.epochs(epochs);
             if (steps != null) b.steps(steps);
             if (batch != null) b.batch(batch);
-            if (rotationLr != null) b.rotationLr(rotationLr);
-            if (scaleLr != null) b.scaleLr(scaleLr);
+            // an explicit rate applies whether or not weights are quantized while learning
+            if (rotationLr != null) b.rotationLr(rotationLr).weightRotationLr(rotationLr);
+            if (scaleLr != null) b.scaleLr(scaleLr).weightScaleLr(scaleLr);
             if (loss != null) b.loss(loss);
             if (topK != null) b.topK(topK);
             if (topKVariant != null) b.topKVariant(topKVariant);
@@ -294,9 +316,10 @@ public record OstQuant(String name, Options options) implements Method {
                 : LearningState.open(o.workDir(), label + "-" + config.shorthand().replace(" ", ""), LearningState.fingerprint(label, fp, calibration, config, o, params));
         LlamaModel student = view.learningModel(config, quantizeWeightsWhileLearning(config, o)), teacher = new LlamaModel(fp);
         OptimizerGroup.Builder b = OptimizerGroup.builder();
-        LrSchedule rotLr = LrSchedule.cosine(o.rotationLr(), Math.max(total, 1), 0);
+        double[] rates = o.learningRates(config);
+        LrSchedule rotLr = LrSchedule.cosine(rates[0], Math.max(total, 1), 0);
         b.add(view.rotations(), ps -> o.rotationOptimizer() == RotationOptimizer.CAYLEY_SGD ? new CayleySgd(ps, rotLr, 0) : new RiemannianAdam(ps, rotLr));
-        if (!view.scales().isEmpty()) b.add(view.scales(), ps -> Optimizer.adamW(ps, LrSchedule.cosine(o.scaleLr(), Math.max(total, 1), 0), 0));
+        if (!view.scales().isEmpty()) b.add(view.scales(), ps -> Optimizer.adamW(ps, LrSchedule.cosine(rates[1], Math.max(total, 1), 0), 0));
         OptimizerGroup group = b.build();
 
         int start = 0;
@@ -397,6 +420,7 @@ public record OstQuant(String name, Options options) implements Method {
         report.put("method", name);
         Map<String, Object> section = Steps.section();
         section.put("options", options.toString());
+        section.put("learning_rates", java.util.Arrays.toString(options.learningRates(config)));
         section.put("steps", learning.steps());
         section.put("calibration_loss_before", Steps.round(learning.lossBefore()));
         section.put("calibration_loss_after", Steps.round(learning.lossAfter()));

@@ -132,6 +132,8 @@ class OstQuantResumeTest {
         assertThat(o.batch()).isEqualTo(2);
         assertThat(o.rotationLr()).isEqualTo(OstQuant.Options.ostquant().rotationLr());
         assertThat(o.scaleLr()).isEqualTo(1e-3);
+        assertThat(o.weightScaleLr()).as("an explicit rate applies to weight-only configs too").isEqualTo(1e-3);
+        assertThat(o.weightRotationLr()).isEqualTo(2e-3);
         assertThat(o.loss()).isEqualTo(OstQuant.Loss.KL);
         assertThat(o.topK()).isEqualTo(50);
         assertThat(o.init()).isEqualTo(OstQuant.Init.IDENTITY);
@@ -143,6 +145,13 @@ class OstQuantResumeTest {
         OstQuant.Options s = some.applyTo(OstQuant.Options.spinquant());
         assertThat(s.rotationOptimizer()).isEqualTo(OstQuant.RotationOptimizer.CAYLEY_SGD);
         assertThat(s.rotationLr()).isEqualTo(1.5);
+        // OSTQuant's preset learns with smaller steps when weights are fake-quantized while learning (weight-only configs)
+        assertThat(OstQuant.Options.ostquant().learningRates(QuantConfig.parse("W4A4KV4"))).containsExactly(5e-2, 1e-2);
+        assertThat(OstQuant.Options.ostquant().learningRates(QuantConfig.parse("W4A16g32"))).containsExactly(2e-3, 2e-3);
+        assertThat(OstQuant.Options.ostquant().withWeightsDuringLearning(true).learningRates(QuantConfig.parse("W4A4KV4"))).containsExactly(2e-3, 2e-3);
+        assertThat(OstQuant.Options.spinquant().learningRates(QuantConfig.parse("W4A16g32"))).containsExactly(1.5, 0.0);
+        assertThat(new OstQuant.Overrides(null, null, null, 0.3, null, null, null, null, null, null, null, null, null, null, null)
+                .applyTo(OstQuant.Options.ostquant()).learningRates(QuantConfig.parse("W4A16g32"))).containsExactly(0.3, 2e-3);
         assertThat(OstQuant.Options.ostquant().totalSteps(32)).isEqualTo(8 * 8);
         assertThat(OstQuant.Options.ostquant().withBatch(5).totalSteps(32)).isEqualTo(8 * 7);
         assertThatThrownBy(() -> OstQuant.Options.ostquant().withStopAfter(3)).hasMessageContaining("work directory");
