@@ -22,6 +22,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.IntConsumer;
+import java.util.function.UnaryOperator;
 
 /**
  * The block-by-block calibration loop that OmniQuant and FlatQuant share (OmniQuant's {@code omniquant.py}, FlatQuant's
@@ -189,20 +190,29 @@ public final class BlockwiseCalibration {
 
         public int samples() { return inputs.size(); }
 
-        /** The training loss over the whole calibration set with {@code hooks} as they are (no tape, no update). */
-        public double loss(Hooks hooks, Runnable beforeForward) {
+        /** Block l of the full-precision model seen through {@code hooks}: input [B, T, dim] → output. */
+        public UnaryOperator<Var> forward(Hooks hooks) {
             LlamaModel model = new LlamaModel(fp, hooks);
+            return x -> model.block(layer, x, 0, null);
+        }
+
+        /** The training loss over the whole calibration set with {@code hooks} as they are (no tape, no update). */
+        public double loss(Hooks hooks, Runnable beforeForward) { return loss(forward(hooks), beforeForward); }
+
+        /** The same for any block function (a mixture of candidate blocks, say). */
+        public double loss(UnaryOperator<Var> block, Runnable beforeForward) {
             beforeForward.run();
             double sum = 0;
             try (var off = Grad.off()) {
-                for (int j = 0; j < inputs.size(); j++) sum += loss(model, j, 1).value().item();
+                for (int j = 0; j < inputs.size(); j++) sum += loss(block, j, 1).value().item();
             }
             return sum / inputs.size();
         }
 
+        public List<Double> run(Hooks hooks, Loop loop) { return run(forward(hooks), loop); }
+
         /** Runs the loop; returns each epoch's mean training loss (rounded for the report). */
-        public List<Double> run(Hooks hooks, Loop loop) {
-            LlamaModel model = new LlamaModel(fp, hooks);
+        public List<Double> run(UnaryOperator<Var> block, Loop loop) {
             int n = inputs.size(), steps = loop.steps(n), layers = fp.config().layers();
             List<Double> epochLoss = new ArrayList<>();
             String label = name + " block " + (layer + 1) + "/" + layers + (loop.phase() == null ? "" : " " + loop.phase());
@@ -212,7 +222,7 @@ public final class BlockwiseCalibration {
                     double sum = 0;
                     for (int j = 0; j < steps; j++) {
                         loop.beforeForward().run();
-                        Var loss = loss(model, j * loop.batch(), Math.min(loop.batch(), n - j * loop.batch()));
+                        Var loss = loss(block, j * loop.batch(), Math.min(loop.batch(), n - j * loop.batch()));
                         double v = loss.value().item();
                         if (!Double.isFinite(v))
                             throw new IllegalStateException(name + ": the loss of block " + layer + " is " + v + " at epoch " + e + ", step " + j
@@ -232,8 +242,8 @@ public final class BlockwiseCalibration {
         }
 
         /** MSE to the full-precision outputs of samples [from, from + count) (plus the augmented term). */
-        private Var loss(LlamaModel model, int from, int count) {
-            Var y = model.block(layer, Var.of(batch(inputs, from, count)), 0, null);
+        private Var loss(UnaryOperator<Var> block, int from, int count) {
+            Var y = block.apply(Var.of(batch(inputs, from, count)));
             Var loss = Losses.mse(y, batch(target, from, count));
             return aug == null ? loss : loss.add(Losses.mse(y, batch(aug, from, count)));
         }
