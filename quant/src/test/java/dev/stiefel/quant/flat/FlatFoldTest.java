@@ -65,8 +65,12 @@ class FlatFoldTest {
 
     /** A FlatBlock per kind, its quantizers removed and its Euclidean parameters moved off their starting values. */
     private static FlatBlock block(LlamaWeights fp, int layer, TransformKind kind, Factor.Form form, ChannelMaxima maxima, Random rnd) {
-        FlatBlock b = new FlatBlock(fp.config(), layer, kind, form, true, 0.3, fp.layer(layer), maxima, QuantConfig.parse("W4A4KV4"), true, true, 3)
-                .withoutQuantizers();
+        return block(fp, layer, kind, form, maxima, rnd, "W4A4KV4").withoutQuantizers();
+    }
+
+    private static FlatBlock block(LlamaWeights fp, int layer, TransformKind kind, Factor.Form form, ChannelMaxima maxima, Random rnd, String config) {
+        FlatBlock b = new FlatBlock(fp.config(), layer, kind, form, true, 0.3, fp.layer(layer), maxima, QuantConfig.parse(config), true, true, 3);
+        for (Var p : b.clippingParameters()) p.value().copyFrom(p.value().add(Tensor.randn(rnd, p.shape())));
         for (Var p : b.transformParameters()) {
             Tensor v = p.value();
             float[] x = v.toFloatArray();
@@ -107,6 +111,39 @@ class FlatFoldTest {
                 Transforms.Difference d = Transforms.compare(new LlamaModel(fp), q, List.of(ids));
                 assertThat(d.relative()).as("%s %s folded: %s", kind, form, d).isLessThan(1e-4);
                 assertThat(online.isEmpty()).isEqualTo(kind == TransformKind.NONE);
+            }
+        }
+    }
+
+    /**
+     * With its quantizers, the deployed block (transforms folded in f64, weights on their final grid, LAC frozen, the
+     * Kronecker products online) computes what the training forward computes, up to the f32 rounding of W·P⁻ᵀ on the
+     * tape versus in f64, which may move a value across a rounding boundary: far closer to training than quantization
+     * is to full precision.
+     */
+    @Test void theDeployedBlockComputesWhatTrainingComputed() {
+        LlamaConfig c = EquivalenceCheck.GQA;
+        LlamaWeights fp = SmallModels.random(c, 9);
+        Random rnd = new Random(6);
+        Tensor ids = Tensor.ofInts(SmallModels.tokens(rnd, 13, c.vocabSize()), 1, 13);
+        for (String config : List.of("W8A8KV8", "W4A4KV4", "W3A3K2V2")) {
+            for (TransformKind kind : TransformKind.values()) {
+                try (var off = Grad.off()) {
+                    Var x = new LlamaModel(fp).embed(ids);
+                    ChannelMaxima maxima = new ChannelMaxima(0);
+                    Tensor full = new LlamaModel(fp, maxima).block(0, x, 0, null).value();
+                    FlatBlock b = block(fp, 0, kind, Factor.Form.SVD, maxima, rnd, config);
+                    Tensor train = new LlamaModel(fp, b).block(0, x, 0, null).value();
+                    FlatBlock.Frozen fz = b.freeze();
+                    List<LlamaWeights.Layer> layers = new ArrayList<>(fp.layers());
+                    layers.set(0, fz.fold(c, fp.layer(0)));
+                    Tensor deployed = new LlamaModel(BlockwiseCalibration.withLayers(fp, layers),
+                            new FlatRuntime(fz.transforms().online(), List.of(fz.lac()))).block(0, x, 0, null).value();
+                    double quantization = train.maxAbsDiff(full), deployment = deployed.maxAbsDiff(train);
+                    assertThat(quantization).as("%s %s quantizes something", config, kind).isGreaterThan(1e-4);
+                    assertThat(deployment).as("%s %s: deployed vs training %s, training vs fp %s", config, kind, deployment, quantization)
+                            .isLessThan(0.1 * quantization);
+                }
             }
         }
     }
