@@ -16,7 +16,8 @@ import java.util.List;
 
 /**
  * One block's learned FlatQuant transforms, frozen: what is folded into the weights (in f64) and what stays online.
- * With P = P1 ⊗ P2 at a linear input and per-channel scales s (Sun et al. 2025, eq. 3 and §3.3):
+ * With P = P1 ⊗ P2 at a linear input and per-channel scales s (Sun et al. 2025, §3: the affine transform, its Kronecker
+ * decomposition and the per-channel scaling; the layout of the reference code):
  * <pre>
  *   q/k/v input:  x ↦ (x ⊙ s_a)·(A1 ⊗ A2)   s_a into input_layernorm's gain;  W_{q,k,v} ← W·diag(1/s_a)·(A1⁻ᵀ ⊗ A2⁻ᵀ)
  *   gate/up input: the same with s_m, M1 ⊗ M2 and post_attention_layernorm

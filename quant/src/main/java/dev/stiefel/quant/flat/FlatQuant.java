@@ -30,7 +30,8 @@ import java.util.function.UnaryOperator;
 
 /**
  * FlatQuant (Sun et al., <i>FlatQuant: Flatness Matters for LLM Quantization</i>, ICML 2025) and, over the same
- * machinery, adaptive layer-wise transform selection by differentiable search (Pham et al., arXiv 2511.17809, §3).
+ * machinery, adaptive layer-wise transform selection by differentiable search (Pham et al., arXiv 2511.17809: its first, differentiable
+ * selection method).
  *
  * <p>Block by block ({@link BlockwiseCalibration}, trained on the full-precision inputs as the reference's
  * {@code cali_flat_quant}): the block's learnable transforms ({@link FlatBlock}: Kronecker factors at the q/k/v,
@@ -242,7 +243,7 @@ public final class FlatQuant implements Method {
     }
 
     /**
-     * The mixture of the candidates trained together (Pham et al. §3.1): y = Σ_k π_k·block_k(x), π = softmax((α + g)/τ)
+     * The mixture of the candidates trained together (a DARTS-style relaxation of the per-layer choice): y = Σ_k π_k·block_k(x), π = softmax((α + g)/τ)
      * with g Gumbel(0, 1) noise drawn per step and τ going geometrically from τ0 to τ1 over the search epochs; every
      * candidate's parameters and α learn from the one calibration loss. Returns the candidate of the largest α.
      */

@@ -4,7 +4,7 @@ import dev.stiefel.autograd.Var;
 import dev.stiefel.tensor.linalg.DMatrix;
 
 /**
- * FlatQuant's online transform x ↦ x·(A ⊗ B) on rows of n = n1·n2 features (Sun et al. 2025, §3.2, eq. 5): with the
+ * FlatQuant's online transform x ↦ x·(A ⊗ B) on rows of n = n1·n2 features (Sun et al. 2025, §3, the Kronecker decomposition): with the
  * row read as a matrix X [n1, n2] (row-major, feature i·n2 + j), x·(A ⊗ B) is Aᵀ·X·B read back row-major, two small
  * matmuls costing n·(n1 + n2) multiply-adds per row instead of the n² of a dense n × n matrix. A null factor is
  * the identity (the attention output's head transform P_o ⊗ I, or I ⊗ P on one head's features).

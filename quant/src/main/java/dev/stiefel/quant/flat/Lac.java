@@ -8,7 +8,7 @@ import dev.stiefel.tensor.Tensor;
 import java.util.List;
 
 /**
- * Learnable activation clipping (FlatQuant, Sun et al. 2025, §3.3): dynamic per-row quantization whose range is the
+ * Learnable activation clipping (FlatQuant, Sun et al. 2025, §3; the reference code's LAC): dynamic per-row quantization whose range is the
  * row's own [min(x, 0), max(x, 0)] shrunk by two learnable factors shared by the whole site, σ(c_max) and σ(c_min),
  * both starting at σ(4) ≈ 0.982 as the reference's {@code ActivationQuantizer(lac=True)}:
  * <pre>
