@@ -282,6 +282,10 @@ public final class FlatQuant implements Method {
         for (int i = 0; i < k; i++) s.put(candidates.get(i).kind().name().toLowerCase(Locale.ROOT), Steps.round(a[i]));
         report.put("search_logits", s);
         report.put("search_epoch_loss", loss);
+        // each candidate alone after the search, on the whole calibration set: does the argmax agree with the losses?
+        Map<String, Object> alone = Steps.section();
+        for (FlatBlock b : candidates) alone.put(b.kind().name().toLowerCase(Locale.ROOT), Steps.round(t.loss(b, () -> {})));
+        report.put("search_candidate_mse", alone);
         return candidates.get(best);
     }
 

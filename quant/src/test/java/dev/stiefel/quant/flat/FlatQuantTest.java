@@ -96,6 +96,7 @@ class FlatQuantTest {
                     .map(x -> (String) x.getKey()).orElseThrow();
             assertThat(b.get("kind")).isEqualTo(best);
             assertThat((List<?>) b.get("search_epoch_loss")).hasSize(2);
+            assertThat(List.copyOf(((Map<?, ?>) b.get("search_candidate_mse")).keySet())).isEqualTo(List.of("affine", "rotation", "none"));
         }
         for (QuantizedModel q : List.of(rot, mixed, s)) assertThat(logitError(fp, q, 53)).isFinite().isLessThan(1.0);
     }
