@@ -35,6 +35,9 @@ final class FlatQuantFlags {
     @Option(names = "--search-epochs", defaultValue = "5", description = "adaptive-search: epochs of the mixture before the argmax (default: ${DEFAULT-VALUE})")
     int searchEpochs = D.searchEpochs();
 
+    @Option(names = "--search-warmup", defaultValue = "0", description = "adaptive-search: first search epochs with the logits frozen at 0 (default: ${DEFAULT-VALUE})")
+    int searchWarmup = D.searchWarmup();
+
     @Option(names = "--search-temperature", split = ",", paramLabel = "T", defaultValue = "1.0,0.1",
             description = "adaptive-search: the mixture's temperature at the first and the last search epoch (default: ${DEFAULT-VALUE})")
     List<Double> temperature = List.of(D.temperature(), D.finalTemperature());
@@ -49,6 +52,6 @@ final class FlatQuantFlags {
         List<TransformKind> kinds = plan == null ? null : plan.stream().map(TransformKind::parse).toList();
         return D.withEpochs(epochs).withLr(lr).withBatch(batch).withScales(!noScales, alpha)
                 .withAffineForm(directInverse ? Factor.Form.FREE : Factor.Form.SVD).withPlan(kinds)
-                .withSearch(searchEpochs, temperature.get(0), temperature.get(1), !softmax, searchLr).withSeed(seed);
+                .withSearch(searchEpochs, temperature.get(0), temperature.get(1), !softmax, searchLr).withSearchWarmup(searchWarmup).withSeed(seed);
     }
 }

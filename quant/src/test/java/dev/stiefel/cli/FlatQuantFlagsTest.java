@@ -33,7 +33,7 @@ class FlatQuantFlagsTest {
     @Test void flagsReachTheOptions() {
         FlatQuant.Options o = parse("--flat-epochs", "3", "--flat-lr", "1e-3", "--flat-batch", "2", "--flat-alpha", "0.5", "--flat-no-scales",
                 "--flat-direct-inverse", "--plan", "affine,rotation,none", "--search-epochs", "2", "--search-temperature", "2,0.5",
-                "--search-softmax", "--search-lr", "0.1");
+                "--search-softmax", "--search-lr", "0.1", "--search-warmup", "1");
         assertThat(o.epochs()).isEqualTo(3);
         assertThat(o.lr()).isEqualTo(1e-3);
         assertThat(o.batch()).isEqualTo(2);
@@ -46,6 +46,7 @@ class FlatQuantFlagsTest {
         assertThat(o.finalTemperature()).isEqualTo(0.5);
         assertThat(o.gumbel()).isFalse();
         assertThat(o.searchLr()).isEqualTo(0.1);
+        assertThat(o.searchWarmup()).isEqualTo(1);
         assertThat(o.seed()).isEqualTo(7);
     }
 
@@ -53,5 +54,6 @@ class FlatQuantFlagsTest {
         assertThatThrownBy(() -> parse("--plan", "affine,rotaton")).hasMessageContaining("affine, rotation or none");
         assertThatThrownBy(() -> parse("--search-temperature", "1")).hasMessageContaining("START,END");
         assertThatThrownBy(() -> parse("--flat-batch", "0")).hasMessageContaining("batch");
+        assertThatThrownBy(() -> parse("--search-epochs", "2", "--search-warmup", "3")).hasMessageContaining("warm-up");
     }
 }

@@ -59,6 +59,8 @@ public final class FlatQuant implements Method {
      * @param affineForm       SVD (the reference's default) or FREE ({@code --direct_inv}) for AFFINE factors
      * @param plan             a kind per block; null: all AFFINE (search mode ignores it)
      * @param searchEpochs     epochs of the mixture before the argmax (search mode)
+     * @param searchWarmup     of those, the first epochs in which the logits stay at 0 (the candidates train in a
+     *                         uniform mixture first, as DARTS-style searches warm up)
      * @param temperature      the mixture's starting temperature τ0
      * @param finalTemperature its temperature in the last search epoch
      * @param gumbel           Gumbel-softmax (noise on the logits) rather than a plain softmax
@@ -66,9 +68,11 @@ public final class FlatQuant implements Method {
      * @param seed             random orthogonal starts and Gumbel noise
      */
     public record Options(int epochs, double lr, int batch, boolean scales, double alpha, boolean lwc, boolean lac,
-                          Factor.Form affineForm, List<TransformKind> plan, int searchEpochs, double temperature,
+                          Factor.Form affineForm, List<TransformKind> plan, int searchEpochs, int searchWarmup, double temperature,
                           double finalTemperature, boolean gumbel, double searchLr, long seed) {
         public Options {
+            if (searchWarmup < 0 || searchWarmup > searchEpochs)
+                throw new IllegalArgumentException("flatquant: search warm-up must be in [0, search epochs], got " + searchWarmup + " of " + searchEpochs);
             if (epochs < 0 || searchEpochs < 0) throw new IllegalArgumentException("flatquant: epochs must be >= 0, got " + epochs + ", search " + searchEpochs);
             if (!(lr >= 0 && Double.isFinite(lr)) || !(searchLr >= 0 && Double.isFinite(searchLr)))
                 throw new IllegalArgumentException("flatquant: learning rates must be finite and >= 0, got " + lr + ", search " + searchLr);
@@ -81,28 +85,32 @@ public final class FlatQuant implements Method {
 
         /** The reference's W4A4KV4 script: 15 epochs, lr 5e-3, batch 4, scales (α 0.3), LWC, LAC, SVD factors. */
         public static Options defaults() {
-            return new Options(15, 5e-3, 4, true, 0.3, true, true, Factor.Form.SVD, null, 5, 1.0, 0.1, true, 5e-2, 0);
+            return new Options(15, 5e-3, 4, true, 0.3, true, true, Factor.Form.SVD, null, 5, 0, 1.0, 0.1, true, 5e-2, 0);
         }
 
-        public Options withEpochs(int e) { return new Options(e, lr, batch, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, temperature, finalTemperature, gumbel, searchLr, seed); }
+        public Options withEpochs(int e) { return new Options(e, lr, batch, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, searchWarmup, temperature, finalTemperature, gumbel, searchLr, seed); }
 
-        public Options withLr(double r) { return new Options(epochs, r, batch, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, temperature, finalTemperature, gumbel, searchLr, seed); }
+        public Options withLr(double r) { return new Options(epochs, r, batch, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, searchWarmup, temperature, finalTemperature, gumbel, searchLr, seed); }
 
-        public Options withBatch(int b) { return new Options(epochs, lr, b, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, temperature, finalTemperature, gumbel, searchLr, seed); }
+        public Options withBatch(int b) { return new Options(epochs, lr, b, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, searchWarmup, temperature, finalTemperature, gumbel, searchLr, seed); }
 
-        public Options withAffineForm(Factor.Form f) { return new Options(epochs, lr, batch, scales, alpha, lwc, lac, f, plan, searchEpochs, temperature, finalTemperature, gumbel, searchLr, seed); }
+        public Options withAffineForm(Factor.Form f) { return new Options(epochs, lr, batch, scales, alpha, lwc, lac, f, plan, searchEpochs, searchWarmup, temperature, finalTemperature, gumbel, searchLr, seed); }
 
-        public Options withPlan(List<TransformKind> p) { return new Options(epochs, lr, batch, scales, alpha, lwc, lac, affineForm, p, searchEpochs, temperature, finalTemperature, gumbel, searchLr, seed); }
+        public Options withPlan(List<TransformKind> p) { return new Options(epochs, lr, batch, scales, alpha, lwc, lac, affineForm, p, searchEpochs, searchWarmup, temperature, finalTemperature, gumbel, searchLr, seed); }
 
-        public Options withClipping(boolean w, boolean a) { return new Options(epochs, lr, batch, scales, alpha, w, a, affineForm, plan, searchEpochs, temperature, finalTemperature, gumbel, searchLr, seed); }
+        public Options withClipping(boolean w, boolean a) { return new Options(epochs, lr, batch, scales, alpha, w, a, affineForm, plan, searchEpochs, searchWarmup, temperature, finalTemperature, gumbel, searchLr, seed); }
 
-        public Options withScales(boolean on, double a) { return new Options(epochs, lr, batch, on, a, lwc, lac, affineForm, plan, searchEpochs, temperature, finalTemperature, gumbel, searchLr, seed); }
+        public Options withScales(boolean on, double a) { return new Options(epochs, lr, batch, on, a, lwc, lac, affineForm, plan, searchEpochs, searchWarmup, temperature, finalTemperature, gumbel, searchLr, seed); }
 
         public Options withSearch(int e, double t0, double t1, boolean g, double rate) {
-            return new Options(epochs, lr, batch, scales, alpha, lwc, lac, affineForm, plan, e, t0, t1, g, rate, seed);
+            return new Options(epochs, lr, batch, scales, alpha, lwc, lac, affineForm, plan, e, Math.min(searchWarmup, e), t0, t1, g, rate, seed);
         }
 
-        public Options withSeed(long s) { return new Options(epochs, lr, batch, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, temperature, finalTemperature, gumbel, searchLr, s); }
+        public Options withSearchWarmup(int w) {
+            return new Options(epochs, lr, batch, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, w, temperature, finalTemperature, gumbel, searchLr, seed);
+        }
+
+        public Options withSeed(long s) { return new Options(epochs, lr, batch, scales, alpha, lwc, lac, affineForm, plan, searchEpochs, searchWarmup, temperature, finalTemperature, gumbel, searchLr, s); }
     }
 
     /** The candidates of the search, in the order of the mixture's logits. */
@@ -266,7 +274,9 @@ public final class FlatQuant implements Method {
         };
         BlockwiseCalibration.Loop probe = new BlockwiseCalibration.Loop("search", epochs, options.batch(), List.of(), null, null, "");
         List<Optimizer> opts = new ArrayList<>(optimizers(candidates, Math.max(1, epochs * probe.steps(t.samples()))));
-        opts.add(Optimizer.adamW(List.of(logits), LrSchedule.constant(options.searchLr()), 0.9, 0.999, 1e-8, 0));
+        int frozenSteps = options.searchWarmup() * probe.steps(t.samples());
+        double rate = options.searchLr();
+        opts.add(Optimizer.adamW(List.of(logits), step -> step < frozenSteps ? 0 : rate, 0.9, 0.999, 1e-8, 0));
         Runnable draw = () -> {
             float[] g = new float[k];
             if (options.gumbel()) for (int i = 0; i < k; i++) g[i] = (float) -Math.log(-Math.log(Math.max(rnd.nextDouble(), 1e-12)));
@@ -304,6 +314,7 @@ public final class FlatQuant implements Method {
         m.put("inputs", "full-precision block inputs (as the reference's cali_flat_quant)");
         if (search) {
             m.put("search_epochs", options.searchEpochs());
+            m.put("search_warmup", options.searchWarmup());
             m.put("temperature", options.temperature() + " -> " + options.finalTemperature());
             m.put("gumbel", options.gumbel());
             m.put("search_lr", options.searchLr());

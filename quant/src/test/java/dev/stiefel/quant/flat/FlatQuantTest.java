@@ -86,6 +86,9 @@ class FlatQuantTest {
         QuantizedModel mixed = FlatQuant.withPlan("mixed", List.of(TransformKind.NONE, TransformKind.AFFINE), quick(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
         assertThat(mixed.report().get("plan")).isEqualTo(List.of("none", "affine"));
         QuantizedModel s = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
+        // with the whole search as warm-up the logits never move: every block keeps the first candidate (affine)
+        QuantizedModel frozen = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2).withSearchWarmup(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
+        assertThat(frozen.report().get("plan")).isEqualTo(List.of("affine", "affine"));
         List<?> plan = (List<?>) s.report().get("plan");
         assertThat(plan).hasSize(2).allMatch(k -> List.of("affine", "rotation", "none").contains(k));
         assertThat(((Number) s.report().get("search_seconds")).doubleValue()).isPositive();
