@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Function;
 import java.util.function.UnaryOperator;
 
 /**
@@ -119,25 +120,38 @@ public final class FlatQuant implements Method {
     private final String name;
     private final Options options;
     private final boolean search;
-    private final TransformKind uniform;
+    private final Function<LlamaWeights, List<TransformKind>> planner;
 
-    private FlatQuant(String name, Options options, boolean search, TransformKind uniform) {
+    private FlatQuant(String name, Options options, boolean search, Function<LlamaWeights, List<TransformKind>> planner) {
         this.name = name;
         this.options = options;
         this.search = search;
-        this.uniform = uniform;
+        this.planner = planner;
     }
 
     /** FlatQuant itself: every block AFFINE (or the options' plan, if one is given). */
-    public static FlatQuant flatquant(Options o) { return new FlatQuant("flatquant", o, false, null); }
+    public static FlatQuant flatquant(Options o) {
+        return new FlatQuant("flatquant", o, false, w -> o.plan() != null ? o.plan() : Collections.nCopies(w.config().layers(), TransformKind.AFFINE));
+    }
 
     /** Every block with orthogonal Kronecker factors learned on the Stiefel manifold. */
-    public static FlatQuant rotation(Options o) { return new FlatQuant("flatquant-rotation", o.withPlan(null), false, TransformKind.ROTATION); }
+    public static FlatQuant rotation(Options o) {
+        return new FlatQuant("flatquant-rotation", o.withPlan(null), false, w -> Collections.nCopies(w.config().layers(), TransformKind.ROTATION));
+    }
 
-    /** A given plan (one kind per block), under a name of its own (the outlier-guided rule registers here). */
+    /** A given plan (one kind per block), under a name of its own. */
     public static FlatQuant withPlan(String name, List<TransformKind> plan, Options o) {
         if (plan == null) throw new IllegalArgumentException(name + ": needs a plan");
-        return new FlatQuant(name, o.withPlan(plan), false, null);
+        List<TransformKind> p = List.copyOf(plan);
+        return new FlatQuant(name, o.withPlan(p), false, w -> p);
+    }
+
+    /**
+     * A plan decided from the full-precision weights when the method runs (the outlier-guided rule: weight kurtosis and
+     * a robust z-score per block), under a name of its own; the report records the plan.
+     */
+    public static FlatQuant withRule(String name, Function<LlamaWeights, List<TransformKind>> rule, Options o) {
+        return new FlatQuant(name, o.withPlan(null), false, rule);
     }
 
     /** Differentiable search over {@link #CANDIDATES} per block, then fine-tuning of each block's argmax. */
@@ -149,14 +163,14 @@ public final class FlatQuant implements Method {
 
     @Override public String name() { return name; }
 
-    /** The plan for a model of {@code layers} blocks (null in search mode). */
-    List<TransformKind> plan(int layers) {
+    /** The plan for {@code fp} (null in search mode), checked against its number of blocks. */
+    List<TransformKind> plan(LlamaWeights fp) {
         if (search) return null;
-        if (uniform != null) return Collections.nCopies(layers, uniform);
-        if (options.plan() == null) return Collections.nCopies(layers, TransformKind.AFFINE);
-        if (options.plan().size() != layers)
-            throw new IllegalArgumentException(name + ": the plan has " + options.plan().size() + " kinds for a model of " + layers + " blocks: " + options.plan());
-        return options.plan();
+        List<TransformKind> p = planner.apply(fp);
+        int layers = fp.config().layers();
+        if (p == null || p.size() != layers || p.stream().anyMatch(java.util.Objects::isNull))
+            throw new IllegalArgumentException(name + ": the plan has " + (p == null ? 0 : p.size()) + " kinds for a model of " + layers + " blocks: " + p);
+        return p;
     }
 
     @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
@@ -165,7 +179,7 @@ public final class FlatQuant implements Method {
             throw new IllegalArgumentException(name + ": nothing is quantized in " + config.shorthand());
         LlamaConfig c = fp.config();
         int layers = c.layers();
-        List<TransformKind> plan = plan(layers);
+        List<TransformKind> plan = plan(fp);
         List<TransformKind> chosen = new ArrayList<>(Collections.nCopies(layers, (TransformKind) null));
         List<Map<Site, Lac>> lacs = new ArrayList<>(Collections.nCopies(layers, (Map<Site, Lac>) null));
         double[] searchSeconds = new double[layers];

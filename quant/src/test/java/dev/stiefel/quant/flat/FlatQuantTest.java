@@ -85,6 +85,9 @@ class FlatQuantTest {
         assertThat(rot.report().get("plan")).isEqualTo(List.of("rotation", "rotation"));
         QuantizedModel mixed = FlatQuant.withPlan("mixed", List.of(TransformKind.NONE, TransformKind.AFFINE), quick(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
         assertThat(mixed.report().get("plan")).isEqualTo(List.of("none", "affine"));
+        QuantizedModel ruled = FlatQuant.withRule("ruled", w -> java.util.Collections.nCopies(w.config().layers(), TransformKind.ROTATION), quick(1))
+                .apply(fp, cal, cfg, ProgressFactory.SILENT);
+        assertThat(ruled.report().get("plan")).isEqualTo(List.of("rotation", "rotation"));
         QuantizedModel s = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
         // with the whole search as warm-up the logits never move: every block keeps the first candidate (affine)
         QuantizedModel frozen = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2).withSearchWarmup(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
