@@ -52,5 +52,11 @@ public class KroneckerBench {
         return a.t().matmul(x.reshape(rows, n1, n2).matmul(b)).reshape(rows, n1 * n2);
     }
 
+    /** The same product with Aᵀ applied as one [rows·n2, n1]·[n1, n1] gemm on the transposed X·B ((Aᵀ·Y)ᵀ = Yᵀ·A). */
+    @Benchmark public Tensor kroneckerOneGemm() {
+        Tensor yt = x.reshape(rows, n1, n2).matmul(b).transpose(1, 2).contiguous().reshape(rows * n2, n1);
+        return yt.matmul(a).reshape(rows, n2, n1).transpose(1, 2).contiguous().reshape(rows, n1 * n2);
+    }
+
     @Benchmark public Tensor dense() { return x.matmul(dense); }
 }
