@@ -37,6 +37,7 @@ import java.util.concurrent.Callable;
         description = "Quantize a model (RTN, GPTQ) and compare perplexity with full precision.")
 final class QuantizeCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
+    @Mixin OmniQuantFlags omniQuantFlags;
     @Option(names = "--method", split = ",", defaultValue = "rtn,gptq", description = "methods to compare, comma-separated (see docs/methods; default: ${DEFAULT-VALUE})") List<String> methods;
     @Option(names = "--config", split = ",", defaultValue = "W4A16g32",
             description = "shorthand settings, comma-separated: W4A16, W3A16g32, W8A8, W4A4KV4, W3A3K2V2 ... (default: ${DEFAULT-VALUE})") List<String> configs;
@@ -149,7 +150,8 @@ final class QuantizeCommand implements Callable<Integer> {
     }
 
     private Method method(String name) {
-        return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed));
+        return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed)
+                .withOmniquant(omniQuantFlags.options()));
     }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {
