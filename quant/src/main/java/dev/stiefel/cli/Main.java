@@ -7,6 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "stiefel", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Post-training quantization of LLaMA-family models in pure Java.",
         subcommands = {DemoCommand.class, QuantizeCommand.class, GenerateCommand.class, EvalCommand.class, TrainCommand.class, InfoCommand.class, BenchCommand.class,
+                AnalyzeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -37,6 +37,7 @@ import java.util.concurrent.Callable;
         description = "Quantize a model (RTN, GPTQ) and compare perplexity with full precision.")
 final class QuantizeCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
+    @Mixin OmniQuantFlags omniQuantFlags;
     @Mixin FlatQuantFlags flatQuantFlags;
     @Option(names = "--method", split = ",", defaultValue = "rtn,gptq", description = "methods to compare, comma-separated (see docs/methods; default: ${DEFAULT-VALUE})") List<String> methods;
     @Option(names = "--config", split = ",", defaultValue = "W4A16g32",
@@ -151,7 +152,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     private Method method(String name) {
         return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed)
-                .withFlatquant(flatQuantFlags.options(rotationSeed)));
+                .withOmniquant(omniQuantFlags.options()).withFlatquant(flatQuantFlags.options(rotationSeed)));
     }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {
