@@ -1,6 +1,7 @@
 package dev.stiefel.quant.method;
 
 import dev.stiefel.quant.Method;
+import dev.stiefel.quant.flat.FlatQuant;
 import dev.stiefel.quant.omni.OmniQuant;
 
 import java.util.List;
@@ -18,9 +19,10 @@ public final class Methods {
      * @param smoothLevel  SmoothQuant's quantizer settings: the config's, or the paper's O1–O3
      * @param rotationSeed QuaRot's random Hadamard signs
      * @param omniquant    OmniQuant's epochs, LWC/LET switches, learning rates, alpha and work directory
+     * @param flatquant    FlatQuant's and the adaptive search's epochs, learning rates, plan and search settings
      */
     public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
-                          OmniQuant.Options omniquant) {
+                          OmniQuant.Options omniquant, FlatQuant.Options flatquant) {
         public Options(boolean actOrder, boolean staticGroups) {
             this(actOrder, staticGroups, 0.5, SmoothQuant.Level.CONFIG, 0, OmniQuant.Options.defaults());
         }
@@ -29,15 +31,22 @@ public final class Methods {
             this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, OmniQuant.Options.defaults());
         }
 
+        public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
+                       OmniQuant.Options omniquant) {
+            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, FlatQuant.Options.defaults());
+        }
+
+        public Options withFlatquant(FlatQuant.Options f) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, f); }
+
         public static Options defaults() { return new Options(false, false); }
 
-        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant); }
+        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant); }
 
-        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant); }
+        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, flatquant); }
 
-        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant); }
+        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant); }
 
-        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o); }
+        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, flatquant); }
 
         Gptq.Options gptq() { return Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups); }
     }
@@ -47,7 +56,8 @@ public final class Methods {
      * omniquant-lwc, omniquant-let and omniquant-lwc-let force one, the other or both on (the ablation).
      */
     public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "awq", "quarot-rtn", "quarot-gptq", "ostquant", "ostquant-rtn",
-            "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let");
+            "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let",
+            "flatquant", "flatquant-rotation", "adaptive-search");
 
     public static Method byName(String name, Options o) {
         OmniQuant.Options omni = o.omniquant();
@@ -66,6 +76,9 @@ public final class Methods {
             case "omniquant-lwc" -> new OmniQuant("omniquant-lwc", omni.withLwc(true).withLet(false));
             case "omniquant-let" -> new OmniQuant("omniquant-let", omni.withLwc(false).withLet(true));
             case "omniquant-lwc-let" -> new OmniQuant("omniquant-lwc-let", omni.withLwc(true).withLet(true));
+            case "flatquant" -> FlatQuant.flatquant(o.flatquant());
+            case "flatquant-rotation" -> FlatQuant.rotation(o.flatquant());
+            case "adaptive-search" -> FlatQuant.search(o.flatquant());
             default -> throw new IllegalArgumentException("unknown method '" + name + "'; available: " + String.join(", ", NAMES)
                     + " (quarot = quarot-gptq)");
         };
