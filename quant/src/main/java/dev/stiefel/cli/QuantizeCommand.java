@@ -37,6 +37,8 @@ import java.util.concurrent.Callable;
         description = "Quantize a model (RTN, GPTQ) and compare perplexity with full precision.")
 final class QuantizeCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
+    @Mixin OmniQuantFlags omniQuantFlags;
+    @Mixin FlatQuantFlags flatQuantFlags;
     @Mixin OstQuantFlags ostQuantFlags;
     @Option(names = "--method", split = ",", defaultValue = "rtn,gptq", description = "methods to compare, comma-separated (see docs/methods; default: ${DEFAULT-VALUE})") List<String> methods;
     @Option(names = "--config", split = ",", defaultValue = "W4A16g32",
@@ -150,7 +152,9 @@ final class QuantizeCommand implements Callable<Integer> {
     }
 
     private Method method(String name) {
-        return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed).withOstquant(ostQuantFlags.overrides()));
+        return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed)
+                .withOmniquant(omniQuantFlags.options()).withFlatquant(flatQuantFlags.options(rotationSeed))
+                .withOstquant(ostQuantFlags.overrides()));
     }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {

@@ -1,6 +1,7 @@
 package dev.stiefel.quant.method;
 
 import dev.stiefel.quant.Method;
+import dev.stiefel.quant.flat.FlatQuant;
 import dev.stiefel.quant.omni.OmniQuant;
 
 import java.util.List;
@@ -18,13 +19,14 @@ public final class Methods {
      * @param smoothLevel  SmoothQuant's quantizer settings: the config's, or the paper's O1–O3
      * @param rotationSeed QuaRot's random Hadamard signs
      * @param omniquant    OmniQuant's epochs, LWC/LET switches, learning rates, alpha and work directory
+     * @param flatquant    FlatQuant's and the adaptive search's epochs, learning rates, plan and search settings
      * @param ostquant     OSTQuant/SpinQuant: the command line's overrides of each method's preset (--ost-* flags)
      */
     public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
-                          OmniQuant.Options omniquant, OstQuant.Overrides ostquant) {
+                          OmniQuant.Options omniquant, FlatQuant.Options flatquant, OstQuant.Overrides ostquant) {
         public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
-                       OmniQuant.Options omniquant) {
-            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, OstQuant.Overrides.none());
+                       OmniQuant.Options omniquant, FlatQuant.Options flatquant) {
+            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, OstQuant.Overrides.none());
         }
 
         public Options(boolean actOrder, boolean staticGroups) {
@@ -35,17 +37,24 @@ public final class Methods {
             this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, OmniQuant.Options.defaults());
         }
 
+        public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
+                       OmniQuant.Options omniquant) {
+            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, FlatQuant.Options.defaults());
+        }
+
+        public Options withFlatquant(FlatQuant.Options f) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, f, ostquant); }
+
         public static Options defaults() { return new Options(false, false); }
 
-        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, ostquant); }
+        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant, ostquant); }
 
-        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, ostquant); }
+        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, flatquant, ostquant); }
 
-        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, ostquant); }
+        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant, ostquant); }
 
-        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, ostquant); }
+        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, flatquant, ostquant); }
 
-        public Options withOstquant(OstQuant.Overrides o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, o); }
+        public Options withOstquant(OstQuant.Overrides o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, o); }
 
         Gptq.Options gptq() { return Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups); }
     }
@@ -55,7 +64,8 @@ public final class Methods {
      * omniquant-lwc, omniquant-let and omniquant-lwc-let force one, the other or both on (the ablation).
      */
     public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "awq", "quarot-rtn", "quarot-gptq", "ostquant", "ostquant-rtn",
-            "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let");
+            "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let",
+            "flatquant", "flatquant-rotation", "adaptive-search");
 
     public static Method byName(String name, Options o) {
         OmniQuant.Options omni = o.omniquant();
@@ -74,6 +84,9 @@ public final class Methods {
             case "omniquant-lwc" -> new OmniQuant("omniquant-lwc", omni.withLwc(true).withLet(false));
             case "omniquant-let" -> new OmniQuant("omniquant-let", omni.withLwc(false).withLet(true));
             case "omniquant-lwc-let" -> new OmniQuant("omniquant-lwc-let", omni.withLwc(true).withLet(true));
+            case "flatquant" -> FlatQuant.flatquant(o.flatquant());
+            case "flatquant-rotation" -> FlatQuant.rotation(o.flatquant());
+            case "adaptive-search" -> FlatQuant.search(o.flatquant());
             default -> throw new IllegalArgumentException("unknown method '" + name + "'; available: " + String.join(", ", NAMES)
                     + " (quarot = quarot-gptq)");
         };

@@ -7,7 +7,7 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * Per-channel max|x| of the activations entering one block's linear layers (q/k/v, o and gate/up inputs), over every
+ * Per-channel max|x| of the activations entering one block's linear layers (q/k/v, o, gate/up and down inputs), over every
  * calibration token that passes: SmoothQuant's {@code act_scales}, which the reference computes from the
  * full-precision model (generate_act_scale_shift.py) and OmniQuant uses to initialise its scales. As a {@link Hooks}
  * it observes and changes nothing.
@@ -19,7 +19,7 @@ public final class ChannelMaxima implements Hooks {
     public ChannelMaxima(int layer) { this.layer = layer; }
 
     @Override public Var input(int l, Input where, Var x) {
-        if (l == layer && (where == Input.ATTN_IN || where == Input.ATTN_OUT || where == Input.MLP_IN)) observe(where, x.value().toFloatArray(), x.shape());
+        if (l == layer && (where == Input.ATTN_IN || where == Input.ATTN_OUT || where == Input.MLP_IN || where == Input.MLP_OUT)) observe(where, x.value().toFloatArray(), x.shape());
         return x;
     }
 

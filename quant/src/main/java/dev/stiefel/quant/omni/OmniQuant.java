@@ -1,16 +1,12 @@
 package dev.stiefel.quant.omni;
 
-import dev.stiefel.autograd.Grad;
-import dev.stiefel.autograd.Losses;
 import dev.stiefel.autograd.LrSchedule;
 import dev.stiefel.autograd.Optimizer;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
-import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.llama.Progress;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.Method;
 import dev.stiefel.quant.ProgressFactory;
@@ -19,7 +15,6 @@ import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
-import dev.stiefel.quant.calib.Capture;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.method.Steps;
 import dev.stiefel.tensor.Tensor;
@@ -27,7 +22,6 @@ import dev.stiefel.tensor.Tensor;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -115,11 +109,7 @@ public final class OmniQuant implements Method {
     record Settings(int epochs, boolean lwc, boolean let, boolean augLoss, boolean quantizeQuery) {}
 
     /** Called as the run advances; tests throw from it to interrupt a run at a chosen point. */
-    interface Listener {
-        default void step(int layer, int epoch, int sample) {}
-
-        default void blockSaved(int layer) {}
-    }
+    interface Listener extends BlockwiseCalibration.Listener {}
 
     private final String name;
     private final Options options;
@@ -166,32 +156,11 @@ public final class OmniQuant implements Method {
         report.put("calibration", calibration.describe());
 
         LlamaConfig c = fp.config();
-        int layers = c.layers();
-        List<LlamaWeights.Layer> done = new ArrayList<>(fp.layers());
-        WorkDir wd = options.workDir() == null ? null
-                : WorkDir.open(options.workDir(), name + "-" + config.shorthand().replace(" ", ""), fingerprint(fp, calibration, config, s));
-        int start = wd == null ? 0 : wd.finished();
-        for (int l = 0; l < start; l++) done.set(l, wd.loadBlock(l));
-        Map<String, Object> blocks = Steps.section();
-        if (wd != null) blocks.putAll(wd.blockReports());
-
-        Activations fpIn = null, qIn = null;
-        if (start == 0) {
-            Activations[] emb = embed(wd, fp, calibration);
-            fpIn = emb[0];
-            qIn = emb[1];
-        } else if (start < layers) {
-            fpIn = wd.openActivations("fp", start);
-            qIn = wd.openActivations("quant", start);
-        }
-        for (int l = start; l < layers; l++) {
-            long t0 = System.nanoTime();
+        BlockwiseCalibration.Resume resume = options.workDir() == null ? null
+                : new BlockwiseCalibration.Resume(options.workDir(), name + "-" + config.shorthand().replace(" ", ""), fingerprint(fp, calibration, config, s));
+        BlockwiseCalibration driver = new BlockwiseCalibration(name, resume, true, s.augLoss(), progress, listener);
+        BlockwiseCalibration.Result result = driver.run(fp, calibration, (l, maxima) -> {
             LlamaWeights.Layer w = fp.layer(l);
-            // full-precision outputs on full-precision inputs: the targets and the next block's full-precision inputs
-            ChannelMaxima maxima = new ChannelMaxima(l);
-            Activations target = runBlock(new LlamaModel(fp, maxima), l, fpIn, writer(wd, "fp", l + 1, fpIn));
-            Activations aug = s.augLoss() ? runBlock(new LlamaModel(fp), l, qIn, writer(wd, "aug", l, null)) : null;
-
             Let let = s.let() ? Let.smoothQuant(c, w, maxima, options.alpha()) : null;
             Map<Linear, WeightQuantizer> wq = new EnumMap<>(Linear.class);
             if (config.weight() != null) {
@@ -203,29 +172,18 @@ public final class OmniQuant implements Method {
                 }
             }
             BlockHooks hooks = new BlockHooks(l, let, wq, act, query, key, value);
-            Map<String, Object> blockReport = train(fp, l, hooks, qIn, target, aug, s.epochs(), progress);
+            return new BlockwiseCalibration.Block() {
+                @Override public Map<String, Object> train(BlockwiseCalibration.Trainer trainer) { return OmniQuant.this.train(hooks, trainer, s.epochs()); }
 
-            LlamaWeights.Layer folded = hooks.fold(w);
-            done.set(l, folded);
-            boolean last = l == layers - 1;
-            // the folded block, activations quantized, on the quantized inputs: the next block's quantized inputs
-            Activations qOut = last ? null : runBlock(new LlamaModel(withLayers(fp, done), inference), l, qIn, writer(wd, "quant", l + 1, qIn));
-            blockReport.put("seconds", Steps.round((System.nanoTime() - t0) * 1e-9));
-            blocks.put("model.layers." + l, blockReport);
-            if (wd != null) {
-                wd.commit(l, folded, blockReport);
-                for (Activations a : new Activations[]{fpIn, qIn, aug}) discard(wd, a);
-                if (last) discard(wd, target);
-            }
-            listener.blockSaved(l);
-            fpIn = target;
-            qIn = qOut;
+                @Override public LlamaWeights.Layer fold() { return hooks.fold(w); }
+            };
+        }, online -> inference);
+        if (result.workDir() != null) {
+            report.put("work_dir", result.workDir().toString());
+            if (result.resumedAfter() > 0) report.put("resumed_after_blocks", result.resumedAfter());
         }
-        if (wd != null) {
-            report.put("work_dir", wd.dir().toString());
-            if (start > 0) report.put("resumed_after_blocks", start);
-        }
-        report.put("blocks", blocks);
+        report.put("blocks", result.blocks());
+        List<LlamaWeights.Layer> done = result.layers();
 
         WeightsBuilder b = new WeightsBuilder(fp);
         Map<String, Object> errors = Steps.section();
@@ -240,106 +198,25 @@ public final class OmniQuant implements Method {
      * of one sample each, LET's scales truncated away from 0 before every forward. Reports the block MSE over the whole
      * calibration set before and after, and each epoch's mean training loss.
      */
-    private Map<String, Object> train(LlamaWeights fp, int l, BlockHooks hooks, Activations inputs, Activations target, Activations aug,
-                                      int epochs, ProgressFactory progress) {
+    private Map<String, Object> train(BlockHooks hooks, BlockwiseCalibration.Trainer trainer, int epochs) {
         List<Var> lwcParams = hooks.lwcParameters(), letParams = hooks.letParameters();
         List<Optimizer> optimizers = new ArrayList<>();
         if (!lwcParams.isEmpty()) optimizers.add(Optimizer.adamW(lwcParams, LrSchedule.constant(options.lwcLr()), 0.9, 0.999, 1e-8, 0));
         if (!letParams.isEmpty()) optimizers.add(Optimizer.adamW(letParams, LrSchedule.constant(options.letLr()), 0.9, 0.999, 1e-8, 0));
-        LlamaModel model = new LlamaModel(fp, hooks);
-        int n = inputs.size(), layers = fp.config().layers();
+        Runnable truncate = hooks.let() == null ? () -> {} : hooks.let()::truncate;
         Map<String, Object> r = Steps.section();
-        r.put("mse_before", Steps.round(blockLoss(model, l, hooks, inputs, target, aug)));
-        List<Double> epochLoss = new ArrayList<>();
-        try (var on = Grad.on(); Progress p = progress.open(name + " block " + (l + 1) + "/" + layers, (long) epochs * n, "steps")) {
-            for (int e = 0; e < epochs; e++) {
-                double sum = 0;
-                for (int j = 0; j < n; j++) {
-                    if (hooks.let() != null) hooks.let().truncate();
-                    Var loss = loss(model, l, inputs.get(j), target.get(j), aug == null ? null : aug.get(j));
-                    double v = loss.value().item();
-                    if (!Double.isFinite(v))
-                        throw new IllegalStateException(name + ": the loss of block " + l + " is " + v + " at epoch " + e + ", sample " + j
-                                + "; lower the learning rates (lwc " + options.lwcLr() + ", let " + options.letLr() + ")");
-                    for (Optimizer o : optimizers) o.zeroGrad();
-                    loss.backward();
-                    for (Optimizer o : optimizers) o.step();
-                    sum += v;
-                    p.status(String.format(Locale.ROOT, "epoch %d/%d loss %.4g", e + 1, epochs, sum / (j + 1)));
-                    p.step(1);
-                    listener.step(l, e, j);
-                }
-                epochLoss.add(Steps.round(sum / n));
-            }
-        }
-        if (hooks.let() != null) hooks.let().truncate();
-        r.put("mse_after", Steps.round(blockLoss(model, l, hooks, inputs, target, aug)));
+        r.put("mse_before", Steps.round(trainer.loss(hooks, truncate)));
+        List<Double> epochLoss = trainer.run(hooks, new BlockwiseCalibration.Loop(null, epochs, 1, optimizers, truncate, null,
+                "lower the learning rates (lwc " + options.lwcLr() + ", let " + options.letLr() + ")"));
+        r.put("mse_after", Steps.round(trainer.loss(hooks, truncate)));
         r.put("epoch_loss", epochLoss);
         return r;
-    }
-
-    /** MSE to the full-precision outputs (plus, with the augmented loss, to the full-precision block on the same inputs). */
-    private static Var loss(LlamaModel model, int l, Tensor input, Tensor target, Tensor aug) {
-        Var y = model.block(l, Var.of(input), 0, null);
-        Var loss = Losses.mse(y, target);
-        return aug == null ? loss : loss.add(Losses.mse(y, aug));
-    }
-
-    /** The training loss over the whole calibration set with the current parameters (no tape, no update). */
-    private static double blockLoss(LlamaModel model, int l, BlockHooks hooks, Activations inputs, Activations target, Activations aug) {
-        if (hooks.let() != null) hooks.let().truncate();
-        double sum = 0;
-        try (var off = Grad.off()) {
-            for (int j = 0; j < inputs.size(); j++) sum += loss(model, l, inputs.get(j), target.get(j), aug == null ? null : aug.get(j)).value().item();
-        }
-        return sum / inputs.size();
-    }
-
-    // ------------------------------------------------------------ activations
-
-    private static Activations runBlock(LlamaModel model, int l, Activations in, Activations.Writer out) {
-        try (var off = Grad.off()) {
-            for (int i = 0; i < in.size(); i++) out.put(model.block(l, Var.of(in.get(i)), 0, null).value());
-        }
-        return out.finish();
-    }
-
-    /** Where a block's outputs go: a file in the work directory, or in memory over the inputs they replace. */
-    private static Activations.Writer writer(WorkDir wd, String kind, int index, Activations replacing) {
-        if (wd != null) return Activations.file(wd.activations(kind, index));
-        return replacing instanceof Activations.Memory m ? m.overwrite() : Activations.memory();
-    }
-
-    /** Block 0's inputs for both chains: the samples' embeddings, in memory or streamed one sample at a time to files. */
-    private static Activations[] embed(WorkDir wd, LlamaWeights fp, CalibrationData calibration) {
-        LlamaModel model = new LlamaModel(fp);
-        if (wd == null) {
-            List<Tensor> emb = Capture.embed(model, calibration);
-            return new Activations[]{Activations.Memory.of(emb), Activations.Memory.of(emb)};
-        }
-        Activations.Writer f = Activations.file(wd.activations("fp", 0)), q = Activations.file(wd.activations("quant", 0));
-        try (var off = Grad.off()) {
-            for (int i = 0; i < calibration.size(); i++) {
-                Tensor e = model.embed(calibration.ids(i)).value();
-                f.put(e);
-                q.put(e);
-            }
-        }
-        return new Activations[]{f.finish(), q.finish()};
-    }
-
-    private static void discard(WorkDir wd, Activations a) {
-        if (a == null) return;
-        a.close();
-        if (a instanceof Activations.OnDisk d) wd.delete(d.file());
     }
 
     // ------------------------------------------------------------ helpers
 
     /** {@code w} with its blocks replaced by {@code layers} (norms included, which WeightsBuilder keeps). */
-    static LlamaWeights withLayers(LlamaWeights w, List<LlamaWeights.Layer> layers) {
-        return new LlamaWeights(w.config(), w.embedding(), layers, w.finalNorm(), w.config().tiedEmbeddings() ? null : w.output(), List.of());
-    }
+    static LlamaWeights withLayers(LlamaWeights w, List<LlamaWeights.Layer> layers) { return BlockwiseCalibration.withLayers(w, layers); }
 
     private Map<String, Object> describe(Settings s) {
         Map<String, Object> m = Steps.section();

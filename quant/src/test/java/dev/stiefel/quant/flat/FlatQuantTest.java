@@ -1,0 +1,166 @@
+package dev.stiefel.quant.flat;
+
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.SyntheticWeights;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.SmallModels;
+import dev.stiefel.quant.adaptive.TransformKind;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.method.Methods;
+import dev.stiefel.quant.method.Rtn;
+import dev.stiefel.quant.omni.Ste;
+import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** FlatQuant, its rotation variant and the differentiable search end to end on small random models; LAC. */
+class FlatQuantTest {
+
+    private static CalibrationData calibration(int n, int t, int vocab, long seed) {
+        Random rnd = new Random(seed);
+        List<int[]> s = new ArrayList<>();
+        for (int i = 0; i < n; i++) s.add(SmallModels.tokens(rnd, t, vocab));
+        return new CalibrationData(s, "random tokens", seed);
+    }
+
+    /** ‖logits − logits_fp‖ / ‖logits_fp‖ on sequences never seen in calibration. */
+    private static double logitError(LlamaWeights fp, QuantizedModel q, int vocab) {
+        Random rnd = new Random(99);
+        double num = 0, den = 0;
+        try (var off = Grad.off()) {
+            for (int i = 0; i < 3; i++) {
+                Tensor ids = Tensor.ofInts(SmallModels.tokens(rnd, 32, vocab), 1, 32);
+                float[] ref = new LlamaModel(fp).forward(ids, null).value().toFloatArray(), got = q.model().forward(ids, null).value().toFloatArray();
+                for (int k = 0; k < ref.length; k++) {
+                    num += (double) (got[k] - ref[k]) * (got[k] - ref[k]);
+                    den += (double) ref[k] * ref[k];
+                }
+            }
+        }
+        return Math.sqrt(num / den);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Map<String, Object>> blocks(QuantizedModel q) { return (Map<String, Map<String, Object>>) q.report().get("blocks"); }
+
+    private static FlatQuant.Options quick(int epochs) { return FlatQuant.Options.defaults().withEpochs(epochs).withBatch(1); }
+
+    /** A model whose activations carry outlier channels (as LLMs do), where W4A4 round-to-nearest breaks down. */
+    private static LlamaWeights outlierModel(long seed) {
+        return SmallModels.withOutliers(SmallModels.random(SmallModels.config(32, 64, 2, 4, 2, 53, false), seed), 20f, 3, seed + 1);
+    }
+
+    @Test void flatQuantLowersEveryBlocksLossAndBeatsRoundToNearestAtW4A4KV4() {
+        LlamaWeights fp = outlierModel(3);
+        QuantConfig cfg = QuantConfig.parse("W4A4KV4");
+        QuantizedModel q = FlatQuant.flatquant(quick(8)).apply(fp, calibration(16, 32, 53, 5), cfg, ProgressFactory.SILENT);
+        for (Map<String, Object> b : blocks(q).values()) {
+            assertThat(((Number) b.get("mse_after")).doubleValue()).as("%s", b).isLessThan(0.9 * ((Number) b.get("mse_before")).doubleValue());
+            assertThat(b.get("kind")).isEqualTo("affine");
+            assertThat((List<?>) b.get("epoch_loss")).hasSize(8);
+        }
+        double rtn = logitError(fp, new Rtn().apply(fp, null, cfg, ProgressFactory.SILENT), 53), flat = logitError(fp, q, 53);
+        assertThat(flat).as("flatquant %s vs rtn %s", flat, rtn).isLessThan(0.7 * rtn);
+        assertThat(q.report().get("plan")).isEqualTo(List.of("affine", "affine"));
+        assertThat((List<?>) q.report().get("online_at_run_time")).isNotEmpty();
+    }
+
+    @Test void rotationPlansAndTheSearchRunEndToEnd() {
+        LlamaWeights fp = outlierModel(5);
+        CalibrationData cal = calibration(4, 24, 53, 7);
+        QuantConfig cfg = QuantConfig.parse("W3A3K2V2");
+        QuantizedModel rot = FlatQuant.rotation(quick(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
+        assertThat(rot.report().get("plan")).isEqualTo(List.of("rotation", "rotation"));
+        QuantizedModel mixed = FlatQuant.withPlan("mixed", List.of(TransformKind.NONE, TransformKind.AFFINE), quick(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
+        assertThat(mixed.report().get("plan")).isEqualTo(List.of("none", "affine"));
+        QuantizedModel ruled = FlatQuant.withRule("ruled", w -> java.util.Collections.nCopies(w.config().layers(), TransformKind.ROTATION), quick(1))
+                .apply(fp, cal, cfg, ProgressFactory.SILENT);
+        assertThat(ruled.report().get("plan")).isEqualTo(List.of("rotation", "rotation"));
+        QuantizedModel s = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
+        // with the whole search as warm-up the logits never move: every block keeps the first candidate (affine)
+        QuantizedModel frozen = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2).withSearchWarmup(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
+        assertThat(frozen.report().get("plan")).isEqualTo(List.of("affine", "affine"));
+        List<?> plan = (List<?>) s.report().get("plan");
+        assertThat(plan).hasSize(2).allMatch(k -> List.of("affine", "rotation", "none").contains(k));
+        assertThat(((Number) s.report().get("search_seconds")).doubleValue()).isPositive();
+        for (Map<String, Object> b : blocks(s).values()) {
+            Map<?, ?> logits = (Map<?, ?>) b.get("search_logits");
+            assertThat(List.copyOf(logits.keySet())).isEqualTo(List.of("affine", "rotation", "none"));
+            String best = logits.entrySet().stream().max((x, y) -> Double.compare(((Number) x.getValue()).doubleValue(), ((Number) y.getValue()).doubleValue()))
+                    .map(x -> (String) x.getKey()).orElseThrow();
+            assertThat(b.get("kind")).isEqualTo(best);
+            assertThat((List<?>) b.get("search_epoch_loss")).hasSize(2);
+            assertThat(List.copyOf(((Map<?, ?>) b.get("search_candidate_mse")).keySet())).isEqualTo(List.of("affine", "rotation", "none"));
+        }
+        for (QuantizedModel q : List.of(rot, mixed, s)) assertThat(logitError(fp, q, 53)).isFinite().isLessThan(1.0);
+    }
+
+    @Test void theMethodsAreRegisteredAndBadPlansAreRefused() {
+        Methods.Options o = Methods.Options.defaults().withFlatquant(quick(3));
+        assertThat(Methods.NAMES).contains("flatquant", "flatquant-rotation", "adaptive-search");
+        assertThat(Methods.byName("flatquant", o).name()).isEqualTo("flatquant");
+        assertThat(((FlatQuant) Methods.byName("flatquant-rotation", o)).options().epochs()).isEqualTo(3);
+        assertThat(((FlatQuant) Methods.byName("adaptive-search", o)).isSearch()).isTrue();
+        LlamaWeights fp = outlierModel(6);
+        CalibrationData cal = calibration(2, 8, 53, 1);
+        assertThatThrownBy(() -> FlatQuant.withPlan("p", List.of(TransformKind.AFFINE), quick(1)).apply(fp, cal, QuantConfig.parse("W4A4"), ProgressFactory.SILENT))
+                .hasMessageContaining("1 kinds for a model of 2 blocks");
+        assertThatThrownBy(() -> FlatQuant.flatquant(quick(1)).apply(fp, null, QuantConfig.parse("W4A4"), ProgressFactory.SILENT)).hasMessageContaining("calibration");
+        assertThatThrownBy(() -> TransformKind.parse("affin")).hasMessageContaining("affine, rotation or none");
+    }
+
+    /** LAC's forward is the reference's per-token quantizer with the range shrunk by σ(c): checked against plain loops. */
+    @Test void learnableActivationClippingMatchesANaiveQuantizer() {
+        Random rnd = new Random(2);
+        for (int bits : new int[]{2, 4}) {
+            Lac lac = Lac.linearInput(dev.stiefel.quant.QuantSpec.activations(bits, false, 0), true);
+            lac.parameters().get(0).value().copyFrom(Tensor.full(1.5f, 1));
+            lac.parameters().get(1).value().copyFrom(Tensor.full(0.5f, 1));
+            int rows = 7, n = 33;
+            Tensor x = Tensor.randn(rnd, rows, n);
+            float[] got = lac.quantize(Var.of(x), Ste.STRAIGHT_THROUGH).value().toFloatArray(), xv = x.toFloatArray();
+            double rMax = 1 / (1 + Math.exp(-1.5)), rMin = 1 / (1 + Math.exp(-0.5));
+            int qmax = (1 << bits) - 1;
+            for (int r = 0; r < rows; r++) {
+                double hi = 0, lo = 0;
+                for (int j = 0; j < n; j++) { hi = Math.max(hi, xv[r * n + j]); lo = Math.min(lo, xv[r * n + j]); }
+                double s = (hi * rMax - lo * rMin) / qmax, z = Math.rint(-lo * rMin / s);
+                for (int j = 0; j < n; j++) {
+                    double want = (Math.min(Math.max(Math.rint(xv[r * n + j] / s) + z, 0), qmax) - z) * s;
+                    assertThat((double) got[r * n + j]).isCloseTo(want, org.assertj.core.data.Offset.offset(1e-5));
+                }
+            }
+            // the gradient reaches both clipping factors
+            try (var on = Grad.on()) {
+                Var y = lac.quantize(Var.of(x), Ste.STRAIGHT_THROUGH);
+                y.mul(Var.of(Tensor.randn(rnd, rows, n))).sum().backward();
+            }
+            for (Var p : lac.parameters()) assertThat(Math.abs(p.grad().item())).isPositive();
+        }
+    }
+
+    /**
+     * On synthetic weights of odd shapes (dim 30 = 5·6, hidden 26 = 2·13, 3 heads of 10, one KV head, tied, interleaved
+     * RoPE) with K/V grouped per token, the whole pipeline runs and training lowers every block's loss.
+     */
+    @Test void runsOnOddShapedSyntheticWeights() {
+        LlamaWeights fp = SyntheticWeights.create(dev.stiefel.quant.transform.EquivalenceCheck.ODD, dev.stiefel.tensor.DType.F32, 1);
+        QuantConfig cfg = QuantConfig.parse("W4A4KV4").withKvGroup(10);
+        QuantizedModel q = FlatQuant.flatquant(quick(3)).apply(fp, calibration(4, 16, 29, 2), cfg, ProgressFactory.SILENT);
+        for (Map<String, Object> b : blocks(q).values())
+            assertThat(((Number) b.get("mse_after")).doubleValue()).as("%s", b).isLessThan(((Number) b.get("mse_before")).doubleValue());
+        assertThat(logitError(fp, q, 29)).isFinite().isLessThan(1.0);
+    }
+}
