@@ -39,6 +39,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
     @Mixin OmniQuantFlags omniQuantFlags;
     @Mixin FlatQuantFlags flatQuantFlags;
+    @Mixin OstQuantFlags ostQuantFlags;
     @Option(names = "--method", split = ",", defaultValue = "rtn,gptq", description = "methods to compare, comma-separated (see docs/methods; default: ${DEFAULT-VALUE})") List<String> methods;
     @Option(names = "--config", split = ",", defaultValue = "W4A16g32",
             description = "shorthand settings, comma-separated: W4A16, W3A16g32, W8A8, W4A4KV4, W3A3K2V2 ... (default: ${DEFAULT-VALUE})") List<String> configs;
@@ -152,7 +153,8 @@ final class QuantizeCommand implements Callable<Integer> {
 
     private Method method(String name) {
         return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed)
-                .withOmniquant(omniQuantFlags.options()).withFlatquant(flatQuantFlags.options(rotationSeed)));
+                .withOmniquant(omniQuantFlags.options()).withFlatquant(flatQuantFlags.options(rotationSeed))
+                .withOstquant(ostQuantFlags.overrides()));
     }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {

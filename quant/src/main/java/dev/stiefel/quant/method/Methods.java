@@ -20,9 +20,15 @@ public final class Methods {
      * @param rotationSeed QuaRot's random Hadamard signs
      * @param omniquant    OmniQuant's epochs, LWC/LET switches, learning rates, alpha and work directory
      * @param flatquant    FlatQuant's and the adaptive search's epochs, learning rates, plan and search settings
+     * @param ostquant     OSTQuant/SpinQuant: the command line's overrides of each method's preset (--ost-* flags)
      */
     public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
-                          OmniQuant.Options omniquant, FlatQuant.Options flatquant) {
+                          OmniQuant.Options omniquant, FlatQuant.Options flatquant, OstQuant.Overrides ostquant) {
+        public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
+                       OmniQuant.Options omniquant, FlatQuant.Options flatquant) {
+            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, OstQuant.Overrides.none());
+        }
+
         public Options(boolean actOrder, boolean staticGroups) {
             this(actOrder, staticGroups, 0.5, SmoothQuant.Level.CONFIG, 0, OmniQuant.Options.defaults());
         }
@@ -36,17 +42,19 @@ public final class Methods {
             this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, FlatQuant.Options.defaults());
         }
 
-        public Options withFlatquant(FlatQuant.Options f) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, f); }
+        public Options withFlatquant(FlatQuant.Options f) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, f, ostquant); }
 
         public static Options defaults() { return new Options(false, false); }
 
-        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant); }
+        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant, ostquant); }
 
-        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, flatquant); }
+        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, flatquant, ostquant); }
 
-        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant); }
+        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant, ostquant); }
 
-        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, flatquant); }
+        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, flatquant, ostquant); }
+
+        public Options withOstquant(OstQuant.Overrides o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, o); }
 
         Gptq.Options gptq() { return Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups); }
     }
@@ -68,10 +76,10 @@ public final class Methods {
             case "awq" -> new Awq();
             case "quarot-rtn" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()), false);
             case "quarot-gptq", "quarot" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()).withGptq(o.gptq()), true);
-            case "ostquant" -> new OstQuant("ostquant", OstQuant.Options.ostquant().withSeed(o.rotationSeed()));
-            case "ostquant-rtn" -> new OstQuant("ostquant-rtn", OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false));
-            case "spinquant" -> new OstQuant("spinquant", OstQuant.Options.spinquant().withSeed(o.rotationSeed()));
-            case "spinquant-rtn" -> new OstQuant("spinquant-rtn", OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false));
+            case "ostquant" -> new OstQuant("ostquant", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed())));
+            case "ostquant-rtn" -> new OstQuant("ostquant-rtn", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false)));
+            case "spinquant" -> new OstQuant("spinquant", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed())));
+            case "spinquant-rtn" -> new OstQuant("spinquant-rtn", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false)));
             case "omniquant" -> new OmniQuant("omniquant", omni);
             case "omniquant-lwc" -> new OmniQuant("omniquant-lwc", omni.withLwc(true).withLet(false));
             case "omniquant-let" -> new OmniQuant("omniquant-let", omni.withLwc(false).withLet(true));

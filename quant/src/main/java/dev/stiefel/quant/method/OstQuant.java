@@ -22,6 +22,7 @@ import dev.stiefel.riemann.RiemannianAdam;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.linalg.DMatrix;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,25 +57,57 @@ public record OstQuant(String name, Options options) implements Method {
      * @param init             where R and R_h start
      * @param loss             the learning objective
      * @param topK             KL-Top's k (capped at the vocabulary)
+     * @param topKVariant      KL-Top: softmax over the whole vocabulary then the top-k terms (the official run script's
+     *                         {@code --post_attn=True}), or softmax over the k gathered logits only
      * @param rotationOptimizer Riemannian Adam or Cayley SGD
-     * @param epochs           passes over the calibration windows
+     * @param epochs           passes over the calibration windows (when {@code steps} is 0)
+     * @param steps            the step budget; 0: epochs × ⌈n / batch⌉. The windows are reshuffled every ⌈n / batch⌉ steps
      * @param batch            windows per step
      * @param rotationLr       the rotations' initial learning rate (cosine to 0)
      * @param scaleLr          the log-scales' initial learning rate (cosine to 0)
+     * @param weightRotationLr the rotations' rate instead when weights are fake-quantized while learning (weight-only
+     *                         configs): near WOMI the straight-through gradient of rounded weights needs smaller steps
+     * @param weightScaleLr    the log-scales' rate in that case
      * @param weightsDuringLearning fake-quantize weights while learning: null = only for weight-only configs
      *                         (OSTQuant learns weight-activation settings with weights in full precision)
      * @param useGptq          weights by GPTQ after fusion (else RTN)
      * @param seed             the random Hadamard signs and batch order
+     * @param workDir          where the learning state is checkpointed (a run there resumes); null: nothing is written
+     * @param checkpointEvery  steps between checkpoints (with a work directory; the last step is always saved)
+     * @param stopAfter        learn at most this many steps in this run, then checkpoint and stop with
+     *                         {@link LearningPaused} (0: no limit); running again with the same work directory resumes
      */
-    public record Options(boolean scalings, Init init, Loss loss, int topK, RotationOptimizer rotationOptimizer, int epochs, int batch,
-                          double rotationLr, double scaleLr, Boolean weightsDuringLearning, boolean useGptq, long seed) {
+    public record Options(boolean scalings, Init init, Loss loss, int topK, Losses.TopKVariant topKVariant, RotationOptimizer rotationOptimizer,
+                          int epochs, int steps, int batch, double rotationLr, double scaleLr, double weightRotationLr, double weightScaleLr,
+                          Boolean weightsDuringLearning, boolean useGptq,
+                          long seed, Path workDir, int checkpointEvery, int stopAfter) {
         public Options {
-            if (epochs < 0 || batch < 1) throw new IllegalArgumentException("OSTQuant: epochs must be >= 0 and batch >= 1, got " + epochs + ", " + batch);
+            if (epochs < 0 || steps < 0 || batch < 1)
+                throw new IllegalArgumentException("OSTQuant: epochs and steps must be >= 0 and batch >= 1, got " + epochs + ", " + steps + ", " + batch);
+            if (topK < 1) throw new IllegalArgumentException("OSTQuant: KL-Top's k must be >= 1, got " + topK);
+            if (!(rotationLr >= 0) || !(scaleLr >= 0) || !(weightRotationLr >= 0) || !(weightScaleLr >= 0))
+                throw new IllegalArgumentException("OSTQuant: learning rates must be >= 0, got " + rotationLr + ", " + scaleLr + ", " + weightRotationLr + ", " + weightScaleLr);
+            if (checkpointEvery < 1) throw new IllegalArgumentException("OSTQuant: checkpointEvery must be >= 1, got " + checkpointEvery);
+            if (stopAfter < 0) throw new IllegalArgumentException("OSTQuant: stopAfter must be >= 0, got " + stopAfter);
+            if (stopAfter > 0 && workDir == null) throw new IllegalArgumentException("OSTQuant: stopping after " + stopAfter + " steps needs a work directory to resume from");
         }
 
-        /** OSTQuant: scalings, WOMI, KL-Top (k = 1000), Riemannian Adam, GPTQ. */
+        /** The positional form of the first version (no step budget, full-softmax KL-Top, no work directory). */
+        public Options(boolean scalings, Init init, Loss loss, int topK, RotationOptimizer rotationOptimizer, int epochs, int batch,
+                       double rotationLr, double scaleLr, Boolean weightsDuringLearning, boolean useGptq, long seed) {
+            this(scalings, init, loss, topK, Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER, rotationOptimizer, epochs, 0, batch, rotationLr, scaleLr,
+                    rotationLr, scaleLr, weightsDuringLearning, useGptq, seed, null, 10, 0);
+        }
+
+        /**
+         * OSTQuant: scalings, WOMI, KL-Top (k = 1000), Riemannian Adam at 5e-2 for the rotations and AdamW at 1e-2 for
+         * the log-scales (2e-3 for both when weights are fake-quantized while learning), GPTQ. The rates are
+         * stories260K choices (docs/RESULTS.md); the official defaults are 0.0169 (geoopt's Cayley step, about 0.034
+         * here) and 0.00179.
+         */
         public static Options ostquant() {
-            return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, RotationOptimizer.RIEMANNIAN_ADAM, 8, 4, 5e-2, 5e-2, null, true, 0);
+            return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, RotationOptimizer.RIEMANNIAN_ADAM, 8, 4, 5e-2, 1e-2, null, true, 0)
+                    .withWeightLearningRates(2e-3, 2e-3);
         }
 
         /** SpinQuant: rotations only, random Hadamard start, cross-entropy, Cayley SGD at SpinQuant's 1.5. */
@@ -82,19 +115,149 @@ public record OstQuant(String name, Options options) implements Method {
             return new Options(false, Init.HADAMARD, Loss.CE, Losses.DEFAULT_TOP_K, RotationOptimizer.CAYLEY_SGD, 8, 4, 1.5, 0, null, true, 0);
         }
 
-        public Options withEpochs(int e) { return new Options(scalings, init, loss, topK, rotationOptimizer, e, batch, rotationLr, scaleLr, weightsDuringLearning, useGptq, seed); }
+        private Builder b() { return new Builder(this); }
 
-        public Options withLoss(Loss l) { return new Options(scalings, init, l, topK, rotationOptimizer, epochs, batch, rotationLr, scaleLr, weightsDuringLearning, useGptq, seed); }
+        public Options withEpochs(int e) { return b().epochs(e).build(); }
 
-        public Options withGptq(boolean g) { return new Options(scalings, init, loss, topK, rotationOptimizer, epochs, batch, rotationLr, scaleLr, weightsDuringLearning, g, seed); }
+        public Options withSteps(int s) { return b().steps(s).build(); }
 
-        public Options withInit(Init w) { return new Options(scalings, w, loss, topK, rotationOptimizer, epochs, batch, rotationLr, scaleLr, weightsDuringLearning, useGptq, seed); }
+        public Options withLoss(Loss l) { return b().loss(l).build(); }
 
-        public Options withScalings(boolean s) { return new Options(s, init, loss, topK, rotationOptimizer, epochs, batch, rotationLr, scaleLr, weightsDuringLearning, useGptq, seed); }
+        public Options withTopK(int k) { return b().topK(k).build(); }
 
-        public Options withSeed(long s) { return new Options(scalings, init, loss, topK, rotationOptimizer, epochs, batch, rotationLr, scaleLr, weightsDuringLearning, useGptq, s); }
+        public Options withTopKVariant(Losses.TopKVariant v) { return b().topKVariant(v).build(); }
 
-        public Options withBatch(int b) { return new Options(scalings, init, loss, topK, rotationOptimizer, epochs, b, rotationLr, scaleLr, weightsDuringLearning, useGptq, seed); }
+        public Options withGptq(boolean g) { return b().useGptq(g).build(); }
+
+        public Options withInit(Init w) { return b().init(w).build(); }
+
+        public Options withScalings(boolean s) { return b().scalings(s).build(); }
+
+        public Options withSeed(long s) { return b().seed(s).build(); }
+
+        public Options withBatch(int n) { return b().batch(n).build(); }
+
+        public Options withRotationOptimizer(RotationOptimizer r) { return b().rotationOptimizer(r).build(); }
+
+        /** The rotations' rate for every config (with or without weights quantized while learning). */
+        public Options withRotationLr(double lr) { return b().rotationLr(lr).weightRotationLr(lr).build(); }
+
+        /** The log-scales' rate for every config. */
+        public Options withScaleLr(double lr) { return b().scaleLr(lr).weightScaleLr(lr).build(); }
+
+        /** The rates used when weights are fake-quantized while learning only. */
+        public Options withWeightLearningRates(double rotation, double scale) { return b().weightRotationLr(rotation).weightScaleLr(scale).build(); }
+
+        /** The rotations' and log-scales' initial rates for learning under {@code config}. */
+        public double[] learningRates(QuantConfig config) {
+            return quantizeWeightsWhileLearning(config, this) ? new double[]{weightRotationLr, weightScaleLr} : new double[]{rotationLr, scaleLr};
+        }
+
+        public Options withWeightsDuringLearning(Boolean w) { return b().weightsDuringLearning(w).build(); }
+
+        public Options withWorkDir(Path dir) { return b().workDir(dir).build(); }
+
+        public Options withCheckpointEvery(int n) { return b().checkpointEvery(n).build(); }
+
+        public Options withStopAfter(int n) { return b().stopAfter(n).build(); }
+
+        /** The steps learning takes on {@code windows} calibration windows. */
+        public int totalSteps(int windows) { return steps > 0 ? steps : epochs * stepsPerEpoch(windows); }
+
+        /** Steps per pass over {@code windows} windows (the last batch may be short). */
+        public int stepsPerEpoch(int windows) { return (windows + batch - 1) / batch; }
+
+        /** Everything the learned transforms depend on (not where or how often they are saved). */
+        String learningFingerprint() {
+            return String.format(Locale.ROOT, "scalings=%s init=%s loss=%s k=%d %s rot=%s epochs=%d steps=%d batch=%d rot_lr=%s scale_lr=%s w_rot_lr=%s w_scale_lr=%s w=%s seed=%d",
+                    scalings, init, loss, topK, topKVariant, rotationOptimizer, epochs, steps, batch, rotationLr, scaleLr, weightRotationLr, weightScaleLr,
+                    weightsDuringLearning, seed);
+        }
+    }
+
+    /** Mutable copy of {@link Options} for the with-methods (records have no copy-with). */
+    private static final class Builder {
+        boolean scalings, useGptq; Init init; Loss loss; int topK, epochs, steps, batch, checkpointEvery, stopAfter; Losses.TopKVariant topKVariant;
+        RotationOptimizer rotationOptimizer; double rotationLr, scaleLr, weightRotationLr, weightScaleLr; Boolean weightsDuringLearning; long seed; Path workDir;
+
+        Builder(Options o) {
+            scalings = o.scalings(); init = o.init(); loss = o.loss(); topK = o.topK(); topKVariant = o.topKVariant(); rotationOptimizer = o.rotationOptimizer();
+            epochs = o.epochs(); steps = o.steps(); batch = o.batch(); rotationLr = o.rotationLr(); scaleLr = o.scaleLr();
+            weightRotationLr = o.weightRotationLr(); weightScaleLr = o.weightScaleLr();
+            weightsDuringLearning = o.weightsDuringLearning(); useGptq = o.useGptq(); seed = o.seed(); workDir = o.workDir();
+            checkpointEvery = o.checkpointEvery(); stopAfter = o.stopAfter();
+        }
+
+        Builder scalings(boolean v) { scalings = v; return this; }
+        Builder init(Init v) { init = v; return this; }
+        Builder loss(Loss v) { loss = v; return this; }
+        Builder topK(int v) { topK = v; return this; }
+        Builder topKVariant(Losses.TopKVariant v) { topKVariant = v; return this; }
+        Builder rotationOptimizer(RotationOptimizer v) { rotationOptimizer = v; return this; }
+        Builder epochs(int v) { epochs = v; return this; }
+        Builder steps(int v) { steps = v; return this; }
+        Builder batch(int v) { batch = v; return this; }
+        Builder rotationLr(double v) { rotationLr = v; return this; }
+        Builder scaleLr(double v) { scaleLr = v; return this; }
+        Builder weightRotationLr(double v) { weightRotationLr = v; return this; }
+        Builder weightScaleLr(double v) { weightScaleLr = v; return this; }
+        Builder weightsDuringLearning(Boolean v) { weightsDuringLearning = v; return this; }
+        Builder useGptq(boolean v) { useGptq = v; return this; }
+        Builder seed(long v) { seed = v; return this; }
+        Builder workDir(Path v) { workDir = v; return this; }
+        Builder checkpointEvery(int v) { checkpointEvery = v; return this; }
+        Builder stopAfter(int v) { stopAfter = v; return this; }
+
+        Options build() {
+            return new Options(scalings, init, loss, topK, topKVariant, rotationOptimizer, epochs, steps, batch, rotationLr, scaleLr,
+                    weightRotationLr, weightScaleLr, weightsDuringLearning, useGptq, seed, workDir, checkpointEvery, stopAfter);
+        }
+    }
+
+    /**
+     * Command-line overrides of a preset ({@link Options#ostquant()} or {@link Options#spinquant()}): each non-null field
+     * replaces the preset's value, so one set of flags serves both methods with their own defaults.
+     */
+    public record Overrides(Integer epochs, Integer steps, Integer batch, Double rotationLr, Double scaleLr, Loss loss, Integer topK,
+                            Losses.TopKVariant topKVariant, Init init, RotationOptimizer rotationOptimizer, Boolean scalings,
+                            Boolean weightsDuringLearning, Path workDir, Integer checkpointEvery, Integer stopAfter) {
+        public static Overrides none() {
+            return new Overrides(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null);
+        }
+
+        public Options applyTo(Options preset) {
+            Builder b = new Builder(preset);
+            if (epochs != null) b.epochs(epochs);
+            if (steps != null) b.steps(steps);
+            if (batch != null) b.batch(batch);
+            // an explicit rate applies whether or not weights are quantized while learning
+            if (rotationLr != null) b.rotationLr(rotationLr).weightRotationLr(rotationLr);
+            if (scaleLr != null) b.scaleLr(scaleLr).weightScaleLr(scaleLr);
+            if (loss != null) b.loss(loss);
+            if (topK != null) b.topK(topK);
+            if (topKVariant != null) b.topKVariant(topKVariant);
+            if (init != null) b.init(init);
+            if (rotationOptimizer != null) b.rotationOptimizer(rotationOptimizer);
+            if (scalings != null) b.scalings(scalings);
+            if (weightsDuringLearning != null) b.weightsDuringLearning(weightsDuringLearning);
+            if (workDir != null) b.workDir(workDir);
+            if (checkpointEvery != null) b.checkpointEvery(checkpointEvery);
+            if (stopAfter != null) b.stopAfter(stopAfter);
+            return b.build();
+        }
+    }
+
+    /** Learning stopped on purpose ({@link Options#stopAfter}) with its state saved; running again resumes. */
+    public static final class LearningPaused extends IllegalStateException {
+        private final int step;
+
+        LearningPaused(int step, int total, Path file) {
+            super("OSTQuant: learning paused after step " + step + " of " + total + " (--ost-stop-after); the state is in " + file
+                    + ", run the same command again to resume");
+            this.step = step;
+        }
+
+        public int step() { return step; }
     }
 
     public static OstQuant ostquant() { return new OstQuant("ostquant", Options.ostquant()); }
@@ -135,41 +298,85 @@ public record OstQuant(String name, Options options) implements Method {
 
     /** Learns the view's transforms on the calibration windows (in place); returns the loss at the start and the end. */
     public static Learning learn(LlamaWeights fp, OstQuantView view, CalibrationData calibration, QuantConfig config, Options o, ProgressFactory progress) {
-        int n = calibration.size(), stepsPerEpoch = (n + o.batch() - 1) / o.batch(), total = o.epochs() * stepsPerEpoch;
-        double before = evaluate(fp, view, calibration, config, o);
-        if (total == 0) return new Learning(before, before, Double.NaN, Double.NaN, 0);
+        return learn("ostquant", fp, view, calibration, config, o, progress);
+    }
+
+    /**
+     * The same, with {@code label} naming the run's directory under the options' work directory: with one, the state is
+     * checkpointed every {@link Options#checkpointEvery} steps and after the last, and a run whose checkpoint exists
+     * (same model, windows, config, options and start) continues from it, ending with the same bits as an uninterrupted
+     * run. A finished checkpoint skips learning altogether.
+     */
+    public static Learning learn(String label, LlamaWeights fp, OstQuantView view, CalibrationData calibration, QuantConfig config, Options o,
+                                 ProgressFactory progress) {
+        int n = calibration.size(), perEpoch = o.stepsPerEpoch(n), total = o.totalSteps(n);
+        List<Var> params = new ArrayList<>(view.rotations());
+        params.addAll(view.scales());
+        LearningState state = o.workDir() == null ? null
+                : LearningState.open(o.workDir(), label + "-" + config.shorthand().replace(" ", ""), LearningState.fingerprint(label, fp, calibration, config, o, params));
         LlamaModel student = view.learningModel(config, quantizeWeightsWhileLearning(config, o)), teacher = new LlamaModel(fp);
         OptimizerGroup.Builder b = OptimizerGroup.builder();
-        LrSchedule rotLr = LrSchedule.cosine(o.rotationLr(), total, 0);
+        double[] rates = o.learningRates(config);
+        LrSchedule rotLr = LrSchedule.cosine(rates[0], Math.max(total, 1), 0);
         b.add(view.rotations(), ps -> o.rotationOptimizer() == RotationOptimizer.CAYLEY_SGD ? new CayleySgd(ps, rotLr, 0) : new RiemannianAdam(ps, rotLr));
-        if (!view.scales().isEmpty()) b.add(view.scales(), ps -> Optimizer.adamW(ps, LrSchedule.cosine(o.scaleLr(), total, 0), 0));
+        if (!view.scales().isEmpty()) b.add(view.scales(), ps -> Optimizer.adamW(ps, LrSchedule.cosine(rates[1], Math.max(total, 1), 0), 0));
         OptimizerGroup group = b.build();
+
+        int start = 0;
+        double before, epochSum = 0, first = Double.NaN, last = Double.NaN;
+        if (state != null && state.exists()) {
+            LearningState.Saved saved = state.restore(params, group);
+            start = saved.step();
+            before = saved.lossBefore();
+            epochSum = saved.epochSum();
+            first = saved.firstEpoch();
+            last = saved.lastEpoch();
+            System.err.printf(Locale.ROOT, "%s: resuming from step %d of %d (%s)%n", label, start, total, state.file());
+        } else {
+            before = evaluate(fp, view, calibration, config, o);
+        }
+        if (total == 0) return new Learning(before, before, Double.NaN, Double.NaN, 0);
+
+        // the batch order: the windows reshuffled at the start of every epoch, from one seeded generator (a resumed run
+        // replays the shuffles of the epochs before its step, so it sees the same batches)
         Random rnd = new Random(o.seed());
-        double first = 0, last = 0;
+        List<Integer> order = new ArrayList<>();
+        int shuffled = -1;
         try (Progress bar = progress.open(o.rotationOptimizer() == RotationOptimizer.CAYLEY_SGD && !o.scalings() ? "spinquant" : "ostquant", total, "steps")) {
-            for (int epoch = 0; epoch < o.epochs(); epoch++) {
-                List<Integer> order = new ArrayList<>();
-                for (int i = 0; i < n; i++) order.add(i);
-                java.util.Collections.shuffle(order, rnd);
-                double sum = 0;
-                for (int s = 0; s < stepsPerEpoch; s++) {
-                    List<Integer> pick = order.subList(s * o.batch(), Math.min(n, (s + 1) * o.batch()));
-                    int t = calibration.seqLen();
-                    int[] ids = new int[pick.size() * t];
-                    for (int i = 0; i < pick.size(); i++) System.arraycopy(calibration.samples().get(pick.get(i)), 0, ids, i * t, t);
-                    Tensor batch = Tensor.ofInts(ids, pick.size(), t);
-                    Var loss = loss(o, teacher, student, batch, ids);
-                    loss.backward();
-                    group.step();
-                    group.zeroGrad();
-                    double v = loss.value().toFloatArray()[0];
-                    if (!Double.isFinite(v)) throw new IllegalStateException(o + ": the loss is " + v + " at epoch " + epoch + " step " + s + "; lower the learning rates");
-                    sum += v;
-                    bar.status(String.format(Locale.ROOT, "epoch %d loss %.4g", epoch + 1, v));
-                    bar.step(1);
+            bar.resumedAt(start);
+            for (int step = start; step < total; step++) {
+                int epoch = step / perEpoch, s = step % perEpoch;
+                while (shuffled < epoch) {
+                    order = new ArrayList<>();
+                    for (int i = 0; i < n; i++) order.add(i);
+                    java.util.Collections.shuffle(order, rnd);
+                    shuffled++;
                 }
-                if (epoch == 0) first = sum / stepsPerEpoch;
-                last = sum / stepsPerEpoch;
+                List<Integer> pick = order.subList(s * o.batch(), Math.min(n, (s + 1) * o.batch()));
+                int t = calibration.seqLen();
+                int[] ids = new int[pick.size() * t];
+                for (int i = 0; i < pick.size(); i++) System.arraycopy(calibration.samples().get(pick.get(i)), 0, ids, i * t, t);
+                Tensor batch = Tensor.ofInts(ids, pick.size(), t);
+                Var loss = loss(o, teacher, student, batch, ids);
+                loss.backward();
+                group.step();
+                group.zeroGrad();
+                double v = loss.value().toFloatArray()[0];
+                if (!Double.isFinite(v)) throw new IllegalStateException(o + ": the loss is " + v + " at epoch " + epoch + " step " + s + "; lower the learning rates");
+                epochSum += v;
+                bar.status(String.format(Locale.ROOT, "epoch %d loss %.4g", epoch + 1, v));
+                bar.step(1);
+                boolean epochEnds = s == perEpoch - 1 || step == total - 1;
+                if (epochEnds) {
+                    last = epochSum / (s + 1);
+                    if (epoch == 0) first = last;
+                    epochSum = 0;
+                }
+                int done = step + 1;
+                boolean pause = o.stopAfter() > 0 && done - start >= o.stopAfter() && done < total;
+                if (state != null && (done % o.checkpointEvery() == 0 || done == total || pause))
+                    state.save(params, group, new LearningState.Saved(done, before, epochSum, first, last));
+                if (pause) throw new LearningPaused(done, total, state.file());
             }
         }
         return new Learning(before, evaluate(fp, view, calibration, config, o), first, last, total);
@@ -204,7 +411,7 @@ public record OstQuant(String name, Options options) implements Method {
     @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         if (calibration == null) throw new IllegalArgumentException(name + ": learning the transforms needs calibration data (--calib)");
         OstQuantView view = initialView(fp, config, options);
-        Learning learning = learn(fp, view, calibration, config, options, progress);
+        Learning learning = learn(name, fp, view, calibration, config, options, progress);
         Transforms.Fused fused = view.fuse();
         Map<String, Object> equivalence = Steps.equivalence(fp, fused, calibration);
         QuantizedModel q = options.useGptq() ? new Gptq(Gptq.Options.defaults()).apply(fused.weights(), fused.hooks(), calibration, config, progress)
@@ -213,6 +420,7 @@ public record OstQuant(String name, Options options) implements Method {
         report.put("method", name);
         Map<String, Object> section = Steps.section();
         section.put("options", options.toString());
+        section.put("learning_rates", java.util.Arrays.toString(options.learningRates(config)));
         section.put("steps", learning.steps());
         section.put("calibration_loss_before", Steps.round(learning.lossBefore()));
         section.put("calibration_loss_after", Steps.round(learning.lossAfter()));

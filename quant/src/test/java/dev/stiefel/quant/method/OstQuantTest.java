@@ -53,8 +53,9 @@ class OstQuantTest {
         LlamaWeights fp = SmallModels.random(C, 11);
         CalibrationData calib = calibration(4, 24);
         QuantConfig w3 = QuantConfig.parse("W3A16 g16");
-        // from the random Hadamard start at lr 1e-2 (measured 0.0414 → 0.0404). From WOMI the same learning raised the loss
-        // at lr 5e-2, 1e-2 and 2e-3 on this Gaussian model (0.039 → 0.045-0.051): an open problem, see docs/methods/ostquant.md
+        // from the random Hadamard start at lr 1e-2 (measured 0.0414 → 0.0404). From WOMI the same learning raises the loss
+        // (0.039 → 0.051): the scales' AdamW steps random-walk at 1e-2, and near WOMI the straight-through gradient is no
+        // descent direction for the rounded weights; docs/methods/ostquant.md, "Investigations", has the measurements
         OstQuant.Options o = new OstQuant.Options(true, OstQuant.Init.HADAMARD, OstQuant.Loss.KL_TOP, 1000, OstQuant.RotationOptimizer.RIEMANNIAN_ADAM,
                 10, 2, 1e-2, 1e-2, null, false, 0);
         OstQuantView view = OstQuant.initialView(fp, w3, o);

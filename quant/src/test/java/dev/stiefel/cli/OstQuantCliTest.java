@@ -1,0 +1,128 @@
+package dev.stiefel.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.io.HuggingFaceWriter;
+import dev.stiefel.llama.tokenizer.Llama2cTokenizerFile;
+import dev.stiefel.llama.tokenizer.Vocabulary;
+import dev.stiefel.llama.train.BpeTrainer;
+import dev.stiefel.llama.train.Init;
+import dev.stiefel.llama.train.StoryCorpus;
+import dev.stiefel.tensor.Rope;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The --ost-* flags of quantize, in-process on a small generated checkpoint. */
+class OstQuantCliTest {
+    @TempDir static Path dir;
+    static Path model, text;
+
+    @BeforeAll static void writeCheckpointAndText() throws Exception {
+        String stories = new StoryCorpus(6).stories(80);
+        Vocabulary v = BpeTrainer.train(stories, 300);
+        LlamaConfig c = new LlamaConfig(32, 48, 2, 4, 2, 8, v.size(), 1e-5f, 10000, null, Rope.Layout.HALF, false, 64);
+        LlamaWeights w = Init.gpt2(c, 4);
+        model = dir.resolve("model");
+        HuggingFaceWriter.write(w, model);
+        Llama2cTokenizerFile.write(v, model.resolve("tokenizer.bin"));
+        text = dir.resolve("text.txt");
+        Files.writeString(text, stories);
+    }
+
+    private static String[] run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        PrintStream oldOut = System.out, oldErr = System.err;
+        int code;
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            var cli = Main.commandLine();
+            cli.setOut(new java.io.PrintWriter(System.out, true));
+            cli.setErr(new java.io.PrintWriter(System.err, true));
+            code = cli.execute(args);
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+        return new String[]{Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+    }
+
+    private static String[] quantize(String... extra) {
+        String[] base = {"quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "16",
+                "--nsamples", "4", "--eval-windows", "2", "--config", "W4A4KV4"};
+        String[] all = java.util.Arrays.copyOf(base, base.length + extra.length);
+        System.arraycopy(extra, 0, all, base.length, extra.length);
+        return run(all);
+    }
+
+    private static String options(Path json, int row) throws Exception {
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        JsonNode r = n.get("results").get(row);
+        return r.get("report").get(r.get("method").asText()).get("options").asText();
+    }
+
+    @Test void flagsOverrideEachMethodsPresetAndReachTheReport() throws Exception {
+        Path json = dir.resolve("flags.json");
+        String[] r = quantize("--method", "ostquant,spinquant", "--ost-steps", "3", "--ost-batch", "2", "--ost-loss", "kl", "--ost-top-k", "7",
+                "--ost-init", "hadamard", "--ost-no-scalings", "--ost-scale-lr", "0.003", "--ost-top-k-softmax", "topk", "--json", json.toString());
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        String ost = options(json, 1), spin = options(json, 2);
+        assertThat(ost).contains("scalings=false", "init=HADAMARD", "loss=KL", "topK=7", "SOFTMAX_OVER_TOPK", "steps=3", "batch=2",
+                "rotationOptimizer=RIEMANNIAN_ADAM", "rotationLr=0.05", "scaleLr=0.003");
+        // SpinQuant keeps its own optimizer and learning rate under the same flags
+        assertThat(spin).contains("rotationOptimizer=CAYLEY_SGD", "rotationLr=1.5", "loss=KL", "steps=3");
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        assertThat(n.get("results").get(1).get("report").get("ostquant").get("steps").asInt()).isEqualTo(3);
+
+        String[] alt = quantize("--method", "spinquant-rtn", "--ost-optimizer", "radam", "--ost-rotation-lr", "0.02", "--ost-scalings",
+                "--ost-init", "womi", "--ost-weights-while-learning", "on", "--ost-epochs", "1", "--json", json.toString());
+        assertThat(alt[0]).as(alt[2]).isEqualTo("0");
+        assertThat(options(json, 1)).contains("scalings=true", "init=WOMI", "rotationOptimizer=RIEMANNIAN_ADAM", "rotationLr=0.02",
+                "weightsDuringLearning=true", "epochs=1", "steps=0", "useGptq=false");
+    }
+
+    @Test void aStoppedRunResumesFromItsWorkDirectoryToTheSamePerplexity() throws Exception {
+        Path work = dir.resolve("work"), straight = dir.resolve("straight.json"), resumed = dir.resolve("resumed.json");
+        String[] common = {"--method", "ostquant-rtn", "--ost-steps", "4", "--ost-batch", "2", "--ost-checkpoint-every", "1"};
+        String[] a = quantize(concat(common, "--json", straight.toString()));
+        assertThat(a[0]).as(a[2]).isEqualTo("0");
+        String[] stopped = quantize(concat(common, "--ost-work-dir", work.toString(), "--ost-stop-after", "3"));
+        assertThat(stopped[0]).isEqualTo("2");
+        assertThat(stopped[2]).contains("paused after step 3 of 4").doesNotContain("\tat ");
+        String[] b = quantize(concat(common, "--ost-work-dir", work.toString(), "--json", resumed.toString()));
+        assertThat(b[0]).as(b[2]).isEqualTo("0");
+        assertThat(b[2]).contains("resuming from step 3 of 4");
+        JsonNode x = new ObjectMapper().readTree(straight.toFile()).get("results").get(1), y = new ObjectMapper().readTree(resumed.toFile()).get("results").get(1);
+        assertThat(y.get("perplexity")).isEqualTo(x.get("perplexity"));
+        assertThat(y.get("report").get("ostquant-rtn").get("calibration_loss_after")).isEqualTo(x.get("report").get("ostquant-rtn").get("calibration_loss_after"));
+    }
+
+    @Test void badFlagsAreMessages() {
+        String[] loss = quantize("--method", "ostquant", "--ost-loss", "hinge");
+        assertThat(loss[0]).isEqualTo("2");
+        assertThat(loss[2]).contains("--ost-loss").contains("hinge").contains("kl-top, kl, ce, mse");
+        String[] stop = quantize("--method", "ostquant", "--ost-stop-after", "2");
+        assertThat(stop[0]).isEqualTo("2");
+        assertThat(stop[2]).contains("needs a work directory");
+        String[] both = quantize("--method", "ostquant", "--ost-scalings", "--ost-no-scalings");
+        assertThat(both[0]).isEqualTo("2");
+        assertThat(both[2]).contains("contradict");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}
