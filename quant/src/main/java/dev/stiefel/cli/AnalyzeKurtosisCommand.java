@@ -38,11 +38,7 @@ final class AnalyzeKurtosisCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         if (!Double.isFinite(threshold)) throw new IllegalArgumentException("--threshold must be a finite number, got " + threshold);
         TransformKind hi = TransformKind.parse(high), lo = TransformKind.parse(low);
-        OutlierGuided.Pooling pool = switch (pooling.strip().toLowerCase(Locale.ROOT)) {
-            case "raw" -> OutlierGuided.Pooling.RAW;
-            case "standardized", "standardised" -> OutlierGuided.Pooling.STANDARDIZED;
-            default -> throw new IllegalArgumentException("unknown --pooling '" + pooling + "'; expected raw or standardized");
-        };
+        OutlierGuided.Pooling pool = OutlierGuided.Pooling.parse(pooling);
         Path path = model != null ? model : EmbeddedModel.directory();
         String name = model != null ? model.toString() : "embedded story model";
         try (LoadedModel m = ModelFiles.load(path)) {

@@ -39,6 +39,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
     @Mixin OmniQuantFlags omniQuantFlags;
     @Mixin FlatQuantFlags flatQuantFlags;
+    @Mixin AdaptiveFlags adaptiveFlags;
     @Mixin OstQuantFlags ostQuantFlags;
     @Option(names = "--method", split = ",", defaultValue = "rtn,gptq", description = "methods to compare, comma-separated (see docs/methods; default: ${DEFAULT-VALUE})") List<String> methods;
     @Option(names = "--config", split = ",", defaultValue = "W4A16g32",
@@ -154,7 +155,7 @@ final class QuantizeCommand implements Callable<Integer> {
     private Method method(String name) {
         return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed)
                 .withOmniquant(omniQuantFlags.options()).withFlatquant(flatQuantFlags.options(rotationSeed))
-                .withOstquant(ostQuantFlags.overrides()));
+                .withOstquant(ostQuantFlags.overrides()).withKurtosisRule(adaptiveFlags.rule()));
     }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {

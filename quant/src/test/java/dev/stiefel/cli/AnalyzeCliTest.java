@@ -103,7 +103,7 @@ class AnalyzeCliTest {
                 {"analyze", "kurtosis", "--threshold", "NaN", "--out", dir.toString()}, {"--threshold must be a finite number"},
                 {"analyze", "kurtosis", "--high", "sideways", "--out", dir.toString()}, {"unknown transform kind 'sideways'"},
                 {"analyze", "kurtosis", "--model", dir.resolve("nope").toString()}, {"nope"},
-                {"analyze", "kurtosis", "--pooling", "mean", "--out", dir.toString()}, {"unknown --pooling 'mean'"},
+                {"analyze", "kurtosis", "--pooling", "mean", "--out", dir.toString()}, {"unknown pooling 'mean'"},
                 {"analyze", "qsur", "--cases", "none,flip", "--out", dir.toString()}, {"unknown QSUR case 'flip'"},
                 {"analyze", "qsur", "--nsamples", "1", "--seqlen", "64", "--out", dir.toString()}, {"more calibration tokens than features"},
                 {"analyze", "qsur", "--cases", "none,rotation,none", "--out", dir.toString()}, {"--cases names none twice"},

@@ -118,7 +118,37 @@ public final class OutlierGuided {
          * each matrix standardised to zero mean and unit variance first; the pooled κ is then the weight-count-weighted
          * mean of the seven matrices' own κ, a measure of tails alone
          */
-        STANDARDIZED
+        STANDARDIZED;
+
+        /** "raw" or "standardized" (case-insensitive), naming the accepted values when it fails. */
+        public static Pooling parse(String s) {
+            return switch (s.strip().toLowerCase(java.util.Locale.ROOT)) {
+                case "raw" -> RAW;
+                case "standardized", "standardised" -> STANDARDIZED;
+                default -> throw new IllegalArgumentException("unknown pooling '" + s + "'; expected raw or standardized");
+            };
+        }
+    }
+
+    /**
+     * The rule with its settings, as the {@code adaptive-kurtosis} method applies it to the full-precision weights.
+     *
+     * @param threshold blocks with robust z above it get {@code high}
+     * @param high      the kind for heavy-tailed blocks
+     * @param low       the kind for the others
+     * @param pooling   how a block's matrices become one distribution
+     */
+    public record Rule(double threshold, TransformKind high, TransformKind low, Pooling pooling) {
+        public Rule {
+            if (!Double.isFinite(threshold)) throw new IllegalArgumentException("outlier-guided selection: the threshold must be finite, got " + threshold);
+            if (high == null || low == null || pooling == null) throw new IllegalArgumentException("outlier-guided selection: kinds and pooling are required");
+        }
+
+        /** {@link #DEFAULT_THRESHOLD}, heavy tails → rotation, the rest affine, weights pooled as stored. */
+        public static Rule defaults() { return new Rule(DEFAULT_THRESHOLD, TransformKind.ROTATION, TransformKind.AFFINE, Pooling.RAW); }
+
+        /** One kind per block of {@code w}. */
+        public List<TransformKind> select(LlamaWeights w) { return analyze(w, pooling).kinds(threshold, high, low); }
     }
 
     /** Kurtosis, z-scores and MAD of every decoder block of {@code w}, all weights of a block pooled as stored. */

@@ -164,7 +164,7 @@ public final class FlatQuant implements Method {
     @Override public String name() { return name; }
 
     /** The plan for {@code fp} (null in search mode), checked against its number of blocks. */
-    List<TransformKind> plan(LlamaWeights fp) {
+    public List<TransformKind> plan(LlamaWeights fp) {
         if (search) return null;
         List<TransformKind> p = planner.apply(fp);
         int layers = fp.config().layers();

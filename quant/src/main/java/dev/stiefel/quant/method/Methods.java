@@ -1,6 +1,7 @@
 package dev.stiefel.quant.method;
 
 import dev.stiefel.quant.Method;
+import dev.stiefel.quant.adaptive.OutlierGuided;
 import dev.stiefel.quant.flat.FlatQuant;
 import dev.stiefel.quant.omni.OmniQuant;
 
@@ -21,40 +22,37 @@ public final class Methods {
      * @param omniquant    OmniQuant's epochs, LWC/LET switches, learning rates, alpha and work directory
      * @param flatquant    FlatQuant's and the adaptive search's epochs, learning rates, plan and search settings
      * @param ostquant     OSTQuant/SpinQuant: the command line's overrides of each method's preset (--ost-* flags)
+     * @param kurtosisRule adaptive-kurtosis: the outlier-guided rule's threshold, kinds and pooling
      */
     public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
-                          OmniQuant.Options omniquant, FlatQuant.Options flatquant, OstQuant.Overrides ostquant) {
-        public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
-                       OmniQuant.Options omniquant, FlatQuant.Options flatquant) {
-            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, OstQuant.Overrides.none());
-        }
-
+                          OmniQuant.Options omniquant, FlatQuant.Options flatquant, OstQuant.Overrides ostquant,
+                          OutlierGuided.Rule kurtosisRule) {
+        /** GPTQ's switches, every other method at its defaults. */
         public Options(boolean actOrder, boolean staticGroups) {
-            this(actOrder, staticGroups, 0.5, SmoothQuant.Level.CONFIG, 0, OmniQuant.Options.defaults());
+            this(actOrder, staticGroups, 0.5, SmoothQuant.Level.CONFIG, 0);
         }
 
+        /** The baselines' settings, the learned methods at their defaults. */
         public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed) {
-            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, OmniQuant.Options.defaults());
+            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, OmniQuant.Options.defaults(), FlatQuant.Options.defaults(),
+                    OstQuant.Overrides.none(), OutlierGuided.Rule.defaults());
         }
-
-        public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
-                       OmniQuant.Options omniquant) {
-            this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, FlatQuant.Options.defaults());
-        }
-
-        public Options withFlatquant(FlatQuant.Options f) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, f, ostquant); }
 
         public static Options defaults() { return new Options(false, false); }
 
-        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant, ostquant); }
+        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant, ostquant, kurtosisRule); }
 
-        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, flatquant, ostquant); }
+        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, flatquant, ostquant, kurtosisRule); }
 
-        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant, ostquant); }
+        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant, ostquant, kurtosisRule); }
 
-        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, flatquant, ostquant); }
+        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, flatquant, ostquant, kurtosisRule); }
 
-        public Options withOstquant(OstQuant.Overrides o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, o); }
+        public Options withFlatquant(FlatQuant.Options f) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, f, ostquant, kurtosisRule); }
+
+        public Options withOstquant(OstQuant.Overrides o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, o, kurtosisRule); }
+
+        public Options withKurtosisRule(OutlierGuided.Rule r) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, ostquant, r); }
 
         Gptq.Options gptq() { return Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups); }
     }
@@ -65,7 +63,7 @@ public final class Methods {
      */
     public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "awq", "quarot-rtn", "quarot-gptq", "ostquant", "ostquant-rtn",
             "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let",
-            "flatquant", "flatquant-rotation", "adaptive-search");
+            "flatquant", "flatquant-rotation", "adaptive-search", "adaptive-kurtosis");
 
     public static Method byName(String name, Options o) {
         OmniQuant.Options omni = o.omniquant();
@@ -87,6 +85,7 @@ public final class Methods {
             case "flatquant" -> FlatQuant.flatquant(o.flatquant());
             case "flatquant-rotation" -> FlatQuant.rotation(o.flatquant());
             case "adaptive-search" -> FlatQuant.search(o.flatquant());
+            case "adaptive-kurtosis" -> FlatQuant.withRule("adaptive-kurtosis", o.kurtosisRule()::select, o.flatquant());
             default -> throw new IllegalArgumentException("unknown method '" + name + "'; available: " + String.join(", ", NAMES)
                     + " (quarot = quarot-gptq)");
         };

@@ -6,6 +6,8 @@ import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.SmallModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.quant.flat.FlatQuant;
+import dev.stiefel.quant.method.Methods;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -14,6 +16,7 @@ import java.util.List;
 import java.util.Random;
 
 import static dev.stiefel.quant.adaptive.TransformKind.AFFINE;
+import static dev.stiefel.quant.adaptive.TransformKind.NONE;
 import static dev.stiefel.quant.adaptive.TransformKind.ROTATION;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -162,6 +165,21 @@ class OutlierGuidedTest {
         double[] kappa = a.blocks().stream().mapToDouble(OutlierGuided.BlockStats::kurtosis).toArray();
         double[] ref = naiveZ(kappa);
         for (int l = 0; l < kappa.length; l++) assertThat(a.blocks().get(l).z()).isCloseTo(ref[l], within(1e-9 * Math.max(1, Math.abs(ref[l]))));
+    }
+
+    /** adaptive-kurtosis runs FlatQuant on the plan the rule (with the command line's settings) gives for the model at hand. */
+    @Test void adaptiveKurtosisPlansWithTheRuleItIsGiven() {
+        LlamaConfig c = SmallModels.config(32, 64, 9, 4, 2, 50, false);
+        LlamaWeights w = plant(SmallModels.random(c, 7), List.of(2, 6), 0.005, 15, 9);
+        assertThat(Methods.NAMES).contains("adaptive-kurtosis");
+        FlatQuant defaults = (FlatQuant) Methods.byName("adaptive-kurtosis", Methods.Options.defaults());
+        assertThat(defaults.name()).isEqualTo("adaptive-kurtosis");
+        assertThat(defaults.plan(w)).containsExactly(AFFINE, AFFINE, ROTATION, AFFINE, AFFINE, AFFINE, ROTATION, AFFINE, AFFINE);
+        OutlierGuided.Rule swapped = new OutlierGuided.Rule(OutlierGuided.DEFAULT_THRESHOLD, AFFINE, NONE, OutlierGuided.Pooling.RAW);
+        FlatQuant other = (FlatQuant) Methods.byName("adaptive-kurtosis", Methods.Options.defaults().withKurtosisRule(swapped));
+        assertThat(other.plan(w)).containsExactly(NONE, NONE, AFFINE, NONE, NONE, NONE, AFFINE, NONE, NONE);
+        assertThatThrownBy(() -> new OutlierGuided.Rule(Double.NaN, AFFINE, ROTATION, OutlierGuided.Pooling.RAW)).hasMessageContaining("finite");
+        assertThatThrownBy(() -> OutlierGuided.Pooling.parse("mean")).hasMessageContaining("raw or standardized");
     }
 
     /** Standardised pooling: κ of the seven matrices each scaled to zero mean and unit variance, pooled, by brute force. */
