@@ -20,24 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class AnalyzeCliTest {
     @TempDir Path dir;
 
-    /** Runs a command; returns {exit code, stdout, stderr}. */
-    private static String[] run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        PrintStream oldOut = System.out, oldErr = System.err;
-        int code;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            var cli = Main.commandLine();
-            cli.setOut(new java.io.PrintWriter(System.out, true));
-            cli.setErr(new java.io.PrintWriter(System.err, true));
-            code = cli.execute(args);
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-        return new String[]{Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
-    }
+    private static String[] run(String... args) { return CliRun.run(args); }
 
     private static Path stories260K() {
         Path p = Path.of(System.getProperty("stiefel.shared", "../shared")).resolve("models/stories260K/stories260K.bin");

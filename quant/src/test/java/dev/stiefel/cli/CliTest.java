@@ -29,35 +29,12 @@ class CliTest {
     static Path model, text;
 
     @BeforeAll static void writeCheckpointAndText() throws Exception {
-        String stories = new StoryCorpus(5).stories(120);
-        Vocabulary v = BpeTrainer.train(stories, 300);
-        LlamaConfig c = new LlamaConfig(32, 48, 2, 4, 2, 8, v.size(), 1e-5f, 10000, null, Rope.Layout.HALF, false, 64);
-        LlamaWeights w = Init.gpt2(c, 3);
-        model = dir.resolve("model");
-        HuggingFaceWriter.write(w, model);
-        Llama2cTokenizerFile.write(v, model.resolve("tokenizer.bin"));
-        text = dir.resolve("text.txt");
-        Files.writeString(text, stories);
+        CliRun.Fixture f = CliRun.checkpoint(dir, 5, 120, 3);
+        model = f.model();
+        text = f.text();
     }
 
-    /** Runs a command; returns {exit code, stdout, stderr}. */
-    private static String[] run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        PrintStream oldOut = System.out, oldErr = System.err;
-        int code;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            var cli = Main.commandLine();
-            cli.setOut(new java.io.PrintWriter(System.out, true));
-            cli.setErr(new java.io.PrintWriter(System.err, true));
-            code = cli.execute(args);
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-        return new String[]{Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
-    }
+    private static String[] run(String... args) { return CliRun.run(args); }
 
     @Test void generateStreamsTokensAndReportsSpeed() {
         String[] r = run("generate", "--model", model.toString(), "--prompt", "Once upon", "-n", "12");

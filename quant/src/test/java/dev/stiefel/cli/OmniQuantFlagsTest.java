@@ -32,14 +32,9 @@ class OmniQuantFlagsTest {
     static Path model, text;
 
     @BeforeAll static void writeCheckpointAndText() throws Exception {
-        String stories = new StoryCorpus(7).stories(100);
-        Vocabulary v = BpeTrainer.train(stories, 300);
-        LlamaConfig c = new LlamaConfig(32, 48, 2, 4, 2, 8, v.size(), 1e-5f, 10000, null, Rope.Layout.HALF, false, 64);
-        model = dir.resolve("model");
-        HuggingFaceWriter.write(Init.gpt2(c, 5), model);
-        Llama2cTokenizerFile.write(v, model.resolve("tokenizer.bin"));
-        text = dir.resolve("text.txt");
-        Files.writeString(text, stories);
+        CliRun.Fixture f = CliRun.checkpoint(dir, 7, 100, 5);
+        model = f.model();
+        text = f.text();
     }
 
     /** Thrown by the standard error stream of a run the test interrupts, as a kill would stop it. */
@@ -49,7 +44,7 @@ class OmniQuantFlagsTest {
 
     /** Runs a command; returns {exit code, stdout, stderr}, exit code "killed" when {@code killAt} appeared on stderr. */
     private static String[] run(String killAt, String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
         // stderr that throws the first time the marker has been written: the run stops at that point of its work
         OutputStream errSink = new OutputStream() {
             boolean killed;
@@ -62,23 +57,16 @@ class OmniQuantFlagsTest {
                 }
             }
         };
-        PrintStream oldOut = System.out, oldErr = System.err;
-        String code;
+        String code, out = "";
         try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(errSink, true, StandardCharsets.UTF_8));
-            var cli = Main.commandLine();
-            cli.setOut(new java.io.PrintWriter(System.out, true));
-            cli.setErr(new java.io.PrintWriter(System.err, true));
-            code = Integer.toString(cli.execute(args));
+            String[] r = CliRun.run(new PrintStream(errSink, true, StandardCharsets.UTF_8), err, args);
+            code = r[0];
+            out = r[1];
         } catch (Killed k) {
-            code = "killed";
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
+            code = "killed"; // what it printed to stdout before the kill is not needed
         }
         if (killAt != null && err.toString(StandardCharsets.UTF_8).contains(killAt)) code = "killed";
-        return new String[]{code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+        return new String[]{code, out, err.toString(StandardCharsets.UTF_8)};
     }
 
     private static String[] quantize(String killAt, String... extra) {
