@@ -103,4 +103,12 @@ public final class SmallModels {
         for (int i = 0; i < n; i++) t[i] = rnd.nextInt(vocab);
         return t;
     }
+
+    /** n calibration samples of t random tokens. */
+    public static dev.stiefel.quant.calib.CalibrationData calibration(int n, int t, int vocab, long seed) {
+        Random rnd = new Random(seed);
+        List<int[]> s = new ArrayList<>();
+        for (int i = 0; i < n; i++) s.add(tokens(rnd, t, vocab));
+        return new dev.stiefel.quant.calib.CalibrationData(s, "random tokens", seed);
+    }
 }

@@ -17,7 +17,6 @@ import dev.stiefel.quant.omni.Ste;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -28,28 +27,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /** FlatQuant, its rotation variant and the differentiable search end to end on small random models; LAC. */
 class FlatQuantTest {
 
-    private static CalibrationData calibration(int n, int t, int vocab, long seed) {
-        Random rnd = new Random(seed);
-        List<int[]> s = new ArrayList<>();
-        for (int i = 0; i < n; i++) s.add(SmallModels.tokens(rnd, t, vocab));
-        return new CalibrationData(s, "random tokens", seed);
-    }
+    private static CalibrationData calibration(int n, int t, int vocab, long seed) { return SmallModels.calibration(n, t, vocab, seed); }
 
     /** ‖logits − logits_fp‖ / ‖logits_fp‖ on sequences never seen in calibration. */
     private static double logitError(LlamaWeights fp, QuantizedModel q, int vocab) {
-        Random rnd = new Random(99);
-        double num = 0, den = 0;
-        try (var off = Grad.off()) {
-            for (int i = 0; i < 3; i++) {
-                Tensor ids = Tensor.ofInts(SmallModels.tokens(rnd, 32, vocab), 1, 32);
-                float[] ref = new LlamaModel(fp).forward(ids, null).value().toFloatArray(), got = q.model().forward(ids, null).value().toFloatArray();
-                for (int k = 0; k < ref.length; k++) {
-                    num += (double) (got[k] - ref[k]) * (got[k] - ref[k]);
-                    den += (double) ref[k] * ref[k];
-                }
-            }
-        }
-        return Math.sqrt(num / den);
+        return SmallModels.relativeLogitError(new LlamaModel(fp), q.model(), SmallModels.sequences(new Random(99), 3, 32, vocab));
     }
 
     @SuppressWarnings("unchecked")

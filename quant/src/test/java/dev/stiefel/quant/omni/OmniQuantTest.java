@@ -34,28 +34,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /** OmniQuant end to end on small random models: it learns, it beats round-to-nearest where the paper says it should, it resumes. */
 class OmniQuantTest {
 
-    private static CalibrationData calibration(int n, int t, int vocab, long seed) {
-        Random rnd = new Random(seed);
-        List<int[]> s = new ArrayList<>();
-        for (int i = 0; i < n; i++) s.add(SmallModels.tokens(rnd, t, vocab));
-        return new CalibrationData(s, "random tokens", seed);
-    }
+    private static CalibrationData calibration(int n, int t, int vocab, long seed) { return SmallModels.calibration(n, t, vocab, seed); }
 
     /** ‖logits − logits_fp‖ / ‖logits_fp‖ on sequences never seen in calibration. */
     private static double logitError(LlamaWeights fp, QuantizedModel q, int vocab) {
-        Random rnd = new Random(99);
-        double num = 0, den = 0;
-        try (var off = Grad.off()) {
-            for (int i = 0; i < 3; i++) {
-                Tensor ids = Tensor.ofInts(SmallModels.tokens(rnd, 40, vocab), 1, 40);
-                float[] ref = new LlamaModel(fp).forward(ids, null).value().toFloatArray(), got = q.model().forward(ids, null).value().toFloatArray();
-                for (int k = 0; k < ref.length; k++) {
-                    num += (double) (got[k] - ref[k]) * (got[k] - ref[k]);
-                    den += (double) ref[k] * ref[k];
-                }
-            }
-        }
-        return Math.sqrt(num / den);
+        return SmallModels.relativeLogitError(new LlamaModel(fp), q.model(), SmallModels.sequences(new Random(99), 3, 40, vocab));
     }
 
     /**
