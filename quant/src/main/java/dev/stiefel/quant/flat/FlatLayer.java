@@ -52,7 +52,7 @@ public record FlatLayer(int layer, int headDim, double[] attnScale, double[] mlp
         DMatrix[] lin = new DMatrix[Linear.values().length];
         Tensor[] t = {fp.wq(), fp.wk(), fp.wv(), fp.wo(), fp.wGate(), fp.wUp(), fp.wDown()};
         Linear[] order = {Linear.Q, Linear.K, Linear.V, Linear.O, Linear.GATE, Linear.UP, Linear.DOWN};
-        for (int i = 0; i < order.length; i++) lin[order[i].ordinal()] = MatrixInverse.toDMatrix(t[i]);
+        for (int i = 0; i < order.length; i++) lin[order[i].ordinal()] = t[i].contiguous().toDMatrix();
         foldInto(c, attnNorm, ffnNorm, lin);
         return new LlamaWeights.Layer(floats(attnNorm), DoubleWeights.tensor(lin[Linear.Q.ordinal()]), DoubleWeights.tensor(lin[Linear.K.ordinal()]),
                 DoubleWeights.tensor(lin[Linear.V.ordinal()]), DoubleWeights.tensor(lin[Linear.O.ordinal()]), floats(ffnNorm),
@@ -64,7 +64,7 @@ public record FlatLayer(int layer, int headDim, double[] attnScale, double[] mlp
         for (Linear which : List.of(Linear.Q, Linear.K, Linear.V)) inputSide(lin[which.ordinal()], attnScale, a1t, a2t);
         if (attnScale != null) for (int j = 0; j < attnNorm.length; j++) attnNorm[j] *= attnScale[j];
         if (pv != null) {
-            DMatrix v = lin[Linear.V.ordinal()], p = MatrixInverse.toDMatrix(pv);
+            DMatrix v = lin[Linear.V.ordinal()], p = pv.contiguous().toDMatrix();
             int hd = c.headDim();
             double[] block = new double[hd * v.cols];
             for (int h = 0; h < c.kvHeads(); h++) {
@@ -115,7 +115,7 @@ public record FlatLayer(int layer, int headDim, double[] attnScale, double[] mlp
         return out;
     }
 
-    private static DMatrix d(Tensor t) { return t == null ? null : MatrixInverse.toDMatrix(t); }
+    private static DMatrix d(Tensor t) { return t == null ? null : t.contiguous().toDMatrix(); }
 
     private static int size(Tensor t) { return t == null ? 1 : t.size(0); }
 

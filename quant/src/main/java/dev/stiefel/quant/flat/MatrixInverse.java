@@ -28,13 +28,6 @@ public final class MatrixInverse {
     public static DMatrix inverse(Tensor a) {
         int[] s = a.shape();
         if (s.length != 2 || s[0] != s[1]) throw new IllegalArgumentException("inverse: needs a square matrix, got " + java.util.Arrays.toString(s));
-        return Linalg.inverse(toDMatrix(a));
-    }
-
-    static DMatrix toDMatrix(Tensor a) {
-        float[] f = a.contiguous().toFloatArray();
-        double[] d = new double[f.length];
-        for (int i = 0; i < f.length; i++) d[i] = f[i];
-        return new DMatrix(a.size(0), a.size(1), d);
+        return Linalg.inverse(a.contiguous().toDMatrix());
     }
 }

@@ -342,7 +342,7 @@ public record OstQuant(String name, Options options) implements Method {
         Random rnd = new Random(o.seed());
         List<Integer> order = new ArrayList<>();
         int shuffled = -1;
-        try (Progress bar = progress.open(o.rotationOptimizer() == RotationOptimizer.CAYLEY_SGD && !o.scalings() ? "spinquant" : "ostquant", total, "steps")) {
+        try (Progress bar = progress.open(label, total, "steps")) {
             bar.resumedAt(start);
             for (int step = start; step < total; step++) {
                 int epoch = step / perEpoch, s = step % perEpoch;
@@ -382,7 +382,8 @@ public record OstQuant(String name, Options options) implements Method {
         return new Learning(before, evaluate(fp, view, calibration, config, o), first, last, total);
     }
 
-    private static Var loss(Options o, LlamaModel teacher, LlamaModel student, Tensor batch, int[] ids) {
+    /** The learning objective of one batch (ids [B, T]; {@code ids} the same tokens flat, for cross-entropy's targets). */
+    static Var loss(Options o, LlamaModel teacher, LlamaModel student, Tensor batch, int[] ids) {
         if (o.loss() == Loss.MSE) {
             Tensor target;
             try (var _ = Grad.off()) { target = hidden(teacher, batch).value(); }
@@ -398,7 +399,7 @@ public record OstQuant(String name, Options options) implements Method {
         }
         Tensor target;
         try (var _ = Grad.off()) { target = teacher.forward(batch, null).value(); }
-        return o.loss() == Loss.KL ? Losses.kl(logits, target) : Losses.klTop(logits, target, o.topK(), Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER);
+        return o.loss() == Loss.KL ? Losses.kl(logits, target) : Losses.klTop(logits, target, o.topK(), o.topKVariant());
     }
 
     /** The residual stream after the last block (before the final norm). */

@@ -43,7 +43,7 @@ class KroneckerTest {
                 double[] row = new double[n];
                 for (int r = 0; r < rows; r++) {
                     for (int i = 0; i < n; i++) row[i] = xv[r * n + i];
-                    Kronecker.apply(left == null ? null : MatrixInverse.toDMatrix(a), right == null ? null : MatrixInverse.toDMatrix(b), row, 0, n);
+                    Kronecker.apply(left == null ? null : a.contiguous().toDMatrix(), right == null ? null : b.contiguous().toDMatrix(), row, 0, n);
                     for (int j = 0; j < n; j++) {
                         double want = 0, scale = 0;
                         for (int i = 0; i < n; i++) { want += xv[r * n + i] * k[i][j]; scale += Math.abs(xv[r * n + i] * k[i][j]); }
@@ -70,9 +70,8 @@ class KroneckerTest {
         for (int n : new int[]{1, 7, 33}) {
             Tensor a = Tensor.randn(rnd, n, n).mul(0.3f / (float) Math.sqrt(n)).add(Tensor.of(DMatrix.identity(n)));
             DMatrix inv = MatrixInverse.inverse(a);
-            DMatrix prod = MatrixInverse.toDMatrix(a).multiply(inv);
+            DMatrix prod = a.contiguous().toDMatrix().multiply(inv);
             assertThat(prod.maxAbsDiff(DMatrix.identity(n))).isLessThan(1e-12);
-            assertThat(Linalg.inverse(MatrixInverse.toDMatrix(a)).maxAbsDiff(inv)).isLessThan(1e-12);
             float[] f = MatrixInverse.of(Var.of(a)).value().toFloatArray();
             for (int i = 0; i < f.length; i++) assertThat((double) f[i]).isCloseTo(inv.data[i], org.assertj.core.data.Offset.offset(1e-6));
         }

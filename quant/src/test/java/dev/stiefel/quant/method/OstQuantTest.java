@@ -49,6 +49,27 @@ class OstQuantTest {
         }
     }
 
+    /** The KL-Top variant option reaches the objective: each variant's loss is Losses.klTop with that variant, and they differ. */
+    @Test void theKlTopVariantReachesTheLoss() {
+        LlamaConfig c = SmallModels.config(16, 32, 1, 2, 1, 41, false);
+        LlamaModel teacher = new LlamaModel(SmallModels.random(c, 1)), student = new LlamaModel(SmallModels.random(c, 2));
+        int[] ids = SmallModels.tokens(new Random(3), 2 * 9, 41);
+        Tensor batch = Tensor.ofInts(ids, 2, 9);
+        Map<dev.stiefel.autograd.Losses.TopKVariant, Double> got = new java.util.EnumMap<>(dev.stiefel.autograd.Losses.TopKVariant.class);
+        try (var off = dev.stiefel.autograd.Grad.off()) {
+            Tensor target = teacher.forward(batch, null).value();
+            for (var v : dev.stiefel.autograd.Losses.TopKVariant.values()) {
+                OstQuant.Options o = OstQuant.Options.ostquant().withTopK(5).withTopKVariant(v); // k below the vocabulary, or the two coincide
+                double loss = OstQuant.loss(o, teacher, student, batch, ids).value().item();
+                double want = dev.stiefel.autograd.Losses.klTop(student.forward(batch, null), target, o.topK(), v).value().item();
+                assertThat(loss).as(v.name()).isEqualTo(want);
+                got.put(v, loss);
+            }
+        }
+        assertThat(got.get(dev.stiefel.autograd.Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER))
+                .isNotEqualTo(got.get(dev.stiefel.autograd.Losses.TopKVariant.SOFTMAX_OVER_TOPK));
+    }
+
     @Test void weightOnlyConfigsLearnWithFakeQuantizedWeights() {
         LlamaWeights fp = SmallModels.random(C, 11);
         CalibrationData calib = calibration(4, 24);
