@@ -42,16 +42,6 @@ final class VectorKernels {
     /** x / (1 + e^-x), the SwiGLU gate. */
     static FloatVector silu(FloatVector v) { return v.div(VectorMath.exp(v.neg()).add(1f)); }
 
-    /**
-     * x^y per lane through {@code Math.pow} in f64, rounded to f32: the Vector API's POW is tier-dependent like its
-     * EXP, and pow is too rare in these models to earn a vector implementation of its own.
-     */
-    static FloatVector pow(FloatVector x, FloatVector y) {
-        float[] a = x.toArray(), b = y.toArray();
-        for (int i = 0; i < a.length; i++) a[i] = (float) Math.pow(a[i], b[i]);
-        return FloatVector.fromArray(F, a, 0);
-    }
-
     private static final float ROUND_MAGIC = 8388608f; // 2^23: from here on every float is an integer
 
     /** The per-op vector function, for masked tails ({@link ElementwiseKernels} spells each op's main loop out). */
@@ -72,7 +62,7 @@ final class VectorKernels {
             case ADD_SCALAR -> v.add(p0);
             case MUL_SCALAR -> v.mul(p0);
             case DIV_SCALAR -> v.div(p0);
-            case POW_SCALAR -> pow(v, FloatVector.broadcast(F, p0));
+            case POW_SCALAR -> throw new AssertionError("pow runs per element in ElementwiseKernels (Math.pow), never through the vector path");
             case CLAMP -> v.max(p0).min(p1);
         };
     }
@@ -102,7 +92,7 @@ final class VectorKernels {
             case SUB -> x.sub(y);
             case MUL -> x.mul(y);
             case DIV -> x.div(y);
-            case POW -> pow(x, y);
+            case POW -> throw new AssertionError("pow runs per element in ElementwiseKernels (Math.pow), never through the vector path");
             case MAX -> x.max(y);
             case MIN -> x.min(y);
             case GT -> indicator(x.compare(VectorOperators.GT, y));

@@ -193,8 +193,15 @@ class DeterminismTest {
     private static synchronized List<String> output(Process p) throws IOException, InterruptedException {
         List<String> done = outputs.get(p);
         if (done != null) return done;
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("the case JVM finished").isTrue();
+        // read on another thread: readAllBytes returns only when the child exits, so waiting on it here could never time out
+        var read = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try { return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8); }
+            catch (IOException e) { throw new java.io.UncheckedIOException(e); }
+        });
+        boolean finished = p.waitFor(120, TimeUnit.SECONDS);
+        if (!finished) p.destroyForcibly();
+        assertThat(finished).as("the case JVM finished within 120 s").isTrue();
+        String output = read.join();
         assertThat(p.exitValue()).as("exit status of %s; its output:%n%s", p.info().commandLine().orElse("the case JVM"), output).isZero();
         outputs.put(p, output.lines().toList());
         return outputs.get(p);
