@@ -7,20 +7,16 @@ import dev.stiefel.llama.io.SafetensorsFile;
 import dev.stiefel.llama.io.SafetensorsWriter;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.calib.Fingerprints;
 import dev.stiefel.riemann.OptimizerGroup;
 import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
-import java.util.zip.CRC32;
 
 /**
  * The checkpoint of one OSTQuant/SpinQuant learning run, which makes it resumable: {@code learning.safetensors} holds
@@ -50,7 +46,7 @@ final class LearningState {
     record Saved(int step, double lossBefore, double epochSum, double firstEpoch, double lastEpoch) {}
 
     static LearningState open(Path root, String label, String fingerprint) {
-        Path dir = root.resolve(label.replaceAll("[^A-Za-z0-9._-]", "_") + "-" + sha256(fingerprint).substring(0, 12));
+        Path dir = Fingerprints.runDirectory(root, label, fingerprint);
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
@@ -118,37 +114,12 @@ final class LearningState {
     }
 
     /**
-     * What the learned transforms depend on: the model (its config and a checksum of its norms and first rows), the
-     * calibration windows (every token), the quantization config, the learning options and the starting parameters.
+     * What the learned transforms depend on: the model (its config and a checksum of every weight), the calibration
+     * windows (every token), the quantization config, the learning options and the starting parameters.
      */
     static String fingerprint(String label, LlamaWeights fp, CalibrationData calibration, QuantConfig config, OstQuant.Options o, List<Var> start) {
-        CRC32 tokens = new CRC32(), weights = new CRC32(), init = new CRC32();
-        for (int[] sample : calibration.samples()) for (int t : sample) update(tokens, t);
-        for (int l = 0; l < fp.config().layers(); l++) {
-            LlamaWeights.Layer w = fp.layer(l);
-            for (Tensor t : List.of(w.attnNorm(), w.ffnNorm(), w.wq().narrow(0, 0, 1), w.wDown().narrow(0, 0, 1))) checksum(weights, t);
-        }
-        checksum(weights, fp.finalNorm());
-        checksum(weights, fp.embedding().narrow(0, 0, 1));
-        for (Var p : start) checksum(init, p.value());
-        return String.format(Locale.ROOT, "ostquant-learning-1 %s | %s | %s | calibration %s seed %d n=%d T=%d crc %08x | model %s crc %08x | start crc %08x",
+        return String.format(Locale.ROOT, "ostquant-learning-2 %s | %s | %s | calibration %s seed %d n=%d T=%d crc %08x | model %s crc %08x | start crc %08x",
                 label, config, o.learningFingerprint(), calibration.source(), calibration.seed(), calibration.size(), calibration.seqLen(),
-                tokens.getValue(), fp.config(), weights.getValue(), init.getValue());
-    }
-
-    private static void checksum(CRC32 crc, Tensor t) {
-        for (float v : t.contiguous().toFloatArray()) update(crc, Float.floatToRawIntBits(v));
-    }
-
-    private static void update(CRC32 crc, int v) {
-        crc.update(new byte[]{(byte) v, (byte) (v >> 8), (byte) (v >> 16), (byte) (v >> 24)});
-    }
-
-    private static String sha256(String s) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError(e);
-        }
+                Fingerprints.tokens(calibration), fp.config(), Fingerprints.model(fp), Fingerprints.tensors(start.stream().map(Var::value).toList()));
     }
 }

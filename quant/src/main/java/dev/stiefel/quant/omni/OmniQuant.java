@@ -16,6 +16,7 @@ import dev.stiefel.quant.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.calib.Fingerprints;
 import dev.stiefel.quant.method.Steps;
 import dev.stiefel.tensor.Tensor;
 
@@ -25,7 +26,6 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.zip.CRC32;
 
 /**
  * OmniQuant (Shao et al., <i>OmniQuant: Omnidirectionally Calibrated Quantization for Large Language Models</i>,
@@ -235,25 +235,11 @@ public final class OmniQuant implements Method {
         return m;
     }
 
-    /** What the result depends on: model (config and a checksum of its small tensors and first rows), data, config, options. */
+    /** What the result depends on: model (config and a checksum of every weight), data (every token), config, options. */
     private String fingerprint(LlamaWeights fp, CalibrationData calibration, QuantConfig config, Settings s) {
-        CRC32 tokens = new CRC32(), weights = new CRC32();
-        for (int[] sample : calibration.samples()) for (int t : sample) tokens.update(new byte[]{(byte) t, (byte) (t >> 8), (byte) (t >> 16), (byte) (t >> 24)});
-        for (int l = 0; l < fp.config().layers(); l++) {
-            LlamaWeights.Layer w = fp.layer(l);
-            for (Tensor t : List.of(w.attnNorm(), w.ffnNorm(), w.wq().narrow(0, 0, 1), w.wDown().narrow(0, 0, 1))) checksum(weights, t);
-        }
-        checksum(weights, fp.finalNorm());
-        return String.format(Locale.ROOT, "omniquant-1 %s | %s | %s lwc_lr=%s let_lr=%s alpha=%s | calibration %s seed %d n=%d T=%d crc %08x | model %s crc %08x",
+        return String.format(Locale.ROOT, "omniquant-2 %s | %s | %s lwc_lr=%s let_lr=%s alpha=%s | calibration %s seed %d n=%d T=%d crc %08x | model %s crc %08x",
                 name, config, s, options.lwcLr(), options.letLr(), options.alpha(), calibration.source(), calibration.seed(), calibration.size(),
-                calibration.seqLen(), tokens.getValue(), fp.config(), weights.getValue());
-    }
-
-    private static void checksum(CRC32 crc, Tensor t) {
-        for (float v : t.toFloatArray()) {
-            int b = Float.floatToRawIntBits(v);
-            crc.update(new byte[]{(byte) b, (byte) (b >> 8), (byte) (b >> 16), (byte) (b >> 24)});
-        }
+                calibration.seqLen(), Fingerprints.tokens(calibration), fp.config(), Fingerprints.model(fp));
     }
 
     @Override public String toString() { return name + options; }

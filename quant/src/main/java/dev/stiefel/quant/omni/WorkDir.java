@@ -10,12 +10,8 @@ import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,7 +45,7 @@ final class WorkDir {
     /** Opens (or starts) the run of {@code fingerprint} under {@code root}; {@code label} names its subdirectory. */
     @SuppressWarnings("unchecked")
     static WorkDir open(Path root, String label, String fingerprint) {
-        Path dir = root.resolve(label.replaceAll("[^A-Za-z0-9._-]", "_") + "-" + hash(fingerprint).substring(0, 12));
+        Path dir = dev.stiefel.quant.calib.Fingerprints.runDirectory(root, label, fingerprint);
         WorkDir w = new WorkDir(dir, fingerprint);
         try {
             Files.createDirectories(dir);
@@ -70,14 +66,6 @@ final class WorkDir {
             throw new UncheckedIOException("omniquant: cannot use work directory " + dir, e);
         }
         return w;
-    }
-
-    static String hash(String s) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError(e);
-        }
     }
 
     Path dir() { return dir; }
