@@ -26,7 +26,8 @@ record ModelSession(LoadedModel loaded, Tokenizer tokenizer, String description)
             if (tok.vocabSize() > loaded.weights().config().vocabSize())
                 throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model only "
                         + loaded.weights().config().vocabSize() + " embedding rows");
-            String what = (o.model != null ? modelPath.toString() : "embedded story model") + " (" + loaded.format().toString().toLowerCase() + ")";
+            // a model is named by its file or folder name, never by a machine's absolute path (reports and figures travel)
+            String what = (o.model != null ? String.valueOf(modelPath.toAbsolutePath().normalize().getFileName()) : "embedded story model") + " (" + loaded.format().toString().toLowerCase() + ")";
             return new ModelSession(loaded, tok, what);
         } catch (IOException | RuntimeException e) {
             loaded.close();

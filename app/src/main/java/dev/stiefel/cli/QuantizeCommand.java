@@ -61,6 +61,14 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
 
     @Override public Integer call() throws Exception {
+        // Every config and method is parsed and built before anything is loaded, so a typo fails in milliseconds,
+        // not after the calibration data and a full-precision evaluation.
+        List<QuantConfig> plannedConfigs = new ArrayList<>();
+        for (String c : configs) plannedConfigs.add(configure(QuantConfig.parse(c)));
+        for (String m : methods) method(m); // built again per config below: a method may keep state across one run
+        if (nsamples < 1) throw new IllegalArgumentException("--nsamples must be >= 1, got " + nsamples);
+        if (seqLen < 2) throw new IllegalArgumentException("--seqlen must be >= 2, got " + seqLen);
+        if (evalWindows < 0) throw new IllegalArgumentException("--eval-windows must be >= 0, got " + evalWindows);
         boolean embedded = modelOptions.model == null;
         String calibName = calib != null ? calib : embedded ? "stories-calib" : "c4";
         List<String> evalNames = evals != null ? evals : List.of(embedded ? "stories" : "wikitext2");
@@ -96,8 +104,7 @@ final class QuantizeCommand implements Callable<Integer> {
             List<String[]> table = new ArrayList<>();
             table.add(row("fp16", "-", ppl(fp, evalTokens, window, "fp", rows.addObject().put("method", "fp").put("config", "fp"))));
             QuantizedModel last = null;
-            for (String c : configs) {
-                QuantConfig config = configure(QuantConfig.parse(c));
+            for (QuantConfig config : plannedConfigs) {
                 for (String m : methods) {
                     Method method = method(m);
                     long t0 = System.nanoTime();

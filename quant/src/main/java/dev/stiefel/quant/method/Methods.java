@@ -74,9 +74,9 @@ public final class Methods {
             case "awq" -> new Awq();
             case "quarot-rtn" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()), false);
             case "quarot-gptq", "quarot" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()).withGptq(o.gptq()), true);
-            case "ostquant" -> new OstQuant("ostquant", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed())));
+            case "ostquant" -> new OstQuant("ostquant", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed())), o.gptq());
             case "ostquant-rtn" -> new OstQuant("ostquant-rtn", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false)));
-            case "spinquant" -> new OstQuant("spinquant", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed())));
+            case "spinquant" -> new OstQuant("spinquant", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed())), o.gptq());
             case "spinquant-rtn" -> new OstQuant("spinquant-rtn", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false)));
             case "omniquant" -> new OmniQuant("omniquant", omni);
             case "omniquant-lwc" -> new OmniQuant("omniquant-lwc", omni.withLwc(true).withLet(false));

@@ -43,7 +43,10 @@ import java.util.Random;
  *   <li>quantize the fused weights by RTN or GPTQ with the online Hadamards in place.</li>
  * </ol>
  */
-public record OstQuant(String name, Options options) implements Method {
+public record OstQuant(String name, Options options, Gptq.Options gptq) implements Method {
+
+    /** With GPTQ at its reference defaults (when {@code options} quantize weights by GPTQ). */
+    public OstQuant(String name, Options options) { this(name, options, Gptq.Options.defaults()); }
 
     public enum Loss { KL_TOP, KL, CE, MSE }
 
@@ -415,7 +418,7 @@ public record OstQuant(String name, Options options) implements Method {
         Learning learning = learn(name, fp, view, calibration, config, options, progress);
         Transforms.Fused fused = view.fuse();
         Map<String, Object> equivalence = Steps.equivalence(fp, fused, calibration);
-        QuantizedModel q = options.useGptq() ? new Gptq(Gptq.Options.defaults()).apply(fused.weights(), fused.hooks(), calibration, config, progress)
+        QuantizedModel q = options.useGptq() ? new Gptq(gptq).apply(fused.weights(), fused.hooks(), calibration, config, progress)
                 : new Rtn().apply(fused.weights(), fused.hooks(), calibration, config, progress);
         Map<String, Object> report = new LinkedHashMap<>(q.report());
         report.put("method", name);

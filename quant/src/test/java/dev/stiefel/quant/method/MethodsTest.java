@@ -165,6 +165,32 @@ class MethodsTest {
         assertThatThrownBy(() -> new Gptq().apply(fp, null, c, ProgressFactory.SILENT)).hasMessageContaining("needs calibration data");
     }
 
+    /**
+     * --act-order and --static-groups must reach the GPTQ step of every method that quantizes with GPTQ (ostquant and
+     * spinquant used to build GPTQ at its defaults and ignore both). Each switch must change the weights, and the report
+     * must name the settings the step ran with.
+     */
+    @Test void actOrderAndStaticGroupsReachEveryGptqBasedMethod() {
+        QuantConfig c = QuantConfig.parse("W3A16 g16");
+        OstQuant.Overrides fewSteps = new OstQuant.Overrides(null, 2, 2, null, null, null, null, null, null, null, null, null, null, null, null);
+        for (String name : List.of("gptq", "quarot-gptq", "ostquant", "spinquant")) {
+            Methods.Options base = Methods.Options.defaults().withOstquant(fewSteps);
+            QuantizedModel plain = Methods.byName(name, base).apply(fp, calib, c, ProgressFactory.SILENT);
+            for (boolean[] flags : new boolean[][]{{true, false}, {false, true}}) {
+                Methods.Options o = new Methods.Options(flags[0], flags[1]).withOstquant(fewSteps);
+                QuantizedModel q = Methods.byName(name, o).apply(fp, calib, c, ProgressFactory.SILENT);
+                @SuppressWarnings("unchecked") Map<String, Object> gptq = (Map<String, Object>) q.report().get("gptq");
+                assertThat(gptq).as(name).containsEntry("act_order", flags[0]).containsEntry("static_groups", flags[1]);
+                boolean differs = false;
+                for (int l = 0; l < config.layers() && !differs; l++)
+                    for (Linear which : Linears.BLOCK)
+                        differs |= !java.util.Arrays.equals(Linears.weight(q.weights(), l, which).toFloatArray(),
+                                Linears.weight(plain.weights(), l, which).toFloatArray());
+                assertThat(differs).as(name + " act_order=" + flags[0] + " static_groups=" + flags[1] + " changes the weights").isTrue();
+            }
+        }
+    }
+
     @Test void staticActivationScalesComeFromTheCalibrationData() {
         QuantSpec staticA8 = QuantSpec.parse("int8 asym static per-tensor");
         QuantConfig c = QuantConfig.parse("W8A8").withActivation(staticA8);
