@@ -46,4 +46,46 @@ public interface Hooks {
 
     /** The reference model: every hook is the identity. */
     Hooks NONE = new Hooks() {};
+
+    /**
+     * These hooks, then {@code next}, at every point: x → next(this(x)). A method's quantizers go after its
+     * transforms this way ({@code rotation.then(quantizer)}), and a wrapper overrides only the points it changes.
+     */
+    default Hooks then(Hooks next) {
+        if (next == NONE) return this;
+        if (this == NONE) return next;
+        Hooks first = this;
+        return new Hooks() {
+            @Override public Var weight(int layer, Linear which, Var w) { return next.weight(layer, which, first.weight(layer, which, w)); }
+            @Override public Var input(int layer, Input where, Var x) { return next.input(layer, where, first.input(layer, where, x)); }
+            @Override public Var query(int layer, Var q) { return next.query(layer, first.query(layer, q)); }
+            @Override public Var key(int layer, Var k) { return next.key(layer, first.key(layer, k)); }
+            @Override public Var value(int layer, Var v) { return next.value(layer, first.value(layer, v)); }
+            @Override public String toString() { return first + " then " + next; }
+        };
+    }
+
+    /** What an observer is shown: the value at a point, after the hooks before it. Nothing is changed. */
+    interface Observer {
+        default void input(int layer, Input where, Var x) {}
+
+        default void query(int layer, Var q) {}
+
+        default void key(int layer, Var k) {}
+
+        default void value(int layer, Var v) {}
+    }
+
+    /**
+     * Hooks that only look: every value passes through unchanged after {@code observer} has seen it. Statistics and
+     * captures are {@code model.hooks().then(Hooks.observing(...))}, so they see exactly what the layers multiply.
+     */
+    static Hooks observing(Observer observer) {
+        return new Hooks() {
+            @Override public Var input(int layer, Input where, Var x) { observer.input(layer, where, x); return x; }
+            @Override public Var query(int layer, Var q) { observer.query(layer, q); return q; }
+            @Override public Var key(int layer, Var k) { observer.key(layer, k); return k; }
+            @Override public Var value(int layer, Var v) { observer.value(layer, v); return v; }
+        };
+    }
 }

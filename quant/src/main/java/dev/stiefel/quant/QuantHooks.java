@@ -113,27 +113,18 @@ public final class QuantHooks implements Hooks {
     public QuantHooks calibrate(LlamaModel fp, List<Tensor> samples) {
         if (!needsCalibration()) return this;
         Map<String, double[]> ranges = new HashMap<>();
-        Hooks observer = new Hooks() {
-            @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
-            @Override public Var input(int l, Input where, Var x) {
-                x = inner.input(l, where, x);
+        LlamaModel observed = fp.withHooks(inner.then(Hooks.observing(new Hooks.Observer() {
+            @Override public void input(int l, Input where, Var x) {
                 if (act != null && !act.spec().dynamic() && (where != Input.HEAD_IN || config.quantizeHead()))
                     observe(ranges, Linears.name(l, where), x.value());
-                return x;
             }
-            @Override public Var query(int l, Var q) { return inner.query(l, q); }
-            @Override public Var key(int l, Var k) {
-                k = inner.key(l, k);
+            @Override public void key(int l, Var k) {
                 if (key != null && !key.spec().dynamic()) observe(ranges, "model.layers." + l + ".k_cache", k.value());
-                return k;
             }
-            @Override public Var value(int l, Var v) {
-                v = inner.value(l, v);
+            @Override public void value(int l, Var v) {
                 if (value != null && !value.spec().dynamic()) observe(ranges, "model.layers." + l + ".v_cache", v.value());
-                return v;
             }
-        };
-        LlamaModel observed = fp.withHooks(observer);
+        })));
         try (var _ = Grad.off()) {
             for (Tensor ids : samples) observed.forward(ids, null);
         }

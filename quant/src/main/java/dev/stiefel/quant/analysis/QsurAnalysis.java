@@ -177,31 +177,13 @@ public final class QsurAnalysis {
     /** Runs {@code model} (hooks included) over every sample and accumulates the moments of every site's vectors. */
     static Map<String, Moments> observe(LlamaModel model, CalibrationData data) {
         Map<String, Moments> m = new LinkedHashMap<>();
-        Hooks inner = model.hooks();
-        Hooks observer = new Hooks() {
-            @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
+        LlamaModel observed = model.withHooks(model.hooks().then(Hooks.observing(new Hooks.Observer() {
+            @Override public void input(int l, Input where, Var y) { if (where != Input.HEAD_IN) add(m, siteKey(l, Site.of(where), 0), y); }
 
-            @Override public Var input(int l, Input where, Var x) {
-                Var y = inner.input(l, where, x);
-                if (where != Input.HEAD_IN) add(m, siteKey(l, Site.of(where), 0), y);
-                return y;
-            }
+            @Override public void key(int l, Var y) { addHeads(m, l, Site.KEY, y); }
 
-            @Override public Var query(int l, Var q) { return inner.query(l, q); }
-
-            @Override public Var key(int l, Var k) {
-                Var y = inner.key(l, k);
-                addHeads(m, l, Site.KEY, y);
-                return y;
-            }
-
-            @Override public Var value(int l, Var v) {
-                Var y = inner.value(l, v);
-                addHeads(m, l, Site.VALUE, y);
-                return y;
-            }
-        };
-        LlamaModel observed = model.withHooks(observer);
+            @Override public void value(int l, Var y) { addHeads(m, l, Site.VALUE, y); }
+        })));
         try (var _ = Grad.off()) {
             for (int i = 0; i < data.size(); i++) observed.forward(data.ids(i), null);
         }

@@ -28,19 +28,11 @@ public final class ActivationStats {
     public static ActivationStats collect(LlamaModel model, CalibrationData data, Set<Input> sites) {
         ActivationStats s = new ActivationStats();
         Set<Input> wanted = EnumSet.copyOf(sites);
-        Hooks inner = model.hooks();
-        Hooks observer = new Hooks() {
-            @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
-            @Override public Var input(int l, Input where, Var x) {
-                Var y = inner.input(l, where, x);
+        LlamaModel observed = model.withHooks(model.hooks().then(Hooks.observing(new Hooks.Observer() {
+            @Override public void input(int l, Input where, Var y) {
                 if (wanted.contains(where)) s.observe(Linears.name(l, where), y.value().contiguous().toFloatArray(), y.shape()[y.shape().length - 1]);
-                return y;
             }
-            @Override public Var query(int l, Var q) { return inner.query(l, q); }
-            @Override public Var key(int l, Var k) { return inner.key(l, k); }
-            @Override public Var value(int l, Var v) { return inner.value(l, v); }
-        };
-        LlamaModel observed = model.withHooks(observer);
+        })));
         try (var _ = Grad.off()) {
             for (int i = 0; i < data.size(); i++) observed.forward(data.ids(i), null);
         }

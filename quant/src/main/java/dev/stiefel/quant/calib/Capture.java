@@ -49,23 +49,15 @@ public final class Capture {
         if (sites.isEmpty()) return;
         if (sites.contains(Hooks.Input.HEAD_IN)) throw new IllegalArgumentException("capture: the head's input is not inside a block");
         Hooks.Input last = EnumSet.copyOf(sites).stream().max(Enum::compareTo).orElseThrow();
-        Hooks inner = model.hooks();
-        Hooks catcher = new Hooks() {
-            @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
-            @Override public Var input(int l, Input where, Var x) {
-                Var y = inner.input(l, where, x);
+        LlamaModel catching = model.withHooks(model.hooks().then(Hooks.observing(new Hooks.Observer() {
+            @Override public void input(int l, Hooks.Input where, Var y) {
                 if (l == layer && sites.contains(where)) {
                     int[] s = y.shape();
                     sink.accept(where, y.value().reshape(-1, s[s.length - 1]));
                     if (where == last) throw Stop.INSTANCE;
                 }
-                return y;
             }
-            @Override public Var query(int l, Var q) { return inner.query(l, q); }
-            @Override public Var key(int l, Var k) { return inner.key(l, k); }
-            @Override public Var value(int l, Var v) { return inner.value(l, v); }
-        };
-        LlamaModel catching = model.withHooks(catcher);
+        })));
         try (var _ = Grad.off()) {
             for (Tensor x : xs) {
                 try {

@@ -117,13 +117,9 @@ public record Gptq(Options options) implements Method {
                                 ProgressFactory progress, Map<String, Object> losses) {
         // The working model reads every linear weight through the builder (quantized ones as soon as they exist) and
         // applies the online transforms everywhere else.
-        LlamaModel work = new LlamaModel(fp, new Hooks() {
+        LlamaModel work = new LlamaModel(fp, online.then(new Hooks() {
             @Override public Var weight(int layer, Linear which, Var w) { return which == Linear.HEAD ? w : Var.of(b.get(layer, which)); }
-            @Override public Var input(int layer, Input where, Var x) { return online.input(layer, where, x); }
-            @Override public Var query(int layer, Var q) { return online.query(layer, q); }
-            @Override public Var key(int layer, Var k) { return online.key(layer, k); }
-            @Override public Var value(int layer, Var v) { return online.value(layer, v); }
-        });
+        }));
         List<Tensor> xs = Capture.embed(work, calibration);
         List<List<Linear>> order = options.trueSequential() ? SEQUENTIAL : List.of(Linears.BLOCK);
         int layers = fp.config().layers();

@@ -51,21 +51,16 @@ final class LearningQuant {
      */
     static Hooks over(Hooks inner, QuantConfig config) {
         if (!supports(config.activation()) || !supports(config.key()) || !supports(config.value())) return QuantHooks.over(inner, config);
-        return new Hooks() {
-            @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
-
+        return inner.then(new Hooks() {
             @Override public Var input(int l, Input where, Var x) {
-                x = inner.input(l, where, x);
                 if (config.activation() == null || (where == Input.HEAD_IN && !config.quantizeHead())) return x;
                 return fakeQuant(x, config.activation());
             }
 
-            @Override public Var query(int l, Var q) { return inner.query(l, q); }
+            @Override public Var key(int l, Var k) { return kv(k, config.key()); }
 
-            @Override public Var key(int l, Var k) { return kv(inner.key(l, k), config.key()); }
-
-            @Override public Var value(int l, Var v) { return kv(inner.value(l, v), config.value()); }
-        };
+            @Override public Var value(int l, Var v) { return kv(v, config.value()); }
+        });
     }
 
     /** K/V [B, T, heads, headDim]: per head, rows are (token, head); else one row per token over all heads. */

@@ -146,7 +146,7 @@ public final class OmniQuant implements Method {
         ActivationQuantizer key = config.key() == null ? null : ActivationQuantizer.heads(config.key());
         ActivationQuantizer value = config.value() == null ? null : ActivationQuantizer.heads(config.value());
         ActivationQuantizer query = s.quantizeQuery() ? ActivationQuantizer.heads(config.key()) : null;
-        Hooks inference = query == null ? QuantHooks.of(config) : new QueryQuantHooks(QuantHooks.of(config), query);
+        Hooks inference = query == null ? QuantHooks.of(config) : QuantHooks.of(config).then(new QueryQuantHooks(query));
 
         Map<String, Object> report = Steps.section();
         report.put("method", name);
