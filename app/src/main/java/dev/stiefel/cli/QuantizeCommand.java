@@ -7,11 +7,11 @@ import dev.stiefel.llama.Progress;
 import dev.stiefel.llama.eval.EvalDataset;
 import dev.stiefel.llama.eval.Perplexity;
 import dev.stiefel.llama.io.HuggingFaceWriter;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.TokenSplit;
 import dev.stiefel.quant.method.Methods;
@@ -126,10 +126,11 @@ final class QuantizeCommand implements Callable<Integer> {
                 for (int i = 2; i < r.length; i++) System.out.printf(" %14s", r[i]);
                 System.out.println();
             }
-            if (save != null && last != null && mentionsOnlineTransforms(last.report()))
-                throw new IllegalArgumentException("--save: the last method (" + methods.get(methods.size() - 1) + ") leaves rotations that run at "
-                        + "inference time (see the report's online_at_run_time); a Hugging Face checkpoint cannot hold them, so the saved "
-                        + "model would compute something else. Save a method whose transforms are all folded (rtn, gptq, smoothquant, awq).");
+            if (save != null && last != null && !last.foldedIntoWeights())
+                throw new IllegalArgumentException("--save: the last method (" + methods.get(methods.size() - 1) + ") leaves transforms that run at "
+                        + "inference time (" + last.online().size() + ", e.g. " + last.online().get(0).describe() + "); a Hugging Face checkpoint "
+                        + "cannot hold them, so the saved model would compute something else. Save a method whose transforms are all folded "
+                        + "(rtn, gptq, smoothquant, awq, omniquant).");
             if (save != null && last != null) {
                 HuggingFaceWriter.write(last.weights(), save);
                 System.err.println("wrote the last quantized weights to " + save + " (activation/KV quantization is applied at run time, not stored)");
@@ -137,18 +138,6 @@ final class QuantizeCommand implements Callable<Integer> {
             if (json != null) EvalCommand.writeJson(json, report);
         }
         return 0;
-    }
-
-    /** Whether a report (nested maps and lists) names transforms that only run online. */
-    static boolean mentionsOnlineTransforms(Object report) {
-        if (report instanceof Map<?, ?> m) {
-            for (var e : m.entrySet()) {
-                if ("online_at_run_time".equals(e.getKey()) && e.getValue() instanceof java.util.Collection<?> c && !c.isEmpty()) return true;
-                if (mentionsOnlineTransforms(e.getValue())) return true;
-            }
-        }
-        if (report instanceof java.util.Collection<?> c) for (Object o : c) if (mentionsOnlineTransforms(o)) return true;
-        return false;
     }
 
     private QuantConfig configure(QuantConfig c) {

@@ -123,6 +123,17 @@ class CliTest {
         assertThat(Files.exists(dir.resolve("rotated"))).isFalse();
     }
 
+    /** Configs and methods are checked before anything is loaded: with a model that does not exist, the typo is what is reported. */
+    @Test void badConfigsAndMethodsFailBeforeAnyLoading() {
+        String missing = dir.resolve("no-such-model").toString();
+        String[] config = run("quantize", "--model", missing, "--config", "W4A16g32,W9A16");
+        assertThat(config[0]).isEqualTo("2");
+        assertThat(config[2]).contains("bits must be 2..8").doesNotContain("no-such-model");
+        String[] method = run("quantize", "--model", missing, "--method", "rtn,nosuch");
+        assertThat(method[0]).isEqualTo("2");
+        assertThat(method[2]).contains("unknown method 'nosuch'").doesNotContain("no-such-model");
+    }
+
     private static String[] concat(String[] a, String... b) {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);

@@ -5,10 +5,10 @@ import dev.stiefel.autograd.Optimizer;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.calib.CalibrationData;
@@ -233,7 +233,7 @@ public final class FlatQuant implements Method {
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = BlockwiseCalibration.withLayers(b.build(), result.layers());
         if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
-        return new QuantizedModel(quantized, hooks, report);
+        return new QuantizedModel(quantized, hooks, config, result.online(), report);
     }
 
     /** The optimizers of one block's parameters over {@code steps} steps (the reference's parameter groups). */

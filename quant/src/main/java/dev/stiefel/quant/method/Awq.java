@@ -9,11 +9,11 @@ import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
 import dev.stiefel.quant.Linears;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.Capture;
@@ -158,7 +158,7 @@ public record Awq(Options options) implements Method {
         awq.put("scales", scaleReport);
         report.put("awq", awq);
         report.put("calibration", calibration.describe());
-        return new QuantizedModel(q.weights(), q.hooks(), report);
+        return q.withReport(report);
     }
 
     /** The layers whose weights are clipped: every linear but q and k ("due to qk bmm, it is hard to clip precisely"). */

@@ -8,11 +8,11 @@ import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
 import dev.stiefel.quant.Linears;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantHooks;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.Capture;
@@ -110,7 +110,7 @@ public record Gptq(Options options) implements Method {
         QuantHooks hooks = Steps.hooks(online, config, quantized, calibration);
         report.put("gptq_loss", losses);
         if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
-        return new QuantizedModel(quantized, hooks, report);
+        return new QuantizedModel(quantized, hooks, config, List.of(), report);
     }
 
     private void quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,

@@ -1,6 +1,6 @@
 package dev.stiefel.quant.method;
 
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.adaptive.OutlierGuided;
 import dev.stiefel.quant.flat.FlatQuant;
 import dev.stiefel.quant.omni.OmniQuant;

@@ -9,10 +9,10 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.Rotation;
 import dev.stiefel.quant.transform.Transforms;
@@ -434,6 +434,6 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         section.put("online_at_run_time", fused.online().stream().map(x -> x.describe()).toList());
         section.put("equivalence_before_quantization", equivalence);
         report.put(name, section);
-        return new QuantizedModel(q.weights(), q.hooks(), report);
+        return q.withOnline(fused.online(), report);
     }
 }

@@ -2,10 +2,10 @@ package dev.stiefel.quant.method;
 
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.HeadRotation;
 import dev.stiefel.quant.transform.NormFold;
@@ -85,6 +85,6 @@ public record QuaRot(Options options, boolean useGptq) implements Method {
         quarot.put("online_at_run_time", fused.online().stream().map(o -> o.describe()).toList());
         quarot.put("equivalence_before_quantization", equivalence);
         report.put("quarot", quarot);
-        return new QuantizedModel(q.weights(), q.hooks(), report);
+        return q.withOnline(fused.online(), report);
     }
 }

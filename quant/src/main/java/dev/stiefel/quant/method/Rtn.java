@@ -2,14 +2,15 @@ package dev.stiefel.quant.method;
 
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantHooks;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -41,6 +42,6 @@ public record Rtn() implements Method {
         QuantHooks hooks = Steps.hooks(online, config, quantized, calibration);
         if (calibration != null && !hooks.staticParams().isEmpty()) report.put("calibration", calibration.describe());
         report.put("weight_relative_error", errors);
-        return new QuantizedModel(quantized, hooks, report);
+        return new QuantizedModel(quantized, hooks, config, List.of(), report);
     }
 }

@@ -5,12 +5,12 @@ import dev.stiefel.llama.Hooks.Input;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.QuantSpec.Granularity;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.calib.ActivationStats;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.ChannelScaling;
@@ -79,7 +79,7 @@ public record SmoothQuant(Options options) implements Method {
         sq.put("equivalence_before_quantization", Steps.equivalence(fp, smoothed.fused(), calibration));
         report.put("smoothquant", sq);
         report.put("calibration", calibration.describe());
-        return new QuantizedModel(q.weights(), q.hooks(), report);
+        return q.withReport(report);
     }
 
     /**

@@ -8,11 +8,11 @@ import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.Linears;
-import dev.stiefel.quant.Method;
+import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantHooks;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
@@ -190,7 +190,7 @@ public final class OmniQuant implements Method {
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = withLayers(b.build(), done);
         if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
-        return new QuantizedModel(quantized, inference, report);
+        return new QuantizedModel(quantized, inference, config, List.of(), report);
     }
 
     /**

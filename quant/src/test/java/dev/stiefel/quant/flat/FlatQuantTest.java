@@ -7,7 +7,7 @@ import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.SyntheticWeights;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.calib.CalibrationData;

@@ -9,7 +9,7 @@ import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.CalibrationData;

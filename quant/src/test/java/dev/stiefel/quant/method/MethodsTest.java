@@ -9,7 +9,7 @@ import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
-import dev.stiefel.quant.QuantizedModel;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.CalibrationData;
@@ -163,6 +163,19 @@ class MethodsTest {
                 }
             }
         assertThatThrownBy(() -> new Gptq().apply(fp, null, c, ProgressFactory.SILENT)).hasMessageContaining("needs calibration data");
+    }
+
+    /** The model says, typed, what runs online at inference: nothing after RTN or GPTQ, QuaRot's Hadamards at their sites. */
+    @Test void theQuantizedModelNamesItsOnlineTransformsAndTheirSites() {
+        QuantConfig c = QuantConfig.parse("W4A4KV4");
+        assertThat(new Rtn().apply(fp, calib, c, ProgressFactory.SILENT).foldedIntoWeights()).isTrue();
+        QuantizedModel quarot = Methods.byName("quarot-rtn", Methods.Options.defaults()).apply(fp, calib, c, ProgressFactory.SILENT);
+        assertThat(quarot.foldedIntoWeights()).isFalse();
+        assertThat(quarot.config()).isEqualTo(c);
+        assertThat(quarot.online().stream().map(o -> o.site()).toList())
+                .as("down_proj's input, o_proj's input (across heads) and Q/K after RoPE, since K is quantized")
+                .contains(dev.stiefel.quant.transform.Site.of(dev.stiefel.llama.Hooks.Input.MLP_OUT),
+                        dev.stiefel.quant.transform.Site.of(dev.stiefel.llama.Hooks.Input.ATTN_OUT));
     }
 
     /**

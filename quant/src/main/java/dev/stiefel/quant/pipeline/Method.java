@@ -1,6 +1,8 @@
-package dev.stiefel.quant;
+package dev.stiefel.quant.pipeline;
 
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.calib.CalibrationData;
 
 /**
