@@ -14,7 +14,7 @@ import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.TokenSplit;
-import dev.stiefel.quant.method.Methods;
+import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.quant.method.SmoothQuant;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

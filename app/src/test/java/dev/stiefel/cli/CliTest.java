@@ -74,11 +74,11 @@ class CliTest {
     @Test void everyMethodRunsEndToEndOnAGeneratedCheckpoint() throws Exception {
         Path json = dir.resolve("all.json");
         String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
-                "--nsamples", "4", "--eval-windows", "2", "--config", "W4A4KV4", "--method", String.join(",", dev.stiefel.quant.method.Methods.NAMES),
+                "--nsamples", "4", "--eval-windows", "2", "--config", "W4A4KV4", "--method", String.join(",", dev.stiefel.quant.catalog.Methods.NAMES),
                 "--json", json.toString());
         assertThat(r[0]).as(r[2]).isEqualTo("0");
         JsonNode n = new ObjectMapper().readTree(json.toFile());
-        assertThat(n.get("results")).hasSize(1 + dev.stiefel.quant.method.Methods.NAMES.size());
+        assertThat(n.get("results")).hasSize(1 + dev.stiefel.quant.catalog.Methods.NAMES.size());
         for (JsonNode row : n.get("results")) assertThat(row.get("perplexity").elements().next().asDouble()).isPositive();
     }
 

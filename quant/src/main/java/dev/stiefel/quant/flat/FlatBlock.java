@@ -9,10 +9,10 @@ import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.adaptive.TransformKind;
-import dev.stiefel.quant.omni.ChannelMaxima;
-import dev.stiefel.quant.omni.Lwc;
-import dev.stiefel.quant.omni.Ste;
-import dev.stiefel.quant.omni.WeightQuantizer;
+import dev.stiefel.quant.calib.ChannelMaxima;
+import dev.stiefel.quant.learn.Lwc;
+import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.quant.transform.Site;
 import dev.stiefel.tensor.Tensor;
 

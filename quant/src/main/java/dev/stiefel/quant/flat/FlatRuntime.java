@@ -2,7 +2,7 @@ package dev.stiefel.quant.flat;
 
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
-import dev.stiefel.quant.omni.Ste;
+import dev.stiefel.quant.learn.Ste;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.quant.transform.OnlineHooks;
 import dev.stiefel.quant.transform.Site;

@@ -2,7 +2,7 @@ package dev.stiefel.quant.flat;
 
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantSpec;
-import dev.stiefel.quant.omni.Ste;
+import dev.stiefel.quant.learn.Ste;
 import dev.stiefel.tensor.Tensor;
 
 import java.util.List;

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Losses;
 import dev.stiefel.autograd.LrSchedule;

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.learn.LearningQuant;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaConfig;

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.pipeline.Method;

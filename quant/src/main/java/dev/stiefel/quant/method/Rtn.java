@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.pipeline.Method;

@@ -1,5 +1,9 @@
 package dev.stiefel.quant.omni;
 
+import dev.stiefel.quant.learn.ActivationQuantizer;
+import dev.stiefel.quant.learn.Lwc;
+import dev.stiefel.quant.learn.WeightQuantizer;
+import dev.stiefel.quant.pipeline.BlockwiseCalibration;
 import dev.stiefel.autograd.LrSchedule;
 import dev.stiefel.autograd.Optimizer;
 import dev.stiefel.autograd.Var;
@@ -17,7 +21,7 @@ import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.Fingerprints;
-import dev.stiefel.quant.method.Steps;
+import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.tensor.Tensor;
 
 import java.nio.file.Path;

@@ -7,7 +7,7 @@ import dev.stiefel.quant.SmallModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.quant.flat.FlatQuant;
-import dev.stiefel.quant.method.Methods;
+import dev.stiefel.quant.catalog.Methods;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;

@@ -11,9 +11,9 @@ import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.calib.CalibrationData;
-import dev.stiefel.quant.method.Methods;
+import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.quant.method.Rtn;
-import dev.stiefel.quant.omni.Ste;
+import dev.stiefel.quant.learn.Ste;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 

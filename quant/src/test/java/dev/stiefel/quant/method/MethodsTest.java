@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.llama.Hooks.Input;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;

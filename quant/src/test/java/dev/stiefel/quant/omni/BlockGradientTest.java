@@ -1,5 +1,10 @@
 package dev.stiefel.quant.omni;
 
+import dev.stiefel.quant.learn.ActivationQuantizer;
+import dev.stiefel.quant.learn.Lwc;
+import dev.stiefel.quant.learn.FrozenSte;
+import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.autograd.GradCheck;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks.Linear;

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.omni;
 
+import dev.stiefel.quant.calib.ChannelMaxima;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks.Input;

@@ -1,5 +1,7 @@
 package dev.stiefel.quant.omni;
 
+import dev.stiefel.quant.learn.Lwc;
+import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks.Linear;
@@ -14,7 +16,7 @@ import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.CalibrationData;
-import dev.stiefel.quant.method.Methods;
+import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.quant.method.Rtn;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -191,16 +193,6 @@ class OmniQuantTest {
         List<Tensor> a = reference.weights().tensors(), b = resumed.weights().tensors();
         assertThat(b).hasSameSizeAs(a);
         for (int i = 0; i < a.size(); i++) assertThat(b.get(i).toFloatArray()).as("tensor %d", i).isEqualTo(a.get(i).toFloatArray());
-    }
-
-    @Test void aWorkDirectoryStateOfAnotherRunIsRefused(@TempDir Path dir) throws Exception {
-        WorkDir w = WorkDir.open(dir, "run", "fingerprint A");
-        LlamaConfig c = SmallModels.config(8, 12, 1, 2, 1, 7, false);
-        w.commit(0, SmallModels.random(c, 1).layer(0), Map.of("mse_before", 1.0));
-        assertThat(WorkDir.open(dir, "run", "fingerprint A").finished()).isEqualTo(1);
-        Path state = w.dir().resolve("state.json");
-        Files.writeString(state, Files.readString(state).replace("fingerprint A", "fingerprint B"));
-        assertThatThrownBy(() -> WorkDir.open(dir, "run", "fingerprint A")).hasMessageContaining("belongs to another run");
     }
 
     // ------------------------------------------------------------ settings and errors

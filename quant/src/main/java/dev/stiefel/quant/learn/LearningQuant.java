@@ -1,4 +1,4 @@
-package dev.stiefel.quant.method;
+package dev.stiefel.quant.learn;
 
 import dev.stiefel.autograd.FakeQuant;
 import dev.stiefel.autograd.Var;
@@ -18,16 +18,16 @@ import dev.stiefel.tensor.Tensor;
  * loss would only see the quantized point, not how the transform changes the quantization grid. The forward value is
  * the quantizer's (same range rule, with 0 always inside it).
  */
-final class LearningQuant {
+public final class LearningQuant {
     private LearningQuant() {}
 
     /** Whether {@link #fakeQuant} handles the spec: dynamic rows (token, channel, head), no clip search. */
-    static boolean supports(QuantSpec s) {
+    public static boolean supports(QuantSpec s) {
         return s == null || (s.dynamic() && s.granularity() != Granularity.PER_TENSOR && s.clipping().kind() == QuantSpec.Clipping.Kind.NONE);
     }
 
     /** Fake-quantizes x [..., cols] with one scale per row (per group of the spec's group size along the last axis). */
-    static Var fakeQuant(Var x, QuantSpec spec) {
+    public static Var fakeQuant(Var x, QuantSpec spec) {
         int[] shape = x.shape();
         int cols = shape[shape.length - 1], group = spec.groupSize() > 0 ? spec.groupSize() : cols;
         if (cols % group != 0) throw new IllegalArgumentException("learning quantizer: " + cols + " columns in groups of " + group);
@@ -49,7 +49,7 @@ final class LearningQuant {
      * Hooks quantizing activations, K and V after {@code inner} as {@link QuantHooks} does, with {@link #fakeQuant};
      * for specs it does not handle (static ranges, clip search) it returns QuantHooks itself.
      */
-    static Hooks over(Hooks inner, QuantConfig config) {
+    public static Hooks over(Hooks inner, QuantConfig config) {
         if (!supports(config.activation()) || !supports(config.key()) || !supports(config.value())) return QuantHooks.over(inner, config);
         return inner.then(new Hooks() {
             @Override public Var input(int l, Input where, Var x) {

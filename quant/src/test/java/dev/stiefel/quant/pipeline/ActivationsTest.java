@@ -1,5 +1,6 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.pipeline;
 
+import dev.stiefel.quant.pipeline.Activations;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

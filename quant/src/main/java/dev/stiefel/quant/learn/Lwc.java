@@ -1,4 +1,4 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.learn;
 
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
@@ -48,7 +48,7 @@ public final class Lwc implements WeightQuantizer {
      * With given parameters (γ, β of the whole groups, then γ, β of the narrower last group if there is one), each
      * [rows·groups, 1]; null: fresh ones at {@link #INIT}. Gradient checks pass their own.
      */
-    Lwc(QuantSpec spec, int rows, int cols, List<Var> params) {
+    public Lwc(QuantSpec spec, int rows, int cols, List<Var> params) {
         if (spec.granularity() == QuantSpec.Granularity.PER_TENSOR)
             throw new IllegalArgumentException("lwc: learnable clipping is per output channel or per group, not per tensor (" + spec + ")");
         if (rows < 1 || cols < 1) throw new IllegalArgumentException("lwc: empty weight " + rows + "×" + cols);

@@ -1,4 +1,4 @@
-package dev.stiefel.quant.method;
+package dev.stiefel.quant.pipeline;
 
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.Hooks.Linear;

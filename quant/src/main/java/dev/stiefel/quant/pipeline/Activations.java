@@ -1,4 +1,4 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.pipeline;
 
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;

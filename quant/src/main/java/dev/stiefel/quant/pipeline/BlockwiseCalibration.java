@@ -1,5 +1,6 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.pipeline;
 
+import dev.stiefel.quant.calib.ChannelMaxima;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Losses;
 import dev.stiefel.autograd.Optimizer;
@@ -11,7 +12,7 @@ import dev.stiefel.llama.Progress;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.calib.Capture;
 import dev.stiefel.quant.calib.CalibrationData;
-import dev.stiefel.quant.method.Steps;
+import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.tensor.Tensor;
 

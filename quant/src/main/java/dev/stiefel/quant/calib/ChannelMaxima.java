@@ -1,4 +1,4 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.calib;
 
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;

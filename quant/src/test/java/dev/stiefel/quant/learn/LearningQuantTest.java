@@ -1,5 +1,6 @@
-package dev.stiefel.quant.method;
+package dev.stiefel.quant.learn;
 
+import dev.stiefel.quant.learn.LearningQuant;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.Quantizer;

@@ -1,5 +1,7 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.learn;
 
+import dev.stiefel.quant.learn.Lwc;
+import dev.stiefel.quant.learn.Ste;
 import dev.stiefel.autograd.GradCheck;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.PackedTensor;

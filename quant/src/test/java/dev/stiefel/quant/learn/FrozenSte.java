@@ -1,5 +1,6 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.learn;
 
+import dev.stiefel.quant.learn.Ste;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.tensor.Tensor;
 
@@ -13,12 +14,12 @@ import java.util.List;
  * and constants stay put. That function is smooth, so finite differences of it can check the
  * tape's gradient through a whole quantized block. Call {@link #begin} before each forward.
  */
-final class FrozenSte implements Ste {
+public final class FrozenSte implements Ste {
     private final List<Tensor[]> recorded = new ArrayList<>();
     private boolean recording = true, started;
     private int next;
 
-    void begin() {
+    public void begin() {
         if (started) recording = false;
         started = true;
         next = 0;

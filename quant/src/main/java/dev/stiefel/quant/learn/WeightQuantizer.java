@@ -1,4 +1,4 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.learn;
 
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;

@@ -1,4 +1,4 @@
-package dev.stiefel.quant.omni;
+package dev.stiefel.quant.pipeline;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;

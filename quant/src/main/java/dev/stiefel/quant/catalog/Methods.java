@@ -1,5 +1,11 @@
-package dev.stiefel.quant.method;
+package dev.stiefel.quant.catalog;
 
+import dev.stiefel.quant.method.Awq;
+import dev.stiefel.quant.method.Gptq;
+import dev.stiefel.quant.method.OstQuant;
+import dev.stiefel.quant.method.QuaRot;
+import dev.stiefel.quant.method.Rtn;
+import dev.stiefel.quant.method.SmoothQuant;
 import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.adaptive.OutlierGuided;
 import dev.stiefel.quant.flat.FlatQuant;
