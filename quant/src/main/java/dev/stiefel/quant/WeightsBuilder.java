@@ -43,15 +43,18 @@ public final class WeightsBuilder {
 
     public WeightsBuilder head(Tensor t) { head = t; return this; }
 
+    /** Block {@code l} as it stands: the base's norms, the linears set so far. */
+    public LlamaWeights.Layer layer(int l) {
+        LlamaWeights.Layer b = base.layer(l);
+        Tensor[] t = linears[l];
+        return new LlamaWeights.Layer(b.attnNorm(), t[Linear.Q.ordinal()], t[Linear.K.ordinal()], t[Linear.V.ordinal()],
+                t[Linear.O.ordinal()], b.ffnNorm(), t[Linear.GATE.ordinal()], t[Linear.UP.ordinal()], t[Linear.DOWN.ordinal()]);
+    }
+
     /** Checks every shape (through {@link LlamaWeights}'s constructor) and builds the weights; no resources are owned. */
     public LlamaWeights build() {
         List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < linears.length; l++) {
-            LlamaWeights.Layer b = base.layer(l);
-            Tensor[] t = linears[l];
-            layers.add(new LlamaWeights.Layer(b.attnNorm(), t[Linear.Q.ordinal()], t[Linear.K.ordinal()], t[Linear.V.ordinal()],
-                    t[Linear.O.ordinal()], b.ffnNorm(), t[Linear.GATE.ordinal()], t[Linear.UP.ordinal()], t[Linear.DOWN.ordinal()]));
-        }
+        for (int l = 0; l < linears.length; l++) layers.add(layer(l));
         LlamaConfig config = base.config();
         boolean tied = head == embedding;
         if (config.tiedEmbeddings() != tied) config = config.withTiedEmbeddings(tied);

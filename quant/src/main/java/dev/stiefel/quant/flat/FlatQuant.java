@@ -1,5 +1,6 @@
 package dev.stiefel.quant.flat;
 
+import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.autograd.LrSchedule;
 import dev.stiefel.autograd.Optimizer;
 import dev.stiefel.autograd.Var;
@@ -185,7 +186,7 @@ public final class FlatQuant implements Method {
         double[] searchSeconds = new double[layers];
 
         BlockwiseCalibration driver = new BlockwiseCalibration(name, null, false, false, progress, null);
-        BlockwiseCalibration.Result result = driver.run(fp, calibration, (l, maxima) -> {
+        BlockDriver.Result result = driver.run(fp, calibration, (l, maxima) -> {
             List<TransformKind> kinds = search ? CANDIDATES : List.of(plan.get(l));
             List<FlatBlock> candidates = new ArrayList<>();
             for (TransformKind k : kinds)
@@ -231,7 +232,7 @@ public final class FlatQuant implements Method {
         WeightsBuilder b = new WeightsBuilder(fp);
         Map<String, Object> errors = Steps.section();
         Steps.embeddingAndHead(b, config, errors);
-        LlamaWeights quantized = BlockwiseCalibration.withLayers(b.build(), result.layers());
+        LlamaWeights quantized = BlockDriver.withLayers(b.build(), result.layers());
         if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
         return new QuantizedModel(quantized, hooks, config, result.online(), report);
     }

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
@@ -93,8 +94,10 @@ public record Awq(Options options) implements Method {
         boolean vo = c.kvHeads() == c.heads() && c.qDim() == c.kvDim();
         Map<String, Object> scaleReport = Steps.section();
         List<Map<Linear, double[][]>> clips = new ArrayList<>(); // per layer: each clipped linear's [row][group] bounds
-        List<Tensor> xs = Capture.embed(model, calibration);
-        for (int l = 0; l < c.layers(); l++) {
+        // each block's inputs are the full-precision model's outputs of the blocks before it (llm-awq's run_awq)
+        new BlockDriver(name(), BlockDriver.Inputs.FULL_PRECISION, false, false, null, null).run(fp, calibration, block -> {
+            int l = block.layer();
+            List<Tensor> xs = block.inputList();
             try (Progress p = progress.open("awq layer " + (l + 1) + "/" + c.layers(), options.clip() ? 9 : 4, "steps")) {
                 Map<Input, List<Tensor>> feats = capture(model, l, xs);
                 // 1. scale searches, all on the block's full-precision weights (the reference applies them together)
@@ -137,8 +140,8 @@ public record Awq(Options options) implements Method {
                     }
                 clips.add(layerClips);
             }
-            xs = Capture.runBlock(model, l, xs);
-        }
+            return new BlockDriver.Done(null, List.of(), null);
+        }, done -> Hooks.NONE);
         // the scaled model is still exactly the original one; clipping then changes it
         Transforms.Fused scaled = Transforms.fuse(w, List.of());
         Map<String, Object> equivalence = Steps.equivalence(fp, scaled, calibration);

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
@@ -117,14 +118,17 @@ public record Gptq(Options options) implements Method {
     private void quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
                                 ProgressFactory progress, Map<String, Object> losses) {
         // The working model reads every linear weight through the builder (quantized ones as soon as they exist) and
-        // applies the online transforms everywhere else.
+        // applies the online transforms everywhere else: within a block, each group's Hessian sees the groups before it
+        // already quantized (true-sequential).
         LlamaModel work = new LlamaModel(fp, online.then(new Hooks() {
             @Override public Var weight(int layer, Linear which, Var w) { return which == Linear.HEAD ? w : Var.of(b.get(layer, which)); }
         }));
-        List<Tensor> xs = Capture.embed(work, calibration);
         List<List<Linear>> order = options.trueSequential() ? SEQUENTIAL : List.of(Linears.BLOCK);
         int layers = fp.config().layers();
-        for (int l = 0; l < layers; l++) {
+        // each block's inputs are the quantized blocks' outputs (GPTQ's llama_sequential)
+        new BlockDriver(name(), BlockDriver.Inputs.QUANTIZED, false, false, null, null).run(fp, calibration, block -> {
+            int l = block.layer();
+            List<Tensor> xs = block.inputList();
             try (Progress p = progress.open("gptq layer " + (l + 1) + "/" + layers, Linears.BLOCK.size(), "linears")) {
                 for (List<Linear> group : order) {
                     Map<Input, Hessian> hessians = new EnumMap<>(Input.class);
@@ -148,7 +152,7 @@ public record Gptq(Options options) implements Method {
                     }
                 }
             }
-            xs = Capture.runBlock(work, l, xs);
-        }
+            return new BlockDriver.Done(b.layer(l), List.of(), null);
+        }, done -> online);
     }
 }

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.omni;
 
+import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.quant.learn.ActivationQuantizer;
 import dev.stiefel.quant.learn.Lwc;
 import dev.stiefel.quant.learn.WeightQuantizer;
@@ -113,7 +114,7 @@ public final class OmniQuant implements Method {
     record Settings(int epochs, boolean lwc, boolean let, boolean augLoss, boolean quantizeQuery) {}
 
     /** Called as the run advances; tests throw from it to interrupt a run at a chosen point. */
-    interface Listener extends BlockwiseCalibration.Listener {}
+    interface Listener extends BlockDriver.Listener {}
 
     private final String name;
     private final Options options;
@@ -160,10 +161,10 @@ public final class OmniQuant implements Method {
         report.put("calibration", calibration.describe());
 
         LlamaConfig c = fp.config();
-        BlockwiseCalibration.Resume resume = options.workDir() == null ? null
-                : new BlockwiseCalibration.Resume(options.workDir(), name + "-" + config.shorthand().replace(" ", ""), fingerprint(fp, calibration, config, s));
+        BlockDriver.Resume resume = options.workDir() == null ? null
+                : new BlockDriver.Resume(options.workDir(), name + "-" + config.shorthand().replace(" ", ""), fingerprint(fp, calibration, config, s));
         BlockwiseCalibration driver = new BlockwiseCalibration(name, resume, true, s.augLoss(), progress, listener);
-        BlockwiseCalibration.Result result = driver.run(fp, calibration, (l, maxima) -> {
+        BlockDriver.Result result = driver.run(fp, calibration, (l, maxima) -> {
             LlamaWeights.Layer w = fp.layer(l);
             Let let = s.let() ? Let.smoothQuant(c, w, maxima, options.alpha()) : null;
             Map<Linear, WeightQuantizer> wq = new EnumMap<>(Linear.class);
@@ -220,7 +221,7 @@ public final class OmniQuant implements Method {
     // ------------------------------------------------------------ helpers
 
     /** {@code w} with its blocks replaced by {@code layers} (norms included, which WeightsBuilder keeps). */
-    static LlamaWeights withLayers(LlamaWeights w, List<LlamaWeights.Layer> layers) { return BlockwiseCalibration.withLayers(w, layers); }
+    static LlamaWeights withLayers(LlamaWeights w, List<LlamaWeights.Layer> layers) { return BlockDriver.withLayers(w, layers); }
 
     private Map<String, Object> describe(Settings s) {
         Map<String, Object> m = Steps.section();

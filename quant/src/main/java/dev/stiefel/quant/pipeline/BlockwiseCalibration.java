@@ -26,30 +26,14 @@ import java.util.function.IntConsumer;
 import java.util.function.UnaryOperator;
 
 /**
- * The block-by-block calibration loop that OmniQuant and FlatQuant share (OmniQuant's {@code omniquant.py}, FlatQuant's
- * {@code cali_flat_quant}):
- * <ol>
- *   <li>the calibration samples' embeddings enter block 0 as the full-precision chain's inputs (and, when quantized
- *       inputs are propagated, as the quantized chain's);</li>
- *   <li>block l runs in full precision: its outputs are the training targets and the next block's full-precision
- *       inputs; the channel maxima of its linear inputs are recorded on the way (SmoothQuant-style initialisations);</li>
- *   <li>the recipe builds the block's learnable state ({@link Recipe#prepare}) and trains it with the {@link Trainer}
- *       (MSE between the targets and the learnable block on the training inputs);</li>
- *   <li>the state is folded into the block's weights (plus whatever stays online at run time), and, when quantized
- *       inputs are propagated, the folded block turns the quantized inputs into the next block's;</li>
- *   <li>with a work directory, the block is committed so an interrupted run resumes after it.</li>
- * </ol>
- * OmniQuant trains on the quantized chain's inputs ({@code propagateQuantized}); FlatQuant trains every block on the
- * full-precision inputs ({@code fp_inps} in the reference), which also saves running the folded block.
+ * Learning per block over the {@link BlockDriver} (OmniQuant's {@code omniquant.py}, FlatQuant's {@code cali_flat_quant}):
+ * for each block, a {@link Recipe} builds its learnable state from the full-precision channel maxima, the {@link Trainer}
+ * fits it (MSE between the full-precision block's outputs and the learnable block's on the training inputs), and the state
+ * is folded into the block's weights (plus whatever stays online at run time). OmniQuant trains on the quantized chain's
+ * inputs ({@code propagateQuantized}); FlatQuant trains every block on the full-precision inputs ({@code fp_inps} in the
+ * reference), which also saves running the folded block.
  */
 public final class BlockwiseCalibration {
-
-    /** Called as the run advances; tests throw from it to interrupt a run at a chosen point. */
-    public interface Listener {
-        default void step(int layer, int epoch, int sample) {}
-
-        default void blockSaved(int layer) {}
-    }
 
     /** One block's learnable state as a recipe built it. */
     public interface Block {
@@ -68,15 +52,6 @@ public final class BlockwiseCalibration {
     public interface Recipe {
         Block prepare(int layer, ChannelMaxima maxima);
     }
-
-    /** A work directory for resuming (OmniQuant's), or none. */
-    public record Resume(Path root, String label, String fingerprint) {}
-
-    /**
-     * The calibrated blocks: every layer's folded weights, the online parts in layer order, the per-block reports, and
-     * the work directory's path and resume point when there was one.
-     */
-    public record Result(List<LlamaWeights.Layer> layers, List<Online> online, Map<String, Object> blocks, Path workDir, int resumedAfter) {}
 
     /**
      * One training phase: {@code epochs} passes over the calibration samples in batches of {@code batch}, each step
@@ -97,10 +72,8 @@ public final class BlockwiseCalibration {
     }
 
     private final String name;
-    private final Resume resume;
-    private final boolean propagateQuantized, augLoss;
     private final ProgressFactory progress;
-    private final Listener listener;
+    private final BlockDriver driver;
 
     /**
      * @param name               the method's name, for progress and messages
@@ -109,68 +82,25 @@ public final class BlockwiseCalibration {
      *                           than the full-precision ones (FlatQuant)
      * @param augLoss            also match the full-precision block run on the training inputs (OmniQuant's aug_loss)
      */
-    public BlockwiseCalibration(String name, Resume resume, boolean propagateQuantized, boolean augLoss, ProgressFactory progress, Listener listener) {
+    public BlockwiseCalibration(String name, BlockDriver.Resume resume, boolean propagateQuantized, boolean augLoss, ProgressFactory progress,
+                                BlockDriver.Listener listener) {
         if (augLoss && !propagateQuantized) throw new IllegalArgumentException(name + ": the augmented loss needs quantized inputs");
         this.name = name;
-        this.resume = resume;
-        this.propagateQuantized = propagateQuantized;
-        this.augLoss = augLoss;
         this.progress = progress;
-        this.listener = listener == null ? new Listener() {} : listener;
+        this.driver = new BlockDriver(name, propagateQuantized ? BlockDriver.Inputs.QUANTIZED : BlockDriver.Inputs.FULL_PRECISION, true, augLoss,
+                resume, listener);
     }
 
     /**
      * Calibrates every block of {@code fp}. {@code inference} gives the hooks a folded model runs with, from the online
      * parts of the blocks done so far (used to propagate quantized inputs).
      */
-    public Result run(LlamaWeights fp, CalibrationData calibration, Recipe recipe, Function<List<Online>, Hooks> inference) {
-        int layers = fp.config().layers();
-        List<LlamaWeights.Layer> done = new ArrayList<>(fp.layers());
-        List<Online> online = new ArrayList<>();
-        WorkDir wd = resume == null ? null : WorkDir.open(resume.root(), resume.label(), resume.fingerprint());
-        int start = wd == null ? 0 : wd.finished();
-        for (int l = 0; l < start; l++) done.set(l, wd.loadBlock(l));
-        Map<String, Object> blocks = Steps.section();
-        if (wd != null) blocks.putAll(wd.blockReports());
-
-        Activations fpIn = null, qIn = null;
-        if (start == 0) {
-            Activations[] emb = embed(wd, fp, calibration);
-            fpIn = emb[0];
-            qIn = propagateQuantized ? emb[1] : null;
-        } else if (start < layers) {
-            fpIn = wd.openActivations("fp", start);
-            qIn = propagateQuantized ? wd.openActivations("quant", start) : null;
-        }
-        for (int l = start; l < layers; l++) {
-            long t0 = System.nanoTime();
-            // full-precision outputs on full-precision inputs: the targets and the next block's full-precision inputs
-            ChannelMaxima maxima = new ChannelMaxima(l);
-            Activations target = runBlock(new LlamaModel(fp, maxima), l, fpIn, writer(wd, "fp", l + 1, propagateQuantized ? fpIn : null));
-            Activations inputs = propagateQuantized ? qIn : fpIn;
-            Activations aug = augLoss ? runBlock(new LlamaModel(fp), l, qIn, writer(wd, "aug", l, null)) : null;
-
-            Block block = recipe.prepare(l, maxima);
-            Map<String, Object> blockReport = block.train(new Trainer(fp, l, inputs, target, aug));
-            LlamaWeights.Layer folded = block.fold();
-            done.set(l, folded);
-            online.addAll(block.online());
-            boolean last = l == layers - 1;
-            // the folded block, activations quantized, on the quantized inputs: the next block's quantized inputs
-            Activations qOut = last || !propagateQuantized ? null
-                    : runBlock(new LlamaModel(withLayers(fp, done), inference.apply(online)), l, qIn, writer(wd, "quant", l + 1, qIn));
-            blockReport.put("seconds", Steps.round((System.nanoTime() - t0) * 1e-9));
-            blocks.put("model.layers." + l, blockReport);
-            if (wd != null) {
-                wd.commit(l, folded, blockReport);
-                for (Activations a : new Activations[]{fpIn, qIn, aug}) discard(wd, a);
-                if (last) discard(wd, target);
-            }
-            listener.blockSaved(l);
-            fpIn = target;
-            qIn = qOut;
-        }
-        return new Result(done, online, blocks, wd == null ? null : wd.dir(), start);
+    public BlockDriver.Result run(LlamaWeights fp, CalibrationData calibration, Recipe recipe, Function<List<Online>, Hooks> inference) {
+        return driver.run(fp, calibration, b -> {
+            Block block = recipe.prepare(b.layer(), b.maxima());
+            Map<String, Object> report = block.train(new Trainer(fp, b.layer(), b.inputs(), b.targets(), b.augmented()));
+            return new BlockDriver.Done(block.fold(), block.online(), report);
+        }, inference);
     }
 
     /** The training loop over one block's samples, and the whole-set loss without a tape. */
@@ -234,7 +164,7 @@ public final class BlockwiseCalibration {
                         sum += v;
                         p.status(String.format(Locale.ROOT, "epoch %d/%d loss %.4g", e + 1, loop.epochs(), sum / (j + 1)));
                         p.step(1);
-                        listener.step(layer, e, j);
+                        driver.listener().step(layer, e, j);
                     }
                     epochLoss.add(Steps.round(sum / steps));
                 }
@@ -256,49 +186,5 @@ public final class BlockwiseCalibration {
         Tensor[] parts = new Tensor[count];
         for (int i = 0; i < count; i++) parts[i] = a.get(from + i);
         return Tensor.concat(0, parts);
-    }
-
-    // ------------------------------------------------------------ activations
-
-    private static Activations runBlock(LlamaModel model, int l, Activations in, Activations.Writer out) {
-        try (var off = Grad.off()) {
-            for (int i = 0; i < in.size(); i++) out.put(model.block(l, Var.of(in.get(i)), 0, null).value());
-        }
-        return out.finish();
-    }
-
-    /** Where a block's outputs go: a file in the work directory, or in memory (over the inputs they replace, if given). */
-    private static Activations.Writer writer(WorkDir wd, String kind, int index, Activations replacing) {
-        if (wd != null) return Activations.file(wd.activations(kind, index));
-        return replacing instanceof Activations.Memory m ? m.overwrite() : Activations.memory();
-    }
-
-    /** Block 0's inputs for both chains: the samples' embeddings, in memory or streamed one sample at a time to files. */
-    private static Activations[] embed(WorkDir wd, LlamaWeights fp, CalibrationData calibration) {
-        LlamaModel model = new LlamaModel(fp);
-        if (wd == null) {
-            List<Tensor> emb = Capture.embed(model, calibration);
-            return new Activations[]{Activations.Memory.of(emb), Activations.Memory.of(emb)};
-        }
-        Activations.Writer f = Activations.file(wd.activations("fp", 0)), q = Activations.file(wd.activations("quant", 0));
-        try (var off = Grad.off()) {
-            for (int i = 0; i < calibration.size(); i++) {
-                Tensor e = model.embed(calibration.ids(i)).value();
-                f.put(e);
-                q.put(e);
-            }
-        }
-        return new Activations[]{f.finish(), q.finish()};
-    }
-
-    private static void discard(WorkDir wd, Activations a) {
-        if (a == null) return;
-        a.close();
-        if (a instanceof Activations.OnDisk d) wd.delete(d.file());
-    }
-
-    /** {@code w} with its blocks replaced by {@code layers} (norms included). */
-    public static LlamaWeights withLayers(LlamaWeights w, List<LlamaWeights.Layer> layers) {
-        return new LlamaWeights(w.config(), w.embedding(), layers, w.finalNorm(), w.config().tiedEmbeddings() ? null : w.output(), List.of());
     }
 }

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.flat;
 
+import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.LlamaConfig;
@@ -107,7 +108,7 @@ class FlatFoldTest {
                         x = Var.of(want);
                     }
                 }
-                LlamaModel q = new LlamaModel(BlockwiseCalibration.withLayers(fp, folded), new FlatRuntime(online, lacs));
+                LlamaModel q = new LlamaModel(BlockDriver.withLayers(fp, folded), new FlatRuntime(online, lacs));
                 Transforms.Difference d = Transforms.compare(new LlamaModel(fp), q, List.of(ids));
                 assertThat(d.relative()).as("%s %s folded: %s", kind, form, d).isLessThan(1e-4);
                 assertThat(online.isEmpty()).isEqualTo(kind == TransformKind.NONE);
@@ -137,7 +138,7 @@ class FlatFoldTest {
                     FlatBlock.Frozen fz = b.freeze();
                     List<LlamaWeights.Layer> layers = new ArrayList<>(fp.layers());
                     layers.set(0, fz.fold(c, fp.layer(0)));
-                    Tensor deployed = new LlamaModel(BlockwiseCalibration.withLayers(fp, layers),
+                    Tensor deployed = new LlamaModel(BlockDriver.withLayers(fp, layers),
                             new FlatRuntime(fz.transforms().online(), List.of(fz.lac()))).block(0, x, 0, null).value();
                     double quantization = train.maxAbsDiff(full), deployment = deployed.maxAbsDiff(train);
                     assertThat(quantization).as("%s %s quantizes something", config, kind).isGreaterThan(1e-4);

@@ -1,0 +1,221 @@
+package dev.stiefel.quant.pipeline;
+
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.llama.Hooks;
+import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.calib.Capture;
+import dev.stiefel.quant.calib.ChannelMaxima;
+import dev.stiefel.quant.transform.Online;
+import dev.stiefel.tensor.Tensor;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * The one block-by-block loop every block-wise method runs on (GPTQ's {@code llama_sequential}, AWQ's
+ * {@code run_awq}, OmniQuant's {@code omniquant.py}, FlatQuant's {@code cali_flat_quant}):
+ * <ol>
+ *   <li>the calibration samples' embeddings are block 0's inputs;</li>
+ *   <li>the full-precision block l, run on the full-precision chain's inputs, gives the targets (and the next block's
+ *       full-precision inputs), recording the channel maxima of its linear inputs on the way; only when a step needs
+ *       them or trains on full-precision inputs;</li>
+ *   <li>a {@link Step} processes block l on the inputs the {@link Inputs} strategy names and returns its final weights
+ *       and what stays online;</li>
+ *   <li>with {@link Inputs#QUANTIZED}, the processed block turns the quantized chain's inputs into the next block's;</li>
+ *   <li>with a work directory, the block is committed (weights, report, next inputs, atomically) so an interrupted run
+ *       resumes after it.</li>
+ * </ol>
+ * Activations live in memory, or in the work directory's files read one sample at a time.
+ */
+public final class BlockDriver {
+
+    /** Which calibration inputs block l sees. */
+    public enum Inputs {
+        /** The full-precision model's outputs of blocks 0..l−1 (AWQ, FlatQuant's {@code fp_inps}). */
+        FULL_PRECISION,
+        /** The outputs of blocks 0..l−1 as they were processed (GPTQ's quantized blocks, OmniQuant's folded ones). */
+        QUANTIZED
+    }
+
+    /** Called as the run advances; tests throw from it to interrupt a run at a chosen point. */
+    public interface Listener {
+        default void step(int layer, int epoch, int sample) {}
+
+        default void blockSaved(int layer) {}
+    }
+
+    /** A work directory for resuming, or none. */
+    public record Resume(Path root, String label, String fingerprint) {}
+
+    /**
+     * What a step is given for block {@code layer}: the inputs the strategy names, the full-precision outputs on the
+     * full-precision inputs ({@code targets}, with the channel {@code maxima} of its linear inputs), and the
+     * full-precision block on the quantized inputs ({@code augmented}, OmniQuant's aug_loss); each null when not asked for.
+     */
+    public record Block(int layer, Activations inputs, Activations targets, ChannelMaxima maxima, Activations augmented) {
+        /** The inputs as a list (read one sample at a time when they are in a file). */
+        public List<Tensor> inputList() { return new java.util.AbstractList<>() {
+            @Override public Tensor get(int i) { return inputs.get(i); }
+
+            @Override public int size() { return inputs.size(); }
+        }; }
+    }
+
+    /**
+     * A block's outcome: its weights as the next blocks and the result use them (null: unchanged, for a step that
+     * writes its weights elsewhere), the parts of it that run online, and what the report shows for it (may be null).
+     */
+    public record Done(LlamaWeights.Layer layer, List<Online> online, Map<String, Object> report) {
+        public Done {
+            online = List.copyOf(online);
+        }
+    }
+
+    /** Processes one block. */
+    @FunctionalInterface
+    public interface Step {
+        Done process(Block block);
+    }
+
+    /**
+     * The processed blocks: every layer's weights, the online parts in layer order, the per-block reports, and the work
+     * directory's path and resume point when there was one.
+     */
+    public record Result(List<LlamaWeights.Layer> layers, List<Online> online, Map<String, Object> blocks, Path workDir, int resumedAfter) {}
+
+    private final String name;
+    private final Inputs inputs;
+    private final boolean targets, augmented;
+    private final Resume resume;
+    private final Listener listener;
+
+    /**
+     * @param name      the method's name, for messages
+     * @param inputs    which chain's outputs feed each block
+     * @param targets   the step needs the full-precision outputs and channel maxima of each block
+     * @param augmented the step also needs the full-precision block run on the quantized inputs
+     * @param resume    a work directory to commit blocks to and resume from, or null (all in memory)
+     */
+    public BlockDriver(String name, Inputs inputs, boolean targets, boolean augmented, Resume resume, Listener listener) {
+        if (augmented && inputs != Inputs.QUANTIZED) throw new IllegalArgumentException(name + ": the augmented targets need quantized inputs");
+        this.name = name;
+        this.inputs = inputs;
+        this.targets = targets;
+        this.augmented = augmented;
+        this.resume = resume;
+        this.listener = listener == null ? new Listener() {} : listener;
+    }
+
+    public Listener listener() { return listener; }
+
+    /**
+     * Processes every block of {@code fp}. {@code inference} gives the hooks a processed model runs with, from the
+     * online parts of the blocks done so far (what the quantized chain runs through).
+     */
+    public Result run(LlamaWeights fp, CalibrationData calibration, Step step, Function<List<Online>, Hooks> inference) {
+        int layers = fp.config().layers();
+        boolean quantized = inputs == Inputs.QUANTIZED, fullPrecision = !quantized || targets;
+        List<LlamaWeights.Layer> done = new ArrayList<>(fp.layers());
+        List<Online> online = new ArrayList<>();
+        WorkDir wd = resume == null ? null : WorkDir.open(resume.root(), resume.label(), resume.fingerprint());
+        int start = wd == null ? 0 : wd.finished();
+        for (int l = 0; l < start; l++) done.set(l, wd.loadBlock(l));
+        Map<String, Object> blocks = Steps.section();
+        if (wd != null) blocks.putAll(wd.blockReports());
+
+        Activations fpIn = null, qIn = null;
+        if (start == 0) {
+            Activations[] emb = embed(wd, fp, calibration, fullPrecision, quantized);
+            fpIn = emb[0];
+            qIn = emb[1];
+        } else if (start < layers) {
+            fpIn = fullPrecision ? wd.openActivations("fp", start) : null;
+            qIn = quantized ? wd.openActivations("quant", start) : null;
+        }
+        for (int l = start; l < layers; l++) {
+            long t0 = System.nanoTime();
+            boolean last = l == layers - 1;
+            // full-precision outputs on full-precision inputs: the targets and the next block's full-precision inputs
+            ChannelMaxima maxima = null;
+            Activations target = null;
+            if (fullPrecision) {
+                maxima = new ChannelMaxima(l);
+                target = runBlock(new LlamaModel(fp, maxima), l, fpIn, writer(wd, "fp", l + 1, quantized ? fpIn : null));
+            }
+            Activations aug = augmented ? runBlock(new LlamaModel(fp), l, qIn, writer(wd, "aug", l, null)) : null;
+
+            Done d = step.process(new Block(l, quantized ? qIn : fpIn, targets ? target : null, targets ? maxima : null, aug));
+            LlamaWeights.Layer layer = d.layer() == null ? done.get(l) : d.layer();
+            done.set(l, layer);
+            online.addAll(d.online());
+            // the processed block on the quantized inputs: the next block's quantized inputs
+            Activations qOut = last || !quantized ? null
+                    : runBlock(new LlamaModel(withLayers(fp, done), inference.apply(online)), l, qIn, writer(wd, "quant", l + 1, qIn));
+            Map<String, Object> blockReport = d.report() == null ? Steps.section() : d.report();
+            blockReport.put("seconds", Steps.round((System.nanoTime() - t0) * 1e-9));
+            blocks.put("model.layers." + l, blockReport);
+            if (wd != null) {
+                wd.commit(l, layer, blockReport);
+                for (Activations a : new Activations[]{fpIn, qIn, aug}) discard(wd, a);
+                if (last) discard(wd, target);
+            }
+            listener.blockSaved(l);
+            fpIn = target;
+            qIn = qOut;
+        }
+        return new Result(done, online, blocks, wd == null ? null : wd.dir(), start);
+    }
+
+    // ------------------------------------------------------------ activations
+
+    private static Activations runBlock(LlamaModel model, int l, Activations in, Activations.Writer out) {
+        try (var off = Grad.off()) {
+            for (int i = 0; i < in.size(); i++) out.put(model.block(l, Var.of(in.get(i)), 0, null).value());
+        }
+        return out.finish();
+    }
+
+    /** Where a block's outputs go: a file in the work directory, or in memory (over the inputs they replace, if given). */
+    private static Activations.Writer writer(WorkDir wd, String kind, int index, Activations replacing) {
+        if (wd != null) return Activations.file(wd.activations(kind, index));
+        return replacing instanceof Activations.Memory m ? m.overwrite() : Activations.memory();
+    }
+
+    /** Block 0's inputs for the chains asked for: the samples' embeddings, in memory or streamed to files. */
+    private static Activations[] embed(WorkDir wd, LlamaWeights fp, CalibrationData calibration, boolean fullPrecision, boolean quantized) {
+        LlamaModel model = new LlamaModel(fp);
+        if (wd == null) {
+            List<Tensor> emb = Capture.embed(model, calibration);
+            return new Activations[]{fullPrecision ? Activations.Memory.of(emb) : null, quantized ? Activations.Memory.of(emb) : null};
+        }
+        Activations.Writer f = fullPrecision ? Activations.file(wd.activations("fp", 0)) : null;
+        Activations.Writer q = quantized ? Activations.file(wd.activations("quant", 0)) : null;
+        try (var off = Grad.off()) {
+            for (int i = 0; i < calibration.size(); i++) {
+                Tensor e = model.embed(calibration.ids(i)).value();
+                if (f != null) f.put(e);
+                if (q != null) q.put(e);
+            }
+        }
+        return new Activations[]{f == null ? null : f.finish(), q == null ? null : q.finish()};
+    }
+
+    private static void discard(WorkDir wd, Activations a) {
+        if (a == null) return;
+        a.close();
+        if (a instanceof Activations.OnDisk d) wd.delete(d.file());
+    }
+
+    /** {@code w} with its blocks replaced by {@code layers} (norms included). */
+    public static LlamaWeights withLayers(LlamaWeights w, List<LlamaWeights.Layer> layers) {
+        return new LlamaWeights(w.config(), w.embedding(), layers, w.finalNorm(), w.config().tiedEmbeddings() ? null : w.output(), List.of());
+    }
+
+    @Override public String toString() { return "BlockDriver[" + name + ", " + inputs + "]"; }
+}
