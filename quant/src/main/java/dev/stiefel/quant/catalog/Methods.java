@@ -48,7 +48,6 @@ public final class Methods {
 
         public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant, ostquant, kurtosisRule); }
 
-        public Options withSmoothLevel(SmoothQuant.Level l) { return new Options(actOrder, staticGroups, smoothAlpha, l, rotationSeed, omniquant, flatquant, ostquant, kurtosisRule); }
 
         public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant, ostquant, kurtosisRule); }
 

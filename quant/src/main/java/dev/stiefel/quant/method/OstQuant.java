@@ -96,13 +96,6 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
             if (stopAfter > 0 && workDir == null) throw new IllegalArgumentException("OSTQuant: stopping after " + stopAfter + " steps needs a work directory to resume from");
         }
 
-        /** The positional form of the first version (no step budget, full-softmax KL-Top, no work directory). */
-        public Options(boolean scalings, Init init, Loss loss, int topK, RotationOptimizer rotationOptimizer, int epochs, int batch,
-                       double rotationLr, double scaleLr, Boolean weightsDuringLearning, boolean useGptq, long seed) {
-            this(scalings, init, loss, topK, Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER, rotationOptimizer, epochs, 0, batch, rotationLr, scaleLr,
-                    rotationLr, scaleLr, weightsDuringLearning, useGptq, seed, null, 10, 0);
-        }
-
         /**
          * OSTQuant: scalings, WOMI, KL-Top (k = 1000), Riemannian Adam at 5e-2 for the rotations and AdamW at 1e-2 for
          * the log-scales (2e-3 for both when weights are fake-quantized while learning), GPTQ. The rates are
@@ -110,13 +103,14 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
          * here) and 0.00179.
          */
         public static Options ostquant() {
-            return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, RotationOptimizer.RIEMANNIAN_ADAM, 8, 4, 5e-2, 1e-2, null, true, 0)
-                    .withWeightLearningRates(2e-3, 2e-3);
+            return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER,
+                    RotationOptimizer.RIEMANNIAN_ADAM, 8, 0, 4, 5e-2, 1e-2, 2e-3, 2e-3, null, true, 0, null, 10, 0);
         }
 
         /** SpinQuant: rotations only, random Hadamard start, cross-entropy, Cayley SGD at SpinQuant's 1.5. */
         public static Options spinquant() {
-            return new Options(false, Init.HADAMARD, Loss.CE, Losses.DEFAULT_TOP_K, RotationOptimizer.CAYLEY_SGD, 8, 4, 1.5, 0, null, true, 0);
+            return new Options(false, Init.HADAMARD, Loss.CE, Losses.DEFAULT_TOP_K, Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER,
+                    RotationOptimizer.CAYLEY_SGD, 8, 0, 4, 1.5, 0, 1.5, 0, null, true, 0, null, 10, 0);
         }
 
         private Builder b() { return new Builder(this); }
@@ -135,19 +129,18 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
 
         public Options withInit(Init w) { return b().init(w).build(); }
 
-        public Options withScalings(boolean s) { return b().scalings(s).build(); }
 
         public Options withSeed(long s) { return b().seed(s).build(); }
 
         public Options withBatch(int n) { return b().batch(n).build(); }
 
-        public Options withRotationOptimizer(RotationOptimizer r) { return b().rotationOptimizer(r).build(); }
 
         /** The rotations' rate for every config (with or without weights quantized while learning). */
         public Options withRotationLr(double lr) { return b().rotationLr(lr).weightRotationLr(lr).build(); }
 
         /** The log-scales' rate for every config. */
         public Options withScaleLr(double lr) { return b().scaleLr(lr).weightScaleLr(lr).build(); }
+
 
         /** The rates used when weights are fake-quantized while learning only. */
         public Options withWeightLearningRates(double rotation, double scale) { return b().weightRotationLr(rotation).weightScaleLr(scale).build(); }

@@ -132,12 +132,6 @@ public final class Chart {
         return this;
     }
 
-    /** Logarithmic y axis (values must be positive). */
-    public Chart logY() {
-        chart.getStyler().setYAxisLogarithmic(true);
-        return this;
-    }
-
     /** Marker size in pixels for every series of this chart (7 by default; a dense cloud wants 2 or 3). */
     public Chart markerSize(int pixels) {
         chart.getStyler().setMarkerSize(pixels);

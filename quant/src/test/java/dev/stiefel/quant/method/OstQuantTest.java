@@ -78,8 +78,8 @@ class OstQuantTest {
         // from the random Hadamard start at lr 1e-2 (measured 0.0414 → 0.0404). From WOMI the same learning raises the loss
         // (0.039 → 0.051): the scales' AdamW steps random-walk at 1e-2, and near WOMI the straight-through gradient is no
         // descent direction for the rounded weights; docs/methods/ostquant.md, "Investigations", has the measurements
-        OstQuant.Options o = new OstQuant.Options(true, OstQuant.Init.HADAMARD, OstQuant.Loss.KL_TOP, 1000, OstQuant.RotationOptimizer.RIEMANNIAN_ADAM,
-                10, 2, 1e-2, 1e-2, null, false, 0);
+        OstQuant.Options o = OstQuant.Options.ostquant().withInit(OstQuant.Init.HADAMARD).withTopK(1000).withEpochs(10).withBatch(2)
+                .withRotationLr(1e-2).withScaleLr(1e-2).withGptq(false);
         OstQuantView view = OstQuant.initialView(fp, w3, o);
         // weights are what the loss sees here (nothing else is quantized), so the start is not the original model
         assertThat(OstQuant.evaluate(fp, view, calib, w3, o)).isGreaterThan(1e-3);
