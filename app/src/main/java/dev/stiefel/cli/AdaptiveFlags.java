@@ -12,17 +12,17 @@ final class AdaptiveFlags {
             description = "adaptive-kurtosis: blocks whose robust z-score of weight kurtosis exceeds this get the high kind (default: ${DEFAULT-VALUE})")
     double threshold = D.threshold();
 
-    @Option(names = "--kurtosis-high", paramLabel = "KIND", defaultValue = "rotation",
+    @Option(names = "--kurtosis-high", paramLabel = "KIND",
             description = "adaptive-kurtosis: kind for blocks above the threshold (default: ${DEFAULT-VALUE})")
-    String high = "rotation";
+    String high = D.high().name().toLowerCase(java.util.Locale.ROOT);
 
-    @Option(names = "--kurtosis-low", paramLabel = "KIND", defaultValue = "affine",
+    @Option(names = "--kurtosis-low", paramLabel = "KIND",
             description = "adaptive-kurtosis: kind for the other blocks (default: ${DEFAULT-VALUE})")
-    String low = "affine";
+    String low = D.low().name().toLowerCase(java.util.Locale.ROOT);
 
-    @Option(names = "--kurtosis-pooling", paramLabel = "HOW", defaultValue = "raw",
+    @Option(names = "--kurtosis-pooling", paramLabel = "HOW",
             description = "adaptive-kurtosis: raw (a block's weights as stored) or standardized (each matrix at unit variance first) (default: ${DEFAULT-VALUE})")
-    String pooling = "raw";
+    String pooling = D.pooling().name().toLowerCase(java.util.Locale.ROOT);
 
     OutlierGuided.Rule rule() {
         return new OutlierGuided.Rule(threshold, TransformKind.parse(high), TransformKind.parse(low), OutlierGuided.Pooling.parse(pooling));

@@ -16,13 +16,13 @@ final class OmniQuantFlags {
             description = "OmniQuant: passes over the calibration set per block (default: 40 for 2-bit weights, else 20, as the reference scripts; 0: no training)")
     Integer epochs;
 
-    @Option(names = "--lwc-lr", paramLabel = "LR", description = "OmniQuant: AdamW learning rate of LWC's clipping parameters (default: 1e-2)")
+    @Option(names = "--lwc-lr", paramLabel = "LR", description = "OmniQuant: AdamW learning rate of LWC's clipping parameters (default: " + OmniQuant.Options.DEFAULT_LWC_LR + ")")
     Double lwcLr;
 
-    @Option(names = "--let-lr", paramLabel = "LR", description = "OmniQuant: AdamW learning rate of LET's scales (default: 5e-3)")
+    @Option(names = "--let-lr", paramLabel = "LR", description = "OmniQuant: AdamW learning rate of LET's scales (default: " + OmniQuant.Options.DEFAULT_LET_LR + ")")
     Double letLr;
 
-    @Option(names = "--omni-alpha", paramLabel = "A", description = "OmniQuant: SmoothQuant migration strength of LET's initial scales (default: 0.5)")
+    @Option(names = "--omni-alpha", paramLabel = "A", description = "OmniQuant: SmoothQuant migration strength of LET's initial scales (default: " + OmniQuant.Options.DEFAULT_ALPHA + ")")
     Double alpha;
 
     @Option(names = "--lwc", negatable = true,

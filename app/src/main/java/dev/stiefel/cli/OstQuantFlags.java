@@ -14,14 +14,15 @@ import java.util.Locale;
  * default, so one command can compare {@code ostquant,spinquant} with their different optimizers and rates.
  */
 final class OstQuantFlags {
-    @Option(names = "--ost-epochs", description = "OSTQuant/SpinQuant: passes over the calibration windows (default 8)") Integer epochs;
+    @Option(names = "--ost-epochs", description = "OSTQuant/SpinQuant: passes over the calibration windows (default " + OstQuant.Options.DEFAULT_EPOCHS + ")") Integer epochs;
     @Option(names = "--ost-steps", description = "OSTQuant/SpinQuant: step budget, overriding --ost-epochs (windows reshuffled after each pass)") Integer steps;
-    @Option(names = "--ost-batch", description = "OSTQuant/SpinQuant: calibration windows per step (default 4)") Integer batch;
-    @Option(names = "--ost-rotation-lr", description = "initial learning rate of the rotations, cosine to 0 (default: ostquant 0.05 Riemannian Adam, spinquant 1.5 Cayley SGD)") Double rotationLr;
-    @Option(names = "--ost-scale-lr", description = "initial learning rate of the log-scales (AdamW), cosine to 0 (default 0.01)") Double scaleLr;
+    @Option(names = "--ost-batch", description = "OSTQuant/SpinQuant: calibration windows per step (default " + OstQuant.Options.DEFAULT_BATCH + ")") Integer batch;
+    @Option(names = "--ost-rotation-lr", description = "initial learning rate of the rotations, cosine to 0 (default: ostquant " + OstQuant.Options.OSTQUANT_ROTATION_LR
+            + " Riemannian Adam, spinquant " + OstQuant.Options.SPINQUANT_ROTATION_LR + " Cayley SGD; " + OstQuant.Options.OSTQUANT_WEIGHT_LR + " when weights are fake-quantized while learning)") Double rotationLr;
+    @Option(names = "--ost-scale-lr", description = "initial learning rate of the log-scales (AdamW), cosine to 0 (default " + OstQuant.Options.OSTQUANT_SCALE_LR + ")") Double scaleLr;
     @Option(names = "--ost-loss", converter = LossConverter.class,
             description = "learning objective: kl-top, kl, ce (next-token cross-entropy), mse (last hidden state) (default: ostquant kl-top, spinquant ce)") OstQuant.Loss loss;
-    @Option(names = "--ost-top-k", description = "KL-Top's k, capped at the vocabulary (default 1000)") Integer topK;
+    @Option(names = "--ost-top-k", description = "KL-Top's k, capped at the vocabulary (default " + Losses.DEFAULT_TOP_K + ")") Integer topK;
     @Option(names = "--ost-top-k-softmax", converter = VariantConverter.class,
             description = "KL-Top: 'full' = softmax over the vocabulary, then the top-k terms (default); 'topk' = softmax over the k logits only") Losses.TopKVariant topKVariant;
     @Option(names = "--ost-init", converter = InitConverter.class,
@@ -33,7 +34,7 @@ final class OstQuantFlags {
     @Option(names = "--ost-weights-while-learning", paramLabel = "auto|on|off",
             description = "fake-quantize the weights during learning: auto (only weight-only configs, default), on, off") String weightsWhileLearning;
     @Option(names = "--ost-work-dir", description = "checkpoint the learning here; a run with the same model, data, config and options resumes from it") Path workDir;
-    @Option(names = "--ost-checkpoint-every", description = "steps between checkpoints (default 10; the last step is always saved)") Integer checkpointEvery;
+    @Option(names = "--ost-checkpoint-every", description = "steps between checkpoints (default " + OstQuant.Options.DEFAULT_CHECKPOINT_EVERY + "; the last step is always saved)") Integer checkpointEvery;
     @Option(names = "--ost-stop-after", description = "learn at most this many steps in this run, checkpoint and stop (needs --ost-work-dir); run again to resume") Integer stopAfter;
 
     /** The overrides these flags ask for (nulls keep each method's preset). */

@@ -36,6 +36,9 @@ import java.util.concurrent.Callable;
 @Command(name = "quantize", mixinStandardHelpOptions = true,
         description = "Quantize a model (RTN, GPTQ) and compare perplexity with full precision.")
 final class QuantizeCommand implements Callable<Integer> {
+    /** Every method's options at their defaults: the flags below start from these values (none is written twice). */
+    private static final Methods.Options DEFAULTS = Methods.Options.defaults();
+
     @Mixin ModelOptions modelOptions;
     @Mixin OmniQuantFlags omniQuantFlags;
     @Mixin FlatQuantFlags flatQuantFlags;
@@ -48,9 +51,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--clip-search", description = "search the weight clipping ratio minimising the L2.4 error (QuaRot/GPTQ)") boolean clipSearch;
     @Option(names = "--act-order", description = "GPTQ: quantize columns in order of decreasing Hessian diagonal") boolean actOrder;
     @Option(names = "--static-groups", description = "GPTQ: fix group scales before the column loop") boolean staticGroups;
-    @Option(names = "--smooth-alpha", defaultValue = "0.5", description = "SmoothQuant's migration strength (default: ${DEFAULT-VALUE})") double smoothAlpha;
-    @Option(names = "--smooth-level", defaultValue = "CONFIG", description = "SmoothQuant's quantizer settings: ${COMPLETION-CANDIDATES} (default: the config's)") SmoothQuant.Level smoothLevel;
-    @Option(names = "--rotation-seed", defaultValue = "0", description = "QuaRot's random Hadamard signs (default: ${DEFAULT-VALUE})") long rotationSeed;
+    @Option(names = "--smooth-alpha", description = "SmoothQuant's migration strength (default: ${DEFAULT-VALUE})") double smoothAlpha = DEFAULTS.smoothAlpha();
+    @Option(names = "--smooth-level", description = "SmoothQuant's quantizer settings: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}, the config's)") SmoothQuant.Level smoothLevel = DEFAULTS.smoothLevel();
+    @Option(names = "--rotation-seed", description = "QuaRot's random Hadamard signs (default: ${DEFAULT-VALUE})") long rotationSeed = DEFAULTS.rotationSeed();
     @Option(names = "--calib", description = "calibration text: stories, tinystories, c4, wikitext2, a file, or 'generated' (default: stories for the embedded model, else c4)") String calib;
     @Option(names = "--nsamples", defaultValue = "128", description = "calibration windows (default: ${DEFAULT-VALUE})") int nsamples;
     @Option(names = "--seqlen", defaultValue = "2048", description = "calibration and evaluation window, capped by the context (default: ${DEFAULT-VALUE})") int seqLen;

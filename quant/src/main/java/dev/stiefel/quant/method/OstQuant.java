@@ -96,6 +96,10 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
             if (stopAfter > 0 && workDir == null) throw new IllegalArgumentException("OSTQuant: stopping after " + stopAfter + " steps needs a work directory to resume from");
         }
 
+        /** The presets' values (the command line's flags name them from here). */
+        public static final int DEFAULT_EPOCHS = 8, DEFAULT_BATCH = 4, DEFAULT_CHECKPOINT_EVERY = 10;
+        public static final double OSTQUANT_ROTATION_LR = 5e-2, OSTQUANT_SCALE_LR = 1e-2, OSTQUANT_WEIGHT_LR = 2e-3, SPINQUANT_ROTATION_LR = 1.5;
+
         /**
          * OSTQuant: scalings, WOMI, KL-Top (k = 1000), Riemannian Adam at 5e-2 for the rotations and AdamW at 1e-2 for
          * the log-scales (2e-3 for both when weights are fake-quantized while learning), GPTQ. The rates are
@@ -104,13 +108,15 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
          */
         public static Options ostquant() {
             return new Options(true, Init.WOMI, Loss.KL_TOP, Losses.DEFAULT_TOP_K, Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER,
-                    RotationOptimizer.RIEMANNIAN_ADAM, 8, 0, 4, 5e-2, 1e-2, 2e-3, 2e-3, null, true, 0, null, 10, 0);
+                    RotationOptimizer.RIEMANNIAN_ADAM, DEFAULT_EPOCHS, 0, DEFAULT_BATCH, OSTQUANT_ROTATION_LR, OSTQUANT_SCALE_LR, OSTQUANT_WEIGHT_LR,
+                    OSTQUANT_WEIGHT_LR, null, true, 0, null, DEFAULT_CHECKPOINT_EVERY, 0);
         }
 
         /** SpinQuant: rotations only, random Hadamard start, cross-entropy, Cayley SGD at SpinQuant's 1.5. */
         public static Options spinquant() {
             return new Options(false, Init.HADAMARD, Loss.CE, Losses.DEFAULT_TOP_K, Losses.TopKVariant.FULL_SOFTMAX_THEN_GATHER,
-                    RotationOptimizer.CAYLEY_SGD, 8, 0, 4, 1.5, 0, 1.5, 0, null, true, 0, null, 10, 0);
+                    RotationOptimizer.CAYLEY_SGD, DEFAULT_EPOCHS, 0, DEFAULT_BATCH, SPINQUANT_ROTATION_LR, 0, SPINQUANT_ROTATION_LR, 0, null, true, 0, null,
+                    DEFAULT_CHECKPOINT_EVERY, 0);
         }
 
         private Builder b() { return new Builder(this); }

@@ -79,8 +79,10 @@ public final class OmniQuant implements Method {
             if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("omniquant: alpha must be in [0, 1], got " + alpha);
         }
 
-        /** The reference's defaults. */
-        public static Options defaults() { return new Options(AUTO, true, null, 1e-2, 5e-3, 0.5, null, true, null); }
+        /** The reference's defaults (the command line's flags name them from here). */
+        public static final double DEFAULT_LWC_LR = 1e-2, DEFAULT_LET_LR = 5e-3, DEFAULT_ALPHA = 0.5;
+
+        public static Options defaults() { return new Options(AUTO, true, null, DEFAULT_LWC_LR, DEFAULT_LET_LR, DEFAULT_ALPHA, null, true, null); }
 
         public Options withEpochs(int e) { return new Options(e, lwc, let, lwcLr, letLr, alpha, augLoss, quantizeQuery, workDir); }
 
