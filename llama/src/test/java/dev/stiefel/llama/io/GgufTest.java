@@ -63,12 +63,16 @@ class GgufTest {
             assertThat(f.version()).isEqualTo(3);
             assertThat(f.alignment()).isEqualTo(64);
             assertThat(f.metadata().keys()).containsExactlyElementsOf(concat("general.alignment", kv.keySet()));
+            long[] previous = {f.metadata().get("general.alignment").offset()};
+            assertThat(previous[0]).as("after the 24-byte header").isGreaterThan(24);
             kv.forEach((k, v) -> {
                 GgufValue r = f.metadata().get(k);
                 assertThat(r.type()).as(k).isEqualTo(v.type());
                 assertThat(r.elementType()).as(k).isEqualTo(v.elementType());
                 assertThat(r.value()).as(k).isEqualTo(v.value());
-                assertThat(r.offset()).as(k).isPositive();
+                // where each value starts: after the previous one's, in the order written
+                assertThat(r.offset()).as(k).isGreaterThan(previous[0]);
+                previous[0] = r.offset();
             });
             assertBitIdentical("a", f.tensor("a"), f32);
             assertBitIdentical("b", f.tensor("b"), f16);
