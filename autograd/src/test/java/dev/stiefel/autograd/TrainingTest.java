@@ -127,10 +127,17 @@ class TrainingTest {
             out[0] = x.grad(); out[1] = w1.grad(); out[2] = w2.grad();
         }
         for (int i = 0; i < 3; i++) assertThat(checkpointed[i].maxAbsDiff(plain[i])).isLessThan(1e-6);
-        // and with a constant input the block's parameters still get their gradient
-        Var w1 = Var.param(w1v), w2 = Var.param(w2v);
-        Checkpoint.run(in -> in[0].matmul(w1).rmsNorm(w2, 1e-5f), List.of(w1, w2), Var.of(xv)).sum().backward();
-        assertThat(w1.grad()).isNotNull();
-        assertThat(w2.grad()).isNotNull();
+        // and with a constant input the block's parameters still get their gradient, the one they get without checkpointing
+        Tensor[] constantInput = new Tensor[4];
+        for (boolean useCheckpoint : new boolean[]{false, true}) {
+            Var w1 = Var.param(w1v), w2 = Var.param(w2v);
+            java.util.function.Function<Var[], Var> block = in -> in[0].matmul(w1).rmsNorm(w2, 1e-5f);
+            (useCheckpoint ? Checkpoint.run(block, List.of(w1, w2), Var.of(xv)) : block.apply(new Var[]{Var.of(xv)})).square().sum().backward();
+            constantInput[useCheckpoint ? 2 : 0] = w1.grad();
+            constantInput[useCheckpoint ? 3 : 1] = w2.grad();
+        }
+        assertThat(constantInput[0].maxAbsDiff(Tensor.zeros(8, 8))).as("the gradient is not trivially zero").isGreaterThan(1e-3);
+        assertThat(constantInput[2].maxAbsDiff(constantInput[0])).isLessThan(1e-6);
+        assertThat(constantInput[3].maxAbsDiff(constantInput[1])).isLessThan(1e-6);
     }
 }

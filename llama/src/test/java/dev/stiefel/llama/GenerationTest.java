@@ -1,6 +1,7 @@
 package dev.stiefel.llama;
 
 import dev.stiefel.autograd.Grad;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -14,8 +15,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class GenerationTest {
-    private final LlamaConfig config = TestModels.config(16, 24, 2, 4, 2, 23, Rope.Layout.INTERLEAVED, false);
-    private final LlamaModel model = new LlamaModel(TestModels.random(config, 21, DType.F32));
+    private final LlamaConfig config = RandomModels.config(16, 24, 2, 4, 2, 23, Rope.Layout.INTERLEAVED, false);
+    private final LlamaModel model = new LlamaModel(RandomModels.random(config, 21, DType.F32));
 
     @Test void greedyGenerationPicksTheArgmaxOfTheFullForwardAtEveryStep() {
         int[] prompt = {1, 5, 7};

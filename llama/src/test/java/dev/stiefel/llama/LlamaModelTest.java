@@ -3,12 +3,14 @@ package dev.stiefel.llama;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.GradCheck;
 import dev.stiefel.autograd.Var;
+import dev.stiefel.llama.testing.F64Llama;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -33,33 +35,33 @@ class LlamaModelTest {
     @ParameterizedTest(name = "heads {0}/{1}, {2}, tied {3}")
     @CsvSource({"4,4,INTERLEAVED,true", "4,2,INTERLEAVED,false", "6,1,HALF,false", "4,2,HALF,true"})
     void logitsMatchAnF64Reference(int heads, int kvHeads, Rope.Layout layout, boolean tied) {
-        LlamaConfig c = TestModels.config(24, 37, 2, heads, kvHeads, 53, layout, tied);
-        LlamaWeights w = TestModels.random(c, 7, DType.F32);
+        LlamaConfig c = RandomModels.config(24, 37, 2, heads, kvHeads, 53, layout, tied);
+        LlamaWeights w = RandomModels.random(c, 7, DType.F32);
         Random rnd = new Random(3);
-        int[] a = TestModels.tokens(rnd, 9, c.vocabSize()), b = TestModels.tokens(rnd, 9, c.vocabSize());
+        int[] a = RandomModels.tokens(rnd, 9, c.vocabSize()), b = RandomModels.tokens(rnd, 9, c.vocabSize());
         Tensor logits;
         try (var off = Grad.off()) {
             logits = new LlamaModel(w).forward(Tensor.ofInts(concat(a, b), 2, 9), null).value();
         }
         assertThat(logits.shape()).containsExactly(2, 9, 53);
-        ReferenceLlama ref = new ReferenceLlama(w);
+        F64Llama ref = F64Llama.of(w);
         assertThat(relError(logits, 0, ref.logits(a))).isLessThan(1e-5);
         assertThat(relError(logits, 1, ref.logits(b))).isLessThan(1e-5);
     }
 
     @Test void bf16WeightsComputeTheSameModelAsTheirF32Widening() {
-        LlamaConfig c = TestModels.config(16, 29, 1, 2, 1, 31, Rope.Layout.HALF, false);
-        LlamaWeights w = TestModels.random(c, 5, DType.BF16);
-        int[] toks = TestModels.tokens(new Random(1), 6, c.vocabSize());
+        LlamaConfig c = RandomModels.config(16, 29, 1, 2, 1, 31, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.random(c, 5, DType.BF16);
+        int[] toks = RandomModels.tokens(new Random(1), 6, c.vocabSize());
         Tensor logits = new LlamaModel(w).nextLogits(Tensor.ofInts(toks, 1, 6), null);
-        double[][] ref = new ReferenceLlama(w).logits(toks);
+        double[][] ref = F64Llama.of(w).logits(toks);
         for (int v = 0; v < c.vocabSize(); v++) assertThat((double) logits.get(0, v)).isCloseTo(ref[5][v], org.assertj.core.data.Offset.offset(1e-4));
     }
 
     @Test void decodingWithTheKvCacheGivesTheLogitsOfTheFullSequence() {
-        LlamaConfig c = TestModels.config(24, 40, 3, 6, 2, 41, Rope.Layout.INTERLEAVED, false);
-        LlamaModel model = new LlamaModel(TestModels.random(c, 11, DType.F32));
-        int[] toks = TestModels.tokens(new Random(2), 12, c.vocabSize());
+        LlamaConfig c = RandomModels.config(24, 40, 3, 6, 2, 41, Rope.Layout.INTERLEAVED, false);
+        LlamaModel model = new LlamaModel(RandomModels.random(c, 11, DType.F32));
+        int[] toks = RandomModels.tokens(new Random(2), 12, c.vocabSize());
         Tensor full;
         try (var off = Grad.off()) { full = model.forward(Tensor.ofInts(toks, 1, 12), null).value(); }
         KvCache cache = model.newCache(1, 16);
@@ -93,9 +95,9 @@ class LlamaModelTest {
     }
 
     @Test void interleavedWeightsAndTheirRotateHalfPermutationAreTheSameModel() {
-        LlamaConfig c = TestModels.config(32, 48, 2, 4, 2, 37, Rope.Layout.INTERLEAVED, true);
-        LlamaWeights w = TestModels.random(c, 13, DType.F32);
-        Tensor ids = Tensor.ofInts(TestModels.tokens(new Random(4), 10, c.vocabSize()), 1, 10);
+        LlamaConfig c = RandomModels.config(32, 48, 2, 4, 2, 37, Rope.Layout.INTERLEAVED, true);
+        LlamaWeights w = RandomModels.random(c, 13, DType.F32);
+        Tensor ids = Tensor.ofInts(RandomModels.tokens(new Random(4), 10, c.vocabSize()), 1, 10);
         try (var off = Grad.off()) {
             Tensor a = new LlamaModel(w).forward(ids, null).value();
             Tensor b = new LlamaModel(toHalfLayout(w)).forward(ids, null).value();
@@ -109,8 +111,8 @@ class LlamaModelTest {
 
     /** Scaling V by s (per kv feature) and O's matching columns by 1/s is exactly the same model: the V→O path hook works. */
     @Test void valueHookAndWeightHookComposeAnEquivalentTransform() {
-        LlamaConfig c = TestModels.config(16, 24, 2, 4, 2, 29, Rope.Layout.INTERLEAVED, false);
-        LlamaWeights w = TestModels.random(c, 17, DType.F32);
+        LlamaConfig c = RandomModels.config(16, 24, 2, 4, 2, 29, Rope.Layout.INTERLEAVED, false);
+        LlamaWeights w = RandomModels.random(c, 17, DType.F32);
         Tensor s = Tensor.uniform(new Random(9), 0.5f, 2f, c.kvHeads(), c.headDim());
         // query head h reads kv head h / groupSize: O's input column for (h, i) is divided by s[h / g][i]
         float[] inv = new float[c.qDim()];
@@ -125,7 +127,7 @@ class LlamaModelTest {
                 return which == Linear.O ? wt.mul(Var.of(oScale)) : wt;
             }
         };
-        Tensor ids = Tensor.ofInts(TestModels.tokens(new Random(5), 8, c.vocabSize()), 1, 8);
+        Tensor ids = Tensor.ofInts(RandomModels.tokens(new Random(5), 8, c.vocabSize()), 1, 8);
         try (var off = Grad.off()) {
             Tensor ref = new LlamaModel(w).forward(ids, null).value();
             Tensor out = new LlamaModel(w, scaled).forward(ids, null).value();
@@ -136,9 +138,9 @@ class LlamaModelTest {
 
     /** Calibration mode: a learnable parameter inside a hook gets the gradient of a loss through the frozen model. */
     @Test void gradientsReachParametersInsideHooks() {
-        LlamaConfig c = TestModels.config(8, 12, 1, 2, 1, 11, Rope.Layout.HALF, false);
-        LlamaWeights w = TestModels.random(c, 19, DType.F32);
-        Tensor ids = Tensor.ofInts(TestModels.tokens(new Random(6), 5, c.vocabSize()), 1, 5);
+        LlamaConfig c = RandomModels.config(8, 12, 1, 2, 1, 11, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.random(c, 19, DType.F32);
+        Tensor ids = Tensor.ofInts(RandomModels.tokens(new Random(6), 5, c.vocabSize()), 1, 5);
         GradCheck.Result r = GradCheck.check(p -> {
             Hooks h = new Hooks() {
                 @Override public Var input(int layer, Input where, Var x) { return where == Input.MLP_OUT ? x.mul(p[0]) : x; }
@@ -150,8 +152,8 @@ class LlamaModelTest {
     }
 
     @Test void badTokenIdsAreRejectedWithTheirValue() {
-        LlamaConfig c = TestModels.config(8, 12, 1, 2, 1, 11, Rope.Layout.HALF, false);
-        LlamaModel m = new LlamaModel(TestModels.random(c, 1, DType.F32));
+        LlamaConfig c = RandomModels.config(8, 12, 1, 2, 1, 11, Rope.Layout.HALF, false);
+        LlamaModel m = new LlamaModel(RandomModels.random(c, 1, DType.F32));
         assertThatThrownBy(() -> m.nextLogits(Tensor.ofInts(new int[]{3, 11}, 1, 2), null))
                 .hasMessageContaining("token id 11").hasMessageContaining("[0, 11)");
         assertThatThrownBy(() -> m.nextLogits(Tensor.ofInts(new int[]{3, 1}, 2), null)).hasMessageContaining("[batch, tokens]");
@@ -165,14 +167,19 @@ class LlamaModelTest {
 
     /** Training mode: every weight is a parameter, a tied embedding is one parameter fed by both of its uses. */
     @Test void trainableModelGivesEveryWeightAGradientAndTiedEmbeddingsAccumulateBothUses() {
-        LlamaConfig c = TestModels.config(8, 12, 2, 2, 1, 13, Rope.Layout.HALF, true);
-        LlamaWeights w = TestModels.random(c, 23, DType.F32);
+        LlamaConfig c = RandomModels.config(8, 12, 2, 2, 1, 13, Rope.Layout.HALF, true);
+        LlamaWeights w = RandomModels.random(c, 23, DType.F32);
         LlamaModel model = new LlamaModel(w).trainable();
         List<Var> params = model.parameters();
         assertThat(params).hasSize(w.tensors().size()).hasSize(1 + 9 * 2 + 1);
         Tensor ids = Tensor.ofInts(new int[]{1, 4, 9, 2}, 1, 4);
         dev.stiefel.autograd.Losses.crossEntropy(model.forward(ids, null), new int[]{4, 9, 2, 7}).backward();
-        for (Var p : params) assertThat(p.grad()).as(p.toString()).isNotNull();
+        for (Var p : params) {
+            float[] g = p.grad().toFloatArray();
+            double largest = 0;
+            for (float x : g) largest = Math.max(largest, Math.abs(x));
+            assertThat(largest).as("largest |gradient| of %s", p).isFinite().isGreaterThan(1e-9);
+        }
         // the embedding's gradient = its gradient as a lookup table + its gradient as the output head
         Tensor embGrad = params.get(0).grad();
         double rowsNotLookedUp = 0;
@@ -183,9 +190,9 @@ class LlamaModelTest {
 
     /** DESIGN.md's determinism: the same forward pass gives the same bits every time, whatever the JIT has compiled by then. */
     @Test void forwardPassIsBitReproducible() {
-        LlamaConfig c = TestModels.config(64, 172, 2, 8, 4, 97, Rope.Layout.INTERLEAVED, false);
-        LlamaModel model = new LlamaModel(TestModels.random(c, 29, DType.F32));
-        Tensor ids = Tensor.ofInts(TestModels.tokens(new Random(7), 40, c.vocabSize()), 1, 40);
+        LlamaConfig c = RandomModels.config(64, 172, 2, 8, 4, 97, Rope.Layout.INTERLEAVED, false);
+        LlamaModel model = new LlamaModel(RandomModels.random(c, 29, DType.F32));
+        Tensor ids = Tensor.ofInts(RandomModels.tokens(new Random(7), 40, c.vocabSize()), 1, 40);
         Tensor first;
         try (var off = Grad.off()) { first = model.forward(ids, null).value(); }
         for (int run = 0; run < 30; run++)

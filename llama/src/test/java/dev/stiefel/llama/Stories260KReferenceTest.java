@@ -4,6 +4,7 @@ import dev.stiefel.autograd.Grad;
 import dev.stiefel.llama.eval.EvalDataset;
 import dev.stiefel.llama.eval.Perplexity;
 import dev.stiefel.llama.io.Llama2cLoader;
+import dev.stiefel.llama.testing.F64Llama;
 import dev.stiefel.llama.tokenizer.Llama2cTokenizerFile;
 import dev.stiefel.llama.tokenizer.Tokenizer;
 import dev.stiefel.tensor.Tensor;
@@ -16,7 +17,7 @@ import java.util.Arrays;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** The real stories260K weights against the independent f64 loop implementation ({@link ReferenceLlama}). */
+/** The real stories260K weights against the independent f64 loop implementation ({@link F64Llama}). */
 class Stories260KReferenceTest {
 
     private static Path shared(String relative) {
@@ -31,7 +32,7 @@ class Stories260KReferenceTest {
             int[] ids = tok.encode("Once upon a time, there was a little dog named Max. He liked to run in the park.", true);
             Tensor logits;
             try (var off = Grad.off()) { logits = new LlamaModel(w).forward(Tensor.ofInts(ids, 1, ids.length), null).value(); }
-            double[][] ref = new ReferenceLlama(w).logits(ids);
+            double[][] ref = F64Llama.of(w).logits(ids);
             double worst = 0, scale = 0;
             for (int t = 0; t < ids.length; t++)
                 for (int v = 0; v < ref[t].length; v++) {
@@ -53,7 +54,7 @@ class Stories260KReferenceTest {
             LlamaModel model = new LlamaModel(w);
             Perplexity.Result first = Perplexity.evaluate(model, tokens, new Perplexity.Options(seqLen, 1, 0), dev.stiefel.llama.Progress.silent());
             int[] window = Arrays.copyOf(tokens, seqLen);
-            double[][] logits = new ReferenceLlama(w).logits(window);
+            double[][] logits = F64Llama.of(w).logits(window);
             double nll = 0;
             for (int t = 0; t + 1 < seqLen; t++) {
                 double max = Arrays.stream(logits[t]).max().orElseThrow(), sum = 0;

@@ -2,12 +2,14 @@ package dev.stiefel.quant;
 
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
-import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.Hooks.Input;
+import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.QuantSpec.Granularity;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -21,8 +23,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class QuantHooksTest {
-    private final LlamaConfig config = SmallModels.config(24, 40, 2, 4, 2, 37, false);
-    private final LlamaWeights weights = SmallModels.random(config, 7);
+    private final LlamaConfig config = RandomModels.config(24, 40, 2, 4, 2, 37, Rope.Layout.HALF, false);
+    private final LlamaWeights weights = RandomModels.random(config, 7);
 
     @Test void linearInputsAreQuantizedPerTokenAndTheHeadOnlyWhenAsked() {
         Random rnd = new Random(1);
@@ -69,7 +71,7 @@ class QuantHooksTest {
 
     @Test void theKvCacheHoldsQuantizedValuesSoGenerationMatchesTheFullForward() {
         Random rnd = new Random(3);
-        int[] tokens = SmallModels.tokens(rnd, 12, config.vocabSize());
+        int[] tokens = RandomModels.tokens(rnd, 12, config.vocabSize());
         LlamaModel fp = new LlamaModel(weights);
         for (String shorthand : List.of("W16A8KV4", "W16A16K3V2", "W16A4KV8")) {
             QuantConfig c = QuantConfig.parse(shorthand);
@@ -134,8 +136,8 @@ class QuantHooksTest {
         Tensor x = Tensor.randn(rnd, 1, 4, 24);
         assertThatThrownBy(() -> hooks.input(0, Input.ATTN_IN, Var.of(x))).isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("model.layers.0.attn_in").hasMessageContaining("calibrate");
-        List<Tensor> samples = List.of(Tensor.ofInts(SmallModels.tokens(rnd, 9, config.vocabSize()), 1, 9),
-                Tensor.ofInts(SmallModels.tokens(rnd, 9, config.vocabSize()), 1, 9));
+        List<Tensor> samples = List.of(Tensor.ofInts(RandomModels.tokens(rnd, 9, config.vocabSize()), 1, 9),
+                Tensor.ofInts(RandomModels.tokens(rnd, 9, config.vocabSize()), 1, 9));
         QuantHooks calibrated = hooks.calibrate(new LlamaModel(weights), samples);
         assertThat(calibrated.staticParams().keySet()).containsExactlyInAnyOrder("model.layers.0.attn_in", "model.layers.0.attn_out",
                 "model.layers.0.mlp_in", "model.layers.0.mlp_out", "model.layers.1.attn_in", "model.layers.1.attn_out",

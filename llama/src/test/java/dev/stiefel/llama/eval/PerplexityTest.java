@@ -4,8 +4,8 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
-import dev.stiefel.llama.ReferenceLlama;
-import dev.stiefel.llama.TestModels;
+import dev.stiefel.llama.testing.F64Llama;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import org.junit.jupiter.api.Test;
@@ -18,8 +18,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class PerplexityTest {
-    private final LlamaConfig config = TestModels.config(16, 24, 2, 4, 2, 37, Rope.Layout.INTERLEAVED, false);
-    private final LlamaWeights weights = TestModels.random(config, 3, DType.F32);
+    private final LlamaConfig config = RandomModels.config(16, 24, 2, 4, 2, 37, Rope.Layout.INTERLEAVED, false);
+    private final LlamaWeights weights = RandomModels.random(config, 3, DType.F32);
     private final LlamaModel model = new LlamaModel(weights);
 
     @Test void standardWindowsAreNonOverlappingAndDropTheRemainder() {
@@ -47,9 +47,9 @@ class PerplexityTest {
 
     /** The whole protocol against an f64 loop reference: per-window mean NLL, mean over windows, exp. */
     @Test void perplexityMatchesAnF64ReferenceOfTheProtocol() {
-        int[] tokens = TestModels.tokens(new Random(8), 50, config.vocabSize());
+        int[] tokens = RandomModels.tokens(new Random(8), 50, config.vocabSize());
         Perplexity.Result r = Perplexity.evaluate(model, tokens, Perplexity.Options.standard(16), Progress.silent());
-        ReferenceLlama ref = new ReferenceLlama(weights);
+        F64Llama ref = F64Llama.of(weights);
         double sumOfMeans = 0;
         for (int wi = 0; wi < 3; wi++) {
             int[] win = Arrays.copyOfRange(tokens, wi * 16, wi * 16 + 16);
@@ -73,7 +73,7 @@ class PerplexityTest {
     }
 
     @Test void slidingWindowWithStrideEqualToSeqLenIsTheStandardProtocol() {
-        int[] tokens = TestModels.tokens(new Random(9), 33, config.vocabSize());
+        int[] tokens = RandomModels.tokens(new Random(9), 33, config.vocabSize());
         Perplexity.Result standard = Perplexity.evaluate(model, tokens, Perplexity.Options.standard(8), Progress.silent());
         Perplexity.Result sliding = Perplexity.evaluate(model, tokens, new Perplexity.Options(8, 0, 8), Progress.silent());
         assertThat(sliding.tokensScored()).isEqualTo(standard.tokensScored()).isEqualTo(4 * 7);

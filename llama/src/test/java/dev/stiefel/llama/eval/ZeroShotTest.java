@@ -4,7 +4,7 @@ import dev.stiefel.llama.KvCache;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.Progress;
-import dev.stiefel.llama.TestModels;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import org.junit.jupiter.api.Assumptions;
@@ -19,8 +19,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class ZeroShotTest {
-    private final LlamaConfig config = TestModels.config(16, 24, 2, 4, 2, 41, Rope.Layout.HALF, false);
-    private final LlamaModel model = new LlamaModel(TestModels.random(config, 5, DType.F32));
+    private final LlamaConfig config = RandomModels.config(16, 24, 2, 4, 2, 41, Rope.Layout.HALF, false);
+    private final LlamaModel model = new LlamaModel(RandomModels.random(config, 5, DType.F32));
     /** One token per character (ids 1..40), so context/continuation splits are exact. */
     private final ZeroShot.Encoder chars = s -> s.chars().map(c -> 1 + c % 40).toArray();
 

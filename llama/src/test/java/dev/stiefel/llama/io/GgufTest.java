@@ -2,6 +2,7 @@ package dev.stiefel.llama.io;
 
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Half;
@@ -62,12 +63,16 @@ class GgufTest {
             assertThat(f.version()).isEqualTo(3);
             assertThat(f.alignment()).isEqualTo(64);
             assertThat(f.metadata().keys()).containsExactlyElementsOf(concat("general.alignment", kv.keySet()));
+            long[] previous = {f.metadata().get("general.alignment").offset()};
+            assertThat(previous[0]).as("after the 24-byte header").isGreaterThan(24);
             kv.forEach((k, v) -> {
                 GgufValue r = f.metadata().get(k);
                 assertThat(r.type()).as(k).isEqualTo(v.type());
                 assertThat(r.elementType()).as(k).isEqualTo(v.elementType());
                 assertThat(r.value()).as(k).isEqualTo(v.value());
-                assertThat(r.offset()).as(k).isPositive();
+                // where each value starts: after the previous one's, in the order written
+                assertThat(r.offset()).as(k).isGreaterThan(previous[0]);
+                previous[0] = r.offset();
             });
             assertBitIdentical("a", f.tensor("a"), f32);
             assertBitIdentical("b", f.tensor("b"), f16);
@@ -193,7 +198,7 @@ class GgufTest {
     // ------------------------------------------------------------------ models
 
     private static LlamaConfig gqa(Rope.Layout layout, boolean tied) {
-        return IoFixtures.config(64, 96, 2, 4, 2, 37, layout, tied);
+        return RandomModels.config(64, 96, 2, 4, 2, 37, layout, tied);
     }
 
     @ParameterizedTest
@@ -201,7 +206,7 @@ class GgufTest {
     void plainModelsRoundTripBitIdentical(GgmlType type, boolean tied) throws IOException {
         DType dtype = DType.valueOf(type.name());
         LlamaConfig c = gqa(Rope.Layout.INTERLEAVED, tied);
-        LlamaWeights w = IoFixtures.random(c, 4, dtype);
+        LlamaWeights w = RandomModels.random(c, 4, dtype);
         Vocabulary v = IoFixtures.spmVocabulary(c.vocabSize(), new Random(2));
         Path p = dir.resolve("m.gguf");
         GgufModelWriter.write(w, v, p, type);
@@ -220,7 +225,7 @@ class GgufTest {
     @CsvSource({"Q8_0, 127", "Q4_0, 8"})
     void quantizedModelsDequantizeWithinTheBlockErrorBound(GgmlType type, int steps) throws IOException {
         LlamaConfig c = gqa(Rope.Layout.INTERLEAVED, false);
-        LlamaWeights w = IoFixtures.random(c, 6, DType.F32);
+        LlamaWeights w = RandomModels.random(c, 6, DType.F32);
         Path p = dir.resolve("q.gguf");
         GgufModelWriter.write(w, IoFixtures.bpeVocabulary(c.vocabSize()), p, type);
         try (LoadedModel m = GgufLoader.load(p)) {
@@ -243,7 +248,7 @@ class GgufTest {
 
     @Test void rotateHalfWeightsAreStoredInterleaved() throws IOException {
         LlamaConfig c = gqa(Rope.Layout.HALF, true);
-        LlamaWeights w = IoFixtures.random(c, 12, DType.F32);
+        LlamaWeights w = RandomModels.random(c, 12, DType.F32);
         Path p = dir.resolve("h.gguf");
         GgufModelWriter.write(w, null, p, GgmlType.F32);
         try (LoadedModel m = GgufLoader.load(p)) {
@@ -376,7 +381,7 @@ class GgufTest {
 
     @Test void shapesNotMatchingTheMetadataAreNamed() throws IOException {
         LlamaConfig c = gqa(Rope.Layout.INTERLEAVED, true);
-        LlamaWeights w = IoFixtures.random(c, 1, DType.F32);
+        LlamaWeights w = RandomModels.random(c, 1, DType.F32);
         Path good = dir.resolve("good.gguf");
         GgufModelWriter.write(w, null, good, GgmlType.F32);
         // claim a wider MLP than the tensors have: patch llama.feed_forward_length in place (same byte length)
@@ -398,7 +403,7 @@ class GgufTest {
         assertThatThrownBy(() -> GgufLoader.load(arch)).hasMessageContaining("'gpt2'");
 
         LlamaConfig c = gqa(Rope.Layout.INTERLEAVED, true);
-        LlamaWeights w = IoFixtures.random(c, 1, DType.F32);
+        LlamaWeights w = RandomModels.random(c, 1, DType.F32);
         Path p = dir.resolve("m.gguf");
         GgufModelWriter.write(w, null, p, GgmlType.F32);
         GgufWriter g = new GgufWriter();

@@ -5,6 +5,7 @@ import dev.stiefel.autograd.Grad;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -29,8 +30,8 @@ class HuggingFaceTest {
     @ParameterizedTest
     @CsvSource({"F32, 4, 2, false", "F16, 4, 1, true", "BF16, 6, 3, false", "BF16, 2, 2, true"})
     void randomCheckpointsReadBackBitIdenticalAndMapped(DType dtype, int heads, int kvHeads, boolean tied) throws IOException {
-        LlamaConfig c = IoFixtures.config(heads * 6, 37, 2, heads, kvHeads, 41, Rope.Layout.HALF, tied);
-        LlamaWeights w = IoFixtures.random(c, 5, dtype);
+        LlamaConfig c = RandomModels.config(heads * 6, 37, 2, heads, kvHeads, 41, Rope.Layout.HALF, tied);
+        LlamaWeights w = RandomModels.random(c, 5, dtype);
         HuggingFaceWriter.write(w, dir);
         assertThat(dir.resolve("model.safetensors")).exists();
         try (LlamaWeights r = HuggingFaceLoader.load(dir)) {
@@ -42,8 +43,8 @@ class HuggingFaceTest {
     }
 
     @Test void shardsWithAnIndexReadBackAndAStaleLayoutIsRemoved() throws IOException {
-        LlamaConfig c = IoFixtures.config(16, 24, 3, 4, 2, 29, Rope.Layout.HALF, false);
-        LlamaWeights w = IoFixtures.random(c, 8, DType.F32);
+        LlamaConfig c = RandomModels.config(16, 24, 3, 4, 2, 29, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.random(c, 8, DType.F32);
         HuggingFaceWriter.write(w, dir, DType.BF16, 3000);
         List<String> shards;
         try (var files = Files.list(dir)) {
@@ -73,8 +74,8 @@ class HuggingFaceTest {
 
     /** Interleaved weights (llama2.c/GGUF order) go to disk with Q/K rows permuted as HF's converter does: same model. */
     @Test void interleavedWeightsAreWrittenWithRotateHalfRowsAndGiveTheSameLogits() throws IOException {
-        LlamaConfig c = IoFixtures.config(32, 40, 2, 4, 2, 45, Rope.Layout.INTERLEAVED, false);
-        LlamaWeights w = IoFixtures.random(c, 21, DType.F32);
+        LlamaConfig c = RandomModels.config(32, 40, 2, 4, 2, 45, Rope.Layout.INTERLEAVED, false);
+        LlamaWeights w = RandomModels.random(c, 21, DType.F32);
         HuggingFaceWriter.write(w, dir);
         try (LlamaWeights r = HuggingFaceLoader.load(dir)) {
             assertThat(r.config()).isEqualTo(c.withRopeLayout(Rope.Layout.HALF));
@@ -150,7 +151,7 @@ class HuggingFaceTest {
     // ------------------------------------------------------------------ malformed checkpoints
 
     private LlamaWeights small(boolean tied) {
-        return IoFixtures.random(IoFixtures.config(16, 24, 2, 4, 2, 19, Rope.Layout.HALF, tied), 3, DType.F32);
+        return RandomModels.random(RandomModels.config(16, 24, 2, 4, 2, 19, Rope.Layout.HALF, tied), 3, DType.F32);
     }
 
     @Test void aShapeThatDoesNotMatchTheConfigNamesFileTensorAndOffset() throws IOException {

@@ -1,11 +1,9 @@
 package dev.stiefel.llama.io;
 
-import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.MappedStorage;
-import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Assumptions;
@@ -20,32 +18,9 @@ import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** Random small models, bit-exact comparisons and the shared data directory, for the io tests. */
+/** Bit-exact comparisons, small vocabularies and the shared data directory, for the io tests. */
 final class IoFixtures {
     private IoFixtures() {}
-
-    static LlamaConfig config(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, Rope.Layout layout, boolean tied) {
-        return new LlamaConfig(dim, hidden, layers, heads, kvHeads, dim / heads, vocab, 1e-5f, 10000, null, layout, tied, 48);
-    }
-
-    /** Weights ~ N(0, 1/fan_in), norm gains in [0.5, 1.5), every tensor stored in {@code dtype}. */
-    static LlamaWeights random(LlamaConfig c, long seed, DType dtype) {
-        Random rnd = new Random(seed);
-        List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < c.layers(); l++)
-            layers.add(new LlamaWeights.Layer(gain(rnd, c.dim(), dtype), w(rnd, c.qDim(), c.dim(), dtype), w(rnd, c.kvDim(), c.dim(), dtype),
-                    w(rnd, c.kvDim(), c.dim(), dtype), w(rnd, c.dim(), c.qDim(), dtype), gain(rnd, c.dim(), dtype),
-                    w(rnd, c.hiddenDim(), c.dim(), dtype), w(rnd, c.hiddenDim(), c.dim(), dtype), w(rnd, c.dim(), c.hiddenDim(), dtype)));
-        Tensor emb = Tensor.randn(rnd, c.vocabSize(), c.dim()).to(dtype);
-        Tensor out = c.tiedEmbeddings() ? null : w(rnd, c.vocabSize(), c.dim(), dtype);
-        return new LlamaWeights(c, emb, layers, gain(rnd, c.dim(), dtype), out, List.of());
-    }
-
-    static Tensor w(Random rnd, int out, int in, DType dtype) {
-        return Tensor.randn(rnd, out, in).mul((float) (1 / Math.sqrt(in))).to(dtype);
-    }
-
-    static Tensor gain(Random rnd, int n, DType dtype) { return Tensor.uniform(rnd, 0.5f, 1.5f, n).to(dtype); }
 
     /** Every tensor by a readable name (the output head under "output" even when it is the embedding). */
     static Map<String, Tensor> named(LlamaWeights w) {

@@ -2,6 +2,7 @@ package dev.stiefel.llama.io;
 
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -27,8 +28,8 @@ class Llama2cTest {
     @ParameterizedTest
     @CsvSource({"LEGACY, true, 4, 2", "LEGACY, false, 4, 1", "V1, true, 2, 2", "V1, false, 6, 3"})
     void f32LayoutsRoundTripBitIdenticalAndMapped(Llama2cWriter.Version version, boolean tied, int heads, int kvHeads) throws IOException {
-        LlamaConfig c = IoFixtures.config(heads * 4, 37, 3, heads, kvHeads, 29, Rope.Layout.INTERLEAVED, tied);
-        LlamaWeights w = IoFixtures.random(c, 17, DType.F32);
+        LlamaConfig c = RandomModels.config(heads * 4, 37, 3, heads, kvHeads, 29, Rope.Layout.INTERLEAVED, tied);
+        LlamaWeights w = RandomModels.random(c, 17, DType.F32);
         Path p = dir.resolve("m.bin");
         Llama2cWriter.write(w, p, version);
         try (LlamaWeights r = Llama2cLoader.load(p)) {
@@ -44,21 +45,21 @@ class Llama2cTest {
     }
 
     @Test void legacyHeaderMarksAnUnsharedClassifierWithANegativeVocabulary() throws IOException {
-        LlamaConfig c = IoFixtures.config(8, 12, 1, 2, 1, 11, Rope.Layout.INTERLEAVED, false);
+        LlamaConfig c = RandomModels.config(8, 12, 1, 2, 1, 11, Rope.Layout.INTERLEAVED, false);
         Path p = dir.resolve("m.bin");
-        Llama2cWriter.write(IoFixtures.random(c, 1, DType.F32), p, Llama2cWriter.Version.LEGACY);
+        Llama2cWriter.write(RandomModels.random(c, 1, DType.F32), p, Llama2cWriter.Version.LEGACY);
         int[] header = ints(p, 0, 7);
-        assertThat(header).containsExactly(8, 12, 1, 2, 1, -11, 48);
-        Llama2cWriter.write(IoFixtures.random(c.withTiedEmbeddings(true), 1, DType.F32), p, Llama2cWriter.Version.V1);
-        assertThat(ints(p, 0, 9)).containsExactly(Llama2cLoader.MAGIC, 1, 8, 12, 1, 2, 1, 11, 48);
+        assertThat(header).containsExactly(8, 12, 1, 2, 1, -11, 64);
+        Llama2cWriter.write(RandomModels.random(c.withTiedEmbeddings(true), 1, DType.F32), p, Llama2cWriter.Version.V1);
+        assertThat(ints(p, 0, 9)).containsExactly(Llama2cLoader.MAGIC, 1, 8, 12, 1, 2, 1, 11, 64);
         assertThat(Files.readAllBytes(p)[36]).as("shared flag").isEqualTo((byte) 1);
     }
 
     @ParameterizedTest
     @CsvSource({"true, 32", "false, 16"})
     void version2DequantizesInt8GroupsAsRunqDoes(boolean tied, int groupSize) throws IOException {
-        LlamaConfig c = IoFixtures.config(32, 48, 2, 4, 2, 21, Rope.Layout.INTERLEAVED, tied);
-        LlamaWeights w = IoFixtures.random(c, 23, DType.F32);
+        LlamaConfig c = RandomModels.config(32, 48, 2, 4, 2, 21, Rope.Layout.INTERLEAVED, tied);
+        LlamaWeights w = RandomModels.random(c, 23, DType.F32);
         Path p = dir.resolve("q.bin");
         Llama2cWriter.write(w, p, Llama2cWriter.Version.V2, groupSize);
         assertThat(ints(p, 0, 2)).containsExactly(Llama2cLoader.MAGIC, 2);
@@ -86,8 +87,8 @@ class Llama2cTest {
     }
 
     @Test void rotateHalfWeightsAreWrittenInterleaved() throws IOException {
-        LlamaConfig c = IoFixtures.config(16, 20, 1, 4, 2, 13, Rope.Layout.HALF, true);
-        LlamaWeights w = IoFixtures.random(c, 2, DType.BF16);
+        LlamaConfig c = RandomModels.config(16, 20, 1, 4, 2, 13, Rope.Layout.HALF, true);
+        LlamaWeights w = RandomModels.random(c, 2, DType.BF16);
         Path p = dir.resolve("h.bin");
         Llama2cWriter.write(w, p, Llama2cWriter.Version.V1);
         try (LlamaWeights r = Llama2cLoader.load(p)) {
@@ -100,10 +101,10 @@ class Llama2cTest {
 
     @Test void configsTheFormatCannotHoldAreRefused() {
         LlamaConfig eps = new LlamaConfig(8, 12, 1, 2, 1, 4, 11, 1e-6f, 10000, null, Rope.Layout.INTERLEAVED, true, 16);
-        assertThatThrownBy(() -> Llama2cWriter.write(IoFixtures.random(eps, 1, DType.F32), dir.resolve("x.bin"), Llama2cWriter.Version.V1))
+        assertThatThrownBy(() -> Llama2cWriter.write(RandomModels.random(eps, 1, DType.F32), dir.resolve("x.bin"), Llama2cWriter.Version.V1))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("eps 1e-5");
         LlamaConfig hd = new LlamaConfig(8, 12, 1, 2, 1, 6, 11, 1e-5f, 10000, null, Rope.Layout.INTERLEAVED, true, 16);
-        assertThatThrownBy(() -> Llama2cWriter.write(IoFixtures.random(hd, 1, DType.F32), dir.resolve("x.bin"), Llama2cWriter.Version.V1))
+        assertThatThrownBy(() -> Llama2cWriter.write(RandomModels.random(hd, 1, DType.F32), dir.resolve("x.bin"), Llama2cWriter.Version.V1))
                 .hasMessageContaining("head_dim");
         assertThat(dir.resolve("x.bin")).doesNotExist();
     }
@@ -111,9 +112,9 @@ class Llama2cTest {
     // ------------------------------------------------------------------ malformed files
 
     private Path valid(Llama2cWriter.Version v) throws IOException {
-        LlamaConfig c = IoFixtures.config(8, 12, 2, 2, 1, 11, Rope.Layout.INTERLEAVED, false);
+        LlamaConfig c = RandomModels.config(8, 12, 2, 2, 1, 11, Rope.Layout.INTERLEAVED, false);
         Path p = dir.resolve(v + ".bin");
-        Llama2cWriter.write(IoFixtures.random(c, 3, DType.F32), p, v, 8);
+        Llama2cWriter.write(RandomModels.random(c, 3, DType.F32), p, v, 8);
         return p;
     }
 

@@ -4,6 +4,7 @@ import dev.stiefel.autograd.Grad;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -22,8 +23,8 @@ class ModelFilesTest {
     @TempDir Path dir;
 
     @Test void detectsEveryFormatByPathAndMagic() throws IOException {
-        LlamaConfig c = IoFixtures.config(8, 12, 1, 2, 1, 11, Rope.Layout.INTERLEAVED, true);
-        LlamaWeights w = IoFixtures.random(c, 1, DType.F32);
+        LlamaConfig c = RandomModels.config(8, 12, 1, 2, 1, 11, Rope.Layout.INTERLEAVED, true);
+        LlamaWeights w = RandomModels.random(c, 1, DType.F32);
         HuggingFaceWriter.write(w, dir.resolve("hf"));
         GgufModelWriter.write(w, null, dir.resolve("model.weights"), GgmlType.F32); // GGUF by magic, whatever the name
         Llama2cWriter.write(w, dir.resolve("legacy.bin"), Llama2cWriter.Version.LEGACY);
@@ -37,14 +38,17 @@ class ModelFilesTest {
         for (String p : new String[]{"hf", "hf/config.json", "model.weights", "legacy.bin", "v1.model"})
             try (LoadedModel m = ModelFiles.load(dir.resolve(p))) {
                 IoFixtures.assertSameWeights(RopePermutation.toLayout(m.weights(), Rope.Layout.INTERLEAVED), w, null);
-                assertThat(m.source()).isNotNull();
+                // the checkpoint's folder for Hugging Face (given the folder or a file in it), else the file itself
+                Path source = p.startsWith("hf") ? dir.resolve("hf") : dir.resolve(p);
+                assertThat(m.source().toAbsolutePath().normalize()).isEqualTo(source.toAbsolutePath().normalize());
+                assertThat(m.format()).isEqualTo(ModelFiles.detect(dir.resolve(p)));
             }
     }
 
     /** Issue 5's cross-format check: a bf16 HF checkpoint (random, GQA, untied) and the same weights as GGUF and llama2.c. */
     @Test void theSameWeightsGiveTheSameLogitsInEveryFormat() throws IOException {
-        LlamaConfig c = IoFixtures.config(48, 72, 2, 6, 2, 53, Rope.Layout.HALF, false);
-        LlamaWeights w = IoFixtures.random(c, 31, DType.BF16);
+        LlamaConfig c = RandomModels.config(48, 72, 2, 6, 2, 53, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.random(c, 31, DType.BF16);
         HuggingFaceWriter.write(w, dir.resolve("hf"));
         GgufModelWriter.write(w, null, dir.resolve("m.gguf"), GgmlType.BF16);
         Llama2cWriter.write(w, dir.resolve("m.bin"), Llama2cWriter.Version.V1); // f32 holds every bf16 value exactly

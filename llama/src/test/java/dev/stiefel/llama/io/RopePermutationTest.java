@@ -4,6 +4,7 @@ import dev.stiefel.autograd.Grad;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -69,8 +70,8 @@ class RopePermutationTest {
     @ParameterizedTest
     @CsvSource({"4, 2, false", "4, 4, true", "2, 1, false"})
     void halfLayoutWeightsGiveTheSameLogits(int heads, int kvHeads, boolean tied) {
-        LlamaConfig c = IoFixtures.config(32, 45, 2, heads, kvHeads, 37, Rope.Layout.INTERLEAVED, tied);
-        LlamaWeights w = IoFixtures.random(c, 11, DType.F32);
+        LlamaConfig c = RandomModels.config(32, 45, 2, heads, kvHeads, 37, Rope.Layout.INTERLEAVED, tied);
+        LlamaWeights w = RandomModels.random(c, 11, DType.F32);
         LlamaWeights half = RopePermutation.toLayout(w, Rope.Layout.HALF);
         assertThat(half.config().ropeLayout()).isEqualTo(Rope.Layout.HALF);
         assertThat(RopePermutation.toLayout(half, Rope.Layout.HALF)).isSameAs(half);

@@ -3,11 +3,12 @@ package dev.stiefel.quant.adaptive;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.quant.SmallModels;
-import dev.stiefel.tensor.DType;
-import dev.stiefel.tensor.Tensor;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.flat.FlatQuant;
 import dev.stiefel.quant.catalog.Methods;
+import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -144,8 +145,8 @@ class OutlierGuidedTest {
 
     /** A random model whose blocks 2 and 6 have 0.5% of their weights blown up 15×: those two, and only those, stand out. */
     @Test void plantedHeavyTailedBlocksGetTheRotation() {
-        LlamaConfig c = SmallModels.config(32, 64, 9, 4, 2, 50, false);
-        LlamaWeights w = plant(SmallModels.random(c, 7), List.of(2, 6), 0.005, 15, 9);
+        LlamaConfig c = RandomModels.config(32, 64, 9, 4, 2, 50, Rope.Layout.HALF, false);
+        LlamaWeights w = plant(RandomModels.random(c, 7), List.of(2, 6), 0.005, 15, 9);
         OutlierGuided.Analysis a = OutlierGuided.analyze(w);
         assertThat(a.scale()).isEqualTo(OutlierGuided.Scale.MAD);
         for (OutlierGuided.BlockStats b : a.blocks()) {
@@ -169,8 +170,8 @@ class OutlierGuidedTest {
 
     /** adaptive-kurtosis runs FlatQuant on the plan the rule (with the command line's settings) gives for the model at hand. */
     @Test void adaptiveKurtosisPlansWithTheRuleItIsGiven() {
-        LlamaConfig c = SmallModels.config(32, 64, 9, 4, 2, 50, false);
-        LlamaWeights w = plant(SmallModels.random(c, 7), List.of(2, 6), 0.005, 15, 9);
+        LlamaConfig c = RandomModels.config(32, 64, 9, 4, 2, 50, Rope.Layout.HALF, false);
+        LlamaWeights w = plant(RandomModels.random(c, 7), List.of(2, 6), 0.005, 15, 9);
         assertThat(Methods.NAMES).contains("adaptive-kurtosis");
         FlatQuant defaults = (FlatQuant) Methods.byName("adaptive-kurtosis", Methods.Options.defaults());
         assertThat(defaults.name()).isEqualTo("adaptive-kurtosis");
@@ -184,8 +185,8 @@ class OutlierGuidedTest {
 
     /** Standardised pooling: κ of the seven matrices each scaled to zero mean and unit variance, pooled, by brute force. */
     @Test void standardizedPoolingIsTheKurtosisOfStandardizedMatricesPooled() {
-        LlamaConfig c = SmallModels.config(32, 64, 3, 4, 2, 50, false);
-        LlamaWeights w = plant(SmallModels.random(c, 4), List.of(1), 0.01, 8, 3);
+        LlamaConfig c = RandomModels.config(32, 64, 3, 4, 2, 50, Rope.Layout.HALF, false);
+        LlamaWeights w = plant(RandomModels.random(c, 4), List.of(1), 0.01, 8, 3);
         OutlierGuided.Analysis raw = OutlierGuided.analyze(w), std = OutlierGuided.analyze(w, OutlierGuided.Pooling.STANDARDIZED);
         for (int l = 0; l < 3; l++) {
             LlamaWeights.Layer b = w.layer(l);
@@ -221,7 +222,7 @@ class OutlierGuidedTest {
                         blow(b.wUp(), rnd, fraction, factor), blow(b.wDown(), rnd, fraction, factor));
             layers.add(b);
         }
-        return new LlamaWeights(w.config(), w.embedding(), layers, w.finalNorm(), w.output(), List.of());
+        return RandomModels.withLayers(w, layers);
     }
 
     private static Tensor blow(Tensor t, Random rnd, double fraction, float factor) {

@@ -6,13 +6,14 @@ import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.ProgressFactory;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.analysis.QsurAnalysis.Case;
 import dev.stiefel.quant.analysis.QsurAnalysis.Entry;
 import dev.stiefel.quant.analysis.QsurAnalysis.Site;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.method.Qsur;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.linalg.DMatrix;
 import org.junit.jupiter.api.Test;
 
@@ -61,8 +62,8 @@ class QsurAnalysisTest {
 
     /** A model with injected outlier channels: rotation and smoothing both raise QSUR where the outliers are. */
     @Test void rotationAndSmoothingRaiseItOnAModelWithOutlierChannels() {
-        LlamaConfig c = SmallModels.config(32, 64, 2, 4, 2, 50, false);
-        LlamaWeights w = SmallModels.withOutliers(SmallModels.random(c, 3), 30, 2, 5);
+        LlamaConfig c = RandomModels.config(32, 64, 2, 4, 2, 50, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.withOutliers(RandomModels.random(c, 3), 30, 2, 5);
         CalibrationData data = random(c, 6, 40, 9);
         QsurAnalysis.Result r = QsurAnalysis.run(w, data, QsurAnalysis.Options.defaults(), List.of(Case.NONE, Case.SMOOTH, Case.ROTATION), ProgressFactory.SILENT);
         assertThat(r.entries()).hasSize(2 * Site.values().length);
@@ -81,8 +82,8 @@ class QsurAnalysisTest {
 
     /** K's entry is the mean over KV heads of each head's ln(QSUR/max)/d, each head's QSUR from its own key vectors. */
     @Test void keysAreMeasuredPerHeadAndAveraged() {
-        LlamaConfig c = SmallModels.config(32, 64, 2, 4, 2, 50, false);
-        LlamaWeights w = SmallModels.random(c, 8);
+        LlamaConfig c = RandomModels.config(32, 64, 2, 4, 2, 50, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.random(c, 8);
         CalibrationData data = random(c, 3, 30, 1);
         QsurAnalysis.Result r = QsurAnalysis.run(w, data, QsurAnalysis.Options.defaults(), List.of(Case.NONE), ProgressFactory.SILENT);
         List<float[]> keys = new ArrayList<>();
@@ -112,8 +113,8 @@ class QsurAnalysisTest {
     }
 
     @Test void ostQuantCaseRunsWithoutLearningSteps() {
-        LlamaConfig c = SmallModels.config(32, 64, 1, 4, 2, 50, false);
-        LlamaWeights w = SmallModels.random(c, 2);
+        LlamaConfig c = RandomModels.config(32, 64, 1, 4, 2, 50, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.random(c, 2);
         QsurAnalysis.Options o = new QsurAnalysis.Options(0.5, 0, dev.stiefel.quant.method.OstQuant.Options.ostquant().withEpochs(0),
                 dev.stiefel.quant.QuantConfig.parse("W4A4KV4"));
         QsurAnalysis.Result r = QsurAnalysis.run(w, random(c, 3, 40, 2), o, List.of(Case.OSTQUANT), ProgressFactory.SILENT);

@@ -3,13 +3,14 @@ package dev.stiefel.quant.calib;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Generator;
-import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.Hooks.Input;
+import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Sampler;
-import dev.stiefel.quant.SmallModels;
+import dev.stiefel.llama.testing.RandomModels;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -24,8 +25,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class CalibrationTest {
-    private final LlamaConfig config = SmallModels.config(16, 28, 2, 4, 2, 29, true);
-    private final LlamaWeights weights = SmallModels.random(config, 3);
+    private final LlamaConfig config = RandomModels.config(16, 28, 2, 4, 2, 29, Rope.Layout.HALF, true);
+    private final LlamaWeights weights = RandomModels.random(config, 3);
 
     /** A stream whose token at index i is i, so a window shows where it came from. */
     private static int[] positions(int n) {
@@ -75,7 +76,7 @@ class CalibrationTest {
 
     @Test void generatedSamplesAreTheModelsOwnSeededText() {
         // untied: a random tied model mostly repeats its input token (its own embedding scores highest)
-        LlamaModel model = new LlamaModel(SmallModels.random(SmallModels.config(16, 28, 2, 4, 2, 29, false), 8));
+        LlamaModel model = new LlamaModel(RandomModels.random(RandomModels.config(16, 28, 2, 4, 2, 29, Rope.Layout.HALF, false), 8));
         CalibrationData a = CalibrationData.generated(model, 3, 20, 1, 1.0, 0.95, 9);
         CalibrationData b = CalibrationData.generated(model, 3, 20, 1, 1.0, 0.95, 9);
         assertThat(a.size()).isEqualTo(3);
@@ -92,7 +93,7 @@ class CalibrationTest {
 
     @Test void captureHandsOverWhatTheLinearLayersMultiplyAndStopsEarly() {
         Random rnd = new Random(4);
-        int[] toks = SmallModels.tokens(rnd, 11, config.vocabSize());
+        int[] toks = RandomModels.tokens(rnd, 11, config.vocabSize());
         CalibrationData data = new CalibrationData(List.of(toks), "t", 0);
         // reference: record every site of layer 1 during a full forward
         Map<Input, Tensor> seen = new EnumMap<>(Input.class);

@@ -2,7 +2,9 @@ package dev.stiefel.quant.calib;
 
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.quant.SmallModels;
+import dev.stiefel.llama.testing.RandomModels;
+import dev.stiefel.quant.RandomCalibration;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -17,10 +19,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 class FingerprintsTest {
 
     @Test void oneChangedValueInAnyTensorChangesTheModelChecksum() {
-        LlamaConfig c = SmallModels.config(16, 24, 2, 2, 1, 37, false);
-        LlamaWeights w = SmallModels.random(c, 5);
+        LlamaConfig c = RandomModels.config(16, 24, 2, 2, 1, 37, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.random(c, 5);
         long base = Fingerprints.model(w);
-        assertThat(Fingerprints.model(SmallModels.random(c, 5))).isEqualTo(base);
+        assertThat(Fingerprints.model(RandomModels.random(c, 5))).isEqualTo(base);
         Set<Long> seen = new HashSet<>(List.of(base));
         for (Tensor t : w.tensors()) {
             float[] f = t.contiguous().toFloatArray();
@@ -35,8 +37,8 @@ class FingerprintsTest {
     }
 
     @Test void tokensAndRunDirectories() {
-        CalibrationData a = SmallModels.calibration(3, 9, 50, 1), b = SmallModels.calibration(3, 9, 50, 2);
-        assertThat(Fingerprints.tokens(a)).isEqualTo(Fingerprints.tokens(SmallModels.calibration(3, 9, 50, 1))).isNotEqualTo(Fingerprints.tokens(b));
+        CalibrationData a = RandomCalibration.of(3, 9, 50, 1), b = RandomCalibration.of(3, 9, 50, 2);
+        assertThat(Fingerprints.tokens(a)).isEqualTo(Fingerprints.tokens(RandomCalibration.of(3, 9, 50, 1))).isNotEqualTo(Fingerprints.tokens(b));
         Path root = Path.of("work");
         assertThat(Fingerprints.runDirectory(root, "W4A4 g32/x", "f1").getFileName().toString()).matches("W4A4_g32_x-[0-9a-f]{12}");
         assertThat(Fingerprints.runDirectory(root, "a", "f1")).isNotEqualTo(Fingerprints.runDirectory(root, "a", "f2"));

@@ -6,8 +6,8 @@ import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.QuantConfig;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.pipeline.BlockwiseCalibration;
 import dev.stiefel.quant.calib.ChannelMaxima;
@@ -55,7 +55,7 @@ class FlatFoldTest {
     @Test void foldedTransformsWithTheirOnlinePartsLeaveTheModelUnchanged() {
         for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD)) {
             Random rnd = new Random(c.dim());
-            LlamaWeights fp = SmallModels.random(c, 5);
+            LlamaWeights fp = RandomModels.random(c, 5);
             Transforms.Fused f = EquivalenceCheck.assertEquivalent(fp, List.of(random(c, 0, rnd, true), random(c, 1, rnd, true)), rnd);
             assertThat(f.online()).hasSize(2 * 6);
             // scale-only blocks (the NONE kind) leave nothing online
@@ -83,9 +83,9 @@ class FlatFoldTest {
 
     @Test void theTrainingForwardComputesTheFoldedFunction() {
         for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD)) {
-            LlamaWeights fp = SmallModels.random(c, 8);
+            LlamaWeights fp = RandomModels.random(c, 8);
             Random rnd = new Random(4);
-            Tensor ids = Tensor.ofInts(SmallModels.tokens(rnd, 13, c.vocabSize()), 1, 13);
+            Tensor ids = Tensor.ofInts(RandomModels.tokens(rnd, 13, c.vocabSize()), 1, 13);
             for (Object[] kf : new Object[][]{{TransformKind.AFFINE, Factor.Form.SVD}, {TransformKind.AFFINE, Factor.Form.FREE},
                     {TransformKind.ROTATION, Factor.Form.SVD}, {TransformKind.NONE, Factor.Form.SVD}}) {
                 TransformKind kind = (TransformKind) kf[0];
@@ -124,9 +124,9 @@ class FlatFoldTest {
      */
     @Test void theDeployedBlockComputesWhatTrainingComputed() {
         LlamaConfig c = EquivalenceCheck.GQA;
-        LlamaWeights fp = SmallModels.random(c, 9);
+        LlamaWeights fp = RandomModels.random(c, 9);
         Random rnd = new Random(6);
-        Tensor ids = Tensor.ofInts(SmallModels.tokens(rnd, 13, c.vocabSize()), 1, 13);
+        Tensor ids = Tensor.ofInts(RandomModels.tokens(rnd, 13, c.vocabSize()), 1, 13);
         for (String config : List.of("W8A8KV8", "W4A4KV4", "W3A3K2V2")) {
             for (TransformKind kind : TransformKind.values()) {
                 try (var off = Grad.off()) {

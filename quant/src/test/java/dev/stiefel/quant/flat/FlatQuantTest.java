@@ -4,16 +4,18 @@ import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.llama.SyntheticWeights;
+import dev.stiefel.llama.testing.LogitError;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
-import dev.stiefel.quant.SmallModels;
+import dev.stiefel.quant.RandomCalibration;
 import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.quant.method.Rtn;
 import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -27,11 +29,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /** FlatQuant, its rotation variant and the differentiable search end to end on small random models; LAC. */
 class FlatQuantTest {
 
-    private static CalibrationData calibration(int n, int t, int vocab, long seed) { return SmallModels.calibration(n, t, vocab, seed); }
+    private static CalibrationData calibration(int n, int t, int vocab, long seed) { return RandomCalibration.of(n, t, vocab, seed); }
 
     /** ‖logits − logits_fp‖ / ‖logits_fp‖ on sequences never seen in calibration. */
     private static double logitError(LlamaWeights fp, QuantizedModel q, int vocab) {
-        return SmallModels.relativeLogitError(new LlamaModel(fp), q.model(), SmallModels.sequences(new Random(99), 3, 32, vocab));
+        return LogitError.relative(new LlamaModel(fp), q.model(), RandomModels.sequences(new Random(99), 3, 32, vocab));
     }
 
     @SuppressWarnings("unchecked")
@@ -41,7 +43,7 @@ class FlatQuantTest {
 
     /** A model whose activations carry outlier channels (as LLMs do), where W4A4 round-to-nearest breaks down. */
     private static LlamaWeights outlierModel(long seed) {
-        return SmallModels.withOutliers(SmallModels.random(SmallModels.config(32, 64, 2, 4, 2, 53, false), seed), 20f, 3, seed + 1);
+        return RandomModels.withOutliers(RandomModels.random(RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false), seed), 20f, 3, seed + 1);
     }
 
     @Test void flatQuantLowersEveryBlocksLossAndBeatsRoundToNearestAtW4A4KV4() {
@@ -56,7 +58,14 @@ class FlatQuantTest {
         double rtn = logitError(fp, new Rtn().apply(fp, null, cfg, ProgressFactory.SILENT), 53), flat = logitError(fp, q, 53);
         assertThat(flat).as("flatquant %s vs rtn %s", flat, rtn).isLessThan(0.7 * rtn);
         assertThat(q.report().get("plan")).isEqualTo(List.of("affine", "affine"));
-        assertThat((List<?>) q.report().get("online_at_run_time")).isNotEmpty();
+        // FlatQuant's online transforms (its Fig. 2): a Kronecker pair before q/k/v, o_proj, gate/up and down_proj, and
+        // one per head on Q and K, in every block
+        List<String> sites = new java.util.ArrayList<>();
+        for (Object o : (List<?>) q.report().get("online_at_run_time")) sites.add(((String) o).substring(0, ((String) o).indexOf(':')));
+        List<String> expected = new java.util.ArrayList<>();
+        for (int l = 0; l < 2; l++)
+            for (String site : List.of("ATTN_IN", "ATTN_OUT", "MLP_IN", "MLP_OUT", "QUERY", "KEY")) expected.add("layer " + l + " " + site);
+        assertThat(sites).isEqualTo(expected);
     }
 
     @Test void rotationPlansAndTheSearchRunEndToEnd() {
@@ -74,9 +83,15 @@ class FlatQuantTest {
         // with the whole search as warm-up the logits never move: every block keeps the first candidate (affine)
         QuantizedModel frozen = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2).withSearchWarmup(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
         assertThat(frozen.report().get("plan")).isEqualTo(List.of("affine", "affine"));
-        List<?> plan = (List<?>) s.report().get("plan");
-        assertThat(plan).hasSize(2).allMatch(k -> List.of("affine", "rotation", "none").contains(k));
-        assertThat(((Number) s.report().get("search_seconds")).doubleValue()).isPositive();
+        // the plan is what each block's search chose, in block order; the search's time is the blocks' total
+        List<Object> chosen = new java.util.ArrayList<>();
+        double seconds = 0;
+        for (Map<String, Object> b : blocks(s).values()) {
+            chosen.add(b.get("kind"));
+            seconds += ((Number) b.get("search_seconds")).doubleValue();
+        }
+        assertThat(s.report().get("plan")).isEqualTo(chosen);
+        assertThat(((Number) s.report().get("search_seconds")).doubleValue()).isCloseTo(seconds, org.assertj.core.data.Percentage.withPercentage(1e-3));
         for (Map<String, Object> b : blocks(s).values()) {
             Map<?, ?> logits = (Map<?, ?>) b.get("search_logits");
             assertThat(List.copyOf(logits.keySet())).isEqualTo(List.of("affine", "rotation", "none"));
@@ -86,7 +101,12 @@ class FlatQuantTest {
             assertThat((List<?>) b.get("search_epoch_loss")).hasSize(2);
             assertThat(List.copyOf(((Map<?, ?>) b.get("search_candidate_mse")).keySet())).isEqualTo(List.of("affine", "rotation", "none"));
         }
-        for (QuantizedModel q : List.of(rot, mixed, s)) assertThat(logitError(fp, q, 53)).isFinite().isLessThan(1.0);
+        // every variant learns what RTN cannot: measured 0.52-0.55 of RTN's logit error (RTN 0.93 at W3A3K2V2)
+        double rtn = logitError(fp, new Rtn().apply(fp, null, cfg, ProgressFactory.SILENT), 53);
+        for (QuantizedModel q : List.of(rot, mixed, s)) {
+            double e = logitError(fp, q, 53);
+            assertThat(e).as("%s %s vs rtn %s", q.report().get("method"), e, rtn).isLessThan(0.7 * rtn);
+        }
     }
 
     @Test void theMethodsAreRegisteredAndBadPlansAreRefused() {
@@ -134,15 +154,17 @@ class FlatQuantTest {
     }
 
     /**
-     * On synthetic weights of odd shapes (dim 30 = 5·6, hidden 26 = 2·13, 3 heads of 10, one KV head, tied, interleaved
-     * RoPE) with K/V grouped per token, the whole pipeline runs and training lowers every block's loss.
+     * On random weights of odd shapes (dim 30 = 5·6, hidden 26 = 2·13, 3 heads of 10, one KV head, tied, interleaved
+     * RoPE) with activation outliers and K/V grouped per token, the whole pipeline runs, training lowers every block's
+     * loss, and the logits are far closer to full precision than RTN's (measured 0.26 of RTN's error, RTN 0.69).
      */
-    @Test void runsOnOddShapedSyntheticWeights() {
-        LlamaWeights fp = SyntheticWeights.create(dev.stiefel.quant.transform.EquivalenceCheck.ODD, dev.stiefel.tensor.DType.F32, 1);
+    @Test void runsOnOddShapedRandomWeightsWithOutliers() {
+        LlamaWeights fp = RandomModels.withOutliers(RandomModels.random(dev.stiefel.quant.transform.EquivalenceCheck.ODD, 1), 20f, 3, 2);
         QuantConfig cfg = QuantConfig.parse("W4A4KV4").withKvGroup(10);
         QuantizedModel q = FlatQuant.flatquant(quick(3)).apply(fp, calibration(4, 16, 29, 2), cfg, ProgressFactory.SILENT);
         for (Map<String, Object> b : blocks(q).values())
             assertThat(((Number) b.get("mse_after")).doubleValue()).as("%s", b).isLessThan(((Number) b.get("mse_before")).doubleValue());
-        assertThat(logitError(fp, q, 29)).isFinite().isLessThan(1.0);
+        double rtn = logitError(fp, new Rtn().apply(fp, null, cfg, ProgressFactory.SILENT), 29), flat = logitError(fp, q, 29);
+        assertThat(flat).as("flatquant %s vs rtn %s", flat, rtn).isLessThan(0.5 * rtn);
     }
 }

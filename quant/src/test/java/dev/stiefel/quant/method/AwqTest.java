@@ -5,15 +5,17 @@ import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.LogitError;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.Capture;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -26,15 +28,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class AwqTest {
-    private final LlamaConfig config = SmallModels.config(64, 96, 2, 4, 2, 61, false);
-    private final LlamaWeights fp = SmallModels.withOutliers(SmallModels.random(config, 21), 10, 2, 3);
+    private final LlamaConfig config = RandomModels.config(64, 96, 2, 4, 2, 61, Rope.Layout.HALF, false);
+    private final LlamaWeights fp = RandomModels.withOutliers(RandomModels.random(config, 21), 10, 2, 3);
     private final Random rnd = new Random(5);
     private final CalibrationData calib = calibration();
     private final Quantizer w3g16 = new Quantizer(QuantSpec.weights(3, false, 16));
 
     private CalibrationData calibration() {
         List<int[]> s = new ArrayList<>();
-        for (int i = 0; i < 6; i++) s.add(SmallModels.tokens(new Random(200 + i), 48, 61));
+        for (int i = 0; i < 6; i++) s.add(RandomModels.tokens(new Random(200 + i), 48, 61));
         return new CalibrationData(s, "random tokens", 5);
     }
 
@@ -121,14 +123,14 @@ class AwqTest {
 
     @Test void beatsRtnAtThreeBitsAndReportsItsSearch() {
         QuantConfig c = QuantConfig.parse("W3A16 g16");
-        List<Tensor> heldOut = SmallModels.sequences(rnd, 2, 40, 61);
+        List<Tensor> heldOut = RandomModels.sequences(rnd, 2, 40, 61);
         LlamaModel ref = new LlamaModel(fp);
-        double rtn = SmallModels.relativeLogitError(ref, new Rtn().apply(fp, null, c, ProgressFactory.SILENT).model(), heldOut);
+        double rtn = LogitError.relative(ref, new Rtn().apply(fp, null, c, ProgressFactory.SILENT).model(), heldOut);
         QuantizedModel q = new Awq().apply(fp, calib, c, ProgressFactory.SILENT);
-        double awq = SmallModels.relativeLogitError(ref, q.model(), heldOut);
+        double awq = LogitError.relative(ref, q.model(), heldOut);
         assertThat(awq).as("AWQ %s vs RTN %s", awq, rtn).isLessThan(0.8 * rtn);
         QuantizedModel noClip = new Awq(Awq.Options.defaults().withClip(false)).apply(fp, calib, c, ProgressFactory.SILENT);
-        assertThat(SmallModels.relativeLogitError(ref, noClip.model(), heldOut)).isLessThan(rtn);
+        assertThat(LogitError.relative(ref, noClip.model(), heldOut)).isLessThan(rtn);
         @SuppressWarnings("unchecked") Map<String, Object> a = (Map<String, Object>) q.report().get("awq");
         assertThat((String) a.get("scaled")).contains("v → o skipped: GQA");
         @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) a.get("equivalence_after_scaling");
@@ -140,9 +142,9 @@ class AwqTest {
     }
 
     @Test void withMultiHeadAttentionVAndOAreScaledToo() {
-        LlamaConfig mha = SmallModels.config(32, 48, 1, 4, 4, 29, true);
-        LlamaWeights w = SmallModels.withOutliers(SmallModels.random(mha, 8), 10, 1, 2);
-        QuantizedModel q = new Awq().apply(w, new CalibrationData(List.of(SmallModels.tokens(rnd, 30, 29), SmallModels.tokens(rnd, 30, 29)), "r", 1),
+        LlamaConfig mha = RandomModels.config(32, 48, 1, 4, 4, 29, Rope.Layout.HALF, true);
+        LlamaWeights w = RandomModels.withOutliers(RandomModels.random(mha, 8), 10, 1, 2);
+        QuantizedModel q = new Awq().apply(w, new CalibrationData(List.of(RandomModels.tokens(rnd, 30, 29), RandomModels.tokens(rnd, 30, 29)), "r", 1),
                 QuantConfig.parse("W4A16 g16"), ProgressFactory.SILENT);
         @SuppressWarnings("unchecked") Map<String, Object> a = (Map<String, Object>) q.report().get("awq");
         @SuppressWarnings("unchecked") Map<String, Object> layer = (Map<String, Object>) ((Map<String, Object>) a.get("scales")).get("model.layers.0");

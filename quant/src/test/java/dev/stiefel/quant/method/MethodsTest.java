@@ -6,14 +6,15 @@ import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.Quantizer;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -27,14 +28,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class MethodsTest {
-    private final LlamaConfig config = SmallModels.config(48, 96, 2, 4, 2, 61, false);
-    private final LlamaWeights fp = SmallModels.random(config, 21);
+    private final LlamaConfig config = RandomModels.config(48, 96, 2, 4, 2, 61, Rope.Layout.HALF, false);
+    private final LlamaWeights fp = RandomModels.random(config, 21);
     private final Random rnd = new Random(5);
-    private final CalibrationData calib = new CalibrationData(List.of(SmallModels.tokens(rnd, 48, 61), SmallModels.tokens(rnd, 48, 61),
-            SmallModels.tokens(rnd, 48, 61), SmallModels.tokens(rnd, 48, 61)), "random tokens", 5);
+    private final CalibrationData calib = new CalibrationData(List.of(RandomModels.tokens(rnd, 48, 61), RandomModels.tokens(rnd, 48, 61),
+            RandomModels.tokens(rnd, 48, 61), RandomModels.tokens(rnd, 48, 61)), "random tokens", 5);
     /** Held-out sequences, never seen in calibration. */
-    private final List<Tensor> heldOut = List.of(Tensor.ofInts(SmallModels.tokens(rnd, 40, 61), 1, 40),
-            Tensor.ofInts(SmallModels.tokens(rnd, 40, 61), 1, 40));
+    private final List<Tensor> heldOut = List.of(Tensor.ofInts(RandomModels.tokens(rnd, 40, 61), 1, 40),
+            Tensor.ofInts(RandomModels.tokens(rnd, 40, 61), 1, 40));
 
     private double[] logits(LlamaModel m) {
         try (var off = Grad.off()) {
@@ -102,7 +103,7 @@ class MethodsTest {
         assertThat(q.weights().embedding().toFloatArray()).isEqualTo(w4.fakeQuant(fp.embedding(), "e").toFloatArray());
         assertThat(q.weights().output().toFloatArray()).isEqualTo(w4.fakeQuant(fp.output(), "h").toFloatArray());
 
-        LlamaWeights tied = SmallModels.random(SmallModels.config(16, 24, 1, 2, 2, 19, true), 2);
+        LlamaWeights tied = RandomModels.random(RandomModels.config(16, 24, 1, 2, 2, 19, Rope.Layout.HALF, true), 2);
         QuantizedModel headOnly = new Rtn().apply(tied, null, QuantConfig.parse("W4A16").withEmbeddingAndHead(false, true), ProgressFactory.SILENT);
         assertThat(headOnly.weights().embedding()).isSameAs(tied.embedding());
         assertThat(headOnly.weights().output()).isNotSameAs(headOnly.weights().embedding());

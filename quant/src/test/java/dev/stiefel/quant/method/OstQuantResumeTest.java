@@ -3,10 +3,11 @@ package dev.stiefel.quant.method;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.tensor.Rope;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,13 +23,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Checkpointed learning: an interrupted run resumes to exactly the bits of an uninterrupted one; other runs are refused. */
 class OstQuantResumeTest {
-    private static final LlamaConfig C = SmallModels.config(32, 64, 2, 4, 2, 53, false);
+    private static final LlamaConfig C = RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false);
     @TempDir Path dir;
 
     private static CalibrationData calibration(int n, int len) {
         Random rnd = new Random(31);
         List<int[]> s = new ArrayList<>();
-        for (int i = 0; i < n; i++) s.add(SmallModels.tokens(rnd, len, C.vocabSize()));
+        for (int i = 0; i < n; i++) s.add(RandomModels.tokens(rnd, len, C.vocabSize()));
         return new CalibrationData(s, "random tokens", 31);
     }
 
@@ -52,7 +53,7 @@ class OstQuantResumeTest {
     }
 
     @Test void aRunStoppedAfterSomeStepsResumesToTheSameBitsAsAnUninterruptedRun() throws Exception {
-        LlamaWeights fp = SmallModels.withOutliers(SmallModels.random(C, 5), 10, 2, 3);
+        LlamaWeights fp = RandomModels.withOutliers(RandomModels.random(C, 5), 10, 2, 3);
         CalibrationData calib = calibration(5, 16);
         QuantConfig config = QuantConfig.parse("W4A4KV4");
         // 5 windows in batches of 2: 3 steps per epoch, the last short; 8 steps cross two reshuffles
@@ -88,7 +89,7 @@ class OstQuantResumeTest {
     }
 
     @Test void aCheckpointIsOnlyResumedByTheRunItBelongsTo() {
-        LlamaWeights fp = SmallModels.random(C, 6);
+        LlamaWeights fp = RandomModels.random(C, 6);
         CalibrationData calib = calibration(4, 16);
         QuantConfig config = QuantConfig.parse("W4A4KV4");
         OstQuant.Options o = OstQuant.Options.ostquant().withSteps(3).withBatch(2).withWorkDir(dir);

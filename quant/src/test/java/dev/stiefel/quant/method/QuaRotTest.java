@@ -4,13 +4,15 @@ import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.LogitError;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.CalibrationData;
-import dev.stiefel.quant.transform.QkRotation;
 import dev.stiefel.quant.transform.EquivalenceCheck;
+import dev.stiefel.quant.transform.QkRotation;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -27,18 +29,18 @@ class QuaRotTest {
 
     private CalibrationData calibration(int vocab) {
         List<int[]> s = new ArrayList<>();
-        for (int i = 0; i < 8; i++) s.add(SmallModels.tokens(rnd, 48, vocab));
+        for (int i = 0; i < 8; i++) s.add(RandomModels.tokens(rnd, 48, vocab));
         return new CalibrationData(s, "random tokens", 5);
     }
 
     @Test void theWholeRotatedModelComputesTheSameLogitsBeforeQuantization() {
         for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD)) {
-            LlamaWeights fp = SmallModels.random(c, 31);
+            LlamaWeights fp = RandomModels.random(c, 31);
             var fused = EquivalenceCheck.assertEquivalent(fp, QuaRot.transforms(c, QuaRot.Options.defaults(), true), rnd);
             assertThat(fused.online()).hasSize(4); // down_proj input, across heads, Q, K
             // through the method with nothing quantized: the same model, and the report says how close it was
             QuantizedModel q = QuaRot.rtn().apply(fp, null, QuantConfig.FP, ProgressFactory.SILENT);
-            assertThat(SmallModels.relativeLogitError(new LlamaModel(fp), q.model(), SmallModels.sequences(rnd, 2, 20, c.vocabSize()))).isLessThan(1e-5);
+            assertThat(LogitError.relative(new LlamaModel(fp), q.model(), RandomModels.sequences(rnd, 2, 20, c.vocabSize()))).isLessThan(1e-5);
             @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) ((Map<String, Object>) q.report().get("quarot")).get("equivalence_before_quantization");
             assertThat((Double) eq.get("relative")).isLessThan(1e-5);
         }
@@ -47,19 +49,19 @@ class QuaRotTest {
     }
 
     @Test void atW4A4ItBeatsRtnByAClearMarginOnAModelWithActivationOutliers() {
-        LlamaConfig c = SmallModels.config(64, 128, 2, 4, 2, 61, false);
-        LlamaWeights base = SmallModels.random(c, 21), fp = SmallModels.withOutliers(base, 10, 2, 3);
-        List<Tensor> heldOut = SmallModels.sequences(rnd, 2, 40, 61);
+        LlamaConfig c = RandomModels.config(64, 128, 2, 4, 2, 61, Rope.Layout.HALF, false);
+        LlamaWeights base = RandomModels.random(c, 21), fp = RandomModels.withOutliers(base, 10, 2, 3);
+        List<Tensor> heldOut = RandomModels.sequences(rnd, 2, 40, 61);
         LlamaModel ref = new LlamaModel(fp);
         // the injected outliers change nothing in full precision
-        assertThat(SmallModels.relativeLogitError(new LlamaModel(base), ref, heldOut)).isLessThan(1e-5);
+        assertThat(LogitError.relative(new LlamaModel(base), ref, heldOut)).isLessThan(1e-5);
         CalibrationData calib = calibration(61);
         for (String shorthand : List.of("W4A4", "W4A4KV4")) {
             QuantConfig config = QuantConfig.parse(shorthand);
-            double rtn = SmallModels.relativeLogitError(ref, new Rtn().apply(fp, calib, config, ProgressFactory.SILENT).model(), heldOut);
+            double rtn = LogitError.relative(ref, new Rtn().apply(fp, calib, config, ProgressFactory.SILENT).model(), heldOut);
             QuantizedModel qr = QuaRot.rtn().apply(fp, calib, config, ProgressFactory.SILENT);
             QuantizedModel qg = QuaRot.gptq().apply(fp, calib, config, ProgressFactory.SILENT);
-            double quarotRtn = SmallModels.relativeLogitError(ref, qr.model(), heldOut), quarotGptq = SmallModels.relativeLogitError(ref, qg.model(), heldOut);
+            double quarotRtn = LogitError.relative(ref, qr.model(), heldOut), quarotGptq = LogitError.relative(ref, qg.model(), heldOut);
             // measured: RTN 0.54, QuaRot-RTN 0.25, QuaRot-GPTQ 0.21 (W4A4)
             assertThat(quarotRtn).as("%s QuaRot-RTN %s vs RTN %s", shorthand, quarotRtn, rtn).isLessThan(0.6 * rtn);
             assertThat(quarotGptq).as("%s QuaRot-GPTQ %s vs QuaRot-RTN %s", shorthand, quarotGptq, quarotRtn).isLessThan(quarotRtn);

@@ -6,14 +6,16 @@ import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.LogitError;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.ActivationStats;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.DoubleWeights;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -27,20 +29,20 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class SmoothQuantTest {
-    private final LlamaConfig config = SmallModels.config(64, 96, 2, 4, 2, 61, false);
-    private final LlamaWeights base = SmallModels.random(config, 21);
+    private final LlamaConfig config = RandomModels.config(64, 96, 2, 4, 2, 61, Rope.Layout.HALF, false);
+    private final LlamaWeights base = RandomModels.random(config, 21);
     /**
      * The same function with 20× outlier channels entering q/k/v and gate/up, where SmoothQuant migrates them; none at
      * down_proj's input, which SmoothQuant (as mit-han-lab/smoothquant for LLaMA) leaves alone.
      */
-    private final LlamaWeights fp = SmallModels.withOutliers(base, 20, 2, 0, 3);
+    private final LlamaWeights fp = RandomModels.withOutliers(base, 20, 2, 0, 3);
     private final Random rnd = new Random(5);
     private final CalibrationData calib = calibration();
-    private final List<Tensor> heldOut = SmallModels.sequences(rnd, 2, 40, 61);
+    private final List<Tensor> heldOut = RandomModels.sequences(rnd, 2, 40, 61);
 
     private CalibrationData calibration() {
         List<int[]> s = new ArrayList<>();
-        for (int i = 0; i < 6; i++) s.add(SmallModels.tokens(new Random(100 + i), 48, 61));
+        for (int i = 0; i < 6; i++) s.add(RandomModels.tokens(new Random(100 + i), 48, 61));
         return new CalibrationData(s, "random tokens", 5);
     }
 
@@ -72,15 +74,15 @@ class SmoothQuantTest {
                 assertThat(rb).as("layer %d %s before", l, site).isGreaterThan(8);
                 assertThat(ra).as("layer %d %s: %s → %s", l, site, rb, ra).isLessThan(rb / 3);
             }
-        assertThat(SmallModels.relativeLogitError(new LlamaModel(fp), sm.fused().model(), heldOut)).isLessThan(1e-5);
+        assertThat(LogitError.relative(new LlamaModel(fp), sm.fused().model(), heldOut)).isLessThan(1e-5);
     }
 
     @Test void atW8A8ItBeatsRtnOnAModelWithOutliers() {
         QuantConfig c = QuantConfig.parse("W8A8");
         LlamaModel ref = new LlamaModel(fp);
-        double rtn = SmallModels.relativeLogitError(ref, new Rtn().apply(fp, calib, c, ProgressFactory.SILENT).model(), heldOut);
+        double rtn = LogitError.relative(ref, new Rtn().apply(fp, calib, c, ProgressFactory.SILENT).model(), heldOut);
         QuantizedModel q = new SmoothQuant().apply(fp, calib, c, ProgressFactory.SILENT);
-        double sq = SmallModels.relativeLogitError(ref, q.model(), heldOut);
+        double sq = LogitError.relative(ref, q.model(), heldOut);
         // measured: SmoothQuant 0.015, RTN 0.064
         assertThat(sq).as("SmoothQuant %s vs RTN %s", sq, rtn).isLessThan(0.5 * rtn);
         @SuppressWarnings("unchecked") Map<String, Object> s = (Map<String, Object>) q.report().get("smoothquant");
@@ -97,7 +99,7 @@ class SmoothQuantTest {
         assertThat(SmoothQuant.configFor(c, SmoothQuant.Level.O2).describe()).containsEntry("activations", "int8 sym dynamic per-tensor");
         QuantizedModel o3 = new SmoothQuant(new SmoothQuant.Options(0.5, SmoothQuant.Level.O3)).apply(fp, calib, c, ProgressFactory.SILENT);
         assertThat(o3.report()).containsEntry("activations", "int8 sym static per-tensor").containsEntry("weights", "int8 sym static per-tensor");
-        double err = SmallModels.relativeLogitError(new LlamaModel(fp), o3.model(), heldOut);
+        double err = LogitError.relative(new LlamaModel(fp), o3.model(), heldOut);
         assertThat(err).isLessThan(0.1); // measured 0.033: per-tensor static ranges, the coarsest setting, calibrated on the smoothed model
         assertThat(Methods.byName("smoothquant", Methods.Options.defaults().withSmoothAlpha(0.8)).name()).isEqualTo("smoothquant");
         assertThatThrownBy(() -> new SmoothQuant.Options(1.5, SmoothQuant.Level.CONFIG)).hasMessageContaining("alpha");

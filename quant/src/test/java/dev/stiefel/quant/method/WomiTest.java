@@ -2,10 +2,11 @@ package dev.stiefel.quant.method;
 
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.transform.EquivalenceCheck;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
@@ -53,19 +54,19 @@ class WomiTest {
             layers.add(new LlamaWeights.Layer(l.attnNorm(), readers.get(0), readers.get(1), readers.get(2), writers.get(0), l.ffnNorm(),
                     readers.get(3), readers.get(4), writers.get(1)));
         }
-        return new LlamaWeights(c, w.embedding(), layers, w.finalNorm(), c.tiedEmbeddings() ? null : w.output(), List.of());
+        return RandomModels.withLayers(w, layers);
     }
 
     @Test void womiRotationsAreOrthogonalAndExact() {
-        LlamaWeights fp = SmallModels.random(EquivalenceCheck.GQA, 3);
+        LlamaWeights fp = RandomModels.random(EquivalenceCheck.GQA, 3);
         OstQuantView v = Womi.view(fp, OstQuantView.Options.ostquant(true), 0);
         for (var r : v.rotations()) assertThat(Linalg.orthogonalityError(r.value().toDMatrix())).isLessThan(1e-5);
         EquivalenceCheck.assertEquivalent(fp, v.pipeline(), new Random(1));
     }
 
     @Test void womiHalvesTheWeightQuantizationErrorOfARandomHadamardStartOnOutlierWeights() {
-        LlamaConfig c = SmallModels.config(64, 128, 2, 4, 2, 61, false);
-        LlamaWeights fp = withWeightOutliers(SmallModels.random(c, 9), 4);
+        LlamaConfig c = RandomModels.config(64, 128, 2, 4, 2, 61, Rope.Layout.HALF, false);
+        LlamaWeights fp = withWeightOutliers(RandomModels.random(c, 9), 4);
         QuantSpec w4 = QuantConfig.parse("W4A16").weight();
         OstQuant.Options o = OstQuant.Options.ostquant();
         QuantConfig cfg = QuantConfig.parse("W4A16");
@@ -78,7 +79,7 @@ class WomiTest {
         assertThat(hadamard).isLessThan(identity);
         assertThat(womi).isLessThan(0.8 * hadamard);
         // on Gaussian weights (no structure to find) WOMI is no worse than a random Hadamard
-        LlamaWeights plain = SmallModels.random(c, 9);
+        LlamaWeights plain = RandomModels.random(c, 9);
         double hPlain = Womi.relativeL1Error(OstQuant.initialView(plain, cfg, o.withInit(OstQuant.Init.HADAMARD)).fuse().weights(), w4);
         double wPlain = Womi.relativeL1Error(OstQuant.initialView(plain, cfg, o.withInit(OstQuant.Init.WOMI)).fuse().weights(), w4);
         System.out.printf("Gaussian weights: random Hadamard %.4f, WOMI %.4f%n", hPlain, wPlain);

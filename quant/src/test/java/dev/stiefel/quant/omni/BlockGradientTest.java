@@ -11,9 +11,9 @@ import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.QuantSpec;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -34,8 +34,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * the function whose gradient the straight-through estimator defines.
  */
 class BlockGradientTest {
-    private final LlamaConfig c = SmallModels.config(8, 12, 1, 2, 1, 7, false).withRopeLayout(Rope.Layout.INTERLEAVED);
-    private final LlamaWeights w = SmallModels.random(c, 41);
+    private final LlamaConfig c = RandomModels.config(8, 12, 1, 2, 1, 7, Rope.Layout.HALF, false).withRopeLayout(Rope.Layout.INTERLEAVED);
+    private final LlamaWeights w = RandomModels.random(c, 41);
     private final Tensor x = Tensor.randn(new Random(42), 1, 5, c.dim());
     private final QuantSpec weights = QuantSpec.weights(4, false, 4);
     private final ActivationQuantizer act = ActivationQuantizer.linearInput(QuantSpec.activations(4, false, 0));

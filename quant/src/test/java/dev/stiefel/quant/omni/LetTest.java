@@ -7,12 +7,14 @@ import dev.stiefel.llama.Hooks.Input;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.quant.SmallModels;
+import dev.stiefel.llama.testing.F64Llama.Block;
+import dev.stiefel.llama.testing.F64Llama;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.api.Test;
 
 import java.util.List;
 import java.util.Map;
@@ -23,18 +25,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * LET is an equivalence: each of its four pairs, with arbitrary scales, leaves what the block computes unchanged.
  * Checked in f64 (the transformation applied through {@link Let}'s own index maps, the block computed by
- * {@link F64Block}) to 1e-8 relative, on a grouped-query model in both RoPE layouts, each with a control showing that
+ * {@link F64Llama}) to 1e-8 relative, on a grouped-query model in both RoPE layouts, each with a control showing that
  * the constraint (rotary pairs, KV groups) is what makes it exact; and in f32 through the code that folds the scales.
  */
 class LetTest {
     private static final int T = 9;
 
     private static LlamaConfig config(Rope.Layout layout) {
-        return SmallModels.config(24, 40, 1, 4, 2, 11, false).withRopeLayout(layout);
+        return RandomModels.config(24, 40, 1, 4, 2, 11, Rope.Layout.HALF, false).withRopeLayout(layout);
     }
 
     private static LlamaWeights weights(LlamaConfig c) {
-        return SmallModels.random(c, 3);
+        return RandomModels.random(c, 3);
     }
 
     private static double[] scales(Random rnd, int n) {
@@ -50,7 +52,7 @@ class LetTest {
     }
 
     private static double[][] input(LlamaConfig c) {
-        return F64Block.tokens(Tensor.randn(new Random(17), 1, T, c.dim()));
+        return F64Llama.tokens(Tensor.randn(new Random(17), 1, T, c.dim()));
     }
 
     // ------------------------------------------------------------ the f64 transformations, through Let's maps
@@ -84,12 +86,12 @@ class LetTest {
         LlamaConfig c = config(layout);
         LlamaWeights w = weights(c);
         Tensor x = Tensor.randn(new Random(17), 1, T, c.dim());
-        double[][] ref = new F64Block(c, w.layer(0)).forward(F64Block.tokens(x));
+        double[][] ref = new Block(c, w.layer(0)).forward(F64Llama.tokens(x));
         double[][] got;
         try (var off = Grad.off()) {
-            got = F64Block.tokens(new LlamaModel(w).block(0, Var.of(x), 0, null).value());
+            got = F64Llama.tokens(new LlamaModel(w).block(0, Var.of(x), 0, null).value());
         }
-        assertThat(F64Block.relativeDiff(got, ref)).isLessThan(1e-5);
+        assertThat(F64Llama.relativeDiff(got, ref)).isLessThan(1e-5);
     }
 
     // ------------------------------------------------------------ one pair at a time, f64
@@ -97,58 +99,58 @@ class LetTest {
     @ParameterizedTest @EnumSource(Rope.Layout.class)
     void normToQkvScalesKeepTheProjections(Rope.Layout layout) {
         LlamaConfig c = config(layout);
-        F64Block ref = new F64Block(c, weights(c).layer(0)), t = new F64Block(c, weights(c).layer(0));
+        Block ref = new Block(c, weights(c).layer(0)), t = new Block(c, weights(c).layer(0));
         double[] s = scales(new Random(1), c.dim());
         divideGain(t.attnNorm, s);
         for (double[][] w : List.of(t.wq, t.wk, t.wv)) scaleColumns(w, s, null);
         double[][] x = input(c), h = ref.rmsNorm(x, ref.attnNorm), ht = t.rmsNorm(x, t.attnNorm);
-        assertThat(F64Block.relativeDiff(ht, h)).as("the activation does change").isGreaterThan(0.1);
+        assertThat(F64Llama.relativeDiff(ht, h)).as("the activation does change").isGreaterThan(0.1);
         for (int i = 0; i < 3; i++) {
             double[][] w = List.of(ref.wq, ref.wk, ref.wv).get(i), wt = List.of(t.wq, t.wk, t.wv).get(i);
-            assertThat(F64Block.relativeDiff(F64Block.linear(ht, wt), F64Block.linear(h, w))).isLessThan(1e-8);
+            assertThat(F64Llama.relativeDiff(F64Llama.linear(ht, wt), F64Llama.linear(h, w))).isLessThan(1e-8);
         }
-        assertThat(F64Block.relativeDiff(t.forward(x), ref.forward(x))).isLessThan(1e-8);
+        assertThat(F64Llama.relativeDiff(t.forward(x), ref.forward(x))).isLessThan(1e-8);
     }
 
     @ParameterizedTest @EnumSource(Rope.Layout.class)
     void mlpNormToGateUpScalesKeepTheProjections(Rope.Layout layout) {
         LlamaConfig c = config(layout);
-        F64Block ref = new F64Block(c, weights(c).layer(0)), t = new F64Block(c, weights(c).layer(0));
+        Block ref = new Block(c, weights(c).layer(0)), t = new Block(c, weights(c).layer(0));
         double[] s = scales(new Random(2), c.dim());
         divideGain(t.ffnNorm, s);
         scaleColumns(t.wGate, s, null);
         scaleColumns(t.wUp, s, null);
         double[][] x = input(c), m = ref.rmsNorm(x, ref.ffnNorm), mt = t.rmsNorm(x, t.ffnNorm);
-        assertThat(F64Block.relativeDiff(F64Block.linear(mt, t.wGate), F64Block.linear(m, ref.wGate))).isLessThan(1e-8);
-        assertThat(F64Block.relativeDiff(F64Block.linear(mt, t.wUp), F64Block.linear(m, ref.wUp))).isLessThan(1e-8);
-        assertThat(F64Block.relativeDiff(t.forward(x), ref.forward(x))).isLessThan(1e-8);
+        assertThat(F64Llama.relativeDiff(F64Llama.linear(mt, t.wGate), F64Llama.linear(m, ref.wGate))).isLessThan(1e-8);
+        assertThat(F64Llama.relativeDiff(F64Llama.linear(mt, t.wUp), F64Llama.linear(m, ref.wUp))).isLessThan(1e-8);
+        assertThat(F64Llama.relativeDiff(t.forward(x), ref.forward(x))).isLessThan(1e-8);
     }
 
     /** One scale per rotary pair and KV head keeps q·kᵀ after RoPE; a scale per feature does not. */
     @ParameterizedTest @EnumSource(Rope.Layout.class)
     void queryKeyScalesSharedByRotaryPairsKeepTheScores(Rope.Layout layout) {
         LlamaConfig c = config(layout);
-        F64Block ref = new F64Block(c, weights(c).layer(0));
+        Block ref = new Block(c, weights(c).layer(0));
         double[][] h = ref.rmsNorm(input(c), ref.attnNorm);
-        double[][][] scores = ref.scores(ref.rope(F64Block.linear(h, ref.wq)), ref.rope(F64Block.linear(h, ref.wk)));
+        double[][][] scores = ref.scores(ref.rope(F64Llama.linear(h, ref.wq)), ref.rope(F64Llama.linear(h, ref.wk)));
 
         double[] pairs = scales(new Random(3), c.kvHeads() * c.headDim() / 2);
-        F64Block t = new F64Block(c, weights(c).layer(0));
+        Block t = new Block(c, weights(c).layer(0));
         divideRows(t.wq, pairs, Let.queryRowToPair(c));
         multiplyRows(t.wk, pairs, Let.keyRowToPair(c));
-        double[][] q = F64Block.linear(h, t.wq);
-        assertThat(F64Block.relativeDiff(q, F64Block.linear(h, ref.wq))).as("the queries do change").isGreaterThan(0.1);
-        assertThat(F64Block.relativeDiff(t.scores(t.rope(q), t.rope(F64Block.linear(h, t.wk))), scores)).isLessThan(1e-8);
-        assertThat(F64Block.relativeDiff(t.forward(input(c)), ref.forward(input(c)))).isLessThan(1e-8);
+        double[][] q = F64Llama.linear(h, t.wq);
+        assertThat(F64Llama.relativeDiff(q, F64Llama.linear(h, ref.wq))).as("the queries do change").isGreaterThan(0.1);
+        assertThat(F64Llama.relativeDiff(t.scores(t.rope(q), t.rope(F64Llama.linear(h, t.wk))), scores)).isLessThan(1e-8);
+        assertThat(F64Llama.relativeDiff(t.forward(input(c)), ref.forward(input(c)))).isLessThan(1e-8);
 
         // control: a scale per K feature (the two features of a pair differ) breaks the equivalence through RoPE
         double[] perFeature = scales(new Random(4), c.kvDim());
         int[] qToK = new int[c.qDim()];
         for (int r = 0; r < c.qDim(); r++) qToK[r] = (r / c.headDim() / c.groupSize()) * c.headDim() + r % c.headDim();
-        F64Block u = new F64Block(c, weights(c).layer(0));
+        Block u = new Block(c, weights(c).layer(0));
         divideRows(u.wq, perFeature, qToK);
         multiplyRows(u.wk, perFeature, null);
-        assertThat(F64Block.relativeDiff(u.scores(u.rope(F64Block.linear(h, u.wq)), u.rope(F64Block.linear(h, u.wk))), scores))
+        assertThat(F64Llama.relativeDiff(u.scores(u.rope(F64Llama.linear(h, u.wq)), u.rope(F64Llama.linear(h, u.wk))), scores))
                 .isGreaterThan(1e-3);
     }
 
@@ -156,41 +158,41 @@ class LetTest {
     @ParameterizedTest @EnumSource(Rope.Layout.class)
     void valueOutputScalesSharedByAGroupKeepTheOutput(Rope.Layout layout) {
         LlamaConfig c = config(layout);
-        F64Block ref = new F64Block(c, weights(c).layer(0));
+        Block ref = new Block(c, weights(c).layer(0));
         double[][] x = input(c), h = ref.rmsNorm(x, ref.attnNorm);
-        double[][][] sc = ref.scores(ref.rope(F64Block.linear(h, ref.wq)), ref.rope(F64Block.linear(h, ref.wk)));
-        double[][] out = F64Block.linear(ref.heads(sc, F64Block.linear(h, ref.wv)), ref.wo);
+        double[][][] sc = ref.scores(ref.rope(F64Llama.linear(h, ref.wq)), ref.rope(F64Llama.linear(h, ref.wk)));
+        double[][] out = F64Llama.linear(ref.heads(sc, F64Llama.linear(h, ref.wv)), ref.wo);
 
         double[] s = scales(new Random(5), c.kvDim());
-        F64Block t = new F64Block(c, weights(c).layer(0));
+        Block t = new Block(c, weights(c).layer(0));
         divideRows(t.wv, s, null);
         scaleColumns(t.wo, s, Let.outputColumnToValue(c));
-        double[][] heads = t.heads(sc, F64Block.linear(h, t.wv));
-        assertThat(F64Block.relativeDiff(heads, ref.heads(sc, F64Block.linear(h, ref.wv)))).as("o_proj's input does change").isGreaterThan(0.1);
-        assertThat(F64Block.relativeDiff(F64Block.linear(heads, t.wo), out)).isLessThan(1e-8);
-        assertThat(F64Block.relativeDiff(t.forward(x), ref.forward(x))).isLessThan(1e-8);
+        double[][] heads = t.heads(sc, F64Llama.linear(h, t.wv));
+        assertThat(F64Llama.relativeDiff(heads, ref.heads(sc, F64Llama.linear(h, ref.wv)))).as("o_proj's input does change").isGreaterThan(0.1);
+        assertThat(F64Llama.relativeDiff(F64Llama.linear(heads, t.wo), out)).isLessThan(1e-8);
+        assertThat(F64Llama.relativeDiff(t.forward(x), ref.forward(x))).isLessThan(1e-8);
 
         // control: Wo's columns scaled as if each query head had its own values (the map of an MHA model)
-        F64Block u = new F64Block(c, weights(c).layer(0));
+        Block u = new Block(c, weights(c).layer(0));
         double[] perQuery = new double[c.qDim()];
         for (int j = 0; j < c.qDim(); j++) perQuery[j] = s[j % c.kvDim()];
         divideRows(u.wv, s, null);
         scaleColumns(u.wo, perQuery, identity(c.qDim()));
-        assertThat(F64Block.relativeDiff(F64Block.linear(u.heads(sc, F64Block.linear(h, u.wv)), u.wo), out)).isGreaterThan(1e-3);
+        assertThat(F64Llama.relativeDiff(F64Llama.linear(u.heads(sc, F64Llama.linear(h, u.wv)), u.wo), out)).isGreaterThan(1e-3);
     }
 
     @ParameterizedTest @EnumSource(Rope.Layout.class)
     void allFourPairsTogetherKeepTheBlock(Rope.Layout layout) {
         LlamaConfig c = config(layout);
-        F64Block ref = new F64Block(c, weights(c).layer(0)), t = new F64Block(c, weights(c).layer(0));
+        Block ref = new Block(c, weights(c).layer(0)), t = new Block(c, weights(c).layer(0));
         Random rnd = new Random(6);
         double[] sa = scales(rnd, c.dim()), sm = scales(rnd, c.dim()), so = scales(rnd, c.kvDim()), sqk = scales(rnd, c.kvHeads() * c.headDim() / 2);
         applyAll(c, t, sa, sm, so, sqk);
         double[][] x = input(c);
-        assertThat(F64Block.relativeDiff(t.forward(x), ref.forward(x))).isLessThan(1e-8);
+        assertThat(F64Llama.relativeDiff(t.forward(x), ref.forward(x))).isLessThan(1e-8);
     }
 
-    static void applyAll(LlamaConfig c, F64Block t, double[] sa, double[] sm, double[] so, double[] sqk) {
+    static void applyAll(LlamaConfig c, Block t, double[] sa, double[] sm, double[] so, double[] sqk) {
         divideGain(t.attnNorm, sa);
         for (double[][] w : List.of(t.wq, t.wk, t.wv)) scaleColumns(w, sa, null);
         divideRows(t.wq, sqk, Let.queryRowToPair(c));
@@ -218,18 +220,18 @@ class LetTest {
         Let let = Let.of(c, f32(sa), f32(sm), f32(so), f32(sqk));
         BlockHooks hooks = new BlockHooks(0, let, Map.of(), null, null, null, null);
         Tensor x = Tensor.randn(new Random(17), 1, T, c.dim());
-        double[][] ref = new F64Block(c, w.layer(0)).forward(F64Block.tokens(x));
+        double[][] ref = new Block(c, w.layer(0)).forward(F64Llama.tokens(x));
         LlamaWeights.Layer folded = hooks.fold(w.layer(0));
         try (var off = Grad.off()) {
-            double[][] fly = F64Block.tokens(new LlamaModel(w, hooks).block(0, Var.of(x), 0, null).value());
-            double[][] shipped = F64Block.tokens(new LlamaModel(OmniQuant.withLayers(w, List.of(folded))).block(0, Var.of(x), 0, null).value());
-            assertThat(F64Block.relativeDiff(fly, ref)).isLessThan(1e-5);
-            assertThat(F64Block.relativeDiff(shipped, ref)).isLessThan(1e-5);
+            double[][] fly = F64Llama.tokens(new LlamaModel(w, hooks).block(0, Var.of(x), 0, null).value());
+            double[][] shipped = F64Llama.tokens(new LlamaModel(RandomModels.withLayers(w, List.of(folded))).block(0, Var.of(x), 0, null).value());
+            assertThat(F64Llama.relativeDiff(fly, ref)).isLessThan(1e-5);
+            assertThat(F64Llama.relativeDiff(shipped, ref)).isLessThan(1e-5);
         }
         // the folded tensors are the f64 transformation of the same scales
-        F64Block t = new F64Block(c, w.layer(0));
+        Block t = new Block(c, w.layer(0));
         applyAll(c, t, toDouble(let.attn()), toDouble(let.mlp()), toDouble(let.out()), toDouble(let.qk()));
-        F64Block f = new F64Block(c, folded);
+        Block f = new Block(c, folded);
         assertThat(maxRel(f.wq, t.wq)).isLessThan(1e-6);
         assertThat(maxRel(f.wk, t.wk)).isLessThan(1e-6);
         assertThat(maxRel(f.wv, t.wv)).isLessThan(1e-6);
@@ -266,8 +268,8 @@ class LetTest {
         }
         double alpha = 0.4;
         Let let = Let.smoothQuant(c, w.layer(0), maxima, alpha);
-        F64Block b = new F64Block(c, w.layer(0));
-        double[][] h = b.rmsNorm(F64Block.tokens(x), b.attnNorm);
+        Block b = new Block(c, w.layer(0));
+        double[][] h = b.rmsNorm(F64Llama.tokens(x), b.attnNorm);
         float[] attn = let.attn();
         for (int j = 0; j < c.dim(); j++) {
             double a = 0, wmax = 0;

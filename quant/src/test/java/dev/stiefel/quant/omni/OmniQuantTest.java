@@ -8,13 +8,15 @@ import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.LogitError;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
-import dev.stiefel.quant.SmallModels;
+import dev.stiefel.quant.RandomCalibration;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.quant.method.Rtn;
@@ -36,30 +38,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /** OmniQuant end to end on small random models: it learns, it beats round-to-nearest where the paper says it should, it resumes. */
 class OmniQuantTest {
 
-    private static CalibrationData calibration(int n, int t, int vocab, long seed) { return SmallModels.calibration(n, t, vocab, seed); }
+    private static CalibrationData calibration(int n, int t, int vocab, long seed) { return RandomCalibration.of(n, t, vocab, seed); }
 
     /** ‖logits − logits_fp‖ / ‖logits_fp‖ on sequences never seen in calibration. */
     private static double logitError(LlamaWeights fp, QuantizedModel q, int vocab) {
-        return SmallModels.relativeLogitError(new LlamaModel(fp), q.model(), SmallModels.sequences(new Random(99), 3, 40, vocab));
-    }
-
-    /**
-     * The same function as {@code w}, with a few residual channels made outliers the way LLMs have them: the RMSNorm
-     * gains of those channels ×{@code factor} and the weight columns reading them ÷{@code factor}, so activations
-     * entering q/k/v and gate/up carry channels {@code factor} times larger than the rest.
-     */
-    static LlamaWeights withActivationOutliers(LlamaWeights w, int[] channels, float factor) {
-        LlamaConfig c = w.config();
-        float[] gain = new float[c.dim()], inverse = new float[c.dim()];
-        java.util.Arrays.fill(gain, 1f);
-        for (int ch : channels) gain[ch] = factor;
-        for (int j = 0; j < c.dim(); j++) inverse[j] = 1 / gain[j];
-        Tensor g = Tensor.wrap(gain, c.dim()), gCols = Tensor.wrap(inverse, 1, c.dim());
-        List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (LlamaWeights.Layer l : w.layers())
-            layers.add(new LlamaWeights.Layer(l.attnNorm().mul(g), l.wq().mul(gCols), l.wk().mul(gCols), l.wv().mul(gCols), l.wo(),
-                    l.ffnNorm().mul(g), l.wGate().mul(gCols), l.wUp().mul(gCols), l.wDown()));
-        return OmniQuant.withLayers(w, layers);
+        return LogitError.relative(new LlamaModel(fp), q.model(), RandomModels.sequences(new Random(99), 3, 40, vocab));
     }
 
     private static OmniQuant omni(int epochs) { return new OmniQuant(OmniQuant.Options.defaults().withEpochs(epochs)); }
@@ -75,10 +58,10 @@ class OmniQuantTest {
      * already about the best clipping there is, and the straight-through gradient has nothing to find.)
      */
     @Test void trainingLowersEveryBlocksMseAndReportsIt() {
-        LlamaWeights fp = SmallModels.random(SmallModels.config(64, 96, 2, 4, 2, 53, false), 20);
+        LlamaWeights fp = RandomModels.random(RandomModels.config(64, 96, 2, 4, 2, 53, Rope.Layout.HALF, false), 20);
         QuantizedModel q = omni(20).apply(fp, calibration(8, 32, 53, 11), QuantConfig.parse("W3A16 g32"), ProgressFactory.SILENT);
         assertLowered(q, 0.95, 20);
-        LlamaWeights outliers = withActivationOutliers(SmallModels.random(SmallModels.config(32, 64, 2, 4, 2, 53, false), 10), new int[]{3, 17, 30}, 25f);
+        LlamaWeights outliers = RandomModels.withOutliers(RandomModels.random(RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false), 10), 25f, new int[]{3, 17, 30});
         QuantizedModel w6a6 = omni(10).apply(outliers, calibration(8, 32, 53, 9), QuantConfig.parse("W6A6"), ProgressFactory.SILENT);
         assertLowered(w6a6, 0.97, 10);
         Map<?, ?> settings = (Map<?, ?>) w6a6.report().get("omniquant");
@@ -99,8 +82,8 @@ class OmniQuantTest {
 
     /** LET migrates injected activation outliers into the weights: W4A4 logits much closer to full precision than RTN's. */
     @Test void beatsRoundToNearestAtW4A4OnAModelWithActivationOutliers() {
-        LlamaConfig c = SmallModels.config(32, 64, 2, 4, 2, 53, false);
-        LlamaWeights fp = withActivationOutliers(SmallModels.random(c, 8), new int[]{3, 17, 30}, 25f);
+        LlamaConfig c = RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false);
+        LlamaWeights fp = RandomModels.withOutliers(RandomModels.random(c, 8), 25f, new int[]{3, 17, 30});
         QuantConfig w4a4 = QuantConfig.parse("W4A4");
         double rtn = logitError(fp, new Rtn().apply(fp, null, w4a4, ProgressFactory.SILENT), 53);
         double omni = logitError(fp, omni(5).apply(fp, calibration(6, 32, 53, 9), w4a4, ProgressFactory.SILENT), 53);
@@ -109,8 +92,8 @@ class OmniQuantTest {
 
     /** LWC at 2 bits: learned clipping beats the full-range grid of round-to-nearest, and beats its own starting point. */
     @Test void beatsRoundToNearestAtW2A16WithGroupsOf32() {
-        LlamaConfig c = SmallModels.config(64, 96, 2, 4, 2, 53, false);
-        LlamaWeights fp = SmallModels.random(c, 10);
+        LlamaConfig c = RandomModels.config(64, 96, 2, 4, 2, 53, Rope.Layout.HALF, false);
+        LlamaWeights fp = RandomModels.random(c, 10);
         QuantConfig w2 = QuantConfig.parse("W2A16 g32");
         CalibrationData calib = calibration(8, 32, 53, 11);
         double rtn = logitError(fp, new Rtn().apply(fp, null, w2, ProgressFactory.SILENT), 53);
@@ -127,8 +110,8 @@ class OmniQuantTest {
     // ------------------------------------------------------------ what it trains is what it ships
 
     @Test void theFoldedModelComputesWhatTheLastTrainingForwardComputed() {
-        LlamaConfig c = SmallModels.config(32, 48, 1, 4, 2, 41, false).withRopeLayout(Rope.Layout.INTERLEAVED);
-        LlamaWeights fp = SmallModels.random(c, 12);
+        LlamaConfig c = RandomModels.config(32, 48, 1, 4, 2, 41, Rope.Layout.HALF, false).withRopeLayout(Rope.Layout.INTERLEAVED);
+        LlamaWeights fp = RandomModels.random(c, 12);
         Random rnd = new Random(13);
         Let let = Let.of(c, uniform(rnd, c.dim()), uniform(rnd, c.dim()), uniform(rnd, c.kvDim()), uniform(rnd, c.kvHeads() * c.headDim() / 2));
         Map<Linear, WeightQuantizer> wq = new java.util.EnumMap<>(Linear.class);
@@ -138,7 +121,7 @@ class OmniQuantTest {
             wq.put(which, new Lwc(w4, t.size(0), t.size(1)));
         }
         BlockHooks training = new BlockHooks(0, let, wq, null, null, null, null);
-        LlamaWeights folded = OmniQuant.withLayers(fp, List.of(training.fold(fp.layer(0))));
+        LlamaWeights folded = RandomModels.withLayers(fp, List.of(training.fold(fp.layer(0))));
         Tensor x = Tensor.randn(new Random(14), 1, 20, c.dim());
         try (var off = Grad.off()) {
             Tensor trained = new LlamaModel(fp, training).block(0, Var.of(x), 0, null).value();
@@ -163,8 +146,8 @@ class OmniQuantTest {
 
     /** Interrupted after block 0 was saved, and again in the middle of block 2's training: the resumed runs end in the same weights. */
     @Test void resumedRunsEndInTheSameWeightsAsAnUninterruptedOne(@TempDir Path dir) {
-        LlamaConfig c = SmallModels.config(16, 24, 3, 2, 1, 29, false);
-        LlamaWeights fp = SmallModels.random(c, 15);
+        LlamaConfig c = RandomModels.config(16, 24, 3, 2, 1, 29, Rope.Layout.HALF, false);
+        LlamaWeights fp = RandomModels.random(c, 15);
         CalibrationData calib = calibration(3, 12, 29, 16);
         QuantConfig config = QuantConfig.parse("W4A4KV4");
         OmniQuant.Options o = OmniQuant.Options.defaults().withEpochs(2);
@@ -216,8 +199,8 @@ class OmniQuantTest {
     }
 
     @Test void refusesMissingCalibrationStaticActivationsAndNothingToLearn() {
-        LlamaConfig c = SmallModels.config(8, 12, 1, 2, 1, 7, false);
-        LlamaWeights fp = SmallModels.random(c, 1);
+        LlamaConfig c = RandomModels.config(8, 12, 1, 2, 1, 7, Rope.Layout.HALF, false);
+        LlamaWeights fp = RandomModels.random(c, 1);
         CalibrationData calib = calibration(1, 4, 7, 1);
         assertThatThrownBy(() -> omni(1).apply(fp, null, QuantConfig.parse("W4A16"), ProgressFactory.SILENT)).hasMessageContaining("calibration");
         QuantConfig staticActs = QuantConfig.parse("W8A8").withActivation(QuantSpec.activations(8, false, 0)

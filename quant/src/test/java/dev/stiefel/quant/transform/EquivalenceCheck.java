@@ -1,12 +1,17 @@
 package dev.stiefel.quant.transform;
 
+import dev.stiefel.llama.Hooks.Input;
+import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.quant.SmallModels;
+import dev.stiefel.llama.testing.F64Llama;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.linalg.DMatrix;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
@@ -21,28 +26,49 @@ import static org.assertj.core.api.Assertions.assertThat;
 public final class EquivalenceCheck {
     private EquivalenceCheck() {}
 
-    public static final LlamaConfig GQA = new LlamaConfig(48, 40, 2, 4, 2, 12, 37, 1e-5f, 10000, null, Rope.Layout.HALF, false, 64);
-    public static final LlamaConfig ODD = new LlamaConfig(30, 26, 2, 3, 1, 10, 29, 1e-5f, 10000, null, Rope.Layout.INTERLEAVED, true, 64);
+    public static final LlamaConfig GQA = RandomModels.config(48, 40, 2, 4, 2, 37, Rope.Layout.HALF, false);
+    public static final LlamaConfig ODD = RandomModels.config(30, 26, 2, 3, 1, 29, Rope.Layout.INTERLEAVED, true);
 
     /**
-     * The logits of fp and of fp with {@code ts} fused agree: in f64 ({@link Reference64} on the exact fused weights
+     * The logits of fp and of fp with {@code ts} fused agree: in f64 ({@link F64Llama} on the exact fused weights
      * with the online parts, against the original weights) to 1e-8 absolute, and in f32 (the model's forward on the
      * rounded weights with its hooks) to 1e-4 of the largest logit, on random tokens. Returns the fused model.
      */
     public static Transforms.Fused assertEquivalent(LlamaWeights fp, List<? extends Transform> ts, Random rnd) {
         LlamaConfig c = fp.config();
         Transforms.Fused fused = Transforms.fuse(fp, ts);
-        int[] tokens = SmallModels.tokens(rnd, 11, c.vocabSize());
-        double[][] ref = new Reference64(DoubleWeights.of(fp)).logits(tokens);
-        double[][] got = new Reference64(fused.exact(), fused.online()).logits(tokens);
-        assertThat(Reference64.maxAbs(ref)).as("logits are not trivially small").isGreaterThan(0.5);
-        assertThat(Reference64.maxAbsDiff(ref, got)).as("f64 max |Δlogit| of %s", fused.steps()).isLessThan(1e-8);
+        int[] tokens = RandomModels.tokens(rnd, 11, c.vocabSize());
+        double[][] ref = f64Logits(DoubleWeights.of(fp), List.of(), tokens);
+        double[][] got = f64Logits(fused.exact(), fused.online(), tokens);
+        assertThat(F64Llama.maxAbs(ref)).as("logits are not trivially small").isGreaterThan(0.5);
+        assertThat(F64Llama.maxAbsDiff(ref, got)).as("f64 max |Δlogit| of %s", fused.steps()).isLessThan(1e-8);
 
-        Tensor ids = Tensor.ofInts(concat(tokens, SmallModels.tokens(rnd, 11, c.vocabSize())), 2, 11);
+        Tensor ids = Tensor.ofInts(concat(tokens, RandomModels.tokens(rnd, 11, c.vocabSize())), 2, 11);
         Transforms.Difference d = Transforms.compare(new LlamaModel(fp), fused.model(), List.of(ids));
         assertThat(d.relative()).as("f32 %s: %s", fused.steps(), d).isLessThan(1e-4);
         return fused;
     }
+
+    /**
+     * Logits [T][vocab] of one sequence by llama's f64 reference on {@code w}, with the online transforms applied at
+     * their sites (each on every row of its {@link Online#rowSize()}, in list order): only f64 rounding in between.
+     */
+    static double[][] f64Logits(DoubleWeights w, List<? extends Online> online, int[] tokens) {
+        LlamaConfig c = w.config();
+        List<F64Llama.Block> blocks = new ArrayList<>();
+        for (int l = 0; l < c.layers(); l++)
+            blocks.add(new F64Llama.Block(c, w.norm(l, Input.ATTN_IN).clone(), rows(w.linear(l, Linear.Q)), rows(w.linear(l, Linear.K)),
+                    rows(w.linear(l, Linear.V)), rows(w.linear(l, Linear.O)), w.norm(l, Input.MLP_IN).clone(), rows(w.linear(l, Linear.GATE)),
+                    rows(w.linear(l, Linear.UP)), rows(w.linear(l, Linear.DOWN))));
+        F64Llama m = new F64Llama(c, rows(w.embedding()), blocks, w.norm(-1, Input.HEAD_IN).clone(), rows(w.head()));
+        return m.logits(tokens, (point, layer, token) -> {
+            for (Online o : online)
+                if (o.site() == Site.valueOf(point.name()))
+                    for (int off = 0; off < token.length; off += o.rowSize()) o.apply(layer, token, off);
+        });
+    }
+
+    private static double[][] rows(DMatrix m) { return F64Llama.rows(m.data, m.rows, m.cols); }
 
     private static int[] concat(int[] a, int[] b) {
         int[] r = java.util.Arrays.copyOf(a, a.length + b.length);

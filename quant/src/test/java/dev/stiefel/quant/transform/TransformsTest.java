@@ -6,8 +6,9 @@ import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.F64Llama;
+import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.Linears;
-import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.transform.ChannelScaling.Between;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.linalg.DMatrix;
@@ -40,7 +41,7 @@ class TransformsTest {
 
     @Test void normFoldLeavesGainFreeNormsAndUntiesATiedHead() {
         for (LlamaConfig c : List.of(GQA, ODD)) {
-            LlamaWeights fp = SmallModels.random(c, 3);
+            LlamaWeights fp = RandomModels.random(c, 3);
             Transforms.Fused f = assertEquivalent(fp, List.of(NormFold.all()), rnd);
             for (int l = 0; l < c.layers(); l++) {
                 assertThat(f.weights().layer(l).attnNorm().toFloatArray()).containsOnly(1f);
@@ -55,7 +56,7 @@ class TransformsTest {
 
     @Test void residualRotationNeedsGainFreeNormsAndThenKeepsLogits() {
         for (LlamaConfig c : List.of(GQA, ODD)) {
-            LlamaWeights fp = SmallModels.random(c, 4);
+            LlamaWeights fp = RandomModels.random(c, 4);
             assertThatThrownBy(() -> Transforms.fuse(fp, List.of(ResidualRotation.randomHadamard(c.dim(), 1))))
                     .isInstanceOf(IllegalStateException.class).hasMessageContaining("fold the norms first");
             Transforms.Fused f = assertEquivalent(fp, List.of(NormFold.all(), ResidualRotation.randomHadamard(c.dim(), 1)), rnd);
@@ -63,7 +64,7 @@ class TransformsTest {
             assertThat(moved(fp, f.weights(), 1, Linear.O)).isGreaterThan(1e-3);
         }
         // a tied pair with uniform gains stays tied and rotates as one
-        LlamaWeights tied = SmallModels.random(ODD, 5);
+        LlamaWeights tied = RandomModels.random(ODD, 5);
         Transforms.Fused f = assertEquivalent(tied, List.of(new NormFold(java.util.Set.of(Input.ATTN_IN, Input.MLP_IN)),
                 new ChannelScaling(Between.HEAD_IN, new double[][]{inverse(tied.finalNorm())}), ResidualRotation.randomHadamard(ODD.dim(), 2)), rnd);
         assertThat(f.exact().tied()).isFalse(); // the head's scaling untied it: each side rotated on its own
@@ -78,7 +79,7 @@ class TransformsTest {
 
     @Test void perHeadRotationOfVAndOKeepsLogitsWithGqaAndMqa() {
         for (LlamaConfig c : List.of(GQA, ODD)) {
-            LlamaWeights fp = SmallModels.random(c, 6);
+            LlamaWeights fp = RandomModels.random(c, 6);
             Transforms.Fused f = assertEquivalent(fp, List.of(HeadRotation.hadamard(c)), rnd);
             assertThat(moved(fp, f.weights(), 0, Linear.V)).isGreaterThan(1e-3);
             assertThat(moved(fp, f.weights(), 0, Linear.O)).isGreaterThan(1e-3);
@@ -92,7 +93,7 @@ class TransformsTest {
 
     @Test void onlineRotationsAtDownProjAndAcrossHeadsKeepLogits() {
         for (LlamaConfig c : List.of(GQA, ODD)) {
-            LlamaWeights fp = SmallModels.random(c, 7);
+            LlamaWeights fp = RandomModels.random(c, 7);
             Transforms.Fused f = assertEquivalent(fp, List.of(OnlineRotation.downProj(c)), rnd);
             assertThat(f.online()).hasSize(1);
             assertThat(moved(fp, f.weights(), 1, Linear.DOWN)).isGreaterThan(1e-3);
@@ -105,7 +106,7 @@ class TransformsTest {
 
     @Test void onlineQkRotationKeepsAttentionScores() {
         for (LlamaConfig c : List.of(GQA, ODD)) {
-            LlamaWeights fp = SmallModels.random(c, 8);
+            LlamaWeights fp = RandomModels.random(c, 8);
             Transforms.Fused f = assertEquivalent(fp, List.of(QkRotation.hadamard(c.headDim())), rnd);
             assertThat(f.online()).extracting(Online::site).containsExactly(Site.QUERY, Site.KEY);
         }
@@ -114,7 +115,7 @@ class TransformsTest {
     @Test void channelScalingsBetweenNormsAndLinearsVAndOUpAndDownKeepLogits() {
         for (LlamaConfig c : List.of(GQA, ODD))
             for (Between b : Between.values()) {
-                LlamaWeights fp = SmallModels.random(c, 9);
+                LlamaWeights fp = RandomModels.random(c, 9);
                 int layers = b == Between.HEAD_IN ? 1 : c.layers();
                 double[][] s = new double[layers][];
                 for (int l = 0; l < layers; l++) {
@@ -129,15 +130,15 @@ class TransformsTest {
 
     @Test void aBrokenFoldIsCaught() {
         // the check can fail: rotating the embedding alone changes the model
-        LlamaWeights fp = SmallModels.random(GQA, 10);
+        LlamaWeights fp = RandomModels.random(GQA, 10);
         Rotation q = Rotation.randomHadamard(GQA.dim(), 1);
         Transform embeddingOnly = new Transform() {
             @Override public String describe() { return "embedding only"; }
             @Override public void fold(DoubleWeights w) { w.setEmbedding(Folds.timesRotation(w.embedding(), q, "embedding")); }
         };
         Transforms.Fused f = Transforms.fuse(fp, List.of(NormFold.all(), embeddingOnly));
-        int[] tokens = SmallModels.tokens(rnd, 7, GQA.vocabSize());
-        double d = Reference64.maxAbsDiff(new Reference64(DoubleWeights.of(fp)).logits(tokens), new Reference64(f.exact(), f.online()).logits(tokens));
+        int[] tokens = RandomModels.tokens(rnd, 7, GQA.vocabSize());
+        double d = F64Llama.maxAbsDiff(EquivalenceCheck.f64Logits(DoubleWeights.of(fp), List.of(), tokens), EquivalenceCheck.f64Logits(f.exact(), f.online(), tokens));
         assertThat(d).isGreaterThan(0.01);
         assertThat(Transforms.compare(new LlamaModel(fp), f.model(), List.of(Tensor.ofInts(tokens, 1, 7))).relative()).isGreaterThan(0.01);
     }
