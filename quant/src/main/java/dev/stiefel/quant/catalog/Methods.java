@@ -66,7 +66,7 @@ public final class Methods {
      * omniquant runs the reference scripts' recipe (LWC always, LET when activations or K/V are quantized);
      * omniquant-lwc, omniquant-let and omniquant-lwc-let force one, the other or both on (the ablation).
      */
-    public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "awq", "quarot-rtn", "quarot-gptq", "ostquant", "ostquant-rtn",
+    public static final List<String> NAMES = List.of("rtn", "gptq", "smoothquant", "smoothquant-gptq", "awq", "quarot-rtn", "quarot-gptq", "ostquant", "ostquant-rtn",
             "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let",
             "flatquant", "flatquant-rotation", "adaptive-search", "adaptive-kurtosis");
 
@@ -76,6 +76,7 @@ public final class Methods {
             case "rtn" -> new Rtn();
             case "gptq" -> new Gptq(o.gptq());
             case "smoothquant" -> new SmoothQuant(new SmoothQuant.Options(o.smoothAlpha(), o.smoothLevel()));
+            case "smoothquant-gptq" -> new SmoothQuant(new SmoothQuant.Options(o.smoothAlpha(), o.smoothLevel()), new Gptq(o.gptq()));
             case "awq" -> new Awq();
             case "quarot-rtn" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()), false);
             case "quarot-gptq", "quarot" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()).withGptq(o.gptq()), true);

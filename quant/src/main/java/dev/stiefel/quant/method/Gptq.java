@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.autograd.Var;
@@ -41,7 +42,7 @@ import java.util.Set;
  * Calibration activations stay in full precision (activation quantization, when configured, is applied at inference
  * by the hooks), as GPTQ and QuaRot's GPTQ do. The embedding and head, when the config quantizes them, get RTN.
  */
-public record Gptq(Options options) implements Method {
+public record Gptq(Options options) implements Method, WeightStage {
 
     /**
      * @param blockSize      columns per lazy batch update (128)

@@ -1,5 +1,7 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.TrainingLoop;
+import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Losses;
@@ -343,45 +345,53 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         // the batch order: the windows reshuffled at the start of every epoch, from one seeded generator (a resumed run
         // replays the shuffles of the epochs before its step, so it sees the same batches)
         Random rnd = new Random(o.seed());
-        List<Integer> order = new ArrayList<>();
-        int shuffled = -1;
+        int startStep = start;
+        double lossBefore = before;
+        double[] tally = {epochSum, first, last}; // this epoch's loss sum, the first and the last epoch's mean
         try (Progress bar = progress.open(label, total, "steps")) {
             bar.resumedAt(start);
-            for (int step = start; step < total; step++) {
-                int epoch = step / perEpoch, s = step % perEpoch;
-                while (shuffled < epoch) {
-                    order = new ArrayList<>();
-                    for (int i = 0; i < n; i++) order.add(i);
-                    java.util.Collections.shuffle(order, rnd);
-                    shuffled++;
+            TrainingLoop.run(label, start, total, perEpoch, new TrainingLoop.Optimizers() {
+                @Override public void zeroGrad() { group.zeroGrad(); }
+
+                @Override public void step() { group.step(); }
+            }, new TrainingLoop.Steps() {
+                List<Integer> order = new ArrayList<>();
+                int shuffled = -1;
+
+                @Override public void epochStart(int epoch) {
+                    while (shuffled < epoch) {
+                        order = new ArrayList<>();
+                        for (int i = 0; i < n; i++) order.add(i);
+                        java.util.Collections.shuffle(order, rnd);
+                        shuffled++;
+                    }
                 }
-                List<Integer> pick = order.subList(s * o.batch(), Math.min(n, (s + 1) * o.batch()));
-                int t = calibration.seqLen();
-                int[] ids = new int[pick.size() * t];
-                for (int i = 0; i < pick.size(); i++) System.arraycopy(calibration.samples().get(pick.get(i)), 0, ids, i * t, t);
-                Tensor batch = Tensor.ofInts(ids, pick.size(), t);
-                Var loss = loss(o, teacher, student, batch, ids);
-                loss.backward();
-                group.step();
-                group.zeroGrad();
-                double v = loss.value().toFloatArray()[0];
-                if (!Double.isFinite(v)) throw new IllegalStateException(o + ": the loss is " + v + " at epoch " + epoch + " step " + s + "; lower the learning rates");
-                epochSum += v;
-                bar.status(String.format(Locale.ROOT, "epoch %d loss %.4g", epoch + 1, v));
-                bar.step(1);
-                boolean epochEnds = s == perEpoch - 1 || step == total - 1;
-                if (epochEnds) {
-                    last = epochSum / (s + 1);
-                    if (epoch == 0) first = last;
-                    epochSum = 0;
+
+                @Override public Var loss(int epoch, int s) {
+                    List<Integer> pick = order.subList(s * o.batch(), Math.min(n, (s + 1) * o.batch()));
+                    int t = calibration.seqLen();
+                    int[] ids = new int[pick.size() * t];
+                    for (int i = 0; i < pick.size(); i++) System.arraycopy(calibration.samples().get(pick.get(i)), 0, ids, i * t, t);
+                    return OstQuant.loss(o, teacher, student, Tensor.ofInts(ids, pick.size(), t), ids);
                 }
-                int done = step + 1;
-                boolean pause = o.stopAfter() > 0 && done - start >= o.stopAfter() && done < total;
-                if (state != null && (done % o.checkpointEvery() == 0 || done == total || pause))
-                    state.save(params, group, new LearningState.Saved(done, before, epochSum, first, last));
-                if (pause) throw new LearningPaused(done, total, state.file());
-            }
+
+                @Override public void after(int epoch, int s, double v) {
+                    int step = epoch * perEpoch + s, done = step + 1;
+                    tally[0] += v;
+                    if (s == perEpoch - 1 || step == total - 1) {
+                        tally[2] = tally[0] / (s + 1);
+                        if (epoch == 0) tally[1] = tally[2];
+                        tally[0] = 0;
+                    }
+                    boolean pause = o.stopAfter() > 0 && done - startStep >= o.stopAfter() && done < total;
+                    if (state != null && (done % o.checkpointEvery() == 0 || done == total || pause))
+                        state.save(params, group, new LearningState.Saved(done, lossBefore, tally[0], tally[1], tally[2]));
+                    if (pause) throw new LearningPaused(done, total, state.file());
+                }
+            }, bar, "lower the learning rates");
         }
+        first = tally[1];
+        last = tally[2];
         return new Learning(before, evaluate(fp, view, calibration, config, o), first, last, total);
     }
 
@@ -418,8 +428,8 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         Learning learning = learn(name, fp, view, calibration, config, options, progress);
         Transforms.Fused fused = view.fuse();
         Map<String, Object> equivalence = Steps.equivalence(fp, fused, calibration);
-        QuantizedModel q = options.useGptq() ? new Gptq(gptq).apply(fused.weights(), fused.hooks(), calibration, config, progress)
-                : new Rtn().apply(fused.weights(), fused.hooks(), calibration, config, progress);
+        WeightStage weights = options.useGptq() ? new Gptq(gptq) : new Rtn();
+        QuantizedModel q = weights.apply(fused.weights(), fused.hooks(), calibration, config, progress);
         Map<String, Object> report = new LinkedHashMap<>(q.report());
         report.put("method", name);
         Map<String, Object> section = Steps.section();

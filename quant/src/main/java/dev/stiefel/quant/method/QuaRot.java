@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
@@ -75,8 +76,8 @@ public record QuaRot(Options options, boolean useGptq) implements Method {
         if (useGptq && calibration == null) throw new IllegalArgumentException(name() + ": GPTQ needs calibration data (e.g. 128 samples of 2048 tokens)");
         Transforms.Fused fused = Transforms.fuse(fp, transforms(fp.config(), options, config.key() != null));
         Map<String, Object> equivalence = Steps.equivalence(fp, fused, calibration);
-        QuantizedModel q = useGptq ? new Gptq(options.gptq()).apply(fused.weights(), fused.hooks(), calibration, config, progress)
-                : new Rtn().apply(fused.weights(), fused.hooks(), calibration, config, progress);
+        WeightStage weights = useGptq ? new Gptq(options.gptq()) : new Rtn();
+        QuantizedModel q = weights.apply(fused.weights(), fused.hooks(), calibration, config, progress);
         Map<String, Object> report = new LinkedHashMap<>(q.report());
         report.put("method", name());
         Map<String, Object> quarot = Steps.section();

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaWeights;
@@ -19,7 +20,7 @@ import java.util.Map;
  * with the spec's clipping: none, a fixed ratio, or the Lp clip search), once; activations and the KV cache are
  * quantized on the fly by {@link QuantHooks}. Needs no calibration data unless a static activation range does.
  */
-public record Rtn() implements Method {
+public record Rtn() implements Method, WeightStage {
 
     @Override public String name() { return "rtn"; }
 

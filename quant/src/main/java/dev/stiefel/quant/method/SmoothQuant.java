@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.Hooks.Input;
@@ -38,7 +39,7 @@ import java.util.Map;
  * settings: weights per tensor and activations per token (O1), per tensor dynamic (O2), per tensor static (O3),
  * symmetric as in the paper.
  */
-public record SmoothQuant(Options options) implements Method {
+public record SmoothQuant(Options options, WeightStage weights) implements Method {
 
     /** Which quantizer granularities: the config's own, or the paper's O1, O2, O3 (Table 2). */
     public enum Level { CONFIG, O1, O2, O3 }
@@ -59,16 +60,19 @@ public record SmoothQuant(Options options) implements Method {
 
     public SmoothQuant() { this(Options.defaults()); }
 
+    /** Smoothing, then RTN (the paper's recipe). */
+    public SmoothQuant(Options options) { this(options, new Rtn()); }
+
     /** Floor of the weight maxima and of s (the reference's clamp(min=1e-5)). */
     static final double FLOOR = 1e-5;
 
-    @Override public String name() { return "smoothquant"; }
+    @Override public String name() { return weights instanceof Rtn ? "smoothquant" : "smoothquant-" + weights.name(); }
 
     @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         if (calibration == null) throw new IllegalArgumentException("smoothquant: needs calibration data for the activation maxima (e.g. 512 samples of 512 tokens)");
         QuantConfig used = configFor(config, options.level());
         Smoothed smoothed = smooth(fp, calibration, options.alpha());
-        QuantizedModel q = new Rtn().apply(smoothed.fused().weights(), Hooks.NONE, calibration, used, progress);
+        QuantizedModel q = weights.apply(smoothed.fused().weights(), Hooks.NONE, calibration, used, progress);
         Map<String, Object> report = new LinkedHashMap<>(q.report());
         report.put("method", name());
         report.putAll(used.describe());

@@ -145,31 +145,27 @@ public final class BlockwiseCalibration {
         /** Runs the loop; returns each epoch's mean training loss (rounded for the report). */
         public List<Double> run(UnaryOperator<Var> block, Loop loop) {
             int n = inputs.size(), steps = loop.steps(n), layers = fp.config().layers();
-            List<Double> epochLoss = new ArrayList<>();
             String label = name + " block " + (layer + 1) + "/" + layers + (loop.phase() == null ? "" : " " + loop.phase());
-            try (var on = Grad.on(); Progress p = progress.open(label, (long) loop.epochs() * steps, "steps")) {
-                for (int e = 0; e < loop.epochs(); e++) {
-                    loop.epochStart().accept(e);
-                    double sum = 0;
-                    for (int j = 0; j < steps; j++) {
+            double[] epochLoss;
+            try (Progress p = progress.open(label, (long) loop.epochs() * steps, "steps")) {
+                epochLoss = TrainingLoop.run(label, 0, loop.epochs() * steps, steps, new TrainingLoop.Optimizers() {
+                    @Override public void zeroGrad() { for (Optimizer o : loop.optimizers()) o.zeroGrad(); }
+
+                    @Override public void step() { for (Optimizer o : loop.optimizers()) o.step(); }
+                }, new TrainingLoop.Steps() {
+                    @Override public void epochStart(int epoch) { loop.epochStart().accept(epoch); }
+
+                    @Override public Var loss(int epoch, int j) {
                         loop.beforeForward().run();
-                        Var loss = loss(block, j * loop.batch(), Math.min(loop.batch(), n - j * loop.batch()));
-                        double v = loss.value().item();
-                        if (!Double.isFinite(v))
-                            throw new IllegalStateException(name + ": the loss of block " + layer + " is " + v + " at epoch " + e + ", step " + j
-                                    + "; " + loop.advice());
-                        for (Optimizer o : loop.optimizers()) o.zeroGrad();
-                        loss.backward();
-                        for (Optimizer o : loop.optimizers()) o.step();
-                        sum += v;
-                        p.status(String.format(Locale.ROOT, "epoch %d/%d loss %.4g", e + 1, loop.epochs(), sum / (j + 1)));
-                        p.step(1);
-                        driver.listener().step(layer, e, j);
+                        return Trainer.this.loss(block, j * loop.batch(), Math.min(loop.batch(), n - j * loop.batch()));
                     }
-                    epochLoss.add(Steps.round(sum / steps));
-                }
+
+                    @Override public void after(int epoch, int j, double loss) { driver.listener().step(layer, epoch, j); }
+                }, p, loop.advice());
             }
-            return epochLoss;
+            List<Double> rounded = new ArrayList<>();
+            for (double v : epochLoss) rounded.add(Steps.round(v));
+            return rounded;
         }
 
         /** MSE to the full-precision outputs of samples [from, from + count) (plus the augmented term). */

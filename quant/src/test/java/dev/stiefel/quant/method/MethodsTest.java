@@ -188,7 +188,7 @@ class MethodsTest {
     @Test void actOrderAndStaticGroupsReachEveryGptqBasedMethod() {
         QuantConfig c = QuantConfig.parse("W3A16 g16");
         OstQuant.Overrides fewSteps = new OstQuant.Overrides(null, 2, 2, null, null, null, null, null, null, null, null, null, null, null, null);
-        for (String name : List.of("gptq", "quarot-gptq", "ostquant", "spinquant")) {
+        for (String name : List.of("gptq", "smoothquant-gptq", "quarot-gptq", "ostquant", "spinquant")) {
             Methods.Options base = Methods.Options.defaults().withOstquant(fewSteps);
             QuantizedModel plain = Methods.byName(name, base).apply(fp, calib, c, ProgressFactory.SILENT);
             for (boolean[] flags : new boolean[][]{{true, false}, {false, true}}) {
