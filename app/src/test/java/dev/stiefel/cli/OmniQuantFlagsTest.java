@@ -2,15 +2,6 @@ package dev.stiefel.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.stiefel.llama.LlamaConfig;
-import dev.stiefel.llama.LlamaWeights;
-import dev.stiefel.llama.io.HuggingFaceWriter;
-import dev.stiefel.llama.tokenizer.Llama2cTokenizerFile;
-import dev.stiefel.llama.tokenizer.Vocabulary;
-import dev.stiefel.llama.train.BpeTrainer;
-import dev.stiefel.llama.train.Init;
-import dev.stiefel.llama.train.StoryCorpus;
-import dev.stiefel.tensor.Rope;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

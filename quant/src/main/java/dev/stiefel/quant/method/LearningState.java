@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.pipeline.RunDirectory;
 import dev.stiefel.autograd.Optimizer;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.LlamaWeights;
@@ -13,7 +14,6 @@ import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -24,7 +24,7 @@ import java.util.Locale;
  * ({@code optimizer.g.i}: Riemannian Adam's moments, Cayley SGD's velocity, AdamW's moments) and, in the metadata, the
  * step, the running loss sums and a fingerprint of everything the result depends on (model, calibration windows,
  * quantization config, learning options, the starting transforms). The file is written whole under a temporary name
- * and renamed ({@link SafetensorsWriter}), so a run killed at any moment leaves the previous checkpoint or the new one.
+ * and renamed in a {@link RunDirectory}, so a run killed at any moment leaves the previous checkpoint or the new one.
  *
  * <p>A run lives in {@code <work dir>/<label>-<hash of the fingerprint>/}, so one work directory holds the runs of
  * several methods and settings; a checkpoint whose metadata records another fingerprint is refused. Everything a step
@@ -34,34 +34,24 @@ import java.util.Locale;
 final class LearningState {
     static final String FILE = "learning.safetensors";
 
-    private final Path dir;
-    private final String fingerprint;
+    private final RunDirectory run;
 
-    private LearningState(Path dir, String fingerprint) {
-        this.dir = dir;
-        this.fingerprint = fingerprint;
-    }
+    private LearningState(RunDirectory run) { this.run = run; }
 
     /** What a checkpoint restores besides the parameters and optimizer state. */
     record Saved(int step, double lossBefore, double epochSum, double firstEpoch, double lastEpoch) {}
 
     static LearningState open(Path root, String label, String fingerprint) {
-        Path dir = Fingerprints.runDirectory(root, label, fingerprint);
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException("OSTQuant: cannot create the work directory " + dir, e);
-        }
-        return new LearningState(dir, fingerprint);
+        return new LearningState(RunDirectory.open(root, label, fingerprint, "OSTQuant"));
     }
 
-    Path file() { return dir.resolve(FILE); }
+    Path file() { return run.file(FILE); }
 
-    boolean exists() { return Files.isRegularFile(file()); }
+    boolean exists() { return run.exists(FILE); }
 
     /** Writes the parameters, the optimizers' state and the counters after {@code step} steps. */
     void save(List<Var> params, OptimizerGroup group, Saved s) {
-        SafetensorsWriter w = new SafetensorsWriter().metadata("fingerprint", fingerprint).metadata("step", Integer.toString(s.step()))
+        SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(s.step()))
                 .metadata("loss_before", Double.toString(s.lossBefore())).metadata("epoch_sum", Double.toString(s.epochSum()))
                 .metadata("first_epoch", Double.toString(s.firstEpoch())).metadata("last_epoch", Double.toString(s.lastEpoch()));
         for (int i = 0; i < params.size(); i++) w.add("param." + i, params.get(i).value().contiguous());
@@ -70,21 +60,14 @@ final class LearningState {
             List<float[]> state = opts.get(g).state();
             for (int i = 0; i < state.size(); i++) w.add("optimizer." + g + "." + i, Tensor.wrap(state.get(i), state.get(i).length));
         }
-        try {
-            w.write(file());
-        } catch (IOException e) {
-            throw new UncheckedIOException("OSTQuant: cannot write the learning checkpoint " + file(), e);
-        }
+        run.writeTensors(FILE, w);
     }
 
     /** Copies the saved parameters and optimizer state back and sets every optimizer's step; refuses another run's file. */
     Saved restore(List<Var> params, OptimizerGroup group) {
         Path f = file();
-        try (SafetensorsFile sf = SafetensorsFile.open(f)) {
+        try (SafetensorsFile sf = run.readTensors(FILE)) {
             var meta = sf.metadata();
-            if (!fingerprint.equals(meta.get("fingerprint")))
-                throw new IllegalStateException("OSTQuant: " + f + " belongs to another run (" + meta.get("fingerprint") + "); this one is "
-                        + fingerprint + ". Use another work directory or delete that one.");
             int step = Integer.parseInt(meta.get("step"));
             for (int i = 0; i < params.size(); i++) copy(sf, "param." + i, params.get(i).value(), f);
             List<Optimizer> opts = group.optimizers();

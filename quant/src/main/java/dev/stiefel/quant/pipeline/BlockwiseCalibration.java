@@ -10,16 +10,13 @@ import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
 import dev.stiefel.quant.ProgressFactory;
-import dev.stiefel.quant.calib.Capture;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.tensor.Tensor;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.IntConsumer;

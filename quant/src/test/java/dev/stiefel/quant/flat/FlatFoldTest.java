@@ -9,7 +9,6 @@ import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.adaptive.TransformKind;
-import dev.stiefel.quant.pipeline.BlockwiseCalibration;
 import dev.stiefel.quant.calib.ChannelMaxima;
 import dev.stiefel.quant.transform.EquivalenceCheck;
 import dev.stiefel.quant.transform.Online;

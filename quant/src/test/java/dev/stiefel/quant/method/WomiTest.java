@@ -8,7 +8,6 @@ import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.transform.EquivalenceCheck;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
-import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
 import org.junit.jupiter.api.Test;
 
