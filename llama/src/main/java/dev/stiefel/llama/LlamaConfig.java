@@ -94,6 +94,12 @@ public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvH
                 ropeLayout, tied, maxSeqLen, architecture);
     }
 
+    /** The same sizes with another block variant (its weights must then have that variant's tensors). */
+    public LlamaConfig withArchitecture(Architecture arch) {
+        return new LlamaConfig(dim, hiddenDim, layers, heads, kvHeads, headDim, vocabSize, normEps, ropeTheta, ropeScaling,
+                ropeLayout, tiedEmbeddings, maxSeqLen, arch);
+    }
+
     /** RoPE inverse frequencies θ^(−2i/d), with LLaMA-3.1's scaling applied when configured (computed in f64). */
     public double[] ropeInvFreq() {
         double[] f = Rope.frequencies(headDim, ropeTheta);

@@ -6,11 +6,12 @@ import dev.stiefel.tensor.Tensor;
 /**
  * An independent LLaMA forward pass in f64, written as plain loops in the manner of llama2.c's run.c: one token at a
  * time with a KV cache, no tensor kernels shared with the model under test. Weights are read once into double arrays.
+ * Qwen2's q/k/v biases and Qwen3's per-head q/k RMSNorm (before RoPE) are applied where the weights have them.
  */
 public final class ReferenceLlama {
     private final LlamaConfig c;
     private final double[] emb, finalNorm, out;
-    private final double[][] attnNorm, wq, wk, wv, wo, ffnNorm, wg, wu, wd;
+    private final double[][] attnNorm, wq, wk, wv, wo, ffnNorm, wg, wu, wd, bq, bk, bv, qNorm, kNorm;
     private final double[] invFreq;
 
     public ReferenceLlama(LlamaWeights w) {
@@ -21,15 +22,19 @@ public final class ReferenceLlama {
         int n = c.layers();
         attnNorm = new double[n][]; wq = new double[n][]; wk = new double[n][]; wv = new double[n][]; wo = new double[n][];
         ffnNorm = new double[n][]; wg = new double[n][]; wu = new double[n][]; wd = new double[n][];
+        bq = new double[n][]; bk = new double[n][]; bv = new double[n][]; qNorm = new double[n][]; kNorm = new double[n][];
         for (int l = 0; l < n; l++) {
             LlamaWeights.Layer L = w.layer(l);
             attnNorm[l] = d(L.attnNorm()); wq[l] = d(L.wq()); wk[l] = d(L.wk()); wv[l] = d(L.wv()); wo[l] = d(L.wo());
             ffnNorm[l] = d(L.ffnNorm()); wg[l] = d(L.wGate()); wu[l] = d(L.wUp()); wd[l] = d(L.wDown());
+            bq[l] = d(L.bq()); bk[l] = d(L.bk()); bv[l] = d(L.bv()); qNorm[l] = d(L.qNorm()); kNorm[l] = d(L.kNorm());
         }
         invFreq = c.ropeInvFreq();
     }
 
+    /** The tensor's values in f64, or null for an absent tensor. */
     private static double[] d(Tensor t) {
+        if (t == null) return null;
         float[] f = t.contiguous().toFloatArray();
         double[] r = new double[f.length];
         for (int i = 0; i < f.length; i++) r[i] = f[i];
@@ -47,6 +52,11 @@ public final class ReferenceLlama {
             for (int l = 0; l < L; l++) {
                 double[] h = rmsNorm(x, attnNorm[l]);
                 double[] q = matvec(wq[l], h, c.qDim(), dim), k = matvec(wk[l], h, kvDim, dim), v = matvec(wv[l], h, kvDim, dim);
+                addBias(q, bq[l]);
+                addBias(k, bk[l]);
+                addBias(v, bv[l]);
+                headNorm(q, qNorm[l]);
+                headNorm(k, kNorm[l]);
                 rope(q, pos, c.heads());
                 rope(k, pos, c.kvHeads());
                 kCache[l][pos] = k;
@@ -87,6 +97,20 @@ public final class ReferenceLlama {
         double[] y = new double[x.length];
         for (int i = 0; i < x.length; i++) y[i] = w[i] * x[i] * r;
         return y;
+    }
+
+    private static void addBias(double[] y, double[] b) {
+        if (b != null) for (int i = 0; i < y.length; i++) y[i] += b[i];
+    }
+
+    /** Qwen3: RMSNorm over each head's features with the gains g [headDim] (no-op when g is null). */
+    private void headNorm(double[] v, double[] g) {
+        if (g == null) return;
+        int hd = c.headDim();
+        for (int h = 0; h < v.length / hd; h++) {
+            double[] head = java.util.Arrays.copyOfRange(v, h * hd, (h + 1) * hd);
+            System.arraycopy(rmsNorm(head, g), 0, v, h * hd, hd);
+        }
     }
 
     private static double[] matvec(double[] w, double[] x, int rows, int cols) {

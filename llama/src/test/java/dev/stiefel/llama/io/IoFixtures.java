@@ -2,6 +2,7 @@ package dev.stiefel.llama.io;
 
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.TestModels;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.MappedStorage;
@@ -28,18 +29,8 @@ final class IoFixtures {
         return new LlamaConfig(dim, hidden, layers, heads, kvHeads, dim / heads, vocab, 1e-5f, 10000, null, layout, tied, 48);
     }
 
-    /** Weights ~ N(0, 1/fan_in), norm gains in [0.5, 1.5), every tensor stored in {@code dtype}. */
-    static LlamaWeights random(LlamaConfig c, long seed, DType dtype) {
-        Random rnd = new Random(seed);
-        List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < c.layers(); l++)
-            layers.add(new LlamaWeights.Layer(gain(rnd, c.dim(), dtype), w(rnd, c.qDim(), c.dim(), dtype), w(rnd, c.kvDim(), c.dim(), dtype),
-                    w(rnd, c.kvDim(), c.dim(), dtype), w(rnd, c.dim(), c.qDim(), dtype), gain(rnd, c.dim(), dtype),
-                    w(rnd, c.hiddenDim(), c.dim(), dtype), w(rnd, c.hiddenDim(), c.dim(), dtype), w(rnd, c.dim(), c.hiddenDim(), dtype)));
-        Tensor emb = Tensor.randn(rnd, c.vocabSize(), c.dim()).to(dtype);
-        Tensor out = c.tiedEmbeddings() ? null : w(rnd, c.vocabSize(), c.dim(), dtype);
-        return new LlamaWeights(c, emb, layers, gain(rnd, c.dim(), dtype), out, List.of());
-    }
+    /** Weights ~ N(0, 1/fan_in), norm gains in [0.5, 1.5), every tensor stored in {@code dtype} (Qwen tensors as the config needs). */
+    static LlamaWeights random(LlamaConfig c, long seed, DType dtype) { return TestModels.random(c, seed, dtype); }
 
     static Tensor w(Random rnd, int out, int in, DType dtype) {
         return Tensor.randn(rnd, out, in).mul((float) (1 / Math.sqrt(in))).to(dtype);
@@ -63,6 +54,9 @@ final class IoFixtures {
             m.put(p + "w_gate", x.wGate());
             m.put(p + "w_up", x.wUp());
             m.put(p + "w_down", x.wDown());
+            String[] extra = {"bq", "bk", "bv", "q_norm", "k_norm"};
+            Tensor[] t = {x.bq(), x.bk(), x.bv(), x.qNorm(), x.kNorm()};
+            for (int i = 0; i < t.length; i++) if (t[i] != null) m.put(p + extra[i], t[i]);
         }
         m.put("final_norm", w.finalNorm());
         m.put("output", w.output());
