@@ -19,14 +19,28 @@ public final class SmallModels {
         return new LlamaConfig(dim, hidden, layers, heads, kvHeads, dim / heads, vocab, 1e-5f, 10000, null, Rope.Layout.HALF, tied, 64);
     }
 
+    /** {@code c} as a Qwen2 (q/k/v biases) or Qwen3 (q/k norms; head dim 2 more than dim/heads, as Qwen3's differs) model. */
+    public static LlamaConfig qwen(LlamaConfig c, LlamaConfig.Architecture arch) {
+        int hd = arch == LlamaConfig.Architecture.QWEN3 ? c.headDim() + 2 : c.headDim();
+        return new LlamaConfig(c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), hd, c.vocabSize(), c.normEps(), c.ropeTheta(),
+                c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen(), arch);
+    }
+
     /** Weights ~ N(0, 1/fan_in), norm gains in [0.5, 1.5], embeddings ~ N(0, 1); f32. */
     public static LlamaWeights random(LlamaConfig c, long seed) {
         Random rnd = new Random(seed);
         List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < c.layers(); l++)
-            layers.add(new LlamaWeights.Layer(gain(rnd, c.dim()), w(rnd, c.qDim(), c.dim()), w(rnd, c.kvDim(), c.dim()),
+        for (int l = 0; l < c.layers(); l++) {
+            LlamaWeights.Layer x = new LlamaWeights.Layer(gain(rnd, c.dim()), w(rnd, c.qDim(), c.dim()), w(rnd, c.kvDim(), c.dim()),
                     w(rnd, c.kvDim(), c.dim()), w(rnd, c.dim(), c.qDim()), gain(rnd, c.dim()),
-                    w(rnd, c.hiddenDim(), c.dim()), w(rnd, c.hiddenDim(), c.dim()), w(rnd, c.dim(), c.hiddenDim())));
+                    w(rnd, c.hiddenDim(), c.dim()), w(rnd, c.hiddenDim(), c.dim()), w(rnd, c.dim(), c.hiddenDim()));
+            boolean bias = c.architecture().qkvBias(), norm = c.architecture().qkNorm();
+            if (bias || norm) // Qwen2's biases ~ N(0, 0.25), Qwen3's q/k gains in [0.5, 1.5]; LLaMA draws nothing more
+                x = new LlamaWeights.Layer(x.attnNorm(), x.wq(), x.wk(), x.wv(), x.wo(), x.ffnNorm(), x.wGate(), x.wUp(), x.wDown(),
+                        bias ? Tensor.randn(rnd, c.qDim()).mul(0.5f) : null, bias ? Tensor.randn(rnd, c.kvDim()).mul(0.5f) : null,
+                        bias ? Tensor.randn(rnd, c.kvDim()).mul(0.5f) : null, norm ? gain(rnd, c.headDim()) : null, norm ? gain(rnd, c.headDim()) : null);
+            layers.add(x);
+        }
         Tensor emb = Tensor.randn(rnd, c.vocabSize(), c.dim());
         Tensor out = c.tiedEmbeddings() ? null : w(rnd, c.vocabSize(), c.dim());
         return new LlamaWeights(c, emb, layers, gain(rnd, c.dim()), out, List.of());
@@ -68,9 +82,9 @@ public final class SmallModels {
                 for (int j = 0; j < d; j++) up[r * d + j] *= factor;
                 for (int row = 0; row < d; row++) down[row * h + r] /= factor;
             }
-            layers.add(new LlamaWeights.Layer(Tensor.wrap(an, d), Tensor.wrap(q, c.qDim(), d), Tensor.wrap(k, c.kvDim(), d),
+            layers.add(l.withMatrices(Tensor.wrap(an, d), Tensor.wrap(q, c.qDim(), d), Tensor.wrap(k, c.kvDim(), d),
                     Tensor.wrap(v, c.kvDim(), d), l.wo(), Tensor.wrap(fn, d), Tensor.wrap(gate, h, d), Tensor.wrap(up, h, d),
-                    Tensor.wrap(down, d, h)));
+                    Tensor.wrap(down, d, h))); // input-side changes: the q/k/v outputs, so their biases, are the same
         }
         return new LlamaWeights(c, w.embedding(), layers, w.finalNorm(), c.tiedEmbeddings() ? null : w.output(), List.of());
     }

@@ -50,6 +50,11 @@ final class Reference64 {
                 double[] h = rmsNorm(x, w.norm(l, Input.ATTN_IN));
                 at(Site.ATTN_IN, l, h);
                 double[] q = matvec(w.linear(l, Linear.Q), h), k = matvec(w.linear(l, Linear.K), h), v = matvec(w.linear(l, Linear.V), h);
+                addBias(q, w.bias(l, Linear.Q)); // Qwen2
+                addBias(k, w.bias(l, Linear.K));
+                addBias(v, w.bias(l, Linear.V));
+                headNorm(q, w.qkNorm(l, Linear.Q)); // Qwen3: per-head RMSNorm before RoPE
+                headNorm(k, w.qkNorm(l, Linear.K));
                 rope(q, pos, c.heads());
                 rope(k, pos, c.kvHeads());
                 at(Site.QUERY, l, q);
@@ -98,6 +103,17 @@ final class Reference64 {
         double[] y = new double[x.length];
         for (int i = 0; i < x.length; i++) y[i] = g[i] * x[i] * r;
         return y;
+    }
+
+    private static void addBias(double[] y, double[] b) {
+        if (b != null) for (int i = 0; i < y.length; i++) y[i] += b[i];
+    }
+
+    private void headNorm(double[] v, double[] g) {
+        if (g == null) return;
+        int hd = c.headDim();
+        for (int h = 0; h < v.length / hd; h++)
+            System.arraycopy(rmsNorm(java.util.Arrays.copyOfRange(v, h * hd, (h + 1) * hd), g), 0, v, h * hd, hd);
     }
 
     private static double[] matvec(DMatrix w, double[] x) {
