@@ -66,6 +66,8 @@ public final class QuantHooks implements Hooks {
 
     @Override public Var weight(int layer, Linear which, Var w) { return inner.weight(layer, which, w); }
 
+    @Override public Var bias(int layer, Linear which, Var b) { return inner.bias(layer, which, b); }
+
     @Override public Var input(int layer, Input where, Var x) {
         x = inner.input(layer, where, x);
         if (act == null || (where == Input.HEAD_IN && !config.quantizeHead())) return x;
@@ -115,6 +117,7 @@ public final class QuantHooks implements Hooks {
         Map<String, double[]> ranges = new HashMap<>();
         Hooks observer = new Hooks() {
             @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
+            @Override public Var bias(int l, Linear which, Var b) { return inner.bias(l, which, b); }
             @Override public Var input(int l, Input where, Var x) {
                 x = inner.input(l, where, x);
                 if (act != null && !act.spec().dynamic() && (where != Input.HEAD_IN || config.quantizeHead()))

@@ -180,6 +180,7 @@ public final class QsurAnalysis {
         Hooks inner = model.hooks();
         Hooks observer = new Hooks() {
             @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
+            @Override public Var bias(int l, Linear which, Var b) { return inner.bias(l, which, b); }
 
             @Override public Var input(int l, Input where, Var x) {
                 Var y = inner.input(l, where, x);

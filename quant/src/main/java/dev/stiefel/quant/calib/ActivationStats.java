@@ -31,6 +31,7 @@ public final class ActivationStats {
         Hooks inner = model.hooks();
         Hooks observer = new Hooks() {
             @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
+            @Override public Var bias(int l, Linear which, Var b) { return inner.bias(l, which, b); }
             @Override public Var input(int l, Input where, Var x) {
                 Var y = inner.input(l, where, x);
                 if (wanted.contains(where)) s.observe(Linears.name(l, where), y.value().contiguous().toFloatArray(), y.shape()[y.shape().length - 1]);

@@ -52,6 +52,7 @@ public final class Capture {
         Hooks inner = model.hooks();
         Hooks catcher = new Hooks() {
             @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
+            @Override public Var bias(int l, Linear which, Var b) { return inner.bias(l, which, b); }
             @Override public Var input(int l, Input where, Var x) {
                 Var y = inner.input(l, where, x);
                 if (l == layer && sites.contains(where)) {

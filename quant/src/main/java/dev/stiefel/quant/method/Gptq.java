@@ -119,6 +119,7 @@ public record Gptq(Options options) implements Method {
         // applies the online transforms everywhere else.
         LlamaModel work = new LlamaModel(fp, new Hooks() {
             @Override public Var weight(int layer, Linear which, Var w) { return which == Linear.HEAD ? w : Var.of(b.get(layer, which)); }
+            @Override public Var bias(int layer, Linear which, Var bias) { return online.bias(layer, which, bias); }
             @Override public Var input(int layer, Input where, Var x) { return online.input(layer, where, x); }
             @Override public Var query(int layer, Var q) { return online.query(layer, q); }
             @Override public Var key(int layer, Var k) { return online.key(layer, k); }

@@ -53,6 +53,7 @@ final class LearningQuant {
         if (!supports(config.activation()) || !supports(config.key()) || !supports(config.value())) return QuantHooks.over(inner, config);
         return new Hooks() {
             @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
+            @Override public Var bias(int l, Linear which, Var b) { return inner.bias(l, which, b); }
 
             @Override public Var input(int l, Input where, Var x) {
                 x = inner.input(l, where, x);

@@ -19,6 +19,8 @@ public final class QueryQuantHooks implements Hooks {
 
     @Override public Var weight(int l, Linear which, Var w) { return inner.weight(l, which, w); }
 
+    @Override public Var bias(int l, Linear which, Var b) { return inner.bias(l, which, b); }
+
     @Override public Var input(int l, Input where, Var x) { return inner.input(l, where, x); }
 
     @Override public Var query(int l, Var q) {
