@@ -173,6 +173,9 @@ public final class HuggingFaceConfig {
     private static RopeSettings rope(Path file, JsonNode root) throws ModelFormatException {
         JsonNode params = root.get("rope_parameters");
         RopeSettings v4 = new RopeSettings(number(file, root, "rope_theta", 10000.0), ropeScaling(file, "rope_scaling", root.get("rope_scaling")));
+        JsonNode scalingTheta = root.path("rope_scaling").get("rope_theta");
+        if (scalingTheta != null && !scalingTheta.isNull() && number(file, root.get("rope_scaling"), "rope_theta", null) != v4.theta())
+            throw new ModelFormatException(file, "rope_scaling.rope_theta " + scalingTheta + " contradicts rope_theta " + v4.theta());
         if (params == null || params.isNull()) return v4;
         if (!params.isObject()) throw new ModelFormatException(file, "rope_parameters must be an object, got " + params);
         RopeSettings v5 = new RopeSettings(number(file, params, "rope_theta", 10000.0), ropeScaling(file, "rope_parameters", params));

@@ -165,6 +165,8 @@ class HuggingFaceTest {
         // both forms present and different: refused, never one silently preferred
         Path clash = config("{" + base + ", \"rope_theta\": 10000.0, \"rope_parameters\": {\"rope_theta\": 1e6, \"rope_type\": \"default\"}}");
         assertThatThrownBy(() -> HuggingFaceConfig.read(clash)).isInstanceOf(ModelFormatException.class).hasMessageContaining("contradicts");
+        Path inner = config("{" + base + ", \"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"default\", \"rope_theta\": 1e6}}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(inner)).hasMessageContaining("rope_scaling.rope_theta");
         Path yarn = config("{" + base + ", \"rope_parameters\": {\"rope_theta\": 1e6, \"rope_type\": \"yarn\", \"factor\": 4.0}}");
         assertThatThrownBy(() -> HuggingFaceConfig.read(yarn)).hasMessageContaining("'yarn'");
         Path partial = config("{" + base + ", \"rope_parameters\": {\"rope_theta\": 1e6, \"rope_type\": \"default\", \"partial_rotary_factor\": 0.5}}");
