@@ -71,6 +71,36 @@ class HfReferenceTest {
         }
     }
 
+    /** Each reference through our own writers (HF and GGUF, in its stored dtype) and back: the same logits, bit for bit. */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama3-tied-ropescaled-bf16", "mistral-f32", "qwen2-bf16", "qwen3-f32"})
+    void ourWritersKeepTheModel(String name) throws IOException {
+        Path dir = folder(name);
+        Path tmp = Files.createTempDirectory("hf-roundtrip");
+        try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
+             LlamaWeights w = HuggingFaceLoader.load(dir)) {
+            int[] ids = ints(ref, "input_ids");
+            Tensor want = logits(new LlamaModel(w), ids);
+            HuggingFaceWriter.write(w, tmp.resolve("hf"));
+            try (LlamaWeights back = HuggingFaceLoader.load(tmp.resolve("hf"))) {
+                assertThat(back.config()).isEqualTo(w.config());
+                assertThat(maxAbsDiff(logits(new LlamaModel(back), ids), want)).as("%s through the HF writer", name).isZero();
+            }
+            if (w.config().ropeScaling() == null) { // GGUF: LLaMA-3.1's rope_freqs tensor is not written
+                Path gguf = tmp.resolve("m.gguf");
+                GgufModelWriter.write(w, null, gguf, GgmlType.valueOf(w.embedding().dtype().name()));
+                try (LoadedModel back = GgufLoader.load(gguf)) {
+                    assertThat(back.weights().config().architecture()).isEqualTo(w.config().architecture());
+                    assertThat(maxAbsDiff(logits(new LlamaModel(back.weights()), ids), want)).as("%s through GGUF", name).isLessThan(1e-5);
+                }
+            }
+        } finally {
+            try (var files = Files.walk(tmp)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
     /** An I32 tensor of the reference file (little-endian, as safetensors stores it). */
     static int[] ints(SafetensorsFile f, String name) throws IOException {
         java.nio.IntBuffer b = java.nio.ByteBuffer.wrap(f.byteArray(name)).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer();
