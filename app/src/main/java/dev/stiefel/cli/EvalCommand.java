@@ -21,8 +21,8 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /** Perplexity and zero-shot accuracy, measured the way the quantization papers measure them. */
-@Command(name = "eval", description = "Evaluate a model: perplexity (ppl) or zero-shot tasks (tasks).",
-        subcommands = {EvalCommand.Ppl.class, EvalCommand.Tasks.class})
+@Command(name = "eval", description = "Evaluate a model: perplexity (ppl), zero-shot tasks (tasks) or the logits of a token sequence (logits).",
+        subcommands = {EvalCommand.Ppl.class, EvalCommand.Tasks.class, EvalLogitsCommand.class})
 final class EvalCommand implements Runnable {
     @Override public void run() { new picocli.CommandLine(this).usage(System.out); }
 

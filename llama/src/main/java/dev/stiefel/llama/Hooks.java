@@ -32,6 +32,12 @@ public interface Hooks {
     /** A linear layer's weight [out, in] as the matmul will use it. */
     default Var weight(int layer, Linear which, Var w) { return w; }
 
+    /**
+     * A linear layer's bias [out] as it is added to x·Wᵀ (only Qwen2's q/k/v projections have one). A method that
+     * transforms a layer's output channels in {@link #weight} must transform the bias the same way here.
+     */
+    default Var bias(int layer, Linear which, Var b) { return b; }
+
     /** The activation entering a linear layer, shaped [..., in]. */
     default Var input(int layer, Input where, Var x) { return x; }
 
@@ -57,6 +63,7 @@ public interface Hooks {
         Hooks first = this;
         return new Hooks() {
             @Override public Var weight(int layer, Linear which, Var w) { return next.weight(layer, which, first.weight(layer, which, w)); }
+            @Override public Var bias(int layer, Linear which, Var b) { return next.bias(layer, which, first.bias(layer, which, b)); }
             @Override public Var input(int layer, Input where, Var x) { return next.input(layer, where, first.input(layer, where, x)); }
             @Override public Var query(int layer, Var q) { return next.query(layer, first.query(layer, q)); }
             @Override public Var key(int layer, Var k) { return next.key(layer, first.key(layer, k)); }

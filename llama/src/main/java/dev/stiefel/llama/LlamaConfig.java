@@ -3,7 +3,8 @@ package dev.stiefel.llama;
 import dev.stiefel.tensor.Rope;
 
 /**
- * The hyper-parameters of a LLaMA-family decoder (LLaMA-1/2/3, TinyLlama, SmolLM, Mistral-style dense models).
+ * The hyper-parameters of a LLaMA-family decoder (LLaMA-1/2/3, TinyLlama, SmolLM, Mistral-style dense models, and
+ * the two Qwen variants of the same block: Qwen2/Qwen2.5 with q/k/v biases, Qwen3 with a per-head RMSNorm on q and k).
  *
  * @param dim          hidden size d of the residual stream
  * @param hiddenDim    intermediate size of the SwiGLU MLP
@@ -19,10 +20,40 @@ import dev.stiefel.tensor.Rope;
  *                     (HF: {@link Rope.Layout#HALF}; llama2.c and GGUF: {@link Rope.Layout#INTERLEAVED})
  * @param tiedEmbeddings whether the output head reuses the embedding table
  * @param maxSeqLen    the context length the model was trained for
+ * @param architecture which variant of the block: what the attention has beside LLaMA's four projections
  */
 public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvHeads, int headDim, int vocabSize,
                           float normEps, double ropeTheta, RopeScaling ropeScaling, Rope.Layout ropeLayout,
-                          boolean tiedEmbeddings, int maxSeqLen) {
+                          boolean tiedEmbeddings, int maxSeqLen, Architecture architecture) {
+
+    /**
+     * The block variants this model computes. They differ only inside attention, before RoPE:
+     * <ul>
+     *   <li>{@code LLAMA}: q, k, v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ (LLaMA, Mistral, TinyLlama, SmolLM).</li>
+     *   <li>{@code QWEN2}: q, k, v = h·Wᵀ + b with a bias on each of the three (Qwen2/Qwen2.5: transformers'
+     *       Qwen2Attention; o_proj has none).</li>
+     *   <li>{@code QWEN3}: per head, q = RMSNorm(h·Wqᵀ)·g_q and k = RMSNorm(h·Wkᵀ)·g_k over the head's headDim
+     *       features, with gains g_q, g_k [headDim] shared by all heads of a layer (Qwen3Attention's q_norm/k_norm);
+     *       headDim is free of dim/heads.</li>
+     * </ul>
+     */
+    public enum Architecture {
+        LLAMA, QWEN2, QWEN3;
+
+        /** Whether q_proj, k_proj and v_proj add a bias. */
+        public boolean qkvBias() { return this == QWEN2; }
+
+        /** Whether q and k pass a per-head RMSNorm before RoPE. */
+        public boolean qkNorm() { return this == QWEN3; }
+    }
+
+    /** A LLaMA block (no q/k/v biases, no q/k norms). */
+    public LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvHeads, int headDim, int vocabSize,
+                       float normEps, double ropeTheta, RopeScaling ropeScaling, Rope.Layout ropeLayout,
+                       boolean tiedEmbeddings, int maxSeqLen) {
+        this(dim, hiddenDim, layers, heads, kvHeads, headDim, vocabSize, normEps, ropeTheta, ropeScaling, ropeLayout,
+                tiedEmbeddings, maxSeqLen, Architecture.LLAMA);
+    }
 
     /**
      * LLaMA-3.1's "llama3" rope scaling: wavelengths longer than originalMaxPositions/lowFreqFactor are divided
@@ -38,6 +69,7 @@ public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvH
         require(normEps > 0, "normEps must be positive, got " + normEps);
         require(ropeTheta > 0, "ropeTheta must be positive, got " + ropeTheta);
         require(ropeLayout != null, "ropeLayout is required");
+        require(architecture != null, "architecture is required");
     }
 
     private void require(boolean ok, String what) {
@@ -54,12 +86,18 @@ public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvH
     /** The same model with its Q/K rows in another RoPE layout (after permuting them). */
     public LlamaConfig withRopeLayout(Rope.Layout layout) {
         return new LlamaConfig(dim, hiddenDim, layers, heads, kvHeads, headDim, vocabSize, normEps, ropeTheta, ropeScaling,
-                layout, tiedEmbeddings, maxSeqLen);
+                layout, tiedEmbeddings, maxSeqLen, architecture);
     }
 
     public LlamaConfig withTiedEmbeddings(boolean tied) {
         return new LlamaConfig(dim, hiddenDim, layers, heads, kvHeads, headDim, vocabSize, normEps, ropeTheta, ropeScaling,
-                ropeLayout, tied, maxSeqLen);
+                ropeLayout, tied, maxSeqLen, architecture);
+    }
+
+    /** The same sizes with another block variant (its weights must then have that variant's tensors). */
+    public LlamaConfig withArchitecture(Architecture arch) {
+        return new LlamaConfig(dim, hiddenDim, layers, heads, kvHeads, headDim, vocabSize, normEps, ropeTheta, ropeScaling,
+                ropeLayout, tiedEmbeddings, maxSeqLen, arch);
     }
 
     /** RoPE inverse frequencies θ^(−2i/d), with LLaMA-3.1's scaling applied when configured (computed in f64). */

@@ -16,7 +16,8 @@ import java.util.Set;
 
 /**
  * The LLaMA decoder (Touvron et al. 2023): embedding → blocks of [RMSNorm → attention with RoPE and GQA →
- * residual → RMSNorm → SwiGLU MLP → residual] → final RMSNorm → logits.
+ * residual → RMSNorm → SwiGLU MLP → residual] → final RMSNorm → logits. Qwen2's q/k/v biases and Qwen3's per-head
+ * q/k RMSNorm ({@link LlamaConfig.Architecture}) are the two lines where those models differ.
  *
  * <p>One forward pass serves both modes. Inference runs it under {@link Grad#off()} with a {@link KvCache}: no
  * graph is recorded and each decoded token costs one pass over the weights. Calibration runs it with the tape on
@@ -125,11 +126,17 @@ public final class LlamaModel {
         int[] positions = new int[t];
         for (int i = 0; i < t; i++) positions[i] = start + i;
 
-        // Attention: h = RMSNorm(x); q, k, v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ; RoPE on q and k
+        // Attention: h = RMSNorm(x); q, k, v = h·Wqᵀ (+ bq), h·Wkᵀ (+ bk), h·Wvᵀ (+ bv); RoPE on q and k
         Var h = hooks.input(l, Input.ATTN_IN, x.rmsNorm(w(lw.attnNorm()), config.normEps()));
-        Var q = linear(l, Linear.Q, h, lw.wq()).reshape(b, t, heads, hd).rope(rope, positions);
-        Var k = linear(l, Linear.K, h, lw.wk()).reshape(b, t, kvHeads, hd).rope(rope, positions);
-        Var v = linear(l, Linear.V, h, lw.wv()).reshape(b, t, kvHeads, hd);
+        Var q = linear(l, Linear.Q, h, lw.wq(), lw.bq()).reshape(b, t, heads, hd);
+        Var k = linear(l, Linear.K, h, lw.wk(), lw.bk()).reshape(b, t, kvHeads, hd);
+        Var v = linear(l, Linear.V, h, lw.wv(), lw.bv()).reshape(b, t, kvHeads, hd);
+        if (config.architecture().qkNorm()) { // Qwen3: q, k = RMSNorm(q)·g_q, RMSNorm(k)·g_k over each head's features
+            q = q.rmsNorm(w(lw.qNorm()), config.normEps());
+            k = k.rmsNorm(w(lw.kNorm()), config.normEps());
+        }
+        q = q.rope(rope, positions);
+        k = k.rope(rope, positions);
         q = hooks.query(l, q);
         k = hooks.key(l, k);   // this is what the KV cache stores (quantized K cache goes here)
         v = hooks.value(l, v);
@@ -169,10 +176,15 @@ public final class LlamaModel {
     }
 
     /** y = x·Wᵀ for x [B, T, in] as one [B·T, in] product; the weight passes through its hook first. */
-    private Var linear(int l, Linear which, Var x, Tensor weight) {
+    private Var linear(int l, Linear which, Var x, Tensor weight) { return linear(l, which, x, weight, null); }
+
+    /** y = x·Wᵀ + b, the bias (if any) through its hook; a layer without one computes exactly x·Wᵀ. */
+    private Var linear(int l, Linear which, Var x, Tensor weight, Tensor bias) {
         int[] s = x.shape();
         int rows = s[0] * s[1];
         Var used = hooks.weight(l, which, w(weight));
-        return x.reshape(rows, s[2]).matmul(used.t()).reshape(s[0], s[1], used.shape()[0]);
+        Var y = x.reshape(rows, s[2]).matmul(used.t());
+        if (bias != null) y = y.add(hooks.bias(l, which, w(bias)));
+        return y.reshape(s[0], s[1], used.shape()[0]);
     }
 }

@@ -15,9 +15,38 @@ import java.util.List;
  */
 public final class LlamaWeights implements AutoCloseable {
 
-    /** One transformer block: the attention norm and projections, then the MLP norm and SwiGLU projections. */
+    /**
+     * One transformer block: the attention norm and projections, then the MLP norm and SwiGLU projections; then what
+     * the Qwen variants add to attention ({@link LlamaConfig.Architecture}): the q/k/v biases [qDim], [kvDim], [kvDim]
+     * (Qwen2) and the per-head q/k RMSNorm gains [headDim] (Qwen3), each null where the architecture has none. The
+     * q bias and both gains follow the Q/K row order of {@link LlamaConfig#ropeLayout()} like wq and wk do.
+     */
     public record Layer(Tensor attnNorm, Tensor wq, Tensor wk, Tensor wv, Tensor wo,
-                        Tensor ffnNorm, Tensor wGate, Tensor wUp, Tensor wDown) {}
+                        Tensor ffnNorm, Tensor wGate, Tensor wUp, Tensor wDown,
+                        Tensor bq, Tensor bk, Tensor bv, Tensor qNorm, Tensor kNorm) {
+
+        /** A LLaMA block: no biases, no q/k norms. */
+        public Layer(Tensor attnNorm, Tensor wq, Tensor wk, Tensor wv, Tensor wo,
+                     Tensor ffnNorm, Tensor wGate, Tensor wUp, Tensor wDown) {
+            this(attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown, null, null, null, null, null);
+        }
+
+        /**
+         * This block with new norms and matrices and the same biases and q/k norms: for changes that leave the
+         * outputs of q_proj, k_proj and v_proj as they were (weight quantization, transforms on their inputs).
+         */
+        public Layer withMatrices(Tensor attnNorm, Tensor wq, Tensor wk, Tensor wv, Tensor wo,
+                                  Tensor ffnNorm, Tensor wGate, Tensor wUp, Tensor wDown) {
+            return new Layer(attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown, bq, bk, bv, qNorm, kNorm);
+        }
+
+        /** The tensors of {@link #withMatrices} order followed by the biases and q/k norms present, as a list. */
+        List<Tensor> all() {
+            List<Tensor> out = new ArrayList<>(List.of(attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown));
+            for (Tensor t : new Tensor[]{bq, bk, bv, qNorm, kNorm}) if (t != null) out.add(t);
+            return out;
+        }
+    }
 
     private final LlamaConfig config;
     private final Tensor embedding;
@@ -45,6 +74,12 @@ public final class LlamaWeights implements AutoCloseable {
             expect(p + "w_gate", l.wGate(), config.hiddenDim(), config.dim());
             expect(p + "w_up", l.wUp(), config.hiddenDim(), config.dim());
             expect(p + "w_down", l.wDown(), config.dim(), config.hiddenDim());
+            boolean bias = config.architecture().qkvBias(), norm = config.architecture().qkNorm();
+            optional(p + "bq", l.bq(), bias, config.qDim());
+            optional(p + "bk", l.bk(), bias, config.kvDim());
+            optional(p + "bv", l.bv(), bias, config.kvDim());
+            optional(p + "q_norm", l.qNorm(), norm, config.headDim());
+            optional(p + "k_norm", l.kNorm(), norm, config.headDim());
         }
         this.layers = List.copyOf(layers);
         this.finalNorm = expect("final_norm", finalNorm, config.dim());
@@ -60,6 +95,14 @@ public final class LlamaWeights implements AutoCloseable {
         return t;
     }
 
+    /** A tensor the architecture has (then it must be there with that shape) or does not have (then it must be null). */
+    private void optional(String name, Tensor t, boolean required, int... shape) {
+        if (required) expect(name, t, shape);
+        else if (t != null)
+            throw new IllegalArgumentException("llama weights: tensor " + name + " is given, but a " + config.architecture()
+                    + " block has none");
+    }
+
     public LlamaConfig config() { return config; }
     public Tensor embedding() { return embedding; }
     public List<Layer> layers() { return layers; }
@@ -69,19 +112,20 @@ public final class LlamaWeights implements AutoCloseable {
     public Tensor output() { return output; }
 
     /**
-     * Every tensor once, in a fixed order: embedding, per layer (attn norm, q, k, v, o, ffn norm, gate, up, down),
-     * final norm, and the output head unless it is the embedding.
+     * Every tensor once, in a fixed order: embedding, per layer (attn norm, q, k, v, o, ffn norm, gate, up, down, then
+     * the q/k/v biases or the q/k norms where the architecture has them), final norm, and the output head unless it is
+     * the embedding.
      */
     public List<Tensor> tensors() {
         List<Tensor> out = new ArrayList<>();
         out.add(embedding);
-        for (Layer l : layers) out.addAll(List.of(l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown()));
+        for (Layer l : layers) out.addAll(l.all());
         out.add(finalNorm);
         if (output != embedding) out.add(output);
         return out;
     }
 
-    /** Names of {@link #tensors()} in the Hugging Face checkpoint convention. */
+    /** Names of {@link #tensors()} in the Hugging Face checkpoint convention (transformers' Llama/Qwen2/Qwen3ForCausalLM). */
     public List<String> hfNames() {
         List<String> out = new ArrayList<>();
         out.add("model.embed_tokens.weight");
@@ -90,6 +134,9 @@ public final class LlamaWeights implements AutoCloseable {
             out.addAll(List.of(p + "input_layernorm.weight", p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
                     p + "self_attn.v_proj.weight", p + "self_attn.o_proj.weight", p + "post_attention_layernorm.weight",
                     p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight", p + "mlp.down_proj.weight"));
+            if (config.architecture().qkvBias())
+                out.addAll(List.of(p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"));
+            if (config.architecture().qkNorm()) out.addAll(List.of(p + "self_attn.q_norm.weight", p + "self_attn.k_norm.weight"));
         }
         out.add("model.norm.weight");
         if (output != embedding) out.add("lm_head.weight");

@@ -14,6 +14,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -47,6 +48,80 @@ class LlamaModelTest {
         F64Llama ref = F64Llama.of(w);
         assertThat(relError(logits, 0, ref.logits(a))).isLessThan(1e-5);
         assertThat(relError(logits, 1, ref.logits(b))).isLessThan(1e-5);
+    }
+
+    @ParameterizedTest(name = "{0}, heads {1}/{2}, tied {3}")
+    @CsvSource({"QWEN2,4,2,true", "QWEN2,6,6,false", "QWEN3,4,2,true", "QWEN3,3,1,false"})
+    void qwenLogitsMatchAnF64ReferenceInBothRopeLayoutsAndThroughTheKvCache(LlamaConfig.Architecture arch, int heads, int kvHeads, boolean tied) {
+        LlamaConfig c = RandomModels.qwen(arch, 24, 37, 2, heads, kvHeads, 53, tied);
+        LlamaWeights w = RandomModels.random(c, 7, DType.F32);
+        int[] a = RandomModels.tokens(new Random(3), 9, c.vocabSize());
+        LlamaModel model = new LlamaModel(w);
+        Tensor logits;
+        try (var off = Grad.off()) { logits = model.forward(Tensor.ofInts(a, 1, 9), null).value(); }
+        double[][] ref = F64Llama.of(w).logits(a);
+        assertThat(relError(logits, 0, ref)).isLessThan(1e-5);
+        // without its biases or q/k norms the model is another one: the reference sees them
+        LlamaWeights plain = new LlamaWeights(c.withArchitecture(LlamaConfig.Architecture.LLAMA), w.embedding(),
+                w.layers().stream().map(l -> new LlamaWeights.Layer(l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown())).toList(),
+                w.finalNorm(), tied ? null : w.output(), List.of());
+        assertThat(relError(logits, 0, F64Llama.of(plain).logits(a))).isGreaterThan(1e-2);
+        // the interleaved layout permutes q/k rows, the q/k biases and the q/k norm gains alike
+        LlamaWeights inter = dev.stiefel.llama.io.RopePermutation.toLayout(w, Rope.Layout.INTERLEAVED);
+        assertThat(relError(logits, 0, F64Llama.of(inter).logits(a))).isLessThan(1e-5);
+        Tensor interLogits;
+        try (var off = Grad.off()) { interLogits = new LlamaModel(inter).forward(Tensor.ofInts(a, 1, 9), null).value(); }
+        assertThat(interLogits.maxAbsDiff(logits)).isLessThan(1e-4);
+        // KV cache: a prefill then one token at a time gives the full pass's logits
+        KvCache cache = model.newCache(1, 9);
+        assertThat(model.nextLogits(Tensor.ofInts(java.util.Arrays.copyOf(a, 4), 1, 4), cache).maxAbsDiff(logits.select(1, 3))).isLessThan(1e-4);
+        for (int t = 4; t < 9; t++)
+            assertThat(model.nextLogits(Tensor.ofInts(new int[]{a[t]}, 1, 1), cache).maxAbsDiff(logits.select(1, t))).as("position %d", t).isLessThan(1e-4);
+    }
+
+    /**
+     * The tape path of Qwen's extra tensors (calibration and training run it): gradients of a fixed linear function of
+     * the logits with respect to the q/k/v biases and the q/k norm gains equal central differences of the f64 reference.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = LlamaConfig.Architecture.class, names = {"QWEN2", "QWEN3"})
+    void qwenTensorsGetTheGradientsOfTheF64Reference(LlamaConfig.Architecture arch) {
+        LlamaConfig c = RandomModels.qwen(arch, 16, 19, 2, 4, 2, 17, false);
+        LlamaWeights w = RandomModels.random(c, 13, DType.F32);
+        int[] ids = RandomModels.tokens(new Random(4), 5, c.vocabSize());
+        Tensor probe = Tensor.randn(new Random(5), 1, 5, c.vocabSize());
+        LlamaModel model = new LlamaModel(w).trainable();
+        model.forward(Tensor.ofInts(ids, 1, 5), null).mul(Var.of(probe)).sum().backward();
+        Map<Tensor, Var> byTensor = new java.util.IdentityHashMap<>();
+        List<Var> params = model.parameters();
+        List<Tensor> tensors = w.tensors();
+        for (int i = 0; i < tensors.size(); i++) byTensor.put(tensors.get(i), params.get(i));
+        float[] pr = probe.toFloatArray();
+        double h = 1.0 / 1024;
+        for (LlamaWeights.Layer l : w.layers()) {
+            Tensor[] extra = arch == LlamaConfig.Architecture.QWEN2 ? new Tensor[]{l.bq(), l.bk(), l.bv()} : new Tensor[]{l.qNorm(), l.kNorm()};
+            for (Tensor t : extra) {
+                float[] data = ((dev.stiefel.tensor.FloatStorage) t.storage()).data();
+                Tensor grad = byTensor.get(t).grad();
+                for (int i : new int[]{0, t.size(0) / 2 + 1, t.size(0) - 1}) {
+                    float keep = data[i];
+                    data[i] = (float) (keep + h);
+                    double up = dot(F64Llama.of(w).logits(ids), pr);
+                    data[i] = (float) (keep - h);
+                    double down = dot(F64Llama.of(w).logits(ids), pr);
+                    data[i] = keep;
+                    double fd = (up - down) / (2 * h);
+                    assertThat((double) grad.get(i)).as("%s element %d", t, i).isCloseTo(fd, org.assertj.core.data.Offset.offset(1e-3 * (1 + Math.abs(fd))));
+                }
+            }
+        }
+    }
+
+    private static double dot(double[][] logits, float[] probe) {
+        double s = 0;
+        int v = logits[0].length;
+        for (int t = 0; t < logits.length; t++) for (int j = 0; j < v; j++) s += logits[t][j] * probe[t * v + j];
+        return s;
     }
 
     @Test void bf16WeightsComputeTheSameModelAsTheirF32Widening() {

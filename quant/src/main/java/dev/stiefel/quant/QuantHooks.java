@@ -66,6 +66,8 @@ public final class QuantHooks implements Hooks {
 
     @Override public Var weight(int layer, Linear which, Var w) { return inner.weight(layer, which, w); }
 
+    @Override public Var bias(int layer, Linear which, Var b) { return inner.bias(layer, which, b); }
+
     @Override public Var input(int layer, Input where, Var x) {
         x = inner.input(layer, where, x);
         if (act == null || (where == Input.HEAD_IN && !config.quantizeHead())) return x;

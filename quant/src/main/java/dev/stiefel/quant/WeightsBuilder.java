@@ -47,7 +47,8 @@ public final class WeightsBuilder {
     public LlamaWeights.Layer layer(int l) {
         LlamaWeights.Layer b = base.layer(l);
         Tensor[] t = linears[l];
-        return new LlamaWeights.Layer(b.attnNorm(), t[Linear.Q.ordinal()], t[Linear.K.ordinal()], t[Linear.V.ordinal()],
+        // quantizing a weight leaves its layer's bias and the q/k norms (Qwen) as they are
+        return b.withMatrices(b.attnNorm(), t[Linear.Q.ordinal()], t[Linear.K.ordinal()], t[Linear.V.ordinal()],
                 t[Linear.O.ordinal()], b.ffnNorm(), t[Linear.GATE.ordinal()], t[Linear.UP.ordinal()], t[Linear.DOWN.ordinal()]);
     }
 

@@ -16,12 +16,14 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Loads a LLaMA model from a GGUF file as llama.cpp writes it: hyper-parameters from the {@code llama.*} keys,
- * tensors {@code token_embd.weight}, {@code blk.N.attn_{norm,q,k,v,output}.weight},
- * {@code blk.N.ffn_{norm,gate,up,down}.weight}, {@code output_norm.weight} and {@code output.weight} (absent when
- * the embeddings are tied), and the vocabulary from the {@code tokenizer.ggml.*} keys. llama.cpp's converters
- * store Q/K rows in Meta's interleaved order (convert_hf_to_gguf.py permutes HF's rows back), so the config's RoPE
- * layout is {@link Rope.Layout#INTERLEAVED}.
+ * Loads a LLaMA-family model from a GGUF file as llama.cpp writes it: hyper-parameters from the {@code <arch>.*} keys
+ * (general.architecture "llama", "qwen2" or "qwen3"), tensors {@code token_embd.weight},
+ * {@code blk.N.attn_{norm,q,k,v,output}.weight}, {@code blk.N.ffn_{norm,gate,up,down}.weight}, {@code output_norm.weight}
+ * and {@code output.weight} (absent when the embeddings are tied); Qwen2 adds {@code blk.N.attn_{q,k,v}.bias}, Qwen3
+ * {@code blk.N.attn_{q,k}_norm.weight}. The vocabulary comes from the {@code tokenizer.ggml.*} keys. RoPE layout:
+ * llama.cpp's converter stores LLaMA's Q/K rows in Meta's interleaved order (convert_hf_to_gguf.py permutes HF's rows
+ * back; llama.cpp's rope type NORM), so a "llama" file is {@link Rope.Layout#INTERLEAVED}; Qwen2/Qwen3 tensors are
+ * stored as transformers has them and rotated rotate-half (rope type NEOX), so those files are {@link Rope.Layout#HALF}.
  */
 public final class GgufLoader {
     private GgufLoader() {}
@@ -43,34 +45,40 @@ public final class GgufLoader {
     public static LlamaConfig config(GgufFile f) throws ModelFormatException {
         var m = f.metadata();
         String arch = m.string("general.architecture");
-        if (!arch.equals("llama"))
-            throw new ModelFormatException(f.path(), "general.architecture is '" + arch + "'; this loader reads 'llama' models");
+        LlamaConfig.Architecture architecture = switch (arch) {
+            case "llama" -> LlamaConfig.Architecture.LLAMA;
+            case "qwen2" -> LlamaConfig.Architecture.QWEN2;
+            case "qwen3" -> LlamaConfig.Architecture.QWEN3;
+            default -> throw new ModelFormatException(f.path(), "general.architecture is '" + arch + "'; this loader reads 'llama', 'qwen2' and 'qwen3' models");
+        };
+        String k = arch + ".";
         if (f.contains("rope_freqs.weight"))
             throw new ModelFormatException(f.path(), "tensor rope_freqs.weight (LLaMA-3.1 rope scaling stored as per-frequency factors) is not supported");
-        String scaling = m.string("llama.rope.scaling.type", "none");
+        String scaling = m.string(k + "rope.scaling.type", "none");
         if (!scaling.equals("none"))
-            throw new ModelFormatException(f.path(), "llama.rope.scaling.type '" + scaling + "' is not supported");
-        int dim = m.size("llama.embedding_length");
-        int heads = m.size("llama.attention.head_count");
-        int kvHeads = m.size("llama.attention.head_count_kv", heads);
-        int headDim = m.size("llama.attention.key_length", dim / heads);
-        int valueDim = m.size("llama.attention.value_length", headDim);
+            throw new ModelFormatException(f.path(), k + "rope.scaling.type '" + scaling + "' is not supported");
+        int dim = m.size(k + "embedding_length");
+        int heads = m.size(k + "attention.head_count");
+        int kvHeads = m.size(k + "attention.head_count_kv", heads);
+        int headDim = m.size(k + "attention.key_length", dim / heads);
+        int valueDim = m.size(k + "attention.value_length", headDim);
         if (valueDim != headDim)
-            throw new ModelFormatException(f.path(), "llama.attention.value_length " + valueDim + " differs from key_length " + headDim + " (not supported)");
-        int ropeDims = m.size("llama.rope.dimension_count", headDim);
+            throw new ModelFormatException(f.path(), k + "attention.value_length " + valueDim + " differs from key_length " + headDim + " (not supported)");
+        int ropeDims = m.size(k + "rope.dimension_count", headDim);
         if (ropeDims != headDim)
-            throw new ModelFormatException(f.path(), "llama.rope.dimension_count is " + ropeDims + " but heads have " + headDim
+            throw new ModelFormatException(f.path(), k + "rope.dimension_count is " + ropeDims + " but heads have " + headDim
                     + " features; partial rotary embeddings are not supported");
         GgufFile.TensorInfo emb = f.info("token_embd.weight");
         if (emb.ne().length != 2)
             throw new ModelFormatException(f.path(), "tensor token_embd.weight at offset " + f.fileOffset(emb) + " has ne " + Arrays.toString(emb.ne()) + ", expected 2 dims");
         int vocab = (int) emb.ne()[1];
-        if (m.contains("llama.vocab_size") && m.size("llama.vocab_size") != vocab)
-            throw new ModelFormatException(f.path(), "llama.vocab_size is " + m.size("llama.vocab_size") + " but token_embd.weight has " + vocab + " rows");
+        if (m.contains(k + "vocab_size") && m.size(k + "vocab_size") != vocab)
+            throw new ModelFormatException(f.path(), k + "vocab_size is " + m.size(k + "vocab_size") + " but token_embd.weight has " + vocab + " rows");
         try {
-            return new LlamaConfig(dim, m.size("llama.feed_forward_length"), m.size("llama.block_count"), heads, kvHeads, headDim, vocab,
-                    (float) m.number("llama.attention.layer_norm_rms_epsilon"), m.number("llama.rope.freq_base", 10000.0), null,
-                    Rope.Layout.INTERLEAVED, !f.contains("output.weight"), m.size("llama.context_length", 2048));
+            return new LlamaConfig(dim, m.size(k + "feed_forward_length"), m.size(k + "block_count"), heads, kvHeads, headDim, vocab,
+                    (float) m.number(k + "attention.layer_norm_rms_epsilon"), m.number(k + "rope.freq_base", 10000.0), null,
+                    architecture == LlamaConfig.Architecture.LLAMA ? Rope.Layout.INTERLEAVED : Rope.Layout.HALF,
+                    !f.contains("output.weight"), m.size(k + "context_length", 2048), architecture);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(f.path(), e.getMessage());
         }
@@ -81,6 +89,7 @@ public final class GgufLoader {
         Set<String> used = new LinkedHashSet<>();
         Tensor emb = get(f, used, "token_embd.weight", c.vocabSize(), c.dim());
         List<LlamaWeights.Layer> layers = new ArrayList<>();
+        boolean bias = c.architecture().qkvBias(), qkNorm = c.architecture().qkNorm();
         for (int l = 0; l < c.layers(); l++) {
             String p = "blk." + l + ".";
             layers.add(new LlamaWeights.Layer(
@@ -92,13 +101,18 @@ public final class GgufLoader {
                     get(f, used, p + "ffn_norm.weight", c.dim()),
                     get(f, used, p + "ffn_gate.weight", c.hiddenDim(), c.dim()),
                     get(f, used, p + "ffn_up.weight", c.hiddenDim(), c.dim()),
-                    get(f, used, p + "ffn_down.weight", c.dim(), c.hiddenDim())));
+                    get(f, used, p + "ffn_down.weight", c.dim(), c.hiddenDim()),
+                    bias ? get(f, used, p + "attn_q.bias", c.qDim()) : null,
+                    bias ? get(f, used, p + "attn_k.bias", c.kvDim()) : null,
+                    bias ? get(f, used, p + "attn_v.bias", c.kvDim()) : null,
+                    qkNorm ? get(f, used, p + "attn_q_norm.weight", c.headDim()) : null,
+                    qkNorm ? get(f, used, p + "attn_k_norm.weight", c.headDim()) : null));
         }
         Tensor norm = get(f, used, "output_norm.weight", c.dim());
         Tensor out = c.tiedEmbeddings() ? null : get(f, used, "output.weight", c.vocabSize(), c.dim());
         List<String> unused = new ArrayList<>();
         for (GgufFile.TensorInfo t : f.tensors()) if (!used.contains(t.name())) unused.add(t.name());
-        if (!unused.isEmpty()) throw new ModelFormatException(f.path(), "tensors a LLaMA model does not have: " + unused);
+        if (!unused.isEmpty()) throw new ModelFormatException(f.path(), "tensors a " + c.architecture() + " model does not have: " + unused);
         return new LlamaWeights(c, emb, layers, norm, out, List.of(f));
     }
 

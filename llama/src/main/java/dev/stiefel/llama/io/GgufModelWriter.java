@@ -9,9 +9,11 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * Writes a LLaMA model (and optionally its vocabulary) as a GGUF file that {@link GgufLoader} and llama.cpp read:
- * the keys and tensor names of llama.cpp's converter, Q/K rows in interleaved order (rotate-half weights are
- * permuted back, as convert_hf_to_gguf.py does), norms in F32 and every matrix in {@code matrixType}.
+ * Writes a LLaMA-family model (and optionally its vocabulary) as a GGUF file that {@link GgufLoader} and llama.cpp
+ * read: the keys and tensor names of llama.cpp's converter under general.architecture "llama", "qwen2" or "qwen3",
+ * norms, q/k norms and biases in F32 and every matrix in {@code matrixType}. LLaMA's Q/K rows are written in
+ * interleaved order (rotate-half weights are permuted back, as convert_hf_to_gguf.py does); Qwen's stay in
+ * rotate-half order, which llama.cpp rotates as such (rope type NEOX).
  */
 public final class GgufModelWriter {
     private GgufModelWriter() {}
@@ -20,25 +22,27 @@ public final class GgufModelWriter {
         LlamaConfig c0 = weights.config();
         if (c0.ropeScaling() != null)
             throw new IllegalArgumentException("gguf writer: LLaMA-3.1 rope scaling (llama.cpp's rope_freqs tensor) is not written");
-        LlamaWeights w = RopePermutation.toLayout(weights, Rope.Layout.INTERLEAVED);
+        LlamaConfig.Architecture arch = c0.architecture();
+        LlamaWeights w = RopePermutation.toLayout(weights, arch == LlamaConfig.Architecture.LLAMA ? Rope.Layout.INTERLEAVED : Rope.Layout.HALF);
         LlamaConfig c = w.config();
+        String name = arch.name().toLowerCase(java.util.Locale.ROOT), k = name + ".";
         GgufWriter g = new GgufWriter()
-                .putString("general.architecture", "llama")
+                .putString("general.architecture", name)
                 .putString("general.name", "stiefel")
                 .putU32("general.file_type", fileType(matrixType))
-                .putU32("llama.context_length", c.maxSeqLen())
-                .putU32("llama.embedding_length", c.dim())
-                .putU32("llama.feed_forward_length", c.hiddenDim())
-                .putU32("llama.block_count", c.layers())
-                .putU32("llama.attention.head_count", c.heads())
-                .putU32("llama.attention.head_count_kv", c.kvHeads())
-                .putF32("llama.attention.layer_norm_rms_epsilon", c.normEps())
-                .putF32("llama.rope.freq_base", (float) c.ropeTheta())
-                .putU32("llama.rope.dimension_count", c.headDim())
-                .putU32("llama.vocab_size", c.vocabSize());
+                .putU32(k + "context_length", c.maxSeqLen())
+                .putU32(k + "embedding_length", c.dim())
+                .putU32(k + "feed_forward_length", c.hiddenDim())
+                .putU32(k + "block_count", c.layers())
+                .putU32(k + "attention.head_count", c.heads())
+                .putU32(k + "attention.head_count_kv", c.kvHeads())
+                .putF32(k + "attention.layer_norm_rms_epsilon", c.normEps())
+                .putF32(k + "rope.freq_base", (float) c.ropeTheta())
+                .putU32(k + "rope.dimension_count", c.headDim())
+                .putU32(k + "vocab_size", c.vocabSize());
         if ((float) c.ropeTheta() != c.ropeTheta())
             throw new IllegalArgumentException("gguf writer: rope theta " + c.ropeTheta() + " is not exactly representable as the f32 GGUF stores");
-        if (c.headDim() * c.heads() != c.dim()) g.putU32("llama.attention.key_length", c.headDim()).putU32("llama.attention.value_length", c.headDim());
+        if (c.headDim() * c.heads() != c.dim()) g.putU32(k + "attention.key_length", c.headDim()).putU32(k + "attention.value_length", c.headDim());
         if (vocab != null) putVocabulary(g, vocab);
 
         g.addTensor("token_embd.weight", w.embedding(), matrixType);
@@ -54,6 +58,13 @@ public final class GgufModelWriter {
              .addTensor(p + "ffn_gate.weight", x.wGate(), matrixType)
              .addTensor(p + "ffn_up.weight", x.wUp(), matrixType)
              .addTensor(p + "ffn_down.weight", x.wDown(), matrixType);
+            if (arch.qkvBias())
+                g.addTensor(p + "attn_q.bias", x.bq(), GgmlType.F32)
+                 .addTensor(p + "attn_k.bias", x.bk(), GgmlType.F32)
+                 .addTensor(p + "attn_v.bias", x.bv(), GgmlType.F32);
+            if (arch.qkNorm())
+                g.addTensor(p + "attn_q_norm.weight", x.qNorm(), GgmlType.F32)
+                 .addTensor(p + "attn_k_norm.weight", x.kNorm(), GgmlType.F32);
         }
         g.addTensor("output_norm.weight", w.finalNorm(), GgmlType.F32);
         if (!c.tiedEmbeddings()) g.addTensor("output.weight", w.output(), matrixType);

@@ -25,8 +25,9 @@ import java.util.Set;
  * (f32, f16 or bf16; norms may differ from matrices). Names follow transformers' LlamaForCausalLM:
  * {@code model.embed_tokens.weight}, {@code model.layers.N.self_attn.{q,k,v,o}_proj.weight},
  * {@code model.layers.N.mlp.{gate,up,down}_proj.weight}, {@code model.layers.N.{input,post_attention}_layernorm.weight},
- * {@code model.norm.weight} and {@code lm_head.weight} (ignored when the embeddings are tied). Every other tensor
- * is an error (a bias would silently change the model), except RoPE's precomputed {@code rotary_emb.inv_freq}.
+ * {@code model.norm.weight} and {@code lm_head.weight} (ignored when the embeddings are tied); Qwen2 adds
+ * {@code self_attn.{q,k,v}_proj.bias}, Qwen3 {@code self_attn.{q,k}_norm.weight}. Every other tensor is an error
+ * (an unexpected bias would silently change the model), except RoPE's precomputed {@code rotary_emb.inv_freq}.
  */
 public final class HuggingFaceLoader {
     public static final String CONFIG = "config.json";
@@ -115,6 +116,7 @@ public final class HuggingFaceLoader {
         LlamaWeights read() throws ModelFormatException {
             Tensor emb = get("model.embed_tokens.weight", c.vocabSize(), c.dim());
             List<LlamaWeights.Layer> layers = new ArrayList<>();
+            boolean bias = c.architecture().qkvBias(), qkNorm = c.architecture().qkNorm();
             for (int l = 0; l < c.layers(); l++) {
                 String p = "model.layers." + l + ".";
                 layers.add(new LlamaWeights.Layer(
@@ -126,7 +128,12 @@ public final class HuggingFaceLoader {
                         get(p + "post_attention_layernorm.weight", c.dim()),
                         get(p + "mlp.gate_proj.weight", c.hiddenDim(), c.dim()),
                         get(p + "mlp.up_proj.weight", c.hiddenDim(), c.dim()),
-                        get(p + "mlp.down_proj.weight", c.dim(), c.hiddenDim())));
+                        get(p + "mlp.down_proj.weight", c.dim(), c.hiddenDim()),
+                        bias ? get(p + "self_attn.q_proj.bias", c.qDim()) : null,
+                        bias ? get(p + "self_attn.k_proj.bias", c.kvDim()) : null,
+                        bias ? get(p + "self_attn.v_proj.bias", c.kvDim()) : null,
+                        qkNorm ? get(p + "self_attn.q_norm.weight", c.headDim()) : null,
+                        qkNorm ? get(p + "self_attn.k_norm.weight", c.headDim()) : null));
             }
             Tensor norm = get("model.norm.weight", c.dim());
             Tensor out = c.tiedEmbeddings() ? null : get("lm_head.weight", c.vocabSize(), c.dim());
@@ -135,7 +142,7 @@ public final class HuggingFaceLoader {
             for (String name : where.keySet())
                 if (!used.contains(name) && !name.endsWith("rotary_emb.inv_freq")) unused.add(name);
             if (!unused.isEmpty())
-                throw new ModelFormatException(where.get(unused.getFirst()).path(), "tensors a LLaMA model does not have: " + unused);
+                throw new ModelFormatException(where.get(unused.getFirst()).path(), "tensors a " + c.architecture() + " model does not have: " + unused);
             return new LlamaWeights(c, emb, layers, norm, out, List.of());
         }
 

@@ -32,9 +32,9 @@ public final class Llama2cWriter {
     public static void write(LlamaWeights weights, Path path, Version version, int groupSize) throws IOException {
         LlamaConfig c = weights.config();
         if (c.normEps() != Llama2cLoader.NORM_EPS || c.ropeTheta() != Llama2cLoader.ROPE_THETA || c.ropeScaling() != null
-                || c.headDim() * c.heads() != c.dim())
-            throw new IllegalArgumentException("llama2.c writer: the format fixes eps 1e-5, theta 10000, no rope scaling and head_dim = dim/heads; got "
-                    + c);
+                || c.headDim() * c.heads() != c.dim() || c.architecture() != LlamaConfig.Architecture.LLAMA)
+            throw new IllegalArgumentException("llama2.c writer: the format fixes a LLaMA block (no biases, no q/k norms), eps 1e-5, "
+                    + "theta 10000, no rope scaling and head_dim = dim/heads; got " + c);
         LlamaWeights w = RopePermutation.toLayout(weights, Rope.Layout.INTERLEAVED);
         List<LlamaWeights.Layer> ls = w.layers();
         List<Tensor> matrices = new ArrayList<>();

@@ -58,16 +58,24 @@ public final class RopePermutation {
         if (c.ropeLayout() == target) return w;
         List<LlamaWeights.Layer> layers = new ArrayList<>();
         for (LlamaWeights.Layer l : w.layers()) {
-            Tensor wq = target == Rope.Layout.HALF ? toHalf(l.wq(), c.heads()) : toInterleaved(l.wq(), c.heads());
-            Tensor wk = target == Rope.Layout.HALF ? toHalf(l.wk(), c.kvHeads()) : toInterleaved(l.wk(), c.kvHeads());
-            layers.add(new LlamaWeights.Layer(l.attnNorm(), wq, wk, l.wv(), l.wo(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown()));
+            // the q/k biases are rows of the same outputs; the q/k norm gains are one head's features
+            layers.add(new LlamaWeights.Layer(l.attnNorm(), permute(l.wq(), c.heads(), target), permute(l.wk(), c.kvHeads(), target),
+                    l.wv(), l.wo(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown(),
+                    permute(l.bq(), c.heads(), target), permute(l.bk(), c.kvHeads(), target), l.bv(),
+                    permute(l.qNorm(), 1, target), permute(l.kNorm(), 1, target)));
         }
         return new LlamaWeights(c.withRopeLayout(target), w.embedding(), layers, w.finalNorm(),
                 c.tiedEmbeddings() ? null : w.output(), List.of());
     }
 
+    /** Rows (or elements of a vector) of Q/K outputs for {@code heads} heads in {@code target}'s order; null stays null. */
+    private static Tensor permute(Tensor t, int heads, Rope.Layout target) {
+        if (t == null) return null;
+        return target == Rope.Layout.HALF ? toHalf(t, heads) : toInterleaved(t, heads);
+    }
+
     private static int headDim(Tensor w, int heads) {
-        if (w.dim() != 2 || heads <= 0 || w.size(0) % heads != 0)
+        if (w.dim() < 1 || w.dim() > 2 || heads <= 0 || w.size(0) % heads != 0)
             throw new IllegalArgumentException("rope permutation: expected [heads·headDim, in] weights for " + heads + " heads, got "
                     + Shape.str(w.shape()));
         return w.size(0) / heads;
@@ -78,10 +86,10 @@ public final class RopePermutation {
             throw new IllegalArgumentException("rope permutation: needs heads > 0 and an even head dim, got " + heads + " heads of " + headDim);
     }
 
-    /** out[r] = w[order[r]], in w's dtype (16-bit values are copied exactly). */
+    /** out[r] = w[order[r]], in w's dtype (16-bit values are copied exactly); w is a matrix or a vector. */
     static Tensor gatherRows(Tensor w, int[] order) {
         Tensor out = Tensor.empty(w.dtype(), w.shape());
-        for (int r = 0; r < order.length; r++) out.select(0, r).copyFrom(w.select(0, order[r]));
+        for (int r = 0; r < order.length; r++) out.narrow(0, r, 1).copyFrom(w.narrow(0, order[r], 1));
         return out;
     }
 }

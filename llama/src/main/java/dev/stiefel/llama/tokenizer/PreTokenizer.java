@@ -32,18 +32,27 @@ sealed interface PreTokenizer {
             Pattern.UNICODE_CHARACTER_CLASS);
 
     /**
+     * Qwen2/Qwen2.5/Qwen3's split (the Split pre-tokenizer of their tokenizer.json; llama.cpp's "qwen2"): LLaMA-3's
+     * regex except that every digit is a piece of its own.
+     */
+    Pattern QWEN2 = Pattern.compile("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+            Pattern.UNICODE_CHARACTER_CLASS);
+
+    /**
      * The pre-tokenizer llama.cpp associates with a GGUF {@code tokenizer.ggml.pre} name (llama-vocab.cpp), for the
      * names of LLaMA-family models: null/"default"/"gpt2"/"gpt-2" → GPT-2's ByteLevel regex; "llama-bpe"/"llama3" →
-     * LLaMA-3's regex; "smollm"/"starcoder"/"refact" → single digits split off, then GPT-2's regex.
+     * LLaMA-3's regex; "qwen2"/"deepseek-r1-qwen" → Qwen2's regex; "smollm"/"starcoder"/"refact" → single digits split
+     * off, then GPT-2's regex.
      */
     static PreTokenizer forGgufName(String name) {
         if (name == null) name = "default";
         return switch (name) {
             case "default", "gpt2", "gpt-2" -> new ByteLevelStep(false, true);
             case "llama-bpe", "llama3", "llama-v3" -> new Sequence(List.of(new Split(LLAMA3, Behavior.ISOLATED, false), new ByteLevelStep(false, false)));
+            case "qwen2", "deepseek-r1-qwen" -> new Sequence(List.of(new Split(QWEN2, Behavior.ISOLATED, false), new ByteLevelStep(false, false)));
             case "smollm", "starcoder", "refact" -> new Sequence(List.of(new Digits(true), new ByteLevelStep(false, true)));
             default -> throw new TokenizerFormatException("byte-level BPE pre-tokenizer '" + name + "' (GGUF tokenizer.ggml.pre) is not supported; "
-                    + "supported: default, gpt2, llama-bpe, smollm, starcoder, refact");
+                    + "supported: default, gpt2, llama-bpe, qwen2, smollm, starcoder, refact");
         };
     }
 

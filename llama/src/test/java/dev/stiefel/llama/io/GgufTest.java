@@ -246,6 +246,29 @@ class GgufTest {
         }
     }
 
+    /** Qwen2/Qwen3 as llama.cpp stores them: their own architecture keys, biases and q/k norms, rows in rotate-half order. */
+    @ParameterizedTest
+    @CsvSource({"QWEN2, F32, true", "QWEN2, F16, false", "QWEN3, BF16, true", "QWEN3, F32, false"})
+    void qwenModelsRoundTripBitIdenticalInRotateHalfOrder(LlamaConfig.Architecture arch, GgmlType type, boolean tied) throws IOException {
+        DType dtype = DType.valueOf(type.name());
+        LlamaConfig c = dev.stiefel.llama.testing.RandomModels.qwen(arch, 32, 48, 2, 4, 2, 37, tied);
+        LlamaWeights w = dev.stiefel.llama.testing.RandomModels.random(c, 8, dtype);
+        Path p = dir.resolve("q.gguf");
+        GgufModelWriter.write(w, IoFixtures.bpeVocabulary(c.vocabSize()), p, type);
+        try (GgufFile f = GgufFile.open(p)) {
+            String name = arch == LlamaConfig.Architecture.QWEN2 ? "qwen2" : "qwen3";
+            assertThat(f.metadata().string("general.architecture")).isEqualTo(name);
+            assertThat(f.metadata().size(name + ".attention.head_count_kv")).isEqualTo(2);
+            assertThat(f.contains(arch == LlamaConfig.Architecture.QWEN2 ? "blk.1.attn_v.bias" : "blk.1.attn_k_norm.weight")).isTrue();
+        }
+        try (LoadedModel m = GgufLoader.load(p)) {
+            assertThat(m.weights().config()).isEqualTo(c);
+            var a = IoFixtures.named(m.weights());
+            IoFixtures.named(w).forEach((n, t) ->   // norms and biases are stored as F32
+                    assertBitIdentical(n, a.get(n), t.dim() == 1 ? t.to(DType.F32) : t));
+        }
+    }
+
     @Test void rotateHalfWeightsAreStoredInterleaved() throws IOException {
         LlamaConfig c = gqa(Rope.Layout.HALF, true);
         LlamaWeights w = RandomModels.random(c, 12, DType.F32);

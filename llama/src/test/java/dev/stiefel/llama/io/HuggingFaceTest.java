@@ -42,6 +42,25 @@ class HuggingFaceTest {
         }
     }
 
+    @ParameterizedTest
+    @CsvSource({"QWEN2, F32, false", "QWEN2, BF16, true", "QWEN3, F32, true", "QWEN3, F16, false"})
+    void randomQwenCheckpointsReadBackBitIdenticalWithTheirConfig(LlamaConfig.Architecture arch, DType dtype, boolean tied) throws IOException {
+        LlamaConfig c = dev.stiefel.llama.testing.RandomModels.qwen(arch, 24, 37, 2, 4, 2, 41, tied);
+        LlamaWeights w = dev.stiefel.llama.testing.RandomModels.random(c, 5, dtype);
+        HuggingFaceWriter.write(w, dir);
+        String json = Files.readString(dir.resolve("config.json"));
+        assertThat(json).contains(arch == LlamaConfig.Architecture.QWEN2 ? "Qwen2ForCausalLM" : "Qwen3ForCausalLM");
+        try (LlamaWeights r = HuggingFaceLoader.load(dir)) {
+            assertThat(r.config()).isEqualTo(c);
+            IoFixtures.assertSameWeights(r, w, null);
+        }
+        // interleaved weights are permuted on the way out, biases and q/k norm gains with them: the same model again
+        HuggingFaceWriter.write(RopePermutation.toLayout(w, Rope.Layout.INTERLEAVED), dir);
+        try (LlamaWeights r = HuggingFaceLoader.load(dir)) {
+            IoFixtures.assertSameWeights(r, w, null);
+        }
+    }
+
     @Test void shardsWithAnIndexReadBackAndAStaleLayoutIsRemoved() throws IOException {
         LlamaConfig c = RandomModels.config(16, 24, 3, 4, 2, 29, Rope.Layout.HALF, false);
         LlamaWeights w = RandomModels.random(c, 8, DType.F32);
@@ -130,6 +149,62 @@ class HuggingFaceTest {
                 + "\"num_attention_heads\": 8, \"num_key_value_heads\": 2, \"vocab_size\": 512, \"max_position_embeddings\": 32768";
         assertThat(HuggingFaceConfig.read(config("{" + base + ", \"sliding_window\": 4096}")).maxSeqLen()).isEqualTo(4096);
         assertThat(HuggingFaceConfig.read(config("{" + base + ", \"sliding_window\": null}")).maxSeqLen()).isEqualTo(32768);
+    }
+
+    /** Every key is harmless, implemented or refused by name; both RoPE forms are read and must agree. */
+    @Test void configKeysAreReadOrRefusedByNameInBothRopeForms() throws IOException {
+        String base = "\"hidden_size\": 64, \"intermediate_size\": 172, \"num_hidden_layers\": 4, \"num_attention_heads\": 8, \"vocab_size\": 512";
+        String llama3 = "\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+                + "\"original_max_position_embeddings\": 64";
+        LlamaConfig v5 = HuggingFaceConfig.read(config("{" + base + ", \"rope_parameters\": {\"rope_theta\": 500000.0, " + llama3 + "}}"));
+        LlamaConfig v4 = HuggingFaceConfig.read(config("{" + base + ", \"rope_theta\": 500000.0, \"rope_scaling\": {" + llama3 + "}}"));
+        assertThat(v5).isEqualTo(v4);
+        assertThat(v5.ropeTheta()).isEqualTo(500000.0);
+        assertThat(v5.ropeScaling()).isEqualTo(new LlamaConfig.RopeScaling(8, 1, 4, 64));
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"rope_parameters\": {\"rope_theta\": 1e6, \"rope_type\": \"default\"}}")).ropeTheta())
+                .isEqualTo(1e6);
+        // both forms present and different: refused, never one silently preferred
+        Path clash = config("{" + base + ", \"rope_theta\": 10000.0, \"rope_parameters\": {\"rope_theta\": 1e6, \"rope_type\": \"default\"}}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(clash)).isInstanceOf(ModelFormatException.class).hasMessageContaining("contradicts");
+        Path inner = config("{" + base + ", \"rope_theta\": 10000.0, \"rope_scaling\": {\"rope_type\": \"default\", \"rope_theta\": 1e6}}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(inner)).hasMessageContaining("rope_scaling.rope_theta");
+        Path yarn = config("{" + base + ", \"rope_parameters\": {\"rope_theta\": 1e6, \"rope_type\": \"yarn\", \"factor\": 4.0}}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(yarn)).hasMessageContaining("'yarn'");
+        Path partial = config("{" + base + ", \"rope_parameters\": {\"rope_theta\": 1e6, \"rope_type\": \"default\", \"partial_rotary_factor\": 0.5}}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(partial)).hasMessageContaining("rope_parameters.partial_rotary_factor");
+        // unknown keys may change the math: refused by name; harmless ones pass
+        Path unknown = config("{" + base + ", \"logits_scaling\": 4.0}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(unknown)).hasMessageContainingAll("'logits_scaling'", "'llama'");
+        Path quantized = config("{" + base + ", \"quantization_config\": {\"bits\": 4}}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(quantized)).hasMessageContaining("quantization_config");
+        Path window = config("{" + base + ", \"sliding_window\": 16}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(window)).as("llama has no sliding window").hasMessageContaining("'sliding_window'");
+        HuggingFaceConfig.read(config("{" + base + ", \"bos_token_id\": 1, \"initializer_range\": 0.02, \"_name_or_path\": \"x\", "
+                + "\"use_cache\": true, \"pretraining_tp\": 1, \"attention_dropout\": 0.0, \"transformers_version\": \"5.17.0\"}"));
+        // Qwen: biases come with the architecture; an o_proj bias (Qwen3's attention_bias) is refused
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"model_type\": \"qwen2\"}")).architecture()).isEqualTo(LlamaConfig.Architecture.QWEN2);
+        LlamaConfig q3 = HuggingFaceConfig.read(config("{" + base + ", \"model_type\": \"qwen3\", \"head_dim\": 24}"));
+        assertThat(q3.architecture()).isEqualTo(LlamaConfig.Architecture.QWEN3);
+        assertThat(q3.headDim()).isEqualTo(24);
+        Path q3bias = config("{" + base + ", \"model_type\": \"qwen3\", \"attention_bias\": true}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(q3bias)).hasMessageContaining("attention_bias");
+        Path mlpBias = config("{" + base + ", \"model_type\": \"qwen2\", \"mlp_bias\": false}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(mlpBias)).as("Qwen2's config has no mlp_bias").hasMessageContaining("'mlp_bias'");
+    }
+
+    /** Qwen's sliding window: only with use_sliding_window, only on the layers it names; within it the model is exact. */
+    @Test void qwenSlidingWindowCapsTheContextOnlyWhenSomeLayerUsesIt() throws IOException {
+        String base = "\"model_type\": \"qwen2\", \"hidden_size\": 64, \"intermediate_size\": 172, \"num_hidden_layers\": 4, "
+                + "\"num_attention_heads\": 8, \"vocab_size\": 512, \"max_position_embeddings\": 32768, \"sliding_window\": 4096";
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"use_sliding_window\": false}")).maxSeqLen()).isEqualTo(32768);
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"use_sliding_window\": true, \"max_window_layers\": 28}")).maxSeqLen()).isEqualTo(32768);
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"use_sliding_window\": true, \"max_window_layers\": 2}")).maxSeqLen()).isEqualTo(4096);
+        String full = "[\"full_attention\", \"full_attention\", \"full_attention\", \"full_attention\"]";
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"use_sliding_window\": true, \"layer_types\": " + full + "}")).maxSeqLen()).isEqualTo(32768);
+        String mixed = full.replaceFirst("full_attention", "sliding_attention");
+        assertThat(HuggingFaceConfig.read(config("{" + base + ", \"use_sliding_window\": true, \"layer_types\": " + mixed + "}")).maxSeqLen()).isEqualTo(4096);
+        Path bad = config("{" + base + ", \"use_sliding_window\": true, \"layer_types\": [\"chunked_attention\"]}");
+        assertThatThrownBy(() -> HuggingFaceConfig.read(bad)).hasMessageContaining("layer_types");
     }
 
     @Test void unsupportedConfigsAreRefusedByName() throws IOException {

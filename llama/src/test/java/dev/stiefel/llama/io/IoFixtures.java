@@ -38,6 +38,9 @@ final class IoFixtures {
             m.put(p + "w_gate", x.wGate());
             m.put(p + "w_up", x.wUp());
             m.put(p + "w_down", x.wDown());
+            String[] extra = {"bq", "bk", "bv", "q_norm", "k_norm"};
+            Tensor[] t = {x.bq(), x.bk(), x.bv(), x.qNorm(), x.kNorm()};
+            for (int i = 0; i < t.length; i++) if (t[i] != null) m.put(p + extra[i], t[i]);
         }
         m.put("final_norm", w.finalNorm());
         m.put("output", w.output());

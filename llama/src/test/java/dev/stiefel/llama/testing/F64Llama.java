@@ -69,11 +69,20 @@ public final class F64Llama {
         public final LlamaConfig c;
         public double[] attnNorm, ffnNorm;
         public double[][] wq, wk, wv, wo, wGate, wUp, wDown;
+        /** Qwen2's q/k/v biases and Qwen3's per-head q/k RMSNorm gains [headDim]; null where the architecture has none. */
+        public double[] bq, bk, bv, qNorm, kNorm;
 
         public Block(LlamaConfig c, LlamaWeights.Layer l) {
             this(c, vector(l.attnNorm()), matrix(l.wq()), matrix(l.wk()), matrix(l.wv()), matrix(l.wo()), vector(l.ffnNorm()),
                     matrix(l.wGate()), matrix(l.wUp()), matrix(l.wDown()));
+            bq = orNull(l.bq());
+            bk = orNull(l.bk());
+            bv = orNull(l.bv());
+            qNorm = orNull(l.qNorm());
+            kNorm = orNull(l.kNorm());
         }
+
+        private static double[] orNull(Tensor t) { return t == null ? null : vector(t); }
 
         public Block(LlamaConfig c, double[] attnNorm, double[][] wq, double[][] wk, double[][] wv, double[][] wo, double[] ffnNorm,
                      double[][] wGate, double[][] wUp, double[][] wDown) {
@@ -96,7 +105,8 @@ public final class F64Llama {
         public double[][] forward(int layer, double[][] x, Hook hook) {
             double[][] h = rmsNorm(x, attnNorm);
             at(hook, Point.ATTN_IN, layer, h);
-            double[][] q = rope(linear(h, wq)), k = rope(linear(h, wk)), v = linear(h, wv);
+            double[][] q = rope(headNorm(bias(linear(h, wq), bq), qNorm)), k = rope(headNorm(bias(linear(h, wk), bk), kNorm));
+            double[][] v = bias(linear(h, wv), bv);
             at(hook, Point.QUERY, layer, q);
             at(hook, Point.KEY, layer, k);
             at(hook, Point.VALUE, layer, v);
@@ -114,6 +124,28 @@ public final class F64Llama {
         }
 
         public double[][] rmsNorm(double[][] x, double[] gain) { return F64Llama.rmsNorm(c, x, gain); }
+
+        /** x + b on every token (Qwen2's q/k/v); x itself when b is null. */
+        public static double[][] bias(double[][] x, double[] b) {
+            if (b == null) return x;
+            for (double[] row : x) for (int i = 0; i < row.length; i++) row[i] += b[i];
+            return x;
+        }
+
+        /** Qwen3: RMSNorm over each head's features with the shared gains g [headDim], before RoPE; x itself when g is null. */
+        public double[][] headNorm(double[][] x, double[] g) {
+            if (g == null) return x;
+            int hd = c.headDim();
+            double[][] out = new double[x.length][];
+            for (int t = 0; t < x.length; t++) {
+                out[t] = new double[x[t].length];
+                for (int h = 0; h < x[t].length / hd; h++) {
+                    double[][] head = {java.util.Arrays.copyOfRange(x[t], h * hd, (h + 1) * hd)};
+                    System.arraycopy(F64Llama.rmsNorm(c, head, g)[0], 0, out[t], h * hd, hd);
+                }
+            }
+            return out;
+        }
 
         /** RoPE on [T][heads·hd]: pair i of each head (features (2i, 2i+1) or (i, i + hd/2)) turned by t·invFreq[i]. */
         public double[][] rope(double[][] x) {

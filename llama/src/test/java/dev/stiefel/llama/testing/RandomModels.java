@@ -33,13 +33,44 @@ public final class RandomModels {
     public static LlamaWeights random(LlamaConfig c, long seed, DType dtype) {
         Random rnd = new Random(seed);
         List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < c.layers(); l++)
-            layers.add(new LlamaWeights.Layer(gain(rnd, c.dim(), dtype), linear(rnd, c.qDim(), c.dim(), dtype), linear(rnd, c.kvDim(), c.dim(), dtype),
-                    linear(rnd, c.kvDim(), c.dim(), dtype), linear(rnd, c.dim(), c.qDim(), dtype), gain(rnd, c.dim(), dtype),
-                    linear(rnd, c.hiddenDim(), c.dim(), dtype), linear(rnd, c.hiddenDim(), c.dim(), dtype), linear(rnd, c.dim(), c.hiddenDim(), dtype)));
+        for (int l = 0; l < c.layers(); l++) {
+            LlamaWeights.Layer x = new LlamaWeights.Layer(gain(rnd, c.dim(), dtype), linear(rnd, c.qDim(), c.dim(), dtype),
+                    linear(rnd, c.kvDim(), c.dim(), dtype), linear(rnd, c.kvDim(), c.dim(), dtype), linear(rnd, c.dim(), c.qDim(), dtype),
+                    gain(rnd, c.dim(), dtype), linear(rnd, c.hiddenDim(), c.dim(), dtype), linear(rnd, c.hiddenDim(), c.dim(), dtype),
+                    linear(rnd, c.dim(), c.hiddenDim(), dtype));
+            layers.add(withQwenTensors(x, c, rnd, dtype));
+        }
         Tensor emb = Tensor.randn(rnd, c.vocabSize(), c.dim()).to(dtype);
         Tensor out = c.tiedEmbeddings() ? null : linear(rnd, c.vocabSize(), c.dim(), dtype);
         return new LlamaWeights(c, emb, layers, gain(rnd, c.dim(), dtype), out, List.of());
+    }
+
+    /**
+     * {@code c} as a Qwen2 (q/k/v biases) or Qwen3 (per-head q/k RMSNorm; a head dim 2 more than dim/heads, since Qwen3's
+     * is free of hidden/heads) model of the same sizes.
+     */
+    public static LlamaConfig qwen(LlamaConfig c, LlamaConfig.Architecture arch) {
+        int hd = arch == LlamaConfig.Architecture.QWEN3 ? c.headDim() + 2 : c.headDim();
+        return new LlamaConfig(c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), hd, c.vocabSize(), c.normEps(), c.ropeTheta(),
+                c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen(), arch);
+    }
+
+    /** A Qwen2/Qwen3 config of the given sizes, rotate-half RoPE, context 64. */
+    public static LlamaConfig qwen(LlamaConfig.Architecture arch, int dim, int hidden, int layers, int heads, int kvHeads, int vocab, boolean tied) {
+        return qwen(config(dim, hidden, layers, heads, kvHeads, vocab, Rope.Layout.HALF, tied), arch);
+    }
+
+    /**
+     * {@code x} with the tensors its architecture adds: Qwen2's biases ~ N(0, 0.25), Qwen3's q/k gains in [0.5, 1.5), so
+     * every path matters. LLaMA draws nothing more (seeded LLaMA models stay the same).
+     */
+    private static LlamaWeights.Layer withQwenTensors(LlamaWeights.Layer x, LlamaConfig c, Random rnd, DType dtype) {
+        boolean bias = c.architecture().qkvBias(), norm = c.architecture().qkNorm();
+        if (!bias && !norm) return x;
+        return new LlamaWeights.Layer(x.attnNorm(), x.wq(), x.wk(), x.wv(), x.wo(), x.ffnNorm(), x.wGate(), x.wUp(), x.wDown(),
+                bias ? Tensor.randn(rnd, c.qDim()).mul(0.5f).to(dtype) : null, bias ? Tensor.randn(rnd, c.kvDim()).mul(0.5f).to(dtype) : null,
+                bias ? Tensor.randn(rnd, c.kvDim()).mul(0.5f).to(dtype) : null,
+                norm ? gain(rnd, c.headDim(), dtype) : null, norm ? gain(rnd, c.headDim(), dtype) : null);
     }
 
     private static Tensor linear(Random rnd, int out, int in, DType dtype) {
@@ -111,7 +142,8 @@ public final class RandomModels {
                 for (int row = 0; row < d; row++) dn[row * h + r] /= factor;
             }
         }
-        return new LlamaWeights.Layer(Tensor.wrap(an, d), Tensor.wrap(q, c.qDim(), d), Tensor.wrap(k, c.kvDim(), d),
+        // input-side changes only: q/k/v's outputs, so their biases and q/k norms (Qwen), stay the same
+        return l.withMatrices(Tensor.wrap(an, d), Tensor.wrap(q, c.qDim(), d), Tensor.wrap(k, c.kvDim(), d),
                 Tensor.wrap(v, c.kvDim(), d), l.wo(), Tensor.wrap(fn, d), Tensor.wrap(gate, h, d), Tensor.wrap(up, h, d),
                 Tensor.wrap(dn, d, h));
     }

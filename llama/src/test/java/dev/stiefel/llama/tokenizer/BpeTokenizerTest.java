@@ -135,6 +135,40 @@ class BpeTokenizerTest {
         assertThat(t.decode(t.encode("I'LL 12345\n\n", false))).isEqualTo("I'LL 12345\n\n");
     }
 
+    /**
+     * A Qwen2/Qwen2.5/Qwen3 style tokenizer.json: NFC normalizer, Split with the regex as Qwen's file spells it then
+     * ByteLevel without its own regex, ByteLevel post-processor (no BOS), special added tokens matched whole in raw text.
+     * Expected ids follow the tokenizers library's documented rules: added tokens are found before normalization and
+     * pre-tokenization, NFC composes "e" + U+0301 into "é" (bytes C3 A9), every digit is a word of its own.
+     */
+    @Test
+    void qwenStyleTokenizerJson() {
+        TokenizerJsonBuilder b = TokenizerJsonBuilder.byteLevel();
+        int m12 = b.merge("1", "2"), mHi = b.merge("h", "i");
+        b.root.putObject("normalizer").put("type", "NFC");
+        ObjectNode seq = b.root.putObject("pre_tokenizer").put("type", "Sequence");
+        ArrayNode steps = seq.putArray("pretokenizers");
+        ObjectNode split = steps.addObject().put("type", "Split").put("behavior", "Isolated").put("invert", false);
+        split.putObject("pattern").put("Regex",
+                "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+");
+        steps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", false).put("use_regex", false);
+        b.root.putObject("post_processor").put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", false).put("use_regex", false);
+        int eot = b.added("<|endoftext|>", true), start = b.added("<|im_start|>", true), end = b.added("<|im_end|>", true);
+        BpeTokenizer t = b.build();
+
+        assertThat(t.encode("<|im_start|>user\nhi<|im_end|>", true)).as("no BOS: the post-processor adds none")
+                .containsExactly(start, 'u', 's', 'e', 'r', '\n', mHi, end);
+        assertThat(t.encode("a <|endoftext|>b", false)).containsExactly('a', ' ', eot, 'b');
+        assertThat(t.encode("12 312", false)).as("digits are single words: 1 2 never merge").containsExactly('1', '2', ' ', '3', '1', '2');
+        assertThat(t.encode("e\u0301", false)).as("NFC first").containsExactly(0xC3, 0xA9);
+        assertThat(t.encode("<|im_end", false)).as("a partial special token is text").hasSize(8);
+        assertThat(t.eos()).isEqualTo(eot);
+        assertThat(t.isSpecial(start)).isTrue();
+        String text = "<|im_start|>system\nYou are 42.<|im_end|>\n";
+        assertThat(t.decode(t.encode(text, false))).as("decoding skips special tokens").isEqualTo("system\nYou are 42.\n");
+        assertThat(m12).isPositive();
+    }
+
     /** A TinyLlama / LLaMA-2 style file: characters, byte fallback, ▁ from a Prepend+Replace normalizer. */
     private static TokenizerJsonBuilder sentencePieceLike(boolean byteFallback) {
         TokenizerJsonBuilder b = new TokenizerJsonBuilder();

@@ -21,6 +21,24 @@ class PreTokenizerTest {
 
     private static List<String> llama3(String text) { return split(new PreTokenizer.Split(PreTokenizer.LLAMA3, PreTokenizer.Behavior.ISOLATED, false), text); }
 
+    private static List<String> qwen2(String text) { return split(new PreTokenizer.Split(PreTokenizer.QWEN2, PreTokenizer.Behavior.ISOLATED, false), text); }
+
+    /** Qwen2/Qwen3's regex: LLaMA-3's alternatives, except \p{N} alone, so every digit is its own piece. */
+    @Test
+    void qwenSplitsEveryDigitAndOtherwiseSplitsLikeLlama3() {
+        assertThat(qwen2("12345 678")).containsExactly("1", "2", "3", "4", "5", " ", "6", "7", "8");
+        assertThat(qwen2("v2.0")).containsExactly("v", "2", ".", "0");
+        assertThat(qwen2("I'LL we'Ve")).containsExactly("I", "'LL", " we", "'Ve");
+        assertThat(qwen2("Hello, world!")).containsExactly("Hello", ",", " world", "!");
+        assertThat(qwen2("(hello)")).containsExactly("(hello", ")");
+        assertThat(qwen2("x.\n\ny")).containsExactly("x", ".\n\n", "y");
+        assertThat(qwen2("a   b")).containsExactly("a", "  ", " b");
+        // one non-letter, non-digit may lead a letter run: the full-width comma joins the next word, as "(" does
+        assertThat(qwen2("你好，世界")).containsExactly("你好", "，世界");
+        for (String text : new String[]{"Hello, world!", "(hello)", "x.\n\ny", "a   b", "I'LL"})
+            assertThat(qwen2(text)).as(text).isEqualTo(llama3(text)); // no digits: the two regexes agree
+    }
+
     @Test
     void contractions() {
         assertThat(gpt2("I'm don't we'll they've she'd it's you're"))
@@ -111,7 +129,8 @@ class PreTokenizerTest {
         assertThat(split(PreTokenizer.forGgufName("llama-bpe"), "I'LL 12345")).containsExactly("I", "'LL", "Ġ", "123", "45");
         assertThat(split(PreTokenizer.forGgufName(null), "I'LL 12345")).containsExactly("I", "'", "LL", "Ġ12345");
         assertThat(split(PreTokenizer.forGgufName("smollm"), "x 12")).containsExactly("x", "Ġ", "1", "2");
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> PreTokenizer.forGgufName("qwen2"))
-                .hasMessageContaining("qwen2").hasMessageContaining("llama-bpe");
+        assertThat(split(PreTokenizer.forGgufName("qwen2"), "I'LL 12345")).containsExactly("I", "'LL", "Ġ", "1", "2", "3", "4", "5");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> PreTokenizer.forGgufName("chatglm-bpe"))
+                .hasMessageContaining("chatglm-bpe").hasMessageContaining("qwen2");
     }
 }

@@ -167,6 +167,12 @@ public final class FlatBlock implements Hooks {
         return q == null ? t : q.quantize(t, Ste.STRAIGHT_THROUGH);
     }
 
+    /** v_proj's bias (Qwen2) follows its rows: b_v[h] ← P_vᵀ·b_v[h]; q/k biases are untouched (P_k acts after RoPE). */
+    @Override public Var bias(int l, Linear which, Var b) {
+        if (l != layer || which != Linear.V || pv == null) return b;
+        return b.reshape(c.kvHeads(), c.headDim()).matmul(pv.matrix()).reshape(c.kvDim());
+    }
+
     /** W·diag(1/s)·(L⁻ᵀ ⊗ R⁻ᵀ). */
     private static Var inputSide(Var w, Var s, Factor l, Factor r) {
         Var t = s == null ? w : w.div(s.reshape(1, s.shape()[0]));
@@ -215,7 +221,7 @@ public final class FlatBlock implements Hooks {
         public LlamaWeights.Layer fold(LlamaConfig c, LlamaWeights.Layer fp) {
             LlamaWeights.Layer f = transforms.fold(c, fp);
             try (var off = Grad.off()) {
-                return new LlamaWeights.Layer(f.attnNorm(), q(Linear.Q, f.wq()), q(Linear.K, f.wk()), q(Linear.V, f.wv()), q(Linear.O, f.wo()),
+                return f.withMatrices(f.attnNorm(), q(Linear.Q, f.wq()), q(Linear.K, f.wk()), q(Linear.V, f.wv()), q(Linear.O, f.wo()),
                         f.ffnNorm(), q(Linear.GATE, f.wGate()), q(Linear.UP, f.wUp()), q(Linear.DOWN, f.wDown()));
             }
         }

@@ -22,7 +22,7 @@ import java.util.List;
  *   q/k/v input:  x ↦ (x ⊙ s_a)·(A1 ⊗ A2)   s_a into input_layernorm's gain;  W_{q,k,v} ← W·diag(1/s_a)·(A1⁻ᵀ ⊗ A2⁻ᵀ)
  *   gate/up input: the same with s_m, M1 ⊗ M2 and post_attention_layernorm
  *   down input:   x ↦ (x ⊙ s_d)·(D1 ⊗ D2)     s_d into up_proj's rows;       W_down ← W·diag(1/s_d)·(D1⁻ᵀ ⊗ D2⁻ᵀ)
- *   V/O per head: v ↦ v·P_v                   W_v[h] ← P_vᵀ·W_v[h] for every KV head (folded, the V cache holds it)
+ *   V/O per head: v ↦ v·P_v                   W_v[h] ← P_vᵀ·W_v[h], b_v[h] ← P_vᵀ·b_v[h] (Qwen2) for every KV head (folded)
  *   o input:      a ↦ a·(P_o ⊗ I) online;      W_o ← W_o·(P_o⁻ᵀ ⊗ P_v⁻ᵀ)
  *   Q/K:          q ↦ q·P_k⁻ᵀ, k ↦ k·P_k online after RoPE (scores unchanged; the K cache holds k·P_k)
  * </pre>
@@ -42,7 +42,7 @@ public record FlatLayer(int layer, int headDim, double[] attnScale, double[] mlp
         LlamaConfig c = w.config();
         DMatrix[] lin = new DMatrix[Linear.values().length];
         for (Linear which : List.of(Linear.Q, Linear.K, Linear.V, Linear.O, Linear.GATE, Linear.UP, Linear.DOWN)) lin[which.ordinal()] = w.linear(layer, which).copy();
-        foldInto(c, w.norm(layer, Input.ATTN_IN), w.norm(layer, Input.MLP_IN), lin);
+        foldInto(c, w.norm(layer, Input.ATTN_IN), w.norm(layer, Input.MLP_IN), lin, w.bias(layer, Linear.V));
         for (Linear which : List.of(Linear.Q, Linear.K, Linear.V, Linear.O, Linear.GATE, Linear.UP, Linear.DOWN)) w.setLinear(layer, which, lin[which.ordinal()]);
     }
 
@@ -53,13 +53,16 @@ public record FlatLayer(int layer, int headDim, double[] attnScale, double[] mlp
         Tensor[] t = {fp.wq(), fp.wk(), fp.wv(), fp.wo(), fp.wGate(), fp.wUp(), fp.wDown()};
         Linear[] order = {Linear.Q, Linear.K, Linear.V, Linear.O, Linear.GATE, Linear.UP, Linear.DOWN};
         for (int i = 0; i < order.length; i++) lin[order[i].ordinal()] = t[i].contiguous().toDMatrix();
-        foldInto(c, attnNorm, ffnNorm, lin);
+        double[] bv = fp.bv() == null ? null : doubles(fp.bv());
+        foldInto(c, attnNorm, ffnNorm, lin, bv);
         return new LlamaWeights.Layer(floats(attnNorm), DoubleWeights.tensor(lin[Linear.Q.ordinal()]), DoubleWeights.tensor(lin[Linear.K.ordinal()]),
                 DoubleWeights.tensor(lin[Linear.V.ordinal()]), DoubleWeights.tensor(lin[Linear.O.ordinal()]), floats(ffnNorm),
-                DoubleWeights.tensor(lin[Linear.GATE.ordinal()]), DoubleWeights.tensor(lin[Linear.UP.ordinal()]), DoubleWeights.tensor(lin[Linear.DOWN.ordinal()]));
+                DoubleWeights.tensor(lin[Linear.GATE.ordinal()]), DoubleWeights.tensor(lin[Linear.UP.ordinal()]), DoubleWeights.tensor(lin[Linear.DOWN.ordinal()]),
+                fp.bq(), fp.bk(), bv == null ? null : floats(bv), fp.qNorm(), fp.kNorm()); // q/k: P_k acts after RoPE, nothing to fold
     }
 
-    private void foldInto(LlamaConfig c, double[] attnNorm, double[] ffnNorm, DMatrix[] lin) {
+    /** @param bv v_proj's bias (Qwen2), transformed in place with its rows, or null */
+    private void foldInto(LlamaConfig c, double[] attnNorm, double[] ffnNorm, DMatrix[] lin, double[] bv) {
         DMatrix a1t = invT(a1), a2t = invT(a2), m1t = invT(m1), m2t = invT(m2), d1t = invT(d1), d2t = invT(d2), pot = invT(po), pvt = invT(pv);
         for (Linear which : List.of(Linear.Q, Linear.K, Linear.V)) inputSide(lin[which.ordinal()], attnScale, a1t, a2t);
         if (attnScale != null) for (int j = 0; j < attnNorm.length; j++) attnNorm[j] *= attnScale[j];
@@ -76,6 +79,11 @@ public record FlatLayer(int layer, int headDim, double[] attnScale, double[] mlp
                         block[i * v.cols + j] = sum;
                     }
                 System.arraycopy(block, 0, v.data, h * hd * v.cols, block.length);
+                if (bv != null) { // the bias is one more column of the same rows
+                    double[] b = new double[hd];
+                    for (int i = 0; i < hd; i++) for (int k = 0; k < hd; k++) b[i] += p.data[k * hd + i] * bv[h * hd + k];
+                    System.arraycopy(b, 0, bv, h * hd, hd);
+                }
             }
         }
         if (pot != null || pvt != null) rows(lin[Linear.O.ordinal()], pot, pvt);

@@ -441,6 +441,7 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         section.put("loss_first_epoch", Steps.round(learning.firstEpochLoss()));
         section.put("loss_last_epoch", Steps.round(learning.lastEpochLoss()));
         section.put("transforms", fused.steps());
+        if (!view.skipped().isEmpty()) section.put("skipped", view.skipped()); // transforms this architecture has no exact form for
         section.put("online_at_run_time", fused.online().stream().map(x -> x.describe()).toList());
         section.put("equivalence_before_quantization", equivalence);
         report.put(name, section);

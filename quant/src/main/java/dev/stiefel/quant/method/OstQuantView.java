@@ -71,6 +71,8 @@ public final class OstQuantView {
     private final Var[] headR;
     private final Var[] attnIn, mlpIn, upDown, vo, qk; // log-scales θ, s = exp(θ)
     private final Rotation downHadamard, qkRotation;
+    /** Whether the Q→K scaling is learned: only with scalings, and not through Qwen3's per-head q/k norm (see {@link #skipped()}). */
+    private final boolean qkScaling;
 
     /**
      * @param fp    the full-precision model (not changed); its norms are folded here in f64
@@ -97,7 +99,8 @@ public final class OstQuantView {
         mlpIn = zeros(n, c.dim());
         upDown = zeros(n, c.hiddenDim());
         vo = zeros(n, c.kvDim());
-        qk = zeros(n, options.pairShared() ? c.kvDim() / 2 : c.kvDim());
+        qkScaling = options.scalings() && !c.architecture().qkNorm();
+        qk = zeros(qkScaling ? n : 0, options.pairShared() ? c.kvDim() / 2 : c.kvDim());
         downHadamard = Rotation.hadamard(c.hiddenDim());
         qkRotation = options.qkHadamard() ? Rotation.hadamard(c.headDim()) : null;
     }
@@ -150,6 +153,7 @@ public final class OstQuantView {
         Quantizer wq = weightSpec == null ? null : new Quantizer(weightSpec);
         return new Hooks() {
             @Override public Var weight(int l, Linear which, Var w) { return OstQuantView.this.weight(l, which, w, wq, null); }
+            @Override public Var bias(int l, Linear which, Var b) { return OstQuantView.this.bias(l, which, b); }
             @Override public Var input(int l, Input where, Var x) { return OstQuantView.this.input(l, where, x); }
             @Override public Var query(int l, Var q) { return qkRotation == null ? q : qkRotation.multiply(q); }
             @Override public Var key(int l, Var k) { return qkRotation == null ? k : qkRotation.multiply(k); }
@@ -176,6 +180,7 @@ public final class OstQuantView {
         Hooks plain = hooks();
         return new Hooks() {
             @Override public Var weight(int l, Linear which, Var w) { return OstQuantView.this.weight(l, which, w, null, weightSpec); }
+            @Override public Var bias(int l, Linear which, Var b) { return plain.bias(l, which, b); }
             @Override public Var input(int l, Input where, Var x) { return plain.input(l, where, x); }
             @Override public Var query(int l, Var q) { return plain.query(l, q); }
             @Override public Var key(int l, Var k) { return plain.key(l, k); }
@@ -232,8 +237,8 @@ public final class OstQuantView {
                 if (which == Hooks.Linear.V && options.headRotations()) t = blockColumns(t.t(), headR[l]).t();
                 if (s) {
                     switch (which) {
-                        case Q -> t = rows(t, toQueryHeads(qkScale(l)));
-                        case K -> t = rows(t, qkScale(l).reciprocal());
+                        case Q -> { if (qkScaling) t = rows(t, toQueryHeads(qkScale(l))); }
+                        case K -> { if (qkScaling) t = rows(t, qkScale(l).reciprocal()); }
                         case V -> t = rows(t, scale(vo, l).reciprocal());
                         case UP -> t = rows(t, scale(upDown, l).reciprocal());
                         default -> { }
@@ -255,6 +260,35 @@ public final class OstQuantView {
                 yield r.matmul(quantize(wq, learning, t, l, which));
             }
         };
+    }
+
+    /**
+     * A q/k/v bias (Qwen2) under the transforms of its layer's outputs, as {@link #weight} does to the rows: R_h and
+     * the V→O scale on b_v, the Q→K scale on b_q and b_k. Input-side transforms (R, the norm scalings) leave it alone.
+     */
+    Var bias(int l, Hooks.Linear which, Var b) {
+        boolean s = options.scalings();
+        return switch (which) {
+            case V -> {
+                Var t = b;
+                if (options.headRotations()) t = t.reshape(c.kvHeads(), c.headDim()).matmul(headR[l]).reshape(c.kvDim());
+                yield s ? t.mul(scale(vo, l).reciprocal()) : t;
+            }
+            case Q -> qkScaling ? b.mul(toQueryHeads(qkScale(l))) : b;
+            case K -> qkScaling ? b.mul(qkScale(l).reciprocal()) : b;
+            default -> b;
+        };
+    }
+
+    /**
+     * The transforms of the method that this model cannot take, each with the reason (empty when none): Qwen3 normalizes
+     * q and k per head before RoPE, so a scaling of q_proj/k_proj rows is undone by the norm, and the norm's gain is
+     * shared by all heads, so it cannot carry per-head scales either: the Q→K scaling is not learned there.
+     */
+    public java.util.Map<String, String> skipped() {
+        if (!options.scalings() || qkScaling) return java.util.Map.of();
+        return java.util.Map.of("qk_scaling", "Q→K scaling skipped: the per-head q/k RMSNorm before RoPE (Qwen3's q_norm/k_norm) "
+                + "undoes a scaling of q_proj/k_proj rows and its gain is shared by all heads, so no exact fold exists");
     }
 
     Var input(int l, Hooks.Input where, Var x) {
@@ -297,13 +331,15 @@ public final class OstQuantView {
         if (options.scalings()) {
             t.add(new ChannelScaling(ChannelScaling.Between.ATTN_IN, exp(attnIn)));
             t.add(new ChannelScaling(ChannelScaling.Between.MLP_IN, exp(mlpIn)));
-            double[][] q = new double[c.layers()][];
-            for (int l = 0; l < c.layers(); l++) {
-                float[] v = qkScale(l).value().toFloatArray();
-                q[l] = new double[v.length];
-                for (int i = 0; i < v.length; i++) q[l][i] = v[i];
+            if (qkScaling) {
+                double[][] q = new double[c.layers()][];
+                for (int l = 0; l < c.layers(); l++) {
+                    float[] v = qkScale(l).value().toFloatArray();
+                    q[l] = new double[v.length];
+                    for (int i = 0; i < v.length; i++) q[l][i] = v[i];
+                }
+                t.add(new QkScaling(q));
             }
-            t.add(new QkScaling(q));
         }
         if (options.headRotations()) {
             Rotation[] per = new Rotation[c.layers()];

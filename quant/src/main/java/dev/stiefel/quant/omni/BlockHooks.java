@@ -79,6 +79,8 @@ public final class BlockHooks implements Hooks {
         return q == null ? t : q.quantize(t, ste);
     }
 
+    @Override public Var bias(int l, Linear which, Var b) { return l != layer || let == null ? b : let.bias(which, b); }
+
     @Override public Var input(int l, Input where, Var x) {
         if (l != layer) return x;
         if (let != null) x = let.normOutput(where, x);
@@ -107,9 +109,15 @@ public final class BlockHooks implements Hooks {
         try (var off = Grad.off()) {
             Tensor attnNorm = let == null ? fp.attnNorm() : let.norm(Input.ATTN_IN, fp.attnNorm());
             Tensor ffnNorm = let == null ? fp.ffnNorm() : let.norm(Input.MLP_IN, fp.ffnNorm());
+            // Qwen2's biases take the output scales of their layers; Qwen3's q/k norms are not touched
             return new LlamaWeights.Layer(attnNorm, fold(Linear.Q, fp.wq()), fold(Linear.K, fp.wk()), fold(Linear.V, fp.wv()),
-                    fold(Linear.O, fp.wo()), ffnNorm, fold(Linear.GATE, fp.wGate()), fold(Linear.UP, fp.wUp()), fold(Linear.DOWN, fp.wDown()));
+                    fold(Linear.O, fp.wo()), ffnNorm, fold(Linear.GATE, fp.wGate()), fold(Linear.UP, fp.wUp()), fold(Linear.DOWN, fp.wDown()),
+                    foldBias(Linear.Q, fp.bq()), foldBias(Linear.K, fp.bk()), foldBias(Linear.V, fp.bv()), fp.qNorm(), fp.kNorm());
         }
+    }
+
+    private Tensor foldBias(Linear which, Tensor b) {
+        return b == null || let == null ? b : let.bias(which, Var.of(b)).value();
     }
 
     private Tensor fold(Linear which, Tensor w) {

@@ -35,6 +35,11 @@ import java.util.List;
  * features, R(q ⊘ s) = R(q) ⊘ s only when both features of a rotary pair share their scale, so {@code qk} has one
  * entry per pair ((2i, 2i+1) in the interleaved layout, (i, i + d/2) in the rotate-half one).
  *
+ * <p>Qwen2's q/k/v biases take their layer's output scales ({@link #bias}: b_q ⊘ s_qk, b_k ⊙ s_qk, b_v ⊘ s_out); the
+ * input-side scales leave them alone. Qwen3 normalizes q and k per head before RoPE, which would undo a scaling of
+ * q_proj's and k_proj's rows, and the norm's gain is shared by all heads: there {@code qk} is not learned (it stays 1,
+ * see {@link #skipped()}).
+ *
  * <p>Initialisation as the reference's: {@code attn}, {@code mlp} and {@code out} SmoothQuant-style,
  * s_j = max|X_j|^α / max|W_j|^(1−α) (Xiao et al. 2023, eq. 4) from the calibration activations' channel maxima and
  * the weights that read them (over all of them, as SmoothQuant's smooth_ln_fcs takes it); {@code qk} at 1.
@@ -191,13 +196,33 @@ public final class Let {
     /** A weight [out, in] with its scales applied (a column scale for the input it reads, a row scale for its output). */
     public Var weight(Linear which, Var w) {
         return switch (which) {
-            case Q -> w.mul(row(attn)).div(column(qk.indexSelect(0, qToPair)));
-            case K -> w.mul(row(attn)).mul(column(qk.indexSelect(0, kToPair)));
+            case Q -> qkLearned() ? w.mul(row(attn)).div(column(qk.indexSelect(0, qToPair))) : w.mul(row(attn));
+            case K -> qkLearned() ? w.mul(row(attn)).mul(column(qk.indexSelect(0, kToPair))) : w.mul(row(attn));
             case V -> w.mul(row(attn)).div(column(out));
             case O -> w.mul(row(out.indexSelect(0, oToV)));
             case GATE, UP -> w.mul(row(mlp));
             case DOWN, HEAD -> w;
         };
+    }
+
+    /** A q/k/v bias (Qwen2) [out] with its layer's output scales, as {@link #weight} applies them to the rows. */
+    public Var bias(Linear which, Var b) {
+        return switch (which) {
+            case Q -> qkLearned() ? b.div(qk.indexSelect(0, qToPair)) : b;
+            case K -> qkLearned() ? b.mul(qk.indexSelect(0, kToPair)) : b;
+            case V -> b.div(out);
+            default -> b;
+        };
+    }
+
+    /** Whether the Q→K scales are learned: not through Qwen3's per-head q/k norm. */
+    private boolean qkLearned() { return !config.architecture().qkNorm(); }
+
+    /** LET's pairs this model cannot take, with the reason (empty when none). */
+    public java.util.Map<String, String> skipped() {
+        if (qkLearned()) return java.util.Map.of();
+        return java.util.Map.of("let_qk", "Q→K scales skipped: the per-head q/k RMSNorm before RoPE (Qwen3's q_norm/k_norm) "
+                + "undoes a scaling of q_proj/k_proj rows and its gain is shared by all heads, so no exact fold exists");
     }
 
     /** An RMSNorm gain with the division folded in: g ⊘ s (ATTN_IN: the attention norm, MLP_IN: the MLP norm). */
@@ -215,8 +240,8 @@ public final class Let {
 
     // ------------------------------------------------------------ parameters
 
-    /** attn, mlp, out, qk. */
-    public List<Var> parameters() { return List.of(attn, mlp, out, qk); }
+    /** attn, mlp, out, qk (qk only where it is learned). */
+    public List<Var> parameters() { return qkLearned() ? List.of(attn, mlp, out, qk) : List.of(attn, mlp, out); }
 
     public float[] attn() { return attn.value().toFloatArray(); }
 

@@ -160,6 +160,7 @@ public final class OmniQuant implements Method {
         report.putAll(config.describe());
         if (query != null) report.put("q", config.key() + " (as OmniQuant's W4A4: Q after RoPE, with K's spec)");
         report.put("omniquant", describe(s));
+        if (s.let() && fp.config().architecture().qkNorm()) report.put("skipped", Let.identity(fp.config()).skipped()); // Qwen3: no Q→K scales
         report.put("calibration", calibration.describe());
 
         LlamaConfig c = fp.config();

@@ -25,7 +25,8 @@ import java.util.Map;
  * hold the runs of several settings; a subdirectory whose state records another fingerprint is refused.
  */
 final class WorkDir {
-    private static final List<String> TENSORS = List.of("attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w_gate", "w_up", "w_down");
+    private static final List<String> TENSORS = List.of("attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w_gate", "w_up", "w_down",
+            "bq", "bk", "bv", "q_norm", "k_norm"); // the last five only where the architecture has them (Qwen2, Qwen3)
     private static final String STATE = "state.json";
 
     private final RunDirectory run;
@@ -74,9 +75,10 @@ final class WorkDir {
 
     /** Writes block l's folded weights, then records it as finished (with its report) in state.json. */
     void commit(int l, LlamaWeights.Layer layer, Map<String, Object> report) {
-        Tensor[] t = {layer.attnNorm(), layer.wq(), layer.wk(), layer.wv(), layer.wo(), layer.ffnNorm(), layer.wGate(), layer.wUp(), layer.wDown()};
+        Tensor[] t = {layer.attnNorm(), layer.wq(), layer.wk(), layer.wv(), layer.wo(), layer.ffnNorm(), layer.wGate(), layer.wUp(), layer.wDown(),
+                layer.bq(), layer.bk(), layer.bv(), layer.qNorm(), layer.kNorm()};
         SafetensorsWriter w = new SafetensorsWriter().metadata("block", String.valueOf(l));
-        for (int i = 0; i < t.length; i++) w.add(TENSORS.get(i), t[i].contiguous(), dev.stiefel.tensor.DType.F32);
+        for (int i = 0; i < t.length; i++) if (t[i] != null) w.add(TENSORS.get(i), t[i].contiguous(), dev.stiefel.tensor.DType.F32);
         run.writeTensors("block-" + l + ".safetensors", w);
         blocks.put("model.layers." + l, report);
         finished = l + 1;
@@ -92,10 +94,11 @@ final class WorkDir {
         try (SafetensorsFile f = run.readTensors(name)) {
             Tensor[] t = new Tensor[TENSORS.size()];
             for (int i = 0; i < t.length; i++) {
+                if (i >= 9 && !f.contains(TENSORS.get(i))) continue; // a bias or q/k norm the architecture does not have
                 Tensor m = f.tensor(TENSORS.get(i));
                 t[i] = Tensor.wrap(m.toFloatArray(), m.shape());
             }
-            return new LlamaWeights.Layer(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]);
+            return new LlamaWeights.Layer(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13]);
         } catch (IOException e) {
             throw new UncheckedIOException("omniquant: cannot read the saved block " + l + " from " + run.file(name), e);
         }

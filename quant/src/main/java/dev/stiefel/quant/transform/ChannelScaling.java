@@ -7,11 +7,12 @@ import dev.stiefel.llama.LlamaConfig;
 /**
  * A per-channel scaling migrated between an operation and the linear layers reading its output (SmoothQuant eq. 3,
  * AWQ §3.2): the activation's channel j is divided by s_j where it is produced, and the readers' input column j is
- * multiplied by s_j, so (X·diag(s)⁻¹)·(W·diag(s))ᵀ = X·Wᵀ. Nothing is online. The producers:
+ * multiplied by s_j, so (X·diag(s)⁻¹)·(W·diag(s))ᵀ = X·Wᵀ. Nothing is online. The readers' own biases are untouched
+ * (the scaling acts on their inputs); a producer's bias is scaled with its outputs. The producers:
  * <ul>
  *   <li>{@link Between#ATTN_IN}, {@link Between#MLP_IN}, {@link Between#HEAD_IN}: an RMSNorm (gain g ← g/s) before
  *       q/k/v, gate/up, or the head;</li>
- *   <li>{@link Between#V_O}: v_proj's rows (per KV-head feature) before o_proj; with GQA every query head of a group
+ *   <li>{@link Between#V_O}: v_proj's rows and bias (per KV-head feature) before o_proj; with GQA every query head of a group
  *       reads the same scaled KV head, so o_proj's columns of each query head take the scales of its KV head;</li>
  *   <li>{@link Between#UP_DOWN}: up_proj's rows before down_proj (silu(g) ⊙ u/s = (silu(g) ⊙ u)/s).</li>
  * </ul>
@@ -50,7 +51,7 @@ public record ChannelScaling(Between between, double[][] scales) implements Tran
                         w.setLinear(l, which, Folds.scaleColumns(w.linear(l, which), s, false, which.name()));
                 }
                 case V_O -> {
-                    w.setLinear(l, Linear.V, Folds.scaleRows(w.linear(l, Linear.V), s, true, "V"));
+                    Folds.scaleOutputs(w, l, Linear.V, s, true); // v_proj's bias (Qwen2) is divided with its rows
                     int hd = c.headDim(), group = c.groupSize();
                     double[] expanded = new double[c.qDim()];
                     for (int h = 0; h < c.heads(); h++) System.arraycopy(s, (h / group) * hd, expanded, h * hd, hd);

@@ -12,7 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A LLaMA model's weights as f64 matrices: the working copy that equivalence transforms are fused into. Folding in
+ * A LLaMA-family model's weights as f64 matrices (with Qwen2's q/k/v biases and Qwen3's q/k norm gains as f64 vectors): the working copy that equivalence transforms are fused into. Folding in
  * f64 and rounding to f32 once at the end ({@link #toWeights}) keeps a chain of rotations and scalings exact to
  * ~1e-15 relative, so the fused model differs from the original only by that one rounding; the exact f64 weights
  * are what the f64 equivalence checks run on.
@@ -27,6 +27,9 @@ public final class DoubleWeights {
     private double[] finalNorm;
     private final double[][] attnNorm, ffnNorm;
     private final DMatrix[][] linears;
+    /** Qwen2's q/k/v biases per layer, indexed by Linear.Q/K/V ordinal (null entries: no bias); Qwen3's q/k norm gains. */
+    private final double[][][] biases;
+    private final double[][] qNorm, kNorm;
 
     private DoubleWeights(LlamaConfig config) {
         this.config = config;
@@ -34,6 +37,9 @@ public final class DoubleWeights {
         attnNorm = new double[n][];
         ffnNorm = new double[n][];
         linears = new DMatrix[n][Linears.BLOCK.size()];
+        biases = new double[n][3][];
+        qNorm = new double[n][];
+        kNorm = new double[n][];
     }
 
     /** An f64 copy of {@code w} (every f32/f16/bf16 value is exact in f64). */
@@ -46,6 +52,10 @@ public final class DoubleWeights {
             d.attnNorm[l] = vector(w.layer(l).attnNorm());
             d.ffnNorm[l] = vector(w.layer(l).ffnNorm());
             for (Linear which : Linears.BLOCK) d.linears[l][which.ordinal()] = matrix(Linears.weight(w, l, which));
+            LlamaWeights.Layer x = w.layer(l);
+            d.biases[l] = new double[][]{vectorOrNull(x.bq()), vectorOrNull(x.bk()), vectorOrNull(x.bv())};
+            d.qNorm[l] = vectorOrNull(x.qNorm());
+            d.kNorm[l] = vectorOrNull(x.kNorm());
         }
         return d;
     }
@@ -60,6 +70,9 @@ public final class DoubleWeights {
             d.attnNorm[l] = attnNorm[l].clone();
             d.ffnNorm[l] = ffnNorm[l].clone();
             for (int i = 0; i < linears[l].length; i++) d.linears[l][i] = linears[l][i].copy();
+            for (int i = 0; i < 3; i++) d.biases[l][i] = biases[l][i] == null ? null : biases[l][i].clone();
+            d.qNorm[l] = qNorm[l] == null ? null : qNorm[l].clone();
+            d.kNorm[l] = kNorm[l] == null ? null : kNorm[l].clone();
         }
         return d;
     }
@@ -70,6 +83,8 @@ public final class DoubleWeights {
         for (int i = 0; i < f.length; i++) d[i] = f[i];
         return new DMatrix(t.size(0), t.size(1), d);
     }
+
+    private static double[] vectorOrNull(Tensor t) { return t == null ? null : vector(t); }
 
     private static double[] vector(Tensor t) {
         float[] f = t.contiguous().toFloatArray();
@@ -111,6 +126,26 @@ public final class DoubleWeights {
     }
 
     /**
+     * The bias of q_proj, k_proj or v_proj (Qwen2), or null when the layer has none. The array is live: a transform
+     * of the layer's output channels changes it in place together with the weight's rows.
+     */
+    public double[] bias(int layer, Linear which) {
+        return switch (which) {
+            case Q, K, V -> biases[layer][which.ordinal()];
+            default -> null;
+        };
+    }
+
+    /** The per-head RMSNorm gain [headDim] on q (which = Q) or k (which = K) before RoPE (Qwen3), or null. Live. */
+    public double[] qkNorm(int layer, Linear which) {
+        return switch (which) {
+            case Q -> qNorm[layer];
+            case K -> kNorm[layer];
+            default -> throw new IllegalArgumentException("only q and k have a per-head norm, not " + which);
+        };
+    }
+
+    /**
      * The RMSNorm gain feeding a site: ATTN_IN (input_layernorm), MLP_IN (post_attention_layernorm) or HEAD_IN (the
      * final norm; layer ignored). The array is the live gain: transforms change it in place.
      */
@@ -144,9 +179,11 @@ public final class DoubleWeights {
         List<LlamaWeights.Layer> layers = new ArrayList<>();
         for (int l = 0; l < config.layers(); l++) {
             DMatrix[] t = linears[l];
+            double[][] b = biases[l];
             layers.add(new LlamaWeights.Layer(tensor(attnNorm[l]), tensor(t[Linear.Q.ordinal()]), tensor(t[Linear.K.ordinal()]),
                     tensor(t[Linear.V.ordinal()]), tensor(t[Linear.O.ordinal()]), tensor(ffnNorm[l]), tensor(t[Linear.GATE.ordinal()]),
-                    tensor(t[Linear.UP.ordinal()]), tensor(t[Linear.DOWN.ordinal()])));
+                    tensor(t[Linear.UP.ordinal()]), tensor(t[Linear.DOWN.ordinal()]),
+                    tensorOrNull(b[0]), tensorOrNull(b[1]), tensorOrNull(b[2]), tensorOrNull(qNorm[l]), tensorOrNull(kNorm[l])));
         }
         boolean tied = tied();
         LlamaConfig c = config.tiedEmbeddings() == tied ? config : config.withTiedEmbeddings(tied);
@@ -160,6 +197,8 @@ public final class DoubleWeights {
         for (int i = 0; i < f.length; i++) f[i] = (float) m.data[i];
         return Tensor.wrap(f, m.rows, m.cols);
     }
+
+    private static Tensor tensorOrNull(double[] v) { return v == null ? null : tensor(v); }
 
     static Tensor tensor(double[] v) {
         float[] f = new float[v.length];

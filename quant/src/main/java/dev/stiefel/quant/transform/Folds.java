@@ -1,5 +1,7 @@
 package dev.stiefel.quant.transform;
 
+import dev.stiefel.llama.Hooks.Linear;
+
 import dev.stiefel.tensor.linalg.DMatrix;
 
 /** The f64 matrix operations transforms fold with; each returns a new matrix. */
@@ -38,5 +40,15 @@ final class Folds {
         for (int r = 0; r < c.rows; r++)
             for (int j = 0; j < c.cols; j++) c.data[r * c.cols + j] = divide ? c.data[r * c.cols + j] / s[r] : c.data[r * c.cols + j] * s[r];
         return c;
+    }
+
+    /**
+     * A linear layer's outputs scaled: W's row i and the bias's entry i multiplied by s[i] (or divided, with divide).
+     * y = x·Wᵀ + b becomes y·diag(s), so the bias (Qwen2's q/k/v) is scaled with the rows; null when there is none.
+     */
+    static void scaleOutputs(DoubleWeights w, int layer, Linear which, double[] s, boolean divide) {
+        w.setLinear(layer, which, scaleRows(w.linear(layer, which), s, divide, which.name()));
+        double[] b = w.bias(layer, which);
+        if (b != null) for (int i = 0; i < b.length; i++) b[i] = divide ? b[i] / s[i] : b[i] * s[i];
     }
 }

@@ -11,7 +11,8 @@ import java.util.Arrays;
  * SpinQuant's R2): v_h ← v_h·R for every KV head (rows of v_proj: W_v[h] ← Rᵀ·W_v[h]), so every query head's
  * attention output a_h = softmax(·)·v_h is rotated too (softmax weights mix tokens, not features), and o_proj undoes it
  * on each query head's columns (W_o[:, h] ← W_o[:, h]·R). Works with GQA: every query head of a group reads the same
- * rotated KV head. Nothing is left online; the V cache then holds rotated values.
+ * rotated KV head. Nothing is left online; the V cache then holds rotated values. A v_proj bias (Qwen2) is rotated
+ * with the rows.
  *
  * @param perLayer R for each layer (headDim × headDim)
  */
@@ -48,6 +49,8 @@ public record HeadRotation(Rotation[] perLayer) implements Transform {
                     for (int i = 0; i < hd; i++) v.data[(h * hd + i) * v.cols + j] = col[i];
                 }
             w.setLinear(l, Linear.V, v);
+            double[] bv = w.bias(l, Linear.V); // Qwen2: v = h·W_vᵀ + b_v, so b_v rotates with the rows: b_v[h] ← b_v[h]·R
+            if (bv != null) for (int h = 0; h < c.kvHeads(); h++) r.multiplyRows(bv, h * hd, 1);
             // o_proj: each query head's columns, a contiguous segment of every row, times R
             DMatrix o = w.linear(l, Linear.O).copy();
             for (int row = 0; row < o.rows; row++)

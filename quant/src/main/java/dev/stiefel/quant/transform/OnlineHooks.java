@@ -33,6 +33,8 @@ public final class OnlineHooks implements Hooks {
 
     @Override public Var weight(int layer, Linear which, Var w) { return inner.weight(layer, which, w); }
 
+    @Override public Var bias(int layer, Linear which, Var b) { return inner.bias(layer, which, b); }
+
     @Override public Var input(int layer, Input where, Var x) { return at(Site.of(where), layer, inner.input(layer, where, x)); }
 
     @Override public Var query(int layer, Var q) { return at(Site.QUERY, layer, inner.query(layer, q)); }

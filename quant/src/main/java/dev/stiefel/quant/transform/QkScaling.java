@@ -10,6 +10,8 @@ import dev.stiefel.tensor.Rope;
  * because the two features RoPE rotates together share one scale: a rotation of the pair (a, b) commutes with
  * diag(σ, σ) but not with diag(σ₁, σ₂). The pairs follow the checkpoint's layout ((2i, 2i+1) interleaved, (i, i+d/2)
  * rotate-half); scales that differ within a pair are refused. With GQA every query head takes its KV head's scales.
+ * Qwen2's q/k biases are scaled with their rows. Qwen3's per-head RMSNorm between q_proj/k_proj and RoPE would undo a
+ * scaling of the rows (and its gain, shared by all heads, cannot hold per-head scales), so Qwen3 models are refused.
  *
  * @param scales s per layer, kvDim values (null = layer untouched)
  */
@@ -24,6 +26,9 @@ public record QkScaling(double[][] scales) implements Transform {
         for (int l = 0; l < c.layers(); l++) {
             double[] s = scales[l];
             if (s == null) continue;
+            if (w.qkNorm(l, Linear.Q) != null)
+                throw new IllegalArgumentException("Q/K scaling: layer " + l + " normalizes q and k per head before RoPE (Qwen3's q_norm/k_norm); "
+                        + "scaled q_proj/k_proj rows would be undone by the norm, so this transform has no exact form there");
             if (s.length != c.kvDim()) throw new IllegalArgumentException("Q/K scaling: layer " + l + " has " + s.length + " scales for kvDim " + c.kvDim());
             for (int h = 0; h < c.kvHeads(); h++)
                 for (int i = 0; i < hd / 2; i++) {
@@ -34,8 +39,8 @@ public record QkScaling(double[][] scales) implements Transform {
                 }
             double[] expanded = new double[c.qDim()];
             for (int h = 0; h < c.heads(); h++) System.arraycopy(s, (h / group) * hd, expanded, h * hd, hd);
-            w.setLinear(l, Linear.Q, Folds.scaleRows(w.linear(l, Linear.Q), expanded, false, "Q"));
-            w.setLinear(l, Linear.K, Folds.scaleRows(w.linear(l, Linear.K), s, true, "K"));
+            Folds.scaleOutputs(w, l, Linear.Q, expanded, false); // Qwen2's q/k biases scale with their rows
+            Folds.scaleOutputs(w, l, Linear.K, s, true);
         }
     }
 

@@ -51,8 +51,17 @@ class FlatFoldTest {
                 matrices ? factor(rnd, c.heads()) : null, matrices ? factor(rnd, c.headDim()) : null, matrices ? factor(rnd, c.headDim()) : null);
     }
 
+    /** The random models, LLaMA and their Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms, head dim + 2) variants. */
+    private static List<LlamaConfig> models() {
+        List<LlamaConfig> out = new ArrayList<>();
+        for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD))
+            for (LlamaConfig.Architecture a : LlamaConfig.Architecture.values())
+                out.add(a == LlamaConfig.Architecture.LLAMA ? c : RandomModels.qwen(c, a));
+        return out;
+    }
+
     @Test void foldedTransformsWithTheirOnlinePartsLeaveTheModelUnchanged() {
-        for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD)) {
+        for (LlamaConfig c : models()) {
             Random rnd = new Random(c.dim());
             LlamaWeights fp = RandomModels.random(c, 5);
             Transforms.Fused f = EquivalenceCheck.assertEquivalent(fp, List.of(random(c, 0, rnd, true), random(c, 1, rnd, true)), rnd);
@@ -81,7 +90,7 @@ class FlatFoldTest {
     }
 
     @Test void theTrainingForwardComputesTheFoldedFunction() {
-        for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD)) {
+        for (LlamaConfig c : models()) {
             LlamaWeights fp = RandomModels.random(c, 8);
             Random rnd = new Random(4);
             Tensor ids = Tensor.ofInts(RandomModels.tokens(rnd, 13, c.vocabSize()), 1, 13);

@@ -77,6 +77,29 @@ class OstQuantViewTest {
         }
     }
 
+    /**
+     * Qwen2: the view carries b_q, b_k (Q→K scale) and b_v (R_h and the V→O scale) through its bias hook, and the fused
+     * pipeline is exact in f64. Qwen3: the Q→K scaling is skipped (with its reason), everything else is exact.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = LlamaConfig.Architecture.class, names = {"QWEN2", "QWEN3"})
+    void onQwenTheViewIsTheOriginalModelAndItsFusedTransformsAreExact(LlamaConfig.Architecture arch) {
+        for (LlamaConfig base : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD)) {
+            LlamaConfig c = RandomModels.qwen(base, arch);
+            LlamaWeights fp = RandomModels.random(c, 5);
+            List<Tensor> ids = RandomModels.sequences(rnd, 2, 11, c.vocabSize());
+            for (OstQuantView.Options o : List.of(OstQuantView.Options.ostquant(true), OstQuantView.Options.spinquant(false))) {
+                OstQuantView v = randomView(fp, o, rnd);
+                assertThat(LogitError.relative(new LlamaModel(fp), v.model(QuantConfig.FP, true), ids)).as("%s %s", c, o).isLessThan(1e-4);
+                Transforms.Fused fused = EquivalenceCheck.assertEquivalent(fp, v.pipeline(), rnd);
+                assertThat(LogitError.relative(v.model(QuantConfig.FP, true), fused.model(), ids)).isLessThan(1e-4);
+                boolean skips = o.scalings() && arch.qkNorm();
+                assertThat(v.skipped()).as("%s", o).hasSize(skips ? 1 : 0);
+                assertThat(fused.steps()).as("%s", o).noneMatch(step -> skips && step.contains("between Q and K"));
+            }
+        }
+    }
+
     @Test void fakeQuantizationChangesTheViewAndGradientsReachEveryTransform() {
         LlamaConfig c = EquivalenceCheck.GQA;
         LlamaWeights fp = RandomModels.random(c, 6);

@@ -34,7 +34,11 @@ class QuaRotTest {
     }
 
     @Test void theWholeRotatedModelComputesTheSameLogitsBeforeQuantization() {
-        for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD)) {
+        List<LlamaConfig> models = new ArrayList<>();
+        for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD))
+            for (LlamaConfig.Architecture a : LlamaConfig.Architecture.values()) // LLaMA, and its Qwen2 and Qwen3 variants
+                models.add(a == LlamaConfig.Architecture.LLAMA ? c : RandomModels.qwen(c, a));
+        for (LlamaConfig c : models) {
             LlamaWeights fp = RandomModels.random(c, 31);
             var fused = EquivalenceCheck.assertEquivalent(fp, QuaRot.transforms(c, QuaRot.Options.defaults(), true), rnd);
             assertThat(fused.online()).hasSize(4); // down_proj input, across heads, Q, K

@@ -311,4 +311,59 @@ class LetTest {
         java.util.Arrays.fill(f, v);
         return f;
     }
+
+    /**
+     * LET on Qwen. Its pairs are the f64 transforms ChannelScaling ATTN_IN / MLP_IN / V_O and (Qwen2 only) QkScaling with
+     * s = 1/qk, which carry the q/k/v biases and are checked exact in f64 here; {@link BlockHooks#fold} (the f32 code
+     * OmniQuant runs) gives those same weights, biases included, up to f32 rounding. On Qwen3 the Q→K scales are not
+     * learned (the per-head q/k norm would undo them): they are left out of the parameters and of the fold, and reported.
+     */
+    @ParameterizedTest
+    @EnumSource(value = LlamaConfig.Architecture.class, names = {"QWEN2", "QWEN3"})
+    void onQwenLetIsTheExactScalingPipelineBiasesIncluded(LlamaConfig.Architecture arch) {
+        LlamaConfig c = RandomModels.qwen(RandomModels.config(24, 40, 2, 4, 2, 11, Rope.Layout.HALF, false), arch);
+        LlamaWeights fp = RandomModels.random(c, 3);
+        Random rnd = new Random(5);
+        int layers = c.layers();
+        double[][] attn = new double[layers][], mlp = new double[layers][], out = new double[layers][], qk = new double[layers][], sQ = new double[layers][];
+        int[] keyPair = Let.keyRowToPair(c);
+        List<LlamaWeights.Layer> folded = new java.util.ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            attn[l] = scales(rnd, c.dim());
+            mlp[l] = scales(rnd, c.dim());
+            out[l] = scales(rnd, c.kvDim());
+            qk[l] = scales(rnd, c.kvHeads() * c.headDim() / 2);
+            sQ[l] = new double[c.kvDim()];
+            for (int j = 0; j < c.kvDim(); j++) sQ[l][j] = 1 / (double) (float) qk[l][keyPair[j]];
+            Let let = Let.of(c, f32(attn[l]), f32(mlp[l]), f32(out[l]), f32(qk[l]));
+            assertThat(let.parameters()).hasSize(arch.qkNorm() ? 3 : 4);
+            assertThat(let.skipped()).hasSize(arch.qkNorm() ? 1 : 0);
+            folded.add(new BlockHooks(l, let, Map.of(), null, null, null, null).fold(fp.layer(l)));
+        }
+        List<dev.stiefel.quant.transform.Transform> pipeline = new java.util.ArrayList<>(List.of(
+                new dev.stiefel.quant.transform.ChannelScaling(dev.stiefel.quant.transform.ChannelScaling.Between.ATTN_IN, roundedToF32(attn)),
+                new dev.stiefel.quant.transform.ChannelScaling(dev.stiefel.quant.transform.ChannelScaling.Between.MLP_IN, roundedToF32(mlp)),
+                new dev.stiefel.quant.transform.ChannelScaling(dev.stiefel.quant.transform.ChannelScaling.Between.V_O, roundedToF32(out))));
+        if (!arch.qkNorm()) pipeline.add(new dev.stiefel.quant.transform.QkScaling(sQ));
+        var fused = dev.stiefel.quant.transform.EquivalenceCheck.assertEquivalent(fp, pipeline, rnd);
+        LlamaWeights let = new LlamaWeights(c, fp.embedding(), folded, fp.finalNorm(), fp.output(), List.of());
+        List<Tensor> a = let.tensors(), b = fused.weights().tensors();
+        assertThat(a).hasSameSizeAs(b);
+        for (int i = 0; i < a.size(); i++) {
+            float[] x = a.get(i).toFloatArray(), y = b.get(i).toFloatArray();
+            double worst = 0, scale = 0;
+            for (int j = 0; j < x.length; j++) { worst = Math.max(worst, Math.abs(x[j] - y[j])); scale = Math.max(scale, Math.abs(y[j])); }
+            assertThat(worst).as("tensor %d", i).isLessThanOrEqualTo(1e-5 * scale);
+        }
+        if (arch.qkvBias()) assertThat(let.layer(0).bv().maxAbsDiff(fp.layer(0).bv())).as("b_v scaled").isGreaterThan(1e-3);
+    }
+
+    private static double[][] roundedToF32(double[][] s) {
+        double[][] r = new double[s.length][];
+        for (int l = 0; l < s.length; l++) {
+            r[l] = new double[s[l].length];
+            for (int j = 0; j < r[l].length; j++) r[l][j] = (float) s[l][j];
+        }
+        return r;
+    }
 }

@@ -53,13 +53,23 @@ public final class EquivalenceCheck {
      * Logits [T][vocab] of one sequence by llama's f64 reference on {@code w}, with the online transforms applied at
      * their sites (each on every row of its {@link Online#rowSize()}, in list order): only f64 rounding in between.
      */
+    private static double[] copy(double[] a) { return a == null ? null : a.clone(); }
+
     static double[][] f64Logits(DoubleWeights w, List<? extends Online> online, int[] tokens) {
         LlamaConfig c = w.config();
         List<F64Llama.Block> blocks = new ArrayList<>();
-        for (int l = 0; l < c.layers(); l++)
-            blocks.add(new F64Llama.Block(c, w.norm(l, Input.ATTN_IN).clone(), rows(w.linear(l, Linear.Q)), rows(w.linear(l, Linear.K)),
+        for (int l = 0; l < c.layers(); l++) {
+            F64Llama.Block b = new F64Llama.Block(c, w.norm(l, Input.ATTN_IN).clone(), rows(w.linear(l, Linear.Q)), rows(w.linear(l, Linear.K)),
                     rows(w.linear(l, Linear.V)), rows(w.linear(l, Linear.O)), w.norm(l, Input.MLP_IN).clone(), rows(w.linear(l, Linear.GATE)),
-                    rows(w.linear(l, Linear.UP)), rows(w.linear(l, Linear.DOWN))));
+                    rows(w.linear(l, Linear.UP)), rows(w.linear(l, Linear.DOWN)));
+            // Qwen2's biases and Qwen3's q/k norm gains, as the transforms left them
+            b.bq = copy(w.bias(l, Linear.Q));
+            b.bk = copy(w.bias(l, Linear.K));
+            b.bv = copy(w.bias(l, Linear.V));
+            b.qNorm = copy(w.qkNorm(l, Linear.Q));
+            b.kNorm = copy(w.qkNorm(l, Linear.K));
+            blocks.add(b);
+        }
         F64Llama m = new F64Llama(c, rows(w.embedding()), blocks, w.norm(-1, Input.HEAD_IN).clone(), rows(w.head()));
         return m.logits(tokens, (point, layer, token) -> {
             for (Online o : online)

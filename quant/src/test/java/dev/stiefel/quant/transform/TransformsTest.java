@@ -128,6 +128,48 @@ class TransformsTest {
         assertThatThrownBy(() -> new ChannelScaling(Between.UP_DOWN, new double[][]{{1, 0}})).hasMessageContaining("positive");
     }
 
+    /**
+     * Every transform on Qwen2 (q/k/v biases: rotations and scalings of v_proj's outputs act on b_v, those of q/k on b_q
+     * and b_k, input-side ones leave them) and Qwen3 (per-head q/k RMSNorm before RoPE: nothing may scale q_proj/k_proj
+     * rows, so Q/K scaling is refused; rotations after RoPE and on V/O are exact), on both random models.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = LlamaConfig.Architecture.class, names = {"QWEN2", "QWEN3"})
+    void everyTransformKeepsQwenLogits(LlamaConfig.Architecture arch) {
+        for (LlamaConfig base : List.of(GQA, ODD)) {
+            LlamaConfig c = RandomModels.qwen(base, arch);
+            LlamaWeights fp = RandomModels.random(c, 21);
+            assertEquivalent(fp, List.of(NormFold.all(), ResidualRotation.randomHadamard(c.dim(), 1)), rnd);
+            Transforms.Fused head = assertEquivalent(fp, List.of(HeadRotation.hadamard(c)), rnd);
+            if (arch.qkvBias()) assertThat(head.weights().layer(0).bv().maxAbsDiff(fp.layer(0).bv())).as("b_v rotated").isGreaterThan(1e-3);
+            Rotation[] perLayer = new Rotation[c.layers()];
+            for (int l = 0; l < c.layers(); l++) perLayer[l] = Rotation.randomOrthogonal(c.headDim(), 10 + l);
+            assertEquivalent(fp, List.of(new HeadRotation(perLayer), OnlineRotation.acrossHeads(c), OnlineRotation.downProj(c)), rnd);
+            assertEquivalent(fp, List.of(new OnlineRotation(Input.ATTN_IN, Rotation.randomHadamard(c.dim(), 3)), QkRotation.hadamard(c.headDim())), rnd);
+            for (Between b : Between.values()) {
+                int layers = b == Between.HEAD_IN ? 1 : c.layers();
+                double[][] s = new double[layers][];
+                for (int l = 0; l < layers; l++) {
+                    s[l] = new double[ChannelScaling.channels(c, b)];
+                    for (int j = 0; j < s[l].length; j++) s[l][j] = Math.exp(rnd.nextGaussian());
+                }
+                assertEquivalent(fp, List.of(new ChannelScaling(b, s)), rnd);
+            }
+            double[][] qk = new double[c.layers()][c.kvDim()];
+            for (double[] s : qk)
+                for (int h = 0; h < c.kvHeads(); h++)
+                    for (int i = 0; i < c.headDim() / 2; i++) {
+                        double v = Math.exp(rnd.nextGaussian());
+                        s[h * c.headDim() + QkScaling.partner(c.ropeLayout(), c.headDim(), i, 0)] = v;
+                        s[h * c.headDim() + QkScaling.partner(c.ropeLayout(), c.headDim(), i, 1)] = v;
+                    }
+            if (arch.qkNorm())
+                assertThatThrownBy(() -> Transforms.fuse(fp, List.of(new QkScaling(qk)))).hasMessageContaining("q_norm");
+            else
+                assertEquivalent(fp, List.of(new QkScaling(qk)), rnd);
+        }
+    }
+
     @Test void aBrokenFoldIsCaught() {
         // the check can fail: rotating the embedding alone changes the model
         LlamaWeights fp = RandomModels.random(GQA, 10);
