@@ -88,9 +88,7 @@ public final class QuantHooks implements Hooks {
 
     /** K/V [B, T, heads, headDim]: rows are (token, head) for per-head scales, tokens over all heads otherwise. */
     private Var quantizeKv(Quantizer q, Var x, String name) {
-        if (q.spec().granularity() == Granularity.PER_HEAD) return quantize(q, x, name);
-        int[] s = x.shape();
-        return quantize(q, x.reshape(s[0], s[1], s[2] * s[3]), name).reshape(s);
+        return quantize(q, Quantizer.rows(x, q.spec()), name).reshape(x.shape());
     }
 
     private Var quantize(Quantizer q, Var x, String name) {

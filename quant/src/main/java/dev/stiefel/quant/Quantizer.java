@@ -249,6 +249,18 @@ public final class Quantizer {
     }
 
     /** The error for a value that is not finite: the tensor, the row and column in a row-major [*, cols] view, the element. */
+    /**
+     * The rows an activation is quantized in, [rows, features], the one place every activation quantizer (inference,
+     * learning, OmniQuant's, FlatQuant's LAC) takes them from: Q, K or V [B, T, heads, headDim] give one row per token over
+     * all heads, or one per token and head when {@code spec} is per head; anything else one row per vector of its last
+     * axis (a token of a linear layer's input). Reshape the result back with {@code x.shape()}.
+     */
+    public static Var rows(Var x, QuantSpec spec) {
+        int[] s = x.shape();
+        if (s.length == 4 && spec.granularity() != QuantSpec.Granularity.PER_HEAD) return x.reshape(s[0] * s[1], s[2] * s[3]);
+        return x.reshape(-1, s[s.length - 1]);
+    }
+
     public static IllegalArgumentException notFinite(String name, float v, int index, int cols) {
         String where = cols > 0 ? "row " + index / cols + ", column " + index % cols : "element " + index;
         return new IllegalArgumentException("quantize " + name + ": " + v + " at " + where

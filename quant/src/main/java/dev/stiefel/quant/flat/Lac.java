@@ -1,5 +1,6 @@
 package dev.stiefel.quant.flat;
 
+import dev.stiefel.quant.Quantizer;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.learn.Ste;
@@ -26,24 +27,22 @@ public final class Lac {
     private static final float MIN_SCALE = 1e-8f;
 
     private final QuantSpec spec;
-    private final boolean acrossHeads;
     private final Var cMax, cMin;
 
-    private Lac(QuantSpec spec, boolean acrossHeads, Var cMax, Var cMin) {
+    private Lac(QuantSpec spec, Var cMax, Var cMin) {
         if (!spec.dynamic()) throw new IllegalArgumentException("lac: activations are quantized dynamically (per token); got " + spec);
         if (spec.granularity() == QuantSpec.Granularity.PER_TENSOR) throw new IllegalArgumentException("lac: per-row scales, not per tensor: " + spec);
         this.spec = spec;
-        this.acrossHeads = acrossHeads;
         this.cMax = cMax;
         this.cMin = cMin;
     }
 
     /** For a linear layer's input [..., features]. */
-    public static Lac linearInput(QuantSpec spec, boolean learnable) { return new Lac(spec, false, init(learnable), init(learnable)); }
+    public static Lac linearInput(QuantSpec spec, boolean learnable) { return new Lac(spec, init(learnable), init(learnable)); }
 
     /** For K or V [B, T, heads, headDim]. */
     public static Lac heads(QuantSpec spec, boolean learnable) {
-        return new Lac(spec, spec.granularity() != QuantSpec.Granularity.PER_HEAD, init(learnable), init(learnable));
+        return new Lac(spec, init(learnable), init(learnable));
     }
 
     private static Var init(boolean learnable) {
@@ -52,7 +51,7 @@ public final class Lac {
     }
 
     /** The same quantizer with its factors frozen at their current values (for run time). */
-    public Lac frozen() { return new Lac(spec, acrossHeads, Var.of(cMax.value().copy()), Var.of(cMin.value().copy())); }
+    public Lac frozen() { return new Lac(spec, Var.of(cMax.value().copy()), Var.of(cMin.value().copy())); }
 
     public List<Var> parameters() { return cMax.requiresGrad() ? List.of(cMax, cMin) : List.of(); }
 
@@ -65,7 +64,7 @@ public final class Lac {
 
     public Var quantize(Var x, Ste ste) {
         int[] shape = x.shape();
-        Var rows = acrossHeads && shape.length == 4 ? x.reshape(shape[0] * shape[1], shape[2] * shape[3]) : x.reshape(-1, shape[shape.length - 1]);
+        Var rows = Quantizer.rows(x, spec);
         int width = rows.shape()[1];
         int g = spec.groupSize() > 0 && width % spec.groupSize() == 0 ? spec.groupSize() : width;
         Var grouped = rows.reshape(-1, g);

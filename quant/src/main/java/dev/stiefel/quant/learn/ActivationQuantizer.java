@@ -17,38 +17,32 @@ import dev.stiefel.tensor.Tensor;
  */
 public final class ActivationQuantizer {
     private final Quantizer quantizer;
-    private final boolean acrossHeads;
 
-    /**
-     * @param acrossHeads for a K/V/Q spec: true when a row is a whole token over all heads (QuaRot's grouped K), false
-     *                    when it is one head of one token (per-head) or for linear inputs
-     */
-    private ActivationQuantizer(QuantSpec spec, boolean acrossHeads) {
+    /** Rows as {@link Quantizer#rows} takes them: per token, or for Q/K/V per token over all heads unless per head. */
+    private ActivationQuantizer(QuantSpec spec) {
         if (!spec.dynamic())
             throw new IllegalArgumentException("omniquant: activations are quantized dynamically (per token), as the reference does; "
                     + "a static range (" + spec + ") is not supported");
         this.quantizer = new Quantizer(spec);
-        this.acrossHeads = acrossHeads;
     }
 
     /** For the input of a linear layer, [..., features]. */
     public static ActivationQuantizer linearInput(QuantSpec spec) {
         if (spec.granularity() == Granularity.PER_HEAD)
             throw new IllegalArgumentException("omniquant: per-head scales are for Q/K/V, not linear inputs (" + spec + ")");
-        return new ActivationQuantizer(spec, false);
+        return new ActivationQuantizer(spec);
     }
 
     /** For Q, K or V [B, T, heads, headDim]: rows per token and head, or per token across heads for a per-token spec. */
     public static ActivationQuantizer heads(QuantSpec spec) {
-        return new ActivationQuantizer(spec, spec.granularity() != Granularity.PER_HEAD);
+        return new ActivationQuantizer(spec);
     }
 
     public QuantSpec spec() { return quantizer.spec(); }
 
     public Var quantize(Var x, Ste ste, String name) {
         int[] shape = x.shape();
-        Var rows = acrossHeads && shape.length == 4 ? x.reshape(shape[0] * shape[1], shape[2] * shape[3])
-                : x.reshape(-1, shape[shape.length - 1]);
+        Var rows = Quantizer.rows(x, quantizer.spec());
         int[] rc = rows.shape();
         QuantParams p = quantizer.fit(rows.value().toFloatArray(), rc[0], rc[1], name);
         return spread(rows, p, ste, quantizer.spec().clipping()).reshape(shape);

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.learn;
 
+import dev.stiefel.quant.Quantizer;
 import dev.stiefel.autograd.FakeQuant;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
@@ -66,8 +67,6 @@ public final class LearningQuant {
     /** K/V [B, T, heads, headDim]: per head, rows are (token, head); else one row per token over all heads. */
     private static Var kv(Var x, QuantSpec spec) {
         if (spec == null) return x;
-        if (spec.granularity() == Granularity.PER_HEAD) return fakeQuant(x, spec);
-        int[] s = x.shape();
-        return fakeQuant(x.reshape(s[0], s[1], s[2] * s[3]), spec).reshape(s);
+        return fakeQuant(Quantizer.rows(x, spec), spec).reshape(x.shape());
     }
 }
