@@ -1,0 +1,74 @@
+package dev.stiefel.tensor.packed;
+
+import static dev.stiefel.tensor.packed.PackedCodes.BS;
+import static dev.stiefel.tensor.packed.PackedCodes.I;
+import static dev.stiefel.tensor.packed.PackedCodes.L;
+import static dev.stiefel.tensor.packed.PackedCodes.V;
+
+import dev.stiefel.tensor.Parallel;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Y = X·Wᵀ with int8 activations ({@link Int8Rows}) and a {@link PackedMatrix} W of any bit width (W8A8, W4A8, ...):
+ * integer dot products. With x = s_x·q_x and w = s·(c − z) per group,
+ * <pre>
+ *   y = s_x · Σ_groups s·(Σ_j c_j·q_j − z·Σ_j q_j)
+ * </pre>
+ * The inner sums are exact in int32 lanes (|c·q| ≤ 255·128, so a lane overflows only past 65,000 blocks of a group);
+ * integer lane sums are exact, so {@code reduceLanes(ADD)} is deterministic here. Each group's integer is rounded to
+ * f32 once and its scale applied by one fused multiply-add, in group order. Σ q per group and token is computed once
+ * per call. Threads split W's rows; each row is decoded once per token from L1.
+ */
+public final class Int8Gemm {
+    private static final long PARALLEL_MIN = 1L << 21;
+    private static final int GRAIN_ELEMENTS = 1 << 15;
+
+    private Int8Gemm() {}
+
+    /** Y [x.rows(), W.rows()] row-major from {@code y[yOff]}. */
+    public static void gemm(Int8Rows x, PackedMatrix w, float[] y, int yOff, int threads) {
+        int n = w.rows(), m = x.rows(), k = w.cols();
+        if (x.cols() != k) throw new IllegalArgumentException("int8 gemm: activations have " + x.cols() + " columns, " + w + " has " + k);
+        PackedGemv.checkVector("Y", y, yOff, (long) m * n, w);
+        if (threads < 1) throw new IllegalArgumentException("int8 gemm: threads must be >= 1, got " + threads);
+        int groups = w.groups(), groupCols = w.groupBlocks() * PackedMatrix.BLOCK;
+        int[] qSums = new int[m * groups];
+        for (int t = 0; t < m; t++)
+            for (int j = 0; j < k; j++) qSums[t * groups + j / groupCols] += x.q()[t * x.stride() + j];
+        int th = (long) n * k * m < PARALLEL_MIN ? 1 : threads, grain = Math.max(4, GRAIN_ELEMENTS / Math.max(k, 1));
+        Parallel.forRange(n, th, grain, (r0, r1) -> {
+            for (int r = r0; r < r1; r++)
+                for (int t = 0; t < m; t++) y[yOff + t * n + r] = row(w, r, x, t, qSums);
+        });
+    }
+
+    /** W row r · token t. */
+    static float row(PackedMatrix w, int r, Int8Rows x, int t, int[] qSums) {
+        MemorySegment s = w.codes();
+        int bb = w.blockBytes(), gb = w.groupBlocks(), nb = w.blocks(), bits = w.bits(), groups = w.groups();
+        long rowAt = (long) r * w.rowBytes();
+        byte[] q = x.q();
+        float acc = 0;
+        for (int gi = 0, b0 = 0; b0 < nb; gi++, b0 += gb) {
+            int blocks = Math.min(gb, nb - b0);
+            int d = dot(bits, s, rowAt + (long) b0 * bb, bb, blocks, q, t * x.stride() + b0 * PackedMatrix.BLOCK);
+            long exact = d - (long) w.zeroCode(r, gi) * qSums[t * groups + gi];
+            acc = Math.fma(w.scale(r, gi), (float) exact, acc);
+        }
+        return acc * x.scales()[t];
+    }
+
+    /** Σ c·q over `blocks` blocks from byte `at` and int8 values from q[qo], exactly. */
+    private static int dot(int bits, MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
+        IntVector acc = IntVector.zero(I);
+        for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK)
+            for (int v = 0; v < V; v++) {
+                IntVector xq = (IntVector) ByteVector.fromArray(BS, q, qo + v * L).convertShape(VectorOperators.B2I, I, 0);
+                acc = acc.add(PackedCodes.codes(bits, s, at, v).mul(xq));
+            }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+}

@@ -1,0 +1,103 @@
+package dev.stiefel.tensor.packed;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The vector decoders of {@link PackedMatrix}'s blocks, one function per block format: {@code codesB(codes, block, v)}
+ * is the int vector of codes of elements v·L .. v·L + L − 1 of the block at byte {@code block}.
+ *
+ * <p>The lane count L is 16 (AVX-512) or 8 (any narrower machine, where the 256-bit species is emulated if it must
+ * be): the layout puts every vector's codes in one 64-bit word, which a vector of up to 16 lanes can take.
+ */
+final class PackedCodes {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.length() >= 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+    static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    static final VectorSpecies<Long> LS = VectorSpecies.of(long.class, F.vectorShape());
+    static final int L = F.length();
+    static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L));
+    /** Vectors per block. */
+    static final int V = PackedMatrix.BLOCK / L;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /**
+     * Per-lane shifts, V vectors of L lanes each: lane l of vector v is element e = v·L + l. The broadcast 64-bit word
+     * puts its low half in even lanes and its high half in odd lanes, so lane l reads half l mod 2, at the bit the
+     * layout gives element e inside that half.
+     */
+    private static final int[] SHIFT2 = shifts(e -> 2 * (e / 2)), SHIFT4 = shifts(e -> 4 * ((e % 16) / 2)), SHIFT1 = shifts(e -> e);
+
+    private static int[] shifts(java.util.function.IntUnaryOperator at) {
+        int[] s = new int[PackedMatrix.BLOCK];
+        for (int e = 0; e < s.length; e++) s[e] = at.applyAsInt(e);
+        return s;
+    }
+
+    private PackedCodes() {}
+
+    static IntVector codes2(MemorySegment s, long block, int v) {
+        long w = s.get(PackedMatrix.LONG_LE, block);
+        return LongVector.broadcast(LS, w).reinterpretAsInts().lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT2, v * L)).and(3);
+    }
+
+    static IntVector codes3(MemorySegment s, long block, int v) {
+        IntVector high = IntVector.broadcast(I, s.get(PackedMatrix.INT_LE, block + 8)).lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT1, v * L));
+        return codes2(s, block, v).or(high.and(1).lanewise(VectorOperators.LSHL, 2));
+    }
+
+    static IntVector codes4(MemorySegment s, long block, int v) {
+        long w = s.get(PackedMatrix.LONG_LE, block + 8 * (v * L / 16));
+        return LongVector.broadcast(LS, w).reinterpretAsInts().lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT4, v * L)).and(15);
+    }
+
+    static IntVector codes8(MemorySegment s, long block, int v) {
+        return ((IntVector) ByteVector.fromMemorySegment(BS, s, block + (long) v * L, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+    }
+
+    /** The decoder for {@code bits}; for paths where the switch is not the inner loop's cost (dequantization, int8 products). */
+    static IntVector codes(int bits, MemorySegment s, long block, int v) {
+        return switch (bits) {
+            case 2 -> codes2(s, block, v);
+            case 3 -> codes3(s, block, v);
+            case 4 -> codes4(s, block, v);
+            default -> codes8(s, block, v);
+        };
+    }
+
+    static FloatVector toFloat(IntVector c) { return (FloatVector) c.convert(VectorOperators.I2F, 0); }
+
+    /**
+     * Row r, columns [col0, col0 + len) of w as f32 into dst: (c − z_c)·s per element, c − z_c exact in f32 and one
+     * rounded product, the fake quantizer's value. Whole blocks are written a vector at a time; a block cut by the
+     * range is decoded into a scratch block first.
+     */
+    static void dequantizeRow(PackedMatrix w, int r, int col0, int len, float[] dst, int dstOff) {
+        if (len == 0) return;
+        MemorySegment s = w.codes();
+        int bits = w.bits(), groupCols = w.groupBlocks() * PackedMatrix.BLOCK;
+        long rowAt = (long) r * w.rowBytes();
+        float[] scratch = null;
+        int end = col0 + len;
+        for (int b = col0 / PackedMatrix.BLOCK; b * PackedMatrix.BLOCK < end; b++) {
+            int c0 = b * PackedMatrix.BLOCK, gi = c0 / groupCols;
+            float scale = w.scale(r, gi), zero = w.zeroCode(r, gi);
+            long at = rowAt + (long) b * w.blockBytes();
+            boolean whole = c0 >= col0 && c0 + PackedMatrix.BLOCK <= end;
+            if (!whole && scratch == null) scratch = new float[PackedMatrix.BLOCK];
+            float[] out = whole ? dst : scratch;
+            int o = whole ? dstOff + c0 - col0 : 0;
+            for (int v = 0; v < V; v++) toFloat(codes(bits, s, at, v)).sub(zero).mul(scale).intoArray(out, o + v * L);
+            if (!whole) {
+                int from = Math.max(c0, col0), to = Math.min(c0 + PackedMatrix.BLOCK, end);
+                System.arraycopy(scratch, from - c0, dst, dstOff + from - col0, to - from);
+            }
+        }
+    }
+}
