@@ -38,7 +38,7 @@ public final class Int8Gemm {
         int[] qSums = new int[m * groups];
         for (int t = 0; t < m; t++)
             for (int j = 0; j < k; j++) qSums[t * groups + j / groupCols] += x.q()[t * x.stride() + j];
-        int th = (long) n * k * m < PARALLEL_MIN ? 1 : threads, grain = Math.max(4, GRAIN_ELEMENTS / Math.max(k, 1));
+        int th = (long) n * k * m < PARALLEL_MIN ? 1 : w.usableThreads(threads), grain = Math.max(4, GRAIN_ELEMENTS / Math.max(k, 1));
         Parallel.forRange(n, th, grain, (r0, r1) -> {
             for (int r = r0; r < r1; r++)
                 for (int t = 0; t < m; t++) y[yOff + t * n + r] = row(w, r, x, t, qSums);

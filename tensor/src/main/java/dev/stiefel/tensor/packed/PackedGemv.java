@@ -58,7 +58,7 @@ public final class PackedGemv {
         float[] xp = new float[w.blocks() * PackedMatrix.BLOCK];
         System.arraycopy(x, xOff, xp, 0, k);
         float[] xs = groupSums(w, xp);
-        int t = (long) n * k < PARALLEL_MIN ? 1 : threads, grain = Math.max(4, GRAIN_ELEMENTS / k);
+        int t = (long) n * k < PARALLEL_MIN ? 1 : w.usableThreads(threads), grain = Math.max(4, GRAIN_ELEMENTS / k);
         Parallel.forRange(n, t, grain, (r0, r1) -> {
             for (int r = r0; r < r1; r++) y[yOff + r] = row(w, r, xp, xs);
         });
@@ -77,7 +77,7 @@ public final class PackedGemv {
             return;
         }
         float[] yt = new float[n * m];
-        Sgemm.gemm(w, StridedMatrix.of(x, xOff, k, m, 1, k), yt, 0, m, threads);
+        Sgemm.gemm(w, StridedMatrix.of(x, xOff, k, m, 1, k), yt, 0, m, w.usableThreads(threads));
         for (int t = 0; t < m; t++)
             for (int j = 0; j < n; j++) y[yOff + t * n + j] = yt[j * m + t];
     }

@@ -39,6 +39,8 @@ public final class PackedMatrix implements RowSource {
     public static final int BLOCK = 32;
     static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** A thread that never runs: a segment it may not access is confined to its owner, which pool threads are not. */
+    private static final Thread STRANGER = Thread.ofPlatform().unstarted(() -> {});
 
     private final int rows, cols, bits, groupSize, groups, blocks, groupBlocks, blockBytes, rowBytes;
     private final boolean symmetric;
@@ -251,6 +253,9 @@ public final class PackedMatrix implements RowSource {
 
     /** The unsigned zero points, rows × groups, or null on a symmetric grid (not a copy). */
     public byte[] zeros() { return zeros; }
+
+    /** {@code threads}, or 1 when the codes are in a segment confined to its owner thread (pool threads could not read it). */
+    public int usableThreads(int threads) { return codes.isAccessibleBy(STRANGER) ? threads : 1; }
 
     /** Bytes a kernel reads: codes, f32 scales and one byte per zero point. */
     public long bytes() { return (long) rows * rowBytes + 4L * scales.length + (zeros == null ? 0 : zeros.length); }

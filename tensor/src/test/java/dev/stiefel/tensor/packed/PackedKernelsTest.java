@@ -154,6 +154,31 @@ class PackedKernelsTest {
         }
     }
 
+    /**
+     * Codes in a native segment at an odd byte offset (as in a memory-mapped file), confined to this thread (the
+     * kernels then stay on it) or shared: the same bits as on the heap.
+     */
+    @Test void codesInANativeSegmentGiveTheSameBits() {
+        Random rnd = new Random(17);
+        PackedFixtures.Case c = PackedFixtures.random(rnd, 1030, 2050, 3, 64, false);
+        PackedMatrix heap = c.packed();
+        float[] x = PackedFixtures.gaussian(rnd, 20 * 2050);
+        float[] want = new float[1030], wantAll = new float[20 * 1030];
+        PackedGemv.gemv(heap, x, 0, want, 0, 2);
+        PackedGemv.gemm(x, 0, 20, heap, wantAll, 0, 2);
+        for (java.lang.foreign.Arena arena : new java.lang.foreign.Arena[]{java.lang.foreign.Arena.ofConfined(), java.lang.foreign.Arena.ofShared()})
+            try (arena) {
+                java.lang.foreign.MemorySegment s = arena.allocate(heap.codes().byteSize() + 3).asSlice(3);
+                s.copyFrom(heap.codes());
+                PackedMatrix mapped = PackedMatrix.of(s, 1030, 2050, 3, 64, false, heap.scales(), heap.zeros());
+                float[] y = new float[1030], all = new float[20 * 1030];
+                PackedGemv.gemv(mapped, x, 0, y, 0, 2);
+                PackedGemv.gemm(x, 0, 20, mapped, all, 0, 2);
+                assertThat(y).isEqualTo(want);
+                assertThat(all).isEqualTo(wantAll);
+            }
+    }
+
     @Test void badShapesAreRefused() {
         PackedFixtures.Case c = PackedFixtures.random(new Random(16), 7, 33, 4, 32, true);
         assertThatThrownBy(() -> PackedGemv.gemv(c.packed(), new float[32], 0, new float[7], 0, 1)).hasMessageContaining("x (length 32, offset 0) has fewer than 33");
