@@ -61,14 +61,55 @@ public final class Int8Gemm {
         return acc * x.scales()[t];
     }
 
-    /** Σ c·q over `blocks` blocks from byte `at` and int8 values from q[qo], exactly. */
+    /**
+     * Σ c·q over `blocks` blocks from byte `at` and int8 values from q[qo], exactly; one loop per block format (the
+     * switch returns an int, so no vector crosses it).
+     */
     private static int dot(int bits, MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
+        return switch (bits) {
+            case 2 -> dot2(s, at, blockBytes, blocks, q, qo);
+            case 3 -> dot3(s, at, blockBytes, blocks, q, qo);
+            case 4 -> dot4(s, at, blockBytes, blocks, q, qo);
+            default -> dot8(s, at, blockBytes, blocks, q, qo);
+        };
+    }
+
+    private static int dot2(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
+        IntVector acc = IntVector.zero(I);
+        for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
+            long word = PackedCodes.word(s, at);
+            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes2(word, v).mul(int8(q, qo + v * L)));
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static int dot3(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
+        IntVector acc = IntVector.zero(I);
+        for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
+            long low = PackedCodes.word(s, at), high = PackedCodes.thirdBits(s, at);
+            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes3(low, high, v).mul(int8(q, qo + v * L)));
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static int dot4(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
+        IntVector acc = IntVector.zero(I);
+        for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
+            long word0 = PackedCodes.word(s, at), word1 = PackedCodes.word(s, at + 8);
+            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes4(word0, word1, v).mul(int8(q, qo + v * L)));
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static int dot8(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
         IntVector acc = IntVector.zero(I);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK)
-            for (int v = 0; v < V; v++) {
-                IntVector xq = (IntVector) ByteVector.fromArray(BS, q, qo + v * L).convertShape(VectorOperators.B2I, I, 0);
-                acc = acc.add(PackedCodes.codes(bits, s, at, v).mul(xq));
-            }
+            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes8(s, at, v).mul(int8(q, qo + v * L)));
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** L int8 values from q[at], sign-extended to int lanes. */
+    private static IntVector int8(byte[] q, int at) {
+        return (IntVector) ByteVector.fromArray(BS, q, at).convertShape(VectorOperators.B2I, I, 0);
     }
 }

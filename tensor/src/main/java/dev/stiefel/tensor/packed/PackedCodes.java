@@ -11,7 +11,9 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The vector decoders of {@link PackedMatrix}'s blocks, one function per block format: {@code codesB(codes, block, v)}
+ * The vector decoders of {@link PackedMatrix}'s blocks, one function per block format (a kernel calls the one of its
+ * format directly: a vector that comes out of a switch over formats is a merge of several objects, which C2 does not
+ * keep in registers but allocates, per call, on the heap): {@code codesB(codes, block, v)}
  * is the int vector of codes of elements v·L .. v·L + L − 1 of the block at byte {@code block}.
  *
  * <p>The lane count L is 16 (AVX-512) or 8 (any narrower machine, where the 256-bit species is emulated if it must
@@ -42,36 +44,41 @@ final class PackedCodes {
 
     private PackedCodes() {}
 
-    static IntVector codes2(MemorySegment s, long block, int v) {
-        long w = s.get(PackedMatrix.LONG_LE, block);
-        return LongVector.broadcast(LS, w).reinterpretAsInts().lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT2, v * L)).and(3);
+    // The decoders take the block's words already loaded (the caller loads each once per block, not once per
+    // vector: the memory-segment reads are the largest part of a kernel's compiled code, and a kernel that grows
+    // past C2's inlining budget leaves its vector operations as calls into their allocating Java fallbacks).
+
+    /** 2 bits: the block's one 64-bit word. */
+    static IntVector codes2(long word, int v) {
+        return LongVector.broadcast(LS, word).reinterpretAsInts().lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT2, v * L)).and(3);
     }
 
-    static IntVector codes3(MemorySegment s, long block, int v) {
-        IntVector high = IntVector.broadcast(I, s.get(PackedMatrix.INT_LE, block + 8)).lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT1, v * L));
-        return codes2(s, block, v).or(high.and(1).lanewise(VectorOperators.LSHL, 2));
+    /** 3 bits: the low two bits' 64-bit word, and the third bits' 32-bit word repeated in both halves of {@code high}. */
+    static IntVector codes3(long low, long high, int v) {
+        IntVector third = LongVector.broadcast(LS, high).reinterpretAsInts().lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT1, v * L));
+        return codes2(low, v).or(third.and(1).lanewise(VectorOperators.LSHL, 2));
     }
 
-    static IntVector codes4(MemorySegment s, long block, int v) {
-        long w = s.get(PackedMatrix.LONG_LE, block + 8 * (v * L / 16));
-        return LongVector.broadcast(LS, w).reinterpretAsInts().lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT4, v * L)).and(15);
+    /** 3 bits: the 32-bit word of third bits at byte 8 of the block, in both halves of a long (a broadcast of it fills every int lane). */
+    static long thirdBits(MemorySegment s, long block) {
+        long high = s.get(PackedMatrix.INT_LE, block + 8) & 0xFFFFFFFFL;
+        return high << 32 | high;
     }
 
+    /** 4 bits: the block's two 64-bit words (elements 0-15, 16-31). */
+    static IntVector codes4(long word0, long word1, int v) {
+        return LongVector.broadcast(LS, v * L < 16 ? word0 : word1).reinterpretAsInts()
+                .lanewise(VectorOperators.LSHR, IntVector.fromArray(I, SHIFT4, v * L)).and(15);
+    }
+
+    /** 8 bits: bytes v·L .. v·L + L − 1 of the block. */
     static IntVector codes8(MemorySegment s, long block, int v) {
         return ((IntVector) ByteVector.fromMemorySegment(BS, s, block + (long) v * L, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
     }
 
-    /** The decoder for {@code bits}; for paths where the switch is not the inner loop's cost (dequantization, int8 products). */
-    static IntVector codes(int bits, MemorySegment s, long block, int v) {
-        return switch (bits) {
-            case 2 -> codes2(s, block, v);
-            case 3 -> codes3(s, block, v);
-            case 4 -> codes4(s, block, v);
-            default -> codes8(s, block, v);
-        };
-    }
+    static long word(MemorySegment s, long at) { return s.get(PackedMatrix.LONG_LE, at); }
 
-    static FloatVector toFloat(IntVector c) { return (FloatVector) c.convert(VectorOperators.I2F, 0); }
+    static FloatVector toFloat(IntVector c) { return (FloatVector) c.convertShape(VectorOperators.I2F, F, 0); }
 
     /**
      * Row r, columns [col0, col0 + len) of w as f32 into dst: (c − z_c)·s per element, c − z_c exact in f32 and one
@@ -83,7 +90,7 @@ final class PackedCodes {
         MemorySegment s = w.codes();
         int bits = w.bits(), groupCols = w.groupBlocks() * PackedMatrix.BLOCK;
         long rowAt = (long) r * w.rowBytes();
-        float[] scratch = null;
+        float[] scratch = null; // for a block cut by the range: at most two per call
         int end = col0 + len;
         for (int b = col0 / PackedMatrix.BLOCK; b * PackedMatrix.BLOCK < end; b++) {
             int c0 = b * PackedMatrix.BLOCK, gi = c0 / groupCols;
@@ -93,11 +100,35 @@ final class PackedCodes {
             if (!whole && scratch == null) scratch = new float[PackedMatrix.BLOCK];
             float[] out = whole ? dst : scratch;
             int o = whole ? dstOff + c0 - col0 : 0;
-            for (int v = 0; v < V; v++) toFloat(codes(bits, s, at, v)).sub(zero).mul(scale).intoArray(out, o + v * L);
+            switch (bits) { // one method per format: a vector chosen by a switch would be boxed
+                case 2 -> dequantize2(s, at, zero, scale, out, o);
+                case 3 -> dequantize3(s, at, zero, scale, out, o);
+                case 4 -> dequantize4(s, at, zero, scale, out, o);
+                default -> dequantize8(s, at, zero, scale, out, o);
+            }
             if (!whole) {
                 int from = Math.max(c0, col0), to = Math.min(c0 + PackedMatrix.BLOCK, end);
                 System.arraycopy(scratch, from - c0, dst, dstOff + from - col0, to - from);
             }
         }
+    }
+
+    private static void dequantize2(MemorySegment s, long at, float zero, float scale, float[] out, int o) {
+        long w = word(s, at);
+        for (int v = 0; v < V; v++) toFloat(codes2(w, v)).sub(zero).mul(scale).intoArray(out, o + v * L);
+    }
+
+    private static void dequantize3(MemorySegment s, long at, float zero, float scale, float[] out, int o) {
+        long low = word(s, at), high = thirdBits(s, at);
+        for (int v = 0; v < V; v++) toFloat(codes3(low, high, v)).sub(zero).mul(scale).intoArray(out, o + v * L);
+    }
+
+    private static void dequantize4(MemorySegment s, long at, float zero, float scale, float[] out, int o) {
+        long w0 = word(s, at), w1 = word(s, at + 8);
+        for (int v = 0; v < V; v++) toFloat(codes4(w0, w1, v)).sub(zero).mul(scale).intoArray(out, o + v * L);
+    }
+
+    private static void dequantize8(MemorySegment s, long at, float zero, float scale, float[] out, int o) {
+        for (int v = 0; v < V; v++) toFloat(codes8(s, at, v)).sub(zero).mul(scale).intoArray(out, o + v * L);
     }
 }

@@ -59,9 +59,12 @@ public final class PackedGemv {
         System.arraycopy(x, xOff, xp, 0, k);
         float[] xs = groupSums(w, xp);
         int t = (long) n * k < PARALLEL_MIN ? 1 : w.usableThreads(threads), grain = Math.max(4, GRAIN_ELEMENTS / k);
-        Parallel.forRange(n, t, grain, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) y[yOff + r] = row(w, r, xp, xs);
-        });
+        switch (w.bits()) { // one row kernel per format, chosen once per call
+            case 2 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row2(w, r, xp, xs); });
+            case 3 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row3(w, r, xp, xs); });
+            case 4 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row4(w, r, xp, xs); });
+            default -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row8(w, r, xp, xs); });
+        }
     }
 
     /**
@@ -94,69 +97,84 @@ public final class PackedGemv {
         return xs;
     }
 
-    /** Row r · x: per group, Σ c·x lane-wise (two chains), then (Σ c·x − z·Σ x)·s added to the row's lanes. */
-    static float row(PackedMatrix w, int r, float[] xp, float[] xs) {
+    // Row r · x, one kernel per block format: per group, Σ c·x lane-wise in two fma chains (even and odd vectors of
+    // each block), then addGroup; at the end the row's one fixed-order lane sum.
+
+    private static float row2(PackedMatrix w, int r, float[] xp, float[] xs) {
         MemorySegment s = w.codes();
-        int bb = w.blockBytes(), gb = w.groupBlocks(), nb = w.blocks(), bits = w.bits();
-        long rowAt = (long) r * w.rowBytes();
+        long at = (long) r * w.rowBytes();
         FloatVector acc = FloatVector.zero(F);
-        for (int gi = 0, b0 = 0; b0 < nb; gi++, b0 += gb) {
-            int blocks = Math.min(gb, nb - b0);
-            long at = rowAt + (long) b0 * bb;
-            int xo = b0 * PackedMatrix.BLOCK;
-            FloatVector d = switch (bits) {
-                case 2 -> dot2(s, at, blocks, xp, xo);
-                case 3 -> dot3(s, at, blocks, xp, xo);
-                case 4 -> dot4(s, at, blocks, xp, xo);
-                default -> dot8(s, at, blocks, xp, xo);
-            };
-            FloatVector centred = FloatVector.fromArray(F, xs, gi * L).fma(FloatVector.broadcast(F, -w.zeroCode(r, gi)), d);
-            acc = centred.fma(FloatVector.broadcast(F, w.scale(r, gi)), acc);
+        for (int gi = 0, b = 0, nb = w.blocks(); b < nb; gi++) {
+            FloatVector d0 = FloatVector.zero(F), d1 = d0;
+            for (int end = Math.min(b + w.groupBlocks(), nb); b < end; b++, at += 8) {
+                long word = PackedCodes.word(s, at);
+                for (int v = 0, xo = b * PackedMatrix.BLOCK; v < V; v += 2) {
+                    d0 = toFloat(PackedCodes.codes2(word, v)).fma(FloatVector.fromArray(F, xp, xo + v * L), d0);
+                    d1 = toFloat(PackedCodes.codes2(word, v + 1)).fma(FloatVector.fromArray(F, xp, xo + (v + 1) * L), d1);
+                }
+            }
+            acc = addGroup(d0.add(d1), xs, gi, w.zeroCode(r, gi), w.scale(r, gi), acc);
         }
         return VectorMath.sum(acc);
     }
 
-    // One function per block format: Σ c·x over `blocks` blocks from byte `at`, lanes kept apart, even and odd
-    // vectors of a block in two accumulators so two fma chains run at once.
-
-    private static FloatVector dot2(MemorySegment s, long at, int blocks, float[] x, int xo) {
-        FloatVector d0 = FloatVector.zero(F), d1 = d0;
-        for (int b = 0; b < blocks; b++, at += 8, xo += PackedMatrix.BLOCK)
-            for (int v = 0; v < V; v += 2) {
-                d0 = toFloat(PackedCodes.codes2(s, at, v)).fma(FloatVector.fromArray(F, x, xo + v * L), d0);
-                d1 = toFloat(PackedCodes.codes2(s, at, v + 1)).fma(FloatVector.fromArray(F, x, xo + (v + 1) * L), d1);
+    private static float row3(PackedMatrix w, int r, float[] xp, float[] xs) {
+        MemorySegment s = w.codes();
+        long at = (long) r * w.rowBytes();
+        FloatVector acc = FloatVector.zero(F);
+        for (int gi = 0, b = 0, nb = w.blocks(); b < nb; gi++) {
+            FloatVector d0 = FloatVector.zero(F), d1 = d0;
+            for (int end = Math.min(b + w.groupBlocks(), nb); b < end; b++, at += 12) {
+                long low = PackedCodes.word(s, at), high = PackedCodes.thirdBits(s, at);
+                for (int v = 0, xo = b * PackedMatrix.BLOCK; v < V; v += 2) {
+                    d0 = toFloat(PackedCodes.codes3(low, high, v)).fma(FloatVector.fromArray(F, xp, xo + v * L), d0);
+                    d1 = toFloat(PackedCodes.codes3(low, high, v + 1)).fma(FloatVector.fromArray(F, xp, xo + (v + 1) * L), d1);
+                }
             }
-        return d0.add(d1);
+            acc = addGroup(d0.add(d1), xs, gi, w.zeroCode(r, gi), w.scale(r, gi), acc);
+        }
+        return VectorMath.sum(acc);
     }
 
-    private static FloatVector dot3(MemorySegment s, long at, int blocks, float[] x, int xo) {
-        FloatVector d0 = FloatVector.zero(F), d1 = d0;
-        for (int b = 0; b < blocks; b++, at += 12, xo += PackedMatrix.BLOCK)
-            for (int v = 0; v < V; v += 2) {
-                d0 = toFloat(PackedCodes.codes3(s, at, v)).fma(FloatVector.fromArray(F, x, xo + v * L), d0);
-                d1 = toFloat(PackedCodes.codes3(s, at, v + 1)).fma(FloatVector.fromArray(F, x, xo + (v + 1) * L), d1);
+    private static float row4(PackedMatrix w, int r, float[] xp, float[] xs) {
+        MemorySegment s = w.codes();
+        long at = (long) r * w.rowBytes();
+        FloatVector acc = FloatVector.zero(F);
+        for (int gi = 0, b = 0, nb = w.blocks(); b < nb; gi++) {
+            FloatVector d0 = FloatVector.zero(F), d1 = d0;
+            for (int end = Math.min(b + w.groupBlocks(), nb); b < end; b++, at += 16) {
+                long word0 = PackedCodes.word(s, at), word1 = PackedCodes.word(s, at + 8);
+                for (int v = 0, xo = b * PackedMatrix.BLOCK; v < V; v += 2) {
+                    d0 = toFloat(PackedCodes.codes4(word0, word1, v)).fma(FloatVector.fromArray(F, xp, xo + v * L), d0);
+                    d1 = toFloat(PackedCodes.codes4(word0, word1, v + 1)).fma(FloatVector.fromArray(F, xp, xo + (v + 1) * L), d1);
+                }
             }
-        return d0.add(d1);
+            acc = addGroup(d0.add(d1), xs, gi, w.zeroCode(r, gi), w.scale(r, gi), acc);
+        }
+        return VectorMath.sum(acc);
     }
 
-    private static FloatVector dot4(MemorySegment s, long at, int blocks, float[] x, int xo) {
-        FloatVector d0 = FloatVector.zero(F), d1 = d0;
-        for (int b = 0; b < blocks; b++, at += 16, xo += PackedMatrix.BLOCK)
-            for (int v = 0; v < V; v += 2) {
-                d0 = toFloat(PackedCodes.codes4(s, at, v)).fma(FloatVector.fromArray(F, x, xo + v * L), d0);
-                d1 = toFloat(PackedCodes.codes4(s, at, v + 1)).fma(FloatVector.fromArray(F, x, xo + (v + 1) * L), d1);
+    private static float row8(PackedMatrix w, int r, float[] xp, float[] xs) {
+        MemorySegment s = w.codes();
+        long at = (long) r * w.rowBytes();
+        FloatVector acc = FloatVector.zero(F);
+        for (int gi = 0, b = 0, nb = w.blocks(); b < nb; gi++) {
+            FloatVector d0 = FloatVector.zero(F), d1 = d0;
+            for (int end = Math.min(b + w.groupBlocks(), nb); b < end; b++, at += 32) {
+                for (int v = 0, xo = b * PackedMatrix.BLOCK; v < V; v += 2) {
+                    d0 = toFloat(PackedCodes.codes8(s, at, v)).fma(FloatVector.fromArray(F, xp, xo + v * L), d0);
+                    d1 = toFloat(PackedCodes.codes8(s, at, v + 1)).fma(FloatVector.fromArray(F, xp, xo + (v + 1) * L), d1);
+                }
             }
-        return d0.add(d1);
+            acc = addGroup(d0.add(d1), xs, gi, w.zeroCode(r, gi), w.scale(r, gi), acc);
+        }
+        return VectorMath.sum(acc);
     }
 
-    private static FloatVector dot8(MemorySegment s, long at, int blocks, float[] x, int xo) {
-        FloatVector d0 = FloatVector.zero(F), d1 = d0;
-        for (int b = 0; b < blocks; b++, at += 32, xo += PackedMatrix.BLOCK)
-            for (int v = 0; v < V; v += 2) {
-                d0 = toFloat(PackedCodes.codes8(s, at, v)).fma(FloatVector.fromArray(F, x, xo + v * L), d0);
-                d1 = toFloat(PackedCodes.codes8(s, at, v + 1)).fma(FloatVector.fromArray(F, x, xo + (v + 1) * L), d1);
-            }
-        return d0.add(d1);
+    /** acc + (Σ c·x − z·Σ x)·s for one group, lane-wise: xs holds the group's lane-wise Σ x. */
+    private static FloatVector addGroup(FloatVector codesTimesX, float[] xs, int group, int zero, float scale, FloatVector acc) {
+        FloatVector centred = FloatVector.fromArray(F, xs, group * L).fma(FloatVector.broadcast(F, -zero), codesTimesX);
+        return centred.fma(FloatVector.broadcast(F, scale), acc);
     }
 
     static void checkVector(String what, float[] v, int off, long len, PackedMatrix w) {
