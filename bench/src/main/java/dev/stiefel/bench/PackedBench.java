@@ -22,8 +22,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * The packed kernels on TinyLlama-1.1B's FFN up projection, W [5632, 2048] (random codes and scales): decode
  * ({@code gemv}: W·A16, one token), prefill ({@code gemm}: 128 tokens, dequantized into Sgemm's panels) and the int8
- * activation product ({@code int8Gemv}: one token quantized per token at run time, then integer dot products; W8A8 /
- * W4A8 by {@code grid}). {@code grid} is bits, s(ymmetric) or a(symmetric), and the group size (0 = per channel).
+ * activation product ({@code int8Gemv}: one token quantized to 8 bits at run time, asymmetric as quant's A8 default,
+ * then integer dot products; W8A8 / W4A8 by {@code grid}). {@code grid} is bits, s(ymmetric) or a(symmetric), and the group size (0 = per channel).
  * Bytes moved per decode product: {@link PackedMatrix#bytes()} (printed in the setup) over the time per product.
  * Compare with {@code MatvecBench}/{@code MatmulBench} (f32) and {@code HalfBench} (bf16) on the same shapes.
  */
@@ -80,7 +80,7 @@ public class PackedBench {
 
     @Benchmark
     public float[] int8Gemv() {
-        Int8Gemm.gemm(Int8Rows.quantize(x, 0, 1, K), w, y, 0, threads);
+        Int8Gemm.gemm(Int8Rows.quantize(x, 0, 1, K, false), w, y, 0, threads);
         return y;
     }
 }

@@ -12,15 +12,16 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * Y = X·Wᵀ with int8 activations ({@link Int8Rows}) and a {@link PackedMatrix} W of any bit width (W8A8, W4A8, ...):
- * integer dot products. With x = s_x·q_x and w = s·(c − z) per group,
+ * Y = X·Wᵀ with 8-bit activations ({@link Int8Rows}, symmetric or asymmetric per token) and a {@link PackedMatrix} W
+ * of any bit width (W8A8, W4A8, ...): integer dot products. With x = s_x·(q_j − z_x) and w = s·(c − z) per group,
  * <pre>
- *   y = s_x · Σ_groups s·(Σ_j c_j·q_j − z·Σ_j q_j)
+ *   y = s_x · Σ_groups s·(Σ_j c_j·(q_j − z_x) − z·Σ_j (q_j − z_x))
  * </pre>
- * The inner sums are exact in int32 lanes (|c·q| ≤ 255·128, so a lane overflows only past 65,000 blocks of a group);
+ * The inner sums are exact in int32 lanes (|c·(q − z_x)| ≤ 255·255, so a lane overflows only past 1,000 blocks of
+ * 32 in one group, 500,000 columns);
  * integer lane sums are exact, so {@code reduceLanes(ADD)} is deterministic here. Each group's integer is rounded to
- * f32 once and its scale applied by one fused multiply-add, in group order. Σ q per group and token is computed once
- * per call. Threads split W's rows; each row is decoded once per token from L1.
+ * f32 once and its scale applied by one fused multiply-add, in group order. Σ (q − z_x) per group and token is computed
+ * once per call. Threads split W's rows; each row is decoded once per token from L1.
  */
 public final class Int8Gemm {
     private static final long PARALLEL_MIN = 1L << 21;
@@ -37,7 +38,7 @@ public final class Int8Gemm {
         int groups = w.groups(), groupCols = w.groupBlocks() * PackedMatrix.BLOCK;
         int[] qSums = new int[m * groups];
         for (int t = 0; t < m; t++)
-            for (int j = 0; j < k; j++) qSums[t * groups + j / groupCols] += x.q()[t * x.stride() + j];
+            for (int j = 0; j < k; j++) qSums[t * groups + j / groupCols] += x.centred(t, j);
         int th = (long) n * k * m < PARALLEL_MIN ? 1 : w.usableThreads(threads), grain = Math.max(4, GRAIN_ELEMENTS / Math.max(k, 1));
         Parallel.forRange(n, th, grain, (r0, r1) -> {
             for (int r = r0; r < r1; r++)
@@ -51,10 +52,11 @@ public final class Int8Gemm {
         int bb = w.blockBytes(), gb = w.groupBlocks(), nb = w.blocks(), bits = w.bits(), groups = w.groups();
         long rowAt = (long) r * w.rowBytes();
         byte[] q = x.q();
+        int zx = x.zeros()[t];
         float acc = 0;
         for (int gi = 0, b0 = 0; b0 < nb; gi++, b0 += gb) {
             int blocks = Math.min(gb, nb - b0);
-            int d = dot(bits, s, rowAt + (long) b0 * bb, bb, blocks, q, t * x.stride() + b0 * PackedMatrix.BLOCK);
+            int d = dot(bits, s, rowAt + (long) b0 * bb, bb, blocks, q, t * x.stride() + b0 * PackedMatrix.BLOCK, zx);
             long exact = d - (long) w.zeroCode(r, gi) * qSums[t * groups + gi];
             acc = Math.fma(w.scale(r, gi), (float) exact, acc);
         }
@@ -62,49 +64,49 @@ public final class Int8Gemm {
     }
 
     /**
-     * Σ c·q over `blocks` blocks from byte `at` and int8 values from q[qo], exactly; one loop per block format (the
+     * Σ c·(q − z_x) over `blocks` blocks from byte `at` and 8-bit values from q[qo], exactly; one loop per block format (the
      * switch returns an int, so no vector crosses it).
      */
-    private static int dot(int bits, MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
+    private static int dot(int bits, MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
         return switch (bits) {
-            case 2 -> dot2(s, at, blockBytes, blocks, q, qo);
-            case 3 -> dot3(s, at, blockBytes, blocks, q, qo);
-            case 4 -> dot4(s, at, blockBytes, blocks, q, qo);
-            default -> dot8(s, at, blockBytes, blocks, q, qo);
+            case 2 -> dot2(s, at, blockBytes, blocks, q, qo, zx);
+            case 3 -> dot3(s, at, blockBytes, blocks, q, qo, zx);
+            case 4 -> dot4(s, at, blockBytes, blocks, q, qo, zx);
+            default -> dot8(s, at, blockBytes, blocks, q, qo, zx);
         };
     }
 
-    private static int dot2(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
-        IntVector acc = IntVector.zero(I);
+    private static int dot2(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+        IntVector acc = IntVector.zero(I), z = IntVector.broadcast(I, zx);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
             long word = PackedCodes.word(s, at);
-            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes2(word, v).mul(int8(q, qo + v * L)));
+            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes2(word, v).mul(int8(q, qo + v * L).sub(z)));
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    private static int dot3(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
-        IntVector acc = IntVector.zero(I);
+    private static int dot3(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+        IntVector acc = IntVector.zero(I), z = IntVector.broadcast(I, zx);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
             long low = PackedCodes.word(s, at), high = PackedCodes.thirdBits(s, at);
-            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes3(low, high, v).mul(int8(q, qo + v * L)));
+            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes3(low, high, v).mul(int8(q, qo + v * L).sub(z)));
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    private static int dot4(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
-        IntVector acc = IntVector.zero(I);
+    private static int dot4(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+        IntVector acc = IntVector.zero(I), z = IntVector.broadcast(I, zx);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
             long word0 = PackedCodes.word(s, at), word1 = PackedCodes.word(s, at + 8);
-            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes4(word0, word1, v).mul(int8(q, qo + v * L)));
+            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes4(word0, word1, v).mul(int8(q, qo + v * L).sub(z)));
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    private static int dot8(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo) {
-        IntVector acc = IntVector.zero(I);
+    private static int dot8(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+        IntVector acc = IntVector.zero(I), z = IntVector.broadcast(I, zx);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK)
-            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes8(s, at, v).mul(int8(q, qo + v * L)));
+            for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes8(s, at, v).mul(int8(q, qo + v * L).sub(z)));
         return acc.reduceLanes(VectorOperators.ADD);
     }
 

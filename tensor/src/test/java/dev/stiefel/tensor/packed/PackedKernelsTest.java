@@ -76,28 +76,39 @@ class PackedKernelsTest {
                     }
     }
 
+    /** The per-token rule, written out here as quant.Quantizer computes it, and exactly representable centred levels. */
     @Test void int8ActivationsFollowThePerTokenRule() {
         Random rnd = new Random(13);
-        for (int cols : SIZES) {
-            float[] x = PackedFixtures.gaussian(rnd, 3 * cols);
-            x[0] = 0;
-            Int8Rows q = Int8Rows.quantize(x, 0, 3, cols);
-            for (int t = 0; t < 3; t++) {
-                double max = 0;
-                for (int j = 0; j < cols; j++) max = Math.max(max, Math.abs(x[t * cols + j]));
-                float s = max == 0 ? 1f : (float) (max / 127);
-                assertThat(q.scales()[t]).isEqualTo(s);
-                for (int j = 0; j < cols; j++) {
-                    float level = (float) Math.rint(x[t * cols + j] / s);
-                    assertThat(q.value(t, j)).isEqualTo(level * s);
-                    assertThat(Math.abs(q.value(t, j) - x[t * cols + j])).isLessThanOrEqualTo(s / 2 * 1.0001f);
+        for (boolean sym : new boolean[]{true, false})
+            for (int cols : SIZES) {
+                float[] x = PackedFixtures.gaussian(rnd, 3 * cols);
+                for (int j = 0; j < cols; j++) x[j] = 0;              // an all-zero row
+                for (int j = 0; j < cols; j++) x[2 * cols + j] = Math.abs(x[2 * cols + j]); // a row with no negative value
+                Int8Rows q = Int8Rows.quantize(x, 0, 3, cols, sym);
+                for (int t = 0; t < 3; t++) {
+                    double lo = 0, hi = 0;
+                    for (int j = 0; j < cols; j++) { lo = Math.min(lo, x[t * cols + j]); hi = Math.max(hi, x[t * cols + j]); }
+                    float s, z;
+                    int qmin = sym ? -128 : 0, qmax = sym ? 127 : 255;
+                    if (sym) {
+                        double m = Math.max(-lo, hi);
+                        s = m == 0 ? 1f : (float) (m / 127);
+                        z = 0;
+                    } else {
+                        if (lo == 0 && hi == 0) { lo = -1; hi = 1; }
+                        s = Math.max((float) ((hi - lo) / 255), Float.MIN_NORMAL);
+                        z = (float) Math.min(Math.max(Math.rint(-lo / s), 0), 255);
+                    }
+                    assertThat(q.scales()[t]).isEqualTo(s);
+                    for (int j = 0; j < cols; j++) {
+                        float level = Math.min(Math.max((float) Math.rint(x[t * cols + j] / s) + z, qmin), qmax);
+                        assertThat(q.value(t, j)).as("sym %s row %d col %d", sym, t, j).isEqualTo((level - z) * s);
+                        assertThat(Math.abs(q.value(t, j) - x[t * cols + j])).isLessThanOrEqualTo(s / 2 * 1.0001f);
+                    }
+                    for (int j = cols; j < q.stride(); j++) assertThat(q.q()[t * q.stride() + j]).isZero();
                 }
-                for (int j = cols; j < q.stride(); j++) assertThat(q.q()[t * q.stride() + j]).isZero();
             }
-        }
-        Int8Rows zero = Int8Rows.quantize(new float[5], 0, 1, 5);
-        assertThat(zero.scales()[0]).isEqualTo(1f);
-        assertThatThrownBy(() -> Int8Rows.quantize(new float[]{1, Float.NaN}, 0, 1, 2)).hasMessageContaining("NaN at row 0, column 1");
+        assertThatThrownBy(() -> Int8Rows.quantize(new float[]{1, Float.NaN}, 0, 1, 2, true)).hasMessageContaining("NaN at row 0, column 1");
     }
 
     @Test void int8GemmMatchesTheReferenceAndTheFakeQuantizedProduct() {
@@ -108,10 +119,12 @@ class PackedKernelsTest {
                     for (int g : GROUPS)
                         for (boolean sym : new boolean[]{true, false}) {
                             int m = 3;
-                            String what = "int8 gemm int" + bits + (sym ? " sym" : " asym") + " g" + g + " " + n + "x" + k;
+                            boolean symX = (n + k + g) % 2 == 0 ? sym : !sym;
+                            String what = "int8 gemm int" + bits + (sym ? " sym" : " asym") + " g" + g + " " + n + "x" + k + (symX ? ", sym" : ", asym") + " activations";
                             PackedFixtures.Case c = PackedFixtures.random(rnd, n, k, bits, g, sym);
                             float[] x = PackedFixtures.gaussian(rnd, m * k);
-                            Int8Rows q = Int8Rows.quantize(x, 0, m, k);
+                            for (int j = 0; j < k; j++) x[2 * k + j] += 1.5f;   // a token whose range is not centred on 0
+                            Int8Rows q = Int8Rows.quantize(x, 0, m, k, symX);
                             float[] y = new float[m * n];
                             Int8Gemm.gemm(q, c.packed(), y, 0, 2);
                             float[] fake = c.fakeMatrix(), xf = new float[m * k];
@@ -130,7 +143,7 @@ class PackedKernelsTest {
     @Test void resultsDoNotDependOnTheThreadCount() {
         Random rnd = new Random(15);
         float[] x = PackedFixtures.gaussian(rnd, 16 * 2050);
-        Int8Rows q = Int8Rows.quantize(x, 0, 2, 2050);
+        Int8Rows q = Int8Rows.quantize(x, 0, 2, 2050, false);
         Object[][] grids = {{2, false, 0}, {3, true, 128}, {4, false, 128}, {8, true, 0}};
         for (Object[] grid : grids) {
             int bits = (int) grid[0];
@@ -184,7 +197,7 @@ class PackedKernelsTest {
         assertThatThrownBy(() -> PackedGemv.gemv(c.packed(), new float[32], 0, new float[7], 0, 1)).hasMessageContaining("x (length 32, offset 0) has fewer than 33");
         assertThatThrownBy(() -> PackedGemv.gemv(c.packed(), new float[33], 0, new float[6], 0, 1)).hasMessageContaining("y (length 6");
         assertThatThrownBy(() -> PackedGemv.gemm(new float[65], 0, 2, c.packed(), new float[14], 0, 1)).hasMessageContaining("X (length 65");
-        assertThatThrownBy(() -> Int8Gemm.gemm(Int8Rows.quantize(new float[32], 0, 1, 32), c.packed(), new float[7], 0, 1))
+        assertThatThrownBy(() -> Int8Gemm.gemm(Int8Rows.quantize(new float[32], 0, 1, 32, true), c.packed(), new float[7], 0, 1))
                 .hasMessageContaining("32 columns");
     }
 
