@@ -54,10 +54,11 @@ public final class VectorMath {
 
     /**
      * Σ lanes in a fixed order: a halving tree (lane i + lane i^8, then ^4, ^2, ^1), from lane-wise adds and
-     * lane moves. Not {@code reduceLanes(ADD)}, whose order changes when C2 compiles the caller.
+     * lane moves. Not {@code reduceLanes(ADD)}, whose order changes when C2 compiles the caller. A vector of
+     * another species than the preferred one (the packed kernels need at least 8 lanes) is summed left to right.
      */
     public static float sum(FloatVector v) {
-        if (L > 16) return sumInOrder(v.toArray());
+        if (L > 16 || v.species() != F) return sumInOrder(v.toArray());
         if (L >= 16) v = v.add(v.rearrange(F_XOR8));
         if (L >= 8) v = v.add(v.rearrange(F_XOR4));
         if (L >= 4) v = v.add(v.rearrange(F_XOR2));
