@@ -9,6 +9,7 @@ import dev.stiefel.tensor.Parallel;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -17,8 +18,8 @@ import jdk.incubator.vector.VectorOperators;
  * <pre>
  *   y = s_x · Σ_groups s·(Σ_j c_j·(q_j − z_x) − z·Σ_j (q_j − z_x))
  * </pre>
- * The inner sums are exact in int32 lanes (|c·(q − z_x)| ≤ 255·255, so a lane overflows only past 1,000 blocks of
- * 32 in one group, 500,000 columns);
+ * The inner sums are exact in int32 lanes (|c·(q − z_x)| ≤ 255·255 and a lane takes at most 4 products per block of
+ * 32, so no lane overflows in a group of fewer than 264,000 columns) and their lane sum is taken in long lanes;
  * integer lane sums are exact, so {@code reduceLanes(ADD)} is deterministic here. Each group's integer is rounded to
  * f32 once and its scale applied by one fused multiply-add, in group order. Σ (q − z_x) per group and token is computed
  * once per call. Threads split W's rows; each row is decoded once per token from L1.
@@ -56,7 +57,7 @@ public final class Int8Gemm {
         float acc = 0;
         for (int gi = 0, b0 = 0; b0 < nb; gi++, b0 += gb) {
             int blocks = Math.min(gb, nb - b0);
-            int d = dot(bits, s, rowAt + (long) b0 * bb, bb, blocks, q, t * x.stride() + b0 * PackedMatrix.BLOCK, zx);
+            long d = dot(bits, s, rowAt + (long) b0 * bb, bb, blocks, q, t * x.stride() + b0 * PackedMatrix.BLOCK, zx);
             long exact = d - (long) w.zeroCode(r, gi) * qSums[t * groups + gi];
             acc = Math.fma(w.scale(r, gi), (float) exact, acc);
         }
@@ -67,7 +68,7 @@ public final class Int8Gemm {
      * Σ c·(q − z_x) over `blocks` blocks from byte `at` and 8-bit values from q[qo], exactly; one loop per block format (the
      * switch returns an int, so no vector crosses it).
      */
-    private static int dot(int bits, MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+    private static long dot(int bits, MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
         return switch (bits) {
             case 2 -> dot2(s, at, blockBytes, blocks, q, qo, zx);
             case 3 -> dot3(s, at, blockBytes, blocks, q, qo, zx);
@@ -76,38 +77,45 @@ public final class Int8Gemm {
         };
     }
 
-    private static int dot2(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+    private static long dot2(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
         IntVector acc = IntVector.zero(I), z = IntVector.broadcast(I, zx);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
             long word = PackedCodes.word(s, at);
             for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes2(word, v).mul(int8(q, qo + v * L).sub(z)));
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return exactSum(acc);
     }
 
-    private static int dot3(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+    private static long dot3(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
         IntVector acc = IntVector.zero(I), z = IntVector.broadcast(I, zx);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
             long low = PackedCodes.word(s, at), high = PackedCodes.thirdBits(s, at);
             for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes3(low, high, v).mul(int8(q, qo + v * L).sub(z)));
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return exactSum(acc);
     }
 
-    private static int dot4(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+    private static long dot4(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
         IntVector acc = IntVector.zero(I), z = IntVector.broadcast(I, zx);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK) {
             long word0 = PackedCodes.word(s, at), word1 = PackedCodes.word(s, at + 8);
             for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes4(word0, word1, v).mul(int8(q, qo + v * L).sub(z)));
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return exactSum(acc);
     }
 
-    private static int dot8(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
+    private static long dot8(MemorySegment s, long at, int blockBytes, int blocks, byte[] q, int qo, int zx) {
         IntVector acc = IntVector.zero(I), z = IntVector.broadcast(I, zx);
         for (int b = 0; b < blocks; b++, at += blockBytes, qo += PackedMatrix.BLOCK)
             for (int v = 0; v < V; v++) acc = acc.add(PackedCodes.codes8(s, at, v).mul(int8(q, qo + v * L).sub(z)));
-        return acc.reduceLanes(VectorOperators.ADD);
+        return exactSum(acc);
+    }
+
+    /** Σ lanes in long lanes: the int lanes are each exact, their sum over a long group need not fit an int. */
+    private static long exactSum(IntVector acc) {
+        LongVector low = (LongVector) acc.convertShape(VectorOperators.I2L, PackedCodes.LS, 0);
+        LongVector high = (LongVector) acc.convertShape(VectorOperators.I2L, PackedCodes.LS, 1);
+        return low.add(high).reduceLanes(VectorOperators.ADD);
     }
 
     /** L int8 values from q[at], sign-extended to int lanes. */

@@ -139,6 +139,21 @@ class PackedKernelsTest {
                         }
     }
 
+    /** A group whose integer sum passes 2^31 (40,000 columns of 255·255) is still summed exactly. */
+    @Test void int8GemmSumsLongGroupsExactly() {
+        int k = 40_000;
+        int[] codes = new int[k];
+        Arrays.fill(codes, 255);
+        PackedMatrix w = PackedMatrix.ofCodes(codes, 1, k, 8, 0, false, new float[]{0.5f}, new float[]{0});
+        float[] x = new float[k];
+        Arrays.fill(x, 2f);
+        Int8Rows q = Int8Rows.quantize(x, 0, 1, k, false);
+        assertThat(q.centred(0, 7)).isEqualTo(255);
+        float[] y = new float[1];
+        Int8Gemm.gemm(q, w, y, 0, 1);
+        assertThat((double) y[0]).isCloseTo((double) k * 255 * 0.5 * 255 * q.scales()[0], org.assertj.core.data.Offset.offset(1e-6 * k * 255 * 0.5 * 2));
+    }
+
     /** Large enough to be split (rows over threads; the blocked product by row panels), every width once. */
     @Test void resultsDoNotDependOnTheThreadCount() {
         Random rnd = new Random(15);
