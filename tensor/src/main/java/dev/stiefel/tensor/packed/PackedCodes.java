@@ -13,8 +13,9 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The vector decoders of {@link PackedMatrix}'s blocks, one function per block format (a kernel calls the one of its
  * format directly: a vector that comes out of a switch over formats is a merge of several objects, which C2 does not
- * keep in registers but allocates, per call, on the heap): {@code codesB(codes, block, v)}
- * is the int vector of codes of elements v·L .. v·L + L − 1 of the block at byte {@code block}.
+ * keep in registers but allocates, per call, on the heap): {@code codesB(..., v)} is the int vector of the codes of
+ * elements v·L .. v·L + L − 1 of one block, from the block's words ({@link #word}, {@link #thirdBits}) or, for 8 bits,
+ * its bytes.
  *
  * <p>The lane count L is 16 (AVX-512) or 8 (any narrower machine, where the 256-bit species is emulated if it must
  * be): the layout puts every vector's codes in one 64-bit word, which a vector of up to 16 lanes can take.
