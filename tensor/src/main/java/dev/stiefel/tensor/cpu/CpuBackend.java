@@ -365,6 +365,7 @@ public final class CpuBackend implements Backend {
         Tensor out = Tensor.zeros(outShape);
         if (m * n == 0) return out;
         if (halfWeightRows(a, b, batches, m, n, k, data(out))) return out;
+        if (halfWeightPanels(a, b, batches, m, n, k, data(out))) return out;
         float[] od = data(out);
         // batch dims broadcast as views (stride 0); the last two keep their own strides
         Tensor ea = matmulOperand(a).expand(Shape.concat(batchShape, new int[]{m, k}));
@@ -410,6 +411,29 @@ public final class CpuBackend implements Backend {
         short[] heap = s instanceof HalfStorage hs ? hs.bits() : null;
         MemorySegment seg = s instanceof MappedStorage ms ? ms.segment() : null;
         HalfGemv.run(data(ac), ac.offset(), m, k, heap, seg, b.offset(), bst[1], dt, n, out, 0, Parallel.threads());
+        return true;
+    }
+
+    /**
+     * More rows against a 16-bit weight used as x·Wᵀ (prefill): Wᵀ·... computed as C' = W·Xᵀ by {@link Sgemm} with W
+     * as the A operand, widened one k slice of 14 rows at a time into the packed A panels ({@link HalfGemv.Rows}), so
+     * W is never widened whole; C' [n, m] is then transposed into the output. False when the operands are not of
+     * that shape.
+     */
+    private static boolean halfWeightPanels(Tensor a, Tensor b, int batches, int m, int n, int k, float[] out) {
+        Storage s = b.storage();
+        DType dt = b.dtype();
+        if (batches != 1 || b.dim() != 2 || (dt != DType.BF16 && dt != DType.F16)) return false;
+        if (!(s instanceof HalfStorage || s instanceof MappedStorage)) return false;
+        int[] bst = b.strides();
+        if (bst[0] != 1 && k > 1) return false;
+        Tensor ac = f32(a).reshape(m, k).contiguous();
+        MemorySegment w = s instanceof HalfStorage hs ? MemorySegment.ofArray(hs.bits()) : ((MappedStorage) s).segment();
+        float[] ct = new float[n * m];
+        Sgemm.gemm(new HalfGemv.Rows(w, b.offset(), bst[1], n, k, dt == DType.BF16), StridedMatrix.of(data(ac), ac.offset(), k, m, 1, k),
+                ct, 0, m, Parallel.threads());
+        for (int t = 0; t < m; t++)
+            for (int j = 0; j < n; j++) out[t * n + j] = ct[j * m + t];
         return true;
     }
 

@@ -124,7 +124,34 @@ public final class Sgemm {
         else if (n == 1) matrixTimesColumn(a, b, c, cOff, ldc, accumulate, threads);
         else if ((long) m * n * k <= SMALL) small(a, b, c, cOff, ldc, accumulate);
         else if (m <= FEW_ROWS && b.rowStride() == 1) fewRows(a, b, c, cOff, ldc, accumulate, threads);
-        else blocked(a, b, c, cOff, ldc, accumulate, (long) m * n * k < PARALLEL_MIN ? 1 : threads);
+        else blocked(a, null, b, c, cOff, ldc, accumulate, (long) m * n * k < PARALLEL_MIN ? 1 : threads);
+    }
+
+    /**
+     * C = A·B with A given as rows produced on demand ({@link RowSource}: packed or 16-bit weights): always the
+     * blocked product, A's rows turned into f32 straight into the packed A panels (k slice by k slice, MR rows at
+     * a time), so no f32 copy of A is ever made. With A = W [n, k] and B = Xᵀ (X [m, k] row-major, a transposed
+     * view), C = W·Xᵀ is the transpose of a linear layer's X·Wᵀ; each element is the same sum of the same fused
+     * multiply-adds, over the same k slices, as the f32 product with the operands in either order (only tiles at
+     * the edges of C, which add a slice's sum to C instead of continuing the fma chain, round differently).
+     *
+     * @throws IllegalArgumentException as {@link #gemm(StridedMatrix, StridedMatrix, float[], int, int, boolean, int)}
+     */
+    public static void gemm(RowSource a, StridedMatrix b, float[] c, int cOff, int ldc, int threads) {
+        if (a == null || b == null) throw new IllegalArgumentException("gemm: A and B must not be null");
+        int m = a.rows(), k = a.cols(), n = b.cols();
+        if (k != b.rows()) throw new IllegalArgumentException("gemm: A is " + m + "x" + k + " but B is " + Operands.shape(b));
+        Operands.checkVector("C", c, cOff, m == 0 || n == 0 ? 0 : (long) (m - 1) * ldc + n, "gemm: C = A (" + m + "x" + k + ") times B (" + Operands.shape(b) + ")");
+        if (m > 1 && n > 0 && ldc < n) throw new IllegalArgumentException("gemm: ldc " + ldc + " < n " + n);
+        Operands.checkBounds("gemm: B", b);
+        Operands.checkThreads("gemm", threads);
+        if (m == 0 || n == 0) return;
+        if (k == 0) {
+            for (int i = 0; i < m; i++) Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
+            return;
+        }
+        threads = Operands.usableThreads(threads, b);
+        blocked(null, a, Operands.heapView(b), c, cOff, ldc, false, (long) m * n * k < PARALLEL_MIN ? 1 : threads);
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -316,21 +343,21 @@ public final class Sgemm {
      * C is taller than wide, whole MR panels of rows; each thread packs and multiplies its stripe on its own,
      * so a call costs one fork/join and no barrier.
      */
-    private static void blocked(StridedMatrix a, StridedMatrix b, float[] c, int cOff, int ldc, boolean accumulate, int threads) {
-        final int m = a.rows(), n = b.cols();
+    private static void blocked(StridedMatrix a, RowSource aRows, StridedMatrix b, float[] c, int cOff, int ldc, boolean accumulate, int threads) {
+        final int m = a != null ? a.rows() : aRows.rows(), n = b.cols();
         final int t = Math.max(1, Math.min(threads, Parallel.threads()));
         final int mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR;
-        if (t == 1) stripe(a, b, c, cOff, ldc, accumulate, 0, m, 0, n);
+        if (t == 1) stripe(a, aRows, b, c, cOff, ldc, accumulate, 0, m, 0, n);
         else if (nPanels >= 2 * t && (n >= m || mPanels < 2 * t))
-            Parallel.forRange(nPanels, t, 1, (q0, q1) -> stripe(a, b, c, cOff, ldc, accumulate, 0, m, q0 * NR, Math.min(q1 * NR, n)));
+            Parallel.forRange(nPanels, t, 1, (q0, q1) -> stripe(a, aRows, b, c, cOff, ldc, accumulate, 0, m, q0 * NR, Math.min(q1 * NR, n)));
         else
-            Parallel.forRange(mPanels, t, 1, (r0, r1) -> stripe(a, b, c, cOff, ldc, accumulate, r0 * MR, Math.min(r1 * MR, m), 0, n));
+            Parallel.forRange(mPanels, t, 1, (r0, r1) -> stripe(a, aRows, b, c, cOff, ldc, accumulate, r0 * MR, Math.min(r1 * MR, m), 0, n));
     }
 
-    /** C[i0..i1, j0..j1] (+)= A[i0..i1, :] · B[:, j0..j1] on the calling thread. */
-    private static void stripe(StridedMatrix a, StridedMatrix b, float[] c, int cOff, int ldc, boolean accumulate,
+    /** C[i0..i1, j0..j1] (+)= A[i0..i1, :] · B[:, j0..j1] on the calling thread; A is {@code a}, or {@code aRows} when a is null. */
+    private static void stripe(StridedMatrix a, RowSource aRows, StridedMatrix b, float[] c, int cOff, int ldc, boolean accumulate,
                                int i0, int i1, int j0, int j1) {
-        final int k = a.cols();
+        final int k = b.rows();
         // k is cut into equal slices of at most KC (4096 = 6×683 rather than 5×768 + 256).
         final int kSlices = (k + KC - 1) / KC, kSlice = (k + kSlices - 1) / kSlices;
         float[] bPack = take(B_BUF, kSlice * Math.min(NC, roundUp(j1 - j0, NR)));
@@ -345,7 +372,8 @@ public final class Sgemm {
                     packB(b, pc, kc, jc, nc, bPack);
                     for (int ic = i0; ic < i1; ic += MC) {
                         int mc = Math.min(MC, i1 - ic);
-                        packA(a, ic, mc, pc, kc, aPack);
+                        if (a != null) packA(a, ic, mc, pc, kc, aPack);
+                        else packRows(aRows, ic, mc, pc, kc, aPack);
                         for (int q = 0; q < nPanels; q++) {
                             int jr = q * NR, nr = Math.min(NR, nc - jr), bOff = q * NR * kc;
                             for (int ir = 0; ir < mc; ir += MR) {
@@ -459,6 +487,15 @@ public final class Sgemm {
                 for (int r = 0; r < mr; r++)
                     for (int p = 0; p < kc; p++) dst[base + r * KC + p] = Operands.get(a, ic + ir + r, pc + p);
             }
+            for (int r = mr; r < MR; r++) Arrays.fill(dst, base + r * KC, base + r * KC + kc, 0f);
+        }
+    }
+
+    /** {@link #packA} for rows produced by a {@link RowSource}: each panel row is written in place by the source. */
+    private static void packRows(RowSource a, int ic, int mc, int pc, int kc, float[] dst) {
+        for (int ir = 0; ir < mc; ir += MR) {
+            int base = ir * KC, mr = Math.min(MR, mc - ir);
+            for (int r = 0; r < mr; r++) a.row(ic + ir + r, pc, kc, dst, base + r * KC);
             for (int r = mr; r < MR; r++) Arrays.fill(dst, base + r * KC, base + r * KC + kc, 0f);
         }
     }

@@ -30,7 +30,7 @@ import jdk.incubator.vector.VectorSpecies;
  * same bits on either path. They are no slower than the Vector API intrinsics they replace (docs/BENCHMARKS.md,
  * "Determinism").
  */
-final class VectorMath {
+public final class VectorMath {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     static final VectorSpecies<Double> D = VectorSpecies.of(double.class, F.vectorShape());
     private static final int L = F.length();
@@ -54,10 +54,11 @@ final class VectorMath {
 
     /**
      * Σ lanes in a fixed order: a halving tree (lane i + lane i^8, then ^4, ^2, ^1), from lane-wise adds and
-     * lane moves. Not {@code reduceLanes(ADD)}, whose order changes when C2 compiles the caller.
+     * lane moves. Not {@code reduceLanes(ADD)}, whose order changes when C2 compiles the caller. A vector of
+     * another species than the preferred one (the packed kernels need at least 8 lanes) is summed left to right.
      */
-    static float sum(FloatVector v) {
-        if (L > 16) return sumInOrder(v.toArray());
+    public static float sum(FloatVector v) {
+        if (L > 16 || v.species() != F) return sumInOrder(v.toArray());
         if (L >= 16) v = v.add(v.rearrange(F_XOR8));
         if (L >= 8) v = v.add(v.rearrange(F_XOR4));
         if (L >= 4) v = v.add(v.rearrange(F_XOR2));
@@ -66,7 +67,7 @@ final class VectorMath {
     }
 
     /** Σ lanes of a double vector in a fixed order, as {@link #sum(FloatVector)}. */
-    static double sum(DoubleVector v) {
+    public static double sum(DoubleVector v) {
         int n = D.length();
         if (n > 8) return sumInOrder(v.toArray());
         if (n >= 8) v = v.add(v.rearrange(D_XOR4));

@@ -5,6 +5,10 @@ import dev.stiefel.tensor.Backward;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.packed.Int8Gemm;
+import dev.stiefel.tensor.packed.Int8Rows;
+import dev.stiefel.tensor.packed.PackedGemv;
+import dev.stiefel.tensor.packed.PackedMatrix;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -36,6 +40,13 @@ final class DeterminismCases {
         Tensor heads = Tensor.randn(r, 9, 3, 34);
         Rope interleaved = new Rope(34, 10000, Rope.Layout.INTERLEAVED), halfRope = new Rope(34, 10000, Rope.Layout.HALF);
         float scale = (float) (1 / Math.sqrt(6));
+        Tensor prefill = Tensor.randn(r, 37, 45);
+        int[] codes = new int[33 * 70];
+        for (int i = 0; i < codes.length; i++) codes[i] = r.nextInt(16);
+        float[] packedScales = new float[33 * 3], packedZeros = new float[33 * 3];
+        for (int i = 0; i < packedScales.length; i++) { packedScales[i] = 0.01f + r.nextFloat(); packedZeros[i] = r.nextInt(16); }
+        PackedMatrix packed = PackedMatrix.ofCodes(codes, 33, 70, 4, 32, false, packedScales, packedZeros);
+        float[] tokens = Tensor.randn(r, 37, 70).toFloatArray();
 
         Map<String, Supplier<int[]>> c = new LinkedHashMap<>();
         c.put("exp", () -> bits(x.exp()));
@@ -64,6 +75,22 @@ final class DeterminismCases {
         c.put("gemv matrix times column", () -> bits(tall.matmul(col)));
         c.put("gemv row times Wt", () -> bits(vec.matmul(tall.transpose(0, 1))));
         c.put("bf16 gemv", () -> bits(two.matmul(half.transpose(0, 1))));
+        c.put("bf16 prefill", () -> bits(prefill.matmul(half.transpose(0, 1))));
+        c.put("packed gemv", () -> {
+            float[] y = new float[33];
+            PackedGemv.gemv(packed, tokens, 0, y, 0, 2);
+            return floatBits(y);
+        });
+        c.put("packed gemm", () -> {
+            float[] y = new float[37 * 33];
+            PackedGemv.gemm(tokens, 0, 37, packed, y, 0, 2);
+            return floatBits(y);
+        });
+        c.put("packed int8 gemm", () -> {
+            float[] y = new float[3 * 33];
+            Int8Gemm.gemm(Int8Rows.quantize(tokens, 0, 3, 70, false), packed, y, 0, 2);
+            return floatBits(y);
+        });
         c.put("swiglu", () -> bits(x.swiglu(u)));
         c.put("swiglu backward", () -> {
             Backward.SwigluGradients d = Backward.swiglu(x, u, g);
@@ -93,6 +120,12 @@ final class DeterminismCases {
         int at = 0;
         for (Tensor t : ts)
             for (float f : t.toFloatArray()) out[at++] = Float.floatToRawIntBits(f);
+        return out;
+    }
+
+    static int[] floatBits(float[] v) {
+        int[] out = new int[v.length];
+        for (int i = 0; i < v.length; i++) out[i] = Float.floatToRawIntBits(v[i]);
         return out;
     }
 

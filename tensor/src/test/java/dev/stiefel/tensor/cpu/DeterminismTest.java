@@ -165,6 +165,13 @@ class DeterminismTest {
             HalfGemv.run(rows, 0, 3, 1030, half, null, 0, 1030, DType.BF16, 1030, y, 0, t);
             return y;
         });
+        float[] tokens = random(r, 40 * 1030);
+        assertSameForAllThreadCounts("bf16 prefill", t -> {
+            float[] c = new float[1030 * 40];
+            Sgemm.gemm(new HalfGemv.Rows(java.lang.foreign.MemorySegment.ofArray(half), 0, 1030, 1030, 1030, true),
+                    StridedMatrix.of(tokens, 0, 1030, 40, 1, 1030), c, 0, 40, t);
+            return c;
+        });
     }
 
     // ------------------------------------------------------------ helpers

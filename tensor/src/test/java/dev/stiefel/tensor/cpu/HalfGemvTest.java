@@ -46,7 +46,9 @@ class HalfGemvTest {
 
     /** x·Wᵀ with W in 16 bits, on the heap and memory-mapped, against an f64 reference over the widened values. */
     @ParameterizedTest(name = "{0} m={1} k={2} n={3}")
-    @CsvSource({"BF16,1,1,5", "BF16,1,257,33", "F16,3,33,7", "F16,4,7,257", "BF16,2,96,64"})
+    @CsvSource({"BF16,1,1,5", "BF16,1,257,33", "F16,3,33,7", "F16,4,7,257", "BF16,2,96,64",
+                // prefill: more rows than the decode kernel takes, W widened into Sgemm's A panels
+                "BF16,5,7,33", "F16,7,33,70", "BF16,40,257,33", "BF16,37,1000,50", "F16,33,1,257"})
     void fewRowsTimesHalfWeightMatchTheReference(DType dtype, int m, int k, int n) throws IOException {
         Random rnd = new Random(m * 31L + k * 7L + n);
         Tensor x = Tensor.randn(rnd, m, k);
@@ -68,6 +70,37 @@ class HalfGemvTest {
         Files.write(file, buf.array());
         try (MappedFile mf = MappedFile.open(file)) {
             check(x.matmul(mf.tensor(2, dtype, n, k).t()), ref, k);
+        }
+    }
+
+    /** A row's value does not depend on whether it is summed in a group of four rows or alone. */
+    @Test void fourRowKernelSumsEachRowAsTheOneRowKernel() {
+        Random rnd = new Random(5);
+        int n = 11, k = 1000;
+        short[] w = new short[n * k];
+        for (int i = 0; i < w.length; i++) w[i] = Half.floatToBf16((float) rnd.nextGaussian());
+        float[] a = new float[2 * k];
+        for (int i = 0; i < a.length; i++) a[i] = (float) rnd.nextGaussian();
+        float[] all = new float[2 * n];
+        HalfGemv.run(a, 0, 2, k, w, null, 0, k, DType.BF16, n, all, 0, 1);
+        for (int j = 0; j < n; j++) {
+            float[] one = new float[2];
+            HalfGemv.run(a, 0, 2, k, w, null, (long) j * k, k, DType.BF16, 1, one, 0, 1);
+            for (int i = 0; i < 2; i++) assertThat(Float.floatToRawIntBits(all[i * n + j])).as("row %d, token %d", j, i).isEqualTo(Float.floatToRawIntBits(one[i]));
+        }
+    }
+
+    /**
+     * The prefill product with W widened into the A panels gives the bits of the f32 product of the widened W when
+     * k fits one slice (every tile sums one fma chain from zero); over several slices it agrees to f32 rounding.
+     */
+    @Test void prefillEqualsTheProductOfTheWidenedWeight() {
+        Random rnd = new Random(6);
+        for (int k : new int[]{700, 1500}) {
+            Tensor x = Tensor.randn(rnd, 45, k), w = Tensor.randn(rnd, 70, k).to(DType.BF16);
+            float[] y = x.matmul(w.t()).toFloatArray(), f32 = x.matmul(w.to(DType.F32).t()).toFloatArray();
+            if (k <= Sgemm.KC) assertThat(y).isEqualTo(f32);
+            else for (int i = 0; i < y.length; i++) assertThat(y[i]).isCloseTo(f32[i], org.assertj.core.data.Offset.offset(1e-5f * (float) Math.sqrt(k)));
         }
     }
 

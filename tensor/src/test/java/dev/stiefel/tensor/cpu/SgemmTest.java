@@ -166,4 +166,40 @@ class SgemmTest {
         assertThatThrownBy(() -> Sgemm.gemm(a, a, new float[4], 0, 2, false, 0))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("threads");
     }
+
+    /** A as a {@link RowSource}: the blocked product's bits (it always takes the blocked path), C's padding untouched, bad C refused. */
+    @Test void rowSourceAGivesTheBlockedProductsBits() {
+        Random r = new Random(41);
+        for (int[] mnk : new int[][]{{40, 45, 33}, {101, 70, 1000}, {1, 1, 1}, {15, 2, 769}}) {
+            int m = mnk[0], n = mnk[1], k = mnk[2];
+            float[] a = random(r, m * k), b = random(r, k * n);
+            RowSource rows = new RowSource() {
+                @Override public int rows() { return m; }
+                @Override public int cols() { return k; }
+                @Override public void row(int row, int col0, int len, float[] dst, int dstOff) { System.arraycopy(a, row * k + col0, dst, dstOff, len); }
+            };
+            int ldc = n + 3;
+            float[] c = new float[1 + (m - 1) * ldc + n + 1];
+            Arrays.fill(c, Float.NaN);
+            Sgemm.gemm(rows, StridedMatrix.rowMajor(b, k, n), c, 1, ldc, 2);
+            float[] want = new float[m * n];
+            Sgemm.gemm(StridedMatrix.rowMajor(a, m, k), StridedMatrix.rowMajor(b, k, n), want, 0, n, false, 1);
+            boolean blocked = m > 1 && n > 1 && (long) m * n * k > 32 * 32 * 32;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    float got = c[1 + i * ldc + j];
+                    if (blocked) assertThat(Float.floatToRawIntBits(got)).as("%s (%d, %d)", Arrays.toString(mnk), i, j).isEqualTo(Float.floatToRawIntBits(want[i * n + j]));
+                    else assertThat((double) got).isCloseTo(want[i * n + j], org.assertj.core.data.Offset.offset(1e-5 * Math.sqrt(k)));
+                }
+            assertThat(c[0]).isNaN();
+            for (int i = 0; i + 1 < m; i++) assertThat(c[1 + i * ldc + n]).isNaN();
+        }
+        RowSource two = new RowSource() {
+            @Override public int rows() { return 2; }
+            @Override public int cols() { return 3; }
+            @Override public void row(int row, int col0, int len, float[] dst, int dstOff) { }
+        };
+        assertThatThrownBy(() -> Sgemm.gemm(two, StridedMatrix.rowMajor(new float[12], 4, 3), new float[6], 0, 3, 1)).hasMessageContaining("B is 4x3");
+        assertThatThrownBy(() -> Sgemm.gemm(two, StridedMatrix.rowMajor(new float[12], 3, 4), new float[7], 0, 4, 1)).hasMessageContaining("fewer than 8");
+    }
 }

@@ -1,0 +1,71 @@
+package dev.stiefel.tensor.packed;
+
+/**
+ * Activations quantized per token to 8 bits at run time, for {@link Int8Gemm} (W8A8, W4A8): each row (token) of
+ * X [rows, cols] gets a scale and, on an asymmetric grid, a zero point, found by the per-token 8-bit rule of
+ * {@code quant.Quantizer} (no clipping):
+ * <pre>
+ *   symmetric:  s = max(−min(0, min x), max(0, max x)) / 127 (1 for an all-zero row), z = 0,  q ∈ [−128, 127]
+ *   asymmetric: s = (max(0, max x) − min(0, min x)) / 255 (range [−1, 1] for an all-zero row),
+ *               z = clamp(round(−min / s), 0, 255),                                          q ∈ [0, 255]
+ *   s at least Float.MIN_NORMAL;  q = clamp(round(x / s) + z, qmin, qmax)   (round half to even, x / s in f32)
+ * </pre>
+ * so (q − z)·s is the fake-quantized activation bit for bit. Stored, as for weights, is the code c = q − qmin, moved
+ * into a signed byte: {@code q[t·stride + j] = c − 128}; {@code zeros[t]} is z − qmin − 128 (0 on a symmetric grid), so
+ * q − z = stored − zeros[t], which fits the int lanes of the product exactly. Rows are padded with zeros to whole
+ * blocks of {@link PackedMatrix#BLOCK} columns ({@code stride}), as the weight rows are (a padded column meets a
+ * weight code 0 and adds nothing).
+ */
+public record Int8Rows(int rows, int cols, int stride, boolean symmetric, byte[] q, float[] scales, int[] zeros) {
+    public Int8Rows {
+        if (stride < cols || stride % PackedMatrix.BLOCK != 0 || q.length != (long) rows * stride || scales.length != rows || zeros.length != rows)
+            throw new IllegalArgumentException("int8 rows " + rows + "x" + cols + ": stride " + stride + ", " + q.length
+                    + " codes, " + scales.length + " scales and " + zeros.length + " zero points");
+    }
+
+    /** Quantizes X [rows, cols], row-major from {@code x[xOff]}; a value that is not finite is refused with its row and column. */
+    public static Int8Rows quantize(float[] x, int xOff, int rows, int cols, boolean symmetric) {
+        if (rows < 0 || cols < 0 || xOff < 0 || xOff + (long) rows * cols > x.length)
+            throw new IllegalArgumentException("int8 rows: " + rows + "x" + cols + " from offset " + xOff + " of " + x.length + " values");
+        int stride = (cols + PackedMatrix.BLOCK - 1) / PackedMatrix.BLOCK * PackedMatrix.BLOCK;
+        int qmin = symmetric ? -128 : 0, qmax = symmetric ? 127 : 255;
+        byte[] q = new byte[rows * stride];
+        float[] scales = new float[rows];
+        int[] zeros = new int[rows];
+        for (int t = 0; t < rows; t++) {
+            int o = xOff + t * cols;
+            double lo = 0, hi = 0;
+            for (int j = 0; j < cols; j++) {
+                float v = x[o + j];
+                if (!Float.isFinite(v))
+                    throw new IllegalArgumentException("int8 rows: " + v + " at row " + t + ", column " + j + "; quantization needs finite values");
+                if (v < lo) lo = v;
+                if (v > hi) hi = v;
+            }
+            float s, z;
+            if (symmetric) {
+                double m = Math.max(-lo, hi);
+                s = m == 0 ? 1f : (float) (m / qmax);
+                z = 0f;
+            } else {
+                if (lo == 0 && hi == 0) { lo = -1; hi = 1; }
+                s = Math.max((float) ((hi - lo) / qmax), Float.MIN_NORMAL);
+                z = (float) Math.min(Math.max(Math.rint(-lo / s), 0), qmax);
+            }
+            s = Math.max(s, Float.MIN_NORMAL);
+            scales[t] = s;
+            zeros[t] = (int) z - qmin - 128;
+            for (int j = 0; j < cols; j++) {
+                float level = Math.min(Math.max((float) Math.rint(x[o + j] / s) + z, qmin), qmax);
+                q[t * stride + j] = (byte) ((int) level - qmin - 128);
+            }
+        }
+        return new Int8Rows(rows, cols, stride, symmetric, q, scales, zeros);
+    }
+
+    /** The integer q − z of row t, column j. */
+    public int centred(int t, int j) { return q[t * stride + j] - zeros[t]; }
+
+    /** Row t, column j as the fake-quantized f32 value (q − z)·s. */
+    public float value(int t, int j) { return centred(t, j) * scales[t]; }
+}
