@@ -66,6 +66,16 @@ public interface Backend {
     /** Top-k along the last dimension, values descending, i32 indices. */
     Tensor.TopK topk(Tensor x, int k);
 
-    /** Copies {@code src} into {@code dst} (same shape, any strides, dtype converted); {@code dst} is writable heap. */
+    /**
+     * Copies {@code src} into {@code dst} (same shape, any strides, dtype converted); {@code dst} is writable heap,
+     * or a device tensor of this backend.
+     */
     void copy(Tensor src, Tensor dst);
+
+    /**
+     * {@code t} as this backend keeps it between ops: for a device backend a copy in device memory (one counted
+     * upload), which every later op reads without another transfer: what a model's weights should be before a
+     * forward pass. The CPU backend keeps tensors where they are and returns {@code t}.
+     */
+    default Tensor resident(Tensor t) { return t; }
 }
