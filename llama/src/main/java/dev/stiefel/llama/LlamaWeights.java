@@ -81,6 +81,20 @@ public final class LlamaWeights implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The same model with every tensor passed through {@code f} once (a tied output head stays the embedding), e.g. a
+     * device backend's {@code resident} to keep the weights in device memory. The result owns no resource: these
+     * weights stay open as long as it is used.
+     */
+    public LlamaWeights map(java.util.function.UnaryOperator<Tensor> f) {
+        List<Layer> mapped = new ArrayList<>();
+        for (Layer l : layers)
+            mapped.add(new Layer(f.apply(l.attnNorm()), f.apply(l.wq()), f.apply(l.wk()), f.apply(l.wv()), f.apply(l.wo()),
+                    f.apply(l.ffnNorm()), f.apply(l.wGate()), f.apply(l.wUp()), f.apply(l.wDown())));
+        Tensor emb = f.apply(embedding);
+        return new LlamaWeights(config, emb, mapped, f.apply(finalNorm), output == embedding ? emb : f.apply(output), List.of());
+    }
+
     /** Names of {@link #tensors()} in the Hugging Face checkpoint convention. */
     public List<String> hfNames() {
         List<String> out = new ArrayList<>();

@@ -30,9 +30,31 @@ final class ClStorage implements DeviceStorage {
 
     @Override public long size() { return size; }
 
-    @Override public float getFloat(long i) { return backend.readElement(this, i); }
+    /**
+     * The whole buffer on the heap, fetched (one counted download) by the first {@link #getFloat} since the last write:
+     * code that reads a device tensor element by element (a test's reference loop, {@code Tensor.get}) costs one
+     * transfer, not one per element. A buffer changes only through {@link #setFloat} and {@code copy} into it (an op
+     * writes only its fresh result), and both drop the mirror. Softly held: memory pressure may drop it too.
+     */
+    private volatile java.lang.ref.SoftReference<float[]> mirror;
 
-    @Override public void setFloat(long i, float v) { backend.writeElement(this, i, v); }
+    @Override public float getFloat(long i) {
+        java.lang.ref.SoftReference<float[]> ref = mirror;
+        float[] m = ref == null ? null : ref.get();
+        if (m == null) {
+            m = backend.readAll(this);
+            mirror = new java.lang.ref.SoftReference<>(m);
+        }
+        return m[(int) i];
+    }
+
+    @Override public void setFloat(long i, float v) {
+        mirror = null;
+        backend.writeElement(this, i, v);
+    }
+
+    /** Called before anything writes into this buffer. */
+    void invalidateMirror() { mirror = null; }
 
     @Override public Tensor toHost(Tensor view) { return backend.toHost(view); }
 

@@ -298,15 +298,19 @@ public final class OpenClBackend implements Backend {
         return Tensor.wrap(d, c.shape());
     }
 
-    float readElement(ClStorage s, long i) {
+    /** Every element of a storage as floats (i32 converted): one download. */
+    float[] readAll(ClStorage s) {
+        int n = (int) s.size();
         if (s.dtype() == DType.I32) {
-            int[] v = new int[1];
-            read(s, i, Pointer.to(v), 1);
-            return v[0];
+            int[] v = new int[n];
+            read(s, 0, Pointer.to(v), n);
+            float[] f = new float[n];
+            for (int i = 0; i < n; i++) f[i] = v[i];
+            return f;
         }
-        float[] v = new float[1];
-        read(s, i, Pointer.to(v), 1);
-        return v[0];
+        float[] v = new float[n];
+        read(s, 0, Pointer.to(v), n);
+        return v;
     }
 
     void writeElement(ClStorage s, long i, float value) {
@@ -324,6 +328,7 @@ public final class OpenClBackend implements Backend {
     private void copyOnDevice(Tensor src, Tensor dst) {
         int n = src.numel();
         if (n == 0) return;
+        ((ClStorage) dst.storage()).invalidateMirror();
         int[][] c = Views.collapse(src.shape(), src.strides(), dst.strides());
         launch1("copy_strided", n, src, src.offset(), c[0], c[1], dst, dst.offset(), c[2], n);
     }

@@ -165,6 +165,8 @@ public final class Tensor {
 
     public int getInt(int... index) {
         if (storage instanceof IntStorage s) return s.getInt(indexOf(index));
+        if (storage instanceof DeviceStorage d && dtype() == DType.I32) // one element brought over, exact for any int
+            return ((IntStorage) d.toHost(view(storage, indexOf(index), new int[]{1}, new int[]{1})).storage).getInt(0);
         throw new IllegalArgumentException("getInt: tensor " + Shape.str(shape) + " is " + dtype().lower() + ", not i32");
     }
 
