@@ -41,6 +41,7 @@ class ReferenceTestsOnOpenClTest {
                 .selectors(Arrays.stream(classes).map(DiscoverySelectors::selectClass).toList()).build();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
         Backend before = Backends.current();
+        Transfers start = cl.transfers();
         Backends.use(cl);
         try {
             LauncherFactory.create().execute(request, listener);
@@ -52,5 +53,6 @@ class ReferenceTestsOnOpenClTest {
         summary.printFailuresTo(new PrintWriter(failures), 12);
         assertThat(summary.getTotalFailureCount()).as("failures on " + cl.device() + ":\n" + failures).isZero();
         assertThat(summary.getTestsSucceededCount()).as("tests that ran").isGreaterThanOrEqualTo(classes.length);
+        assertThat(cl.transfers().minus(start).uploads()).as("the tests computed on the device").isPositive();
     }
 }
