@@ -127,7 +127,8 @@ public final class HadamardTransform {
             return Tensor.wrap(dst, shape);
         }
         // X·D (or X·Dᵀ) for every row's [2^k, m] slab at once, the scale folded into D; then H_{2^k} across the slab
-        Tensor out = x.contiguous().reshape(rows * powerOfTwo, blockOrder).matmul(transposed ? rightTransposed : right).reshape(shape);
+        // (to(F32): the FWHT below runs on the heap; a device backend's product comes over, a heap one is used as it is)
+        Tensor out = x.contiguous().reshape(rows * powerOfTwo, blockOrder).matmul(transposed ? rightTransposed : right).reshape(shape).to(DType.F32);
         if (powerOfTwo > 1) {
             float[] data = ((FloatStorage) out.storage()).data();
             int base = out.offset();
