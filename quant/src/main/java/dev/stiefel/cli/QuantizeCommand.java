@@ -37,6 +37,7 @@ import java.util.concurrent.Callable;
         description = "Quantize a model (RTN, GPTQ) and compare perplexity with full precision.")
 final class QuantizeCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
+    @Mixin BackendOption backendOption;
     @Mixin OmniQuantFlags omniQuantFlags;
     @Mixin FlatQuantFlags flatQuantFlags;
     @Mixin AdaptiveFlags adaptiveFlags;
