@@ -50,7 +50,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class OpenClBackend implements Backend {
     public static final String NAME = "opencl";
-    private static final String[] SOURCES = {"common.cl", "elementwise.cl", "reduce.cl", "rows.cl", "rope.cl", "index.cl", "matmul.cl"};
+    private static final String[] SOURCES = {"common.cl", "elementwise.cl", "reduce.cl", "rows.cl", "rope.cl", "index.cl", "matmul.cl", "hadamard.cl"};
     /** Work-group size of the row kernels: WG in common.cl. */
     private static final int WG = 64;
     /** sgemm tile (TS) and register block (WPT): its work-group is (TS/WPT)². */
@@ -588,6 +588,24 @@ public final class OpenClBackend implements Backend {
     private void zero(Tensor t) {
         int n = t.numel();
         if (n > 0) launch1("fill", n, t, 0f, n);
+    }
+
+    // ------------------------------------------------------------ fast Walsh–Hadamard transform
+
+    @Override public Tensor fwht(Tensor x, int outer, int n, int inner, float scale) {
+        Tensor in = contiguousOnDevice(x);
+        if (n == 1) return unary(UnaryOp.MUL_SCALAR, in, scale, 0);
+        Tensor out = newTensor(DType.F32, x.shape());
+        int pairs = outer * inner * (n / 2);
+        if (pairs == 0) return out;
+        Tensor src = in;
+        int so = in.offset();
+        for (int h = 1; h < n; h *= 2) {
+            launch1("fwht_stage", pairs, src, so, out, n, inner, h, 2 * h == n ? scale : 1f, pairs);
+            src = out;
+            so = 0;
+        }
+        return out;
     }
 
     // ------------------------------------------------------------ indexing

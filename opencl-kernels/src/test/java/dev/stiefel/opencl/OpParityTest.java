@@ -182,6 +182,29 @@ class OpParityTest {
         }
     }
 
+    /** The FWHT against scale·H_n·x with Sylvester's H_n[i, k] = (−1)^popcount(i & k), in f64. */
+    @Test
+    void fastWalshHadamardTransformAlongAnAxis() {
+        assertThat(CPU.fwht(rand(-1, 1, 4), 1, 4, 1, 1f)).as("the CPU backend leaves the FWHT to riemann").isNull();
+        for (int n : new int[]{1, 2, 8, 256})
+            for (int inner : new int[]{1, 7}) {
+                int outer = 3;
+                Tensor x = rand(-1, 1, outer, n, inner);
+                float scale = (float) (1 / Math.sqrt(n));
+                float[] xv = x.toFloatArray();
+                float[] want = new float[xv.length];
+                for (int o = 0; o < outer; o++)
+                    for (int i = 0; i < n; i++)
+                        for (int j = 0; j < inner; j++) {
+                            double s = 0;
+                            for (int k = 0; k < n; k++) s += (Integer.bitCount(i & k) % 2 == 0 ? 1 : -1) * (double) xv[(o * n + k) * inner + j];
+                            want[(o * n + i) * inner + j] = (float) (scale * s);
+                        }
+                for (Tensor f : List.of(x, cl.resident(x)))
+                    assertClose(cl.fwht(f, outer, n, inner, scale), Tensor.wrap(want, outer, n, inner), 1e-6, 1e-6, "fwht n=" + n + " inner=" + inner);
+            }
+    }
+
     @Test
     void indexingGatherTopkAndCopies() {
         for (int n : SIZES) {

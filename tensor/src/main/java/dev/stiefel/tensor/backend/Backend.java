@@ -67,6 +67,14 @@ public interface Backend {
     Tensor.TopK topk(Tensor x, int k);
 
     /**
+     * The fast Walsh–Hadamard transform along the middle axis of x seen as [outer, n, inner] (n a power of two), times
+     * {@code scale}: out[o, i, j] = scale · Σ_k H_n[i, k]·x[o, k, j], H_n Sylvester's ±1 matrix. A device backend
+     * computes it where x is; null means this backend has no kernel for it and the caller transforms on the heap
+     * (riemann's {@code HadamardTransform} with its {@code Fwht}, which the CPU backend does not duplicate).
+     */
+    default Tensor fwht(Tensor x, int outer, int n, int inner, float scale) { return null; }
+
+    /**
      * Copies {@code src} into {@code dst} (same shape, any strides, dtype converted); {@code dst} is writable heap,
      * or a device tensor of this backend.
      */
