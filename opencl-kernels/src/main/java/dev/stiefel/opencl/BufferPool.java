@@ -53,12 +53,22 @@ final class BufferPool {
     private final cl_context context;
     private final long maxIdleBytes;
     private final Map<Long, ArrayDeque<cl_mem>> idle = new HashMap<>();
-    private long liveBuffers, liveBytes, idleBytes, allocations;
+    private long liveBuffers, liveBytes, idleBytes, allocations, collections;
+    /**
+     * Device bytes the pool lets tensors hold before it asks the JVM to collect unreachable ones: the Java heap does not
+     * feel device memory, so without this a loop of ops with no scope could fill the device long before a GC runs.
+     */
+    private long budget;
+    /** Live bytes above which the next acquire collects: the budget, or more when live tensors alone exceed it. */
+    private long collectAbove;
 
-    BufferPool(cl_context context, long maxIdleBytes) {
+    BufferPool(cl_context context, long maxIdleBytes, long budget) {
         this.context = context;
         this.maxIdleBytes = maxIdleBytes;
+        budget(budget);
     }
+
+    synchronized void budget(long bytes) { budget = collectAbove = bytes; }
 
     static long sizeClass(long bytes) {
         long b = Math.max(bytes, 256);
@@ -66,13 +76,43 @@ final class BufferPool {
         return (b + (1 << 20) - 1) & ~((1L << 20) - 1);
     }
 
-    synchronized Handle acquire(long bytes) {
+    /**
+     * A buffer of at least {@code bytes}. Past the budget, idle buffers go back to the driver first; if tensors alone
+     * hold more than the budget, a GC runs and the Cleaner gets a moment to return what is unreachable (without the pool's
+     * lock, which the Cleaner needs). If that does not free enough, the allocation goes ahead and the driver decides.
+     */
+    Handle acquire(long bytes) {
         long cls = sizeClass(bytes);
+        synchronized (this) {
+            if (liveBytes + cls <= collectAbove) return take(cls);
+            trim();
+            collections++;
+        }
+        System.gc();
+        for (int i = 0; i < 100 && overBudget(cls); i++) {
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        synchronized (this) {
+            // still over after collecting: what is live is in use; collect again only after another tenth of the budget
+            collectAbove = Math.max(budget, liveBytes + budget / 10);
+            return take(cls);
+        }
+    }
+
+    private synchronized boolean overBudget(long cls) { return liveBytes + cls > budget; }
+
+    private Handle take(long cls) {
         ArrayDeque<cl_mem> q = idle.get(cls);
         cl_mem m = q == null ? null : q.pollFirst();
         if (m != null) {
             idleBytes -= cls;
         } else {
+            if (liveBytes + idleBytes + cls > budget) trim(); // idle buffers of other classes count on the device too
             m = CL.clCreateBuffer(context, CL.CL_MEM_READ_WRITE, cls, null, null);
             allocations++;
         }
@@ -84,6 +124,7 @@ final class BufferPool {
     private synchronized void giveBack(cl_mem m, long cls) {
         liveBuffers--;
         liveBytes -= cls;
+        if (liveBytes < budget) collectAbove = budget;
         if (idleBytes + cls > maxIdleBytes) {
             CL.clReleaseMemObject(m);
             return;
@@ -99,8 +140,8 @@ final class BufferPool {
         idleBytes = 0;
     }
 
-    /** Buffers held by tensors, their bytes, idle buffers' bytes, and driver allocations made so far. */
-    record Stats(long liveBuffers, long liveBytes, long idleBytes, long allocations) {}
+    /** Buffers held by tensors, their bytes, idle buffers' bytes, driver allocations and budget collections so far. */
+    record Stats(long liveBuffers, long liveBytes, long idleBytes, long allocations, long collections) {}
 
-    synchronized Stats stats() { return new Stats(liveBuffers, liveBytes, idleBytes, allocations); }
+    synchronized Stats stats() { return new Stats(liveBuffers, liveBytes, idleBytes, allocations, collections); }
 }

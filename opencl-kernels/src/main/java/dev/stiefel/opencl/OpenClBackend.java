@@ -62,6 +62,8 @@ public final class OpenClBackend implements Backend {
     private final cl_program program;
     private final Map<String, cl_kernel> kernels = new HashMap<>();
     private final BufferPool pool;
+    /** Device bytes tensors may hold before unreachable ones are collected ({@code -Dstiefel.opencl.memory}, MiB). */
+    final long memoryBudget;
     private final Cleaner cleaner = Cleaner.create();
     private final AtomicLong uploads = new AtomicLong(), uploadBytes = new AtomicLong(), downloads = new AtomicLong(), downloadBytes = new AtomicLong();
     private final ThreadLocal<ArrayDeque<Scope>> scopes = ThreadLocal.withInitial(ArrayDeque::new);
@@ -79,7 +81,8 @@ public final class OpenClBackend implements Backend {
         context = CL.clCreateContext(props, 1, new org.jocl.cl_device_id[]{device.id()}, null, null, null);
         queue = CL.clCreateCommandQueueWithProperties(context, device.id(), new cl_queue_properties(), null);
         program = build();
-        pool = new BufferPool(context, Math.max(64L << 20, device.globalMemory() / 4));
+        memoryBudget = Long.getLong("stiefel.opencl.memory", device.globalMemory() * 8 / 10 >> 20) << 20; // MiB; default 80% of the device
+        pool = new BufferPool(context, Math.max(64L << 20, device.globalMemory() / 4), memoryBudget);
     }
 
     /**
@@ -128,6 +131,8 @@ public final class OpenClBackend implements Backend {
     public long liveBuffers() { return pool.stats().liveBuffers(); }
 
     BufferPool.Stats bufferStats() { return pool.stats(); }
+
+    BufferPool pool() { return pool; }
 
     /** Blocks until every enqueued kernel has finished (for timing). */
     public void finish() { CL.clFinish(queue); }
