@@ -37,6 +37,7 @@ final class EvalCommand implements Runnable {
             description = "Perplexity: rows joined, tokenized once, non-overlapping windows of --seqlen tokens, remainder dropped.")
     static final class Ppl implements Callable<Integer> {
         @Mixin ModelOptions modelOptions;
+        @Mixin BackendOption backendOption;
         @Option(names = "--dataset", defaultValue = "wikitext2", description = "wikitext2, c4, tinystories, stories (generated held-out) or a text file (default: ${DEFAULT-VALUE})") String dataset;
         @Option(names = "--seqlen", defaultValue = "2048", description = "window length, capped by the model's context (default: ${DEFAULT-VALUE})") int seqLen;
         @Option(names = "--limit", defaultValue = "0", description = "score at most this many windows (0: all; c4 defaults to 256)") int limit;

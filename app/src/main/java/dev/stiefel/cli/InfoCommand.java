@@ -16,6 +16,7 @@ final class InfoCommand implements Runnable {
                 FloatVector.SPECIES_PREFERRED.vectorBitSize());
         System.out.printf("threads     %d (-Dstiefel.threads to change)%n", Parallel.threads());
         System.out.printf("backend     %s (available: %s)%n", Backends.current().name(), String.join(", ", Backends.names()));
+        for (String device : Backends.describe()) System.out.printf("            %s%n", device);
         System.out.printf("max heap    %d MiB%n", Runtime.getRuntime().maxMemory() >> 20);
     }
 }

@@ -6,6 +6,9 @@ import dev.stiefel.llama.io.LoadedModel;
 import dev.stiefel.llama.io.ModelFiles;
 import dev.stiefel.llama.tokenizer.Tokenizer;
 import dev.stiefel.llama.tokenizer.Tokenizers;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
+import dev.stiefel.tensor.cpu.CpuBackend;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,7 +52,11 @@ record ModelSession(LoadedModel loaded, Tokenizer tokenizer, String description)
 
     LlamaWeights weights() { return loaded.weights(); }
 
-    LlamaModel model() { return new LlamaModel(loaded.weights()); }
+    /** The model on the current backend: with a device backend its weights are uploaded once and stay there. */
+    LlamaModel model() {
+        Backend b = Backends.current();
+        return new LlamaModel(b.name().equals(CpuBackend.NAME) ? loaded.weights() : loaded.weights().map(b::resident));
+    }
 
     @Override public void close() { loaded.close(); }
 }

@@ -40,6 +40,7 @@ final class QuantizeCommand implements Callable<Integer> {
     private static final Methods.Options DEFAULTS = Methods.Options.defaults();
 
     @Mixin ModelOptions modelOptions;
+    @Mixin BackendOption backendOption;
     @Mixin OmniQuantFlags omniQuantFlags;
     @Mixin FlatQuantFlags flatQuantFlags;
     @Mixin AdaptiveFlags adaptiveFlags;

@@ -125,6 +125,23 @@ public final class LlamaWeights implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The same model with every tensor passed through {@code f} once (a tied output head stays the embedding), e.g. a
+     * device backend's {@code resident} to keep the weights in device memory. The result owns no resource: these
+     * weights stay open as long as it is used.
+     */
+    public LlamaWeights map(java.util.function.UnaryOperator<Tensor> f) {
+        List<Layer> mapped = new ArrayList<>();
+        for (Layer l : layers)
+            mapped.add(new Layer(f.apply(l.attnNorm()), f.apply(l.wq()), f.apply(l.wk()), f.apply(l.wv()), f.apply(l.wo()),
+                    f.apply(l.ffnNorm()), f.apply(l.wGate()), f.apply(l.wUp()), f.apply(l.wDown()),
+                    mapOrNull(f, l.bq()), mapOrNull(f, l.bk()), mapOrNull(f, l.bv()), mapOrNull(f, l.qNorm()), mapOrNull(f, l.kNorm())));
+        Tensor emb = f.apply(embedding);
+        return new LlamaWeights(config, emb, mapped, f.apply(finalNorm), output == embedding ? emb : f.apply(output), List.of());
+    }
+
+    private static Tensor mapOrNull(java.util.function.UnaryOperator<Tensor> f, Tensor t) { return t == null ? null : f.apply(t); }
+
     /** Names of {@link #tensors()} in the Hugging Face checkpoint convention (transformers' Llama/Qwen2/Qwen3ForCausalLM). */
     public List<String> hfNames() {
         List<String> out = new ArrayList<>();

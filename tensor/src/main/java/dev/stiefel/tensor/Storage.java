@@ -2,9 +2,10 @@ package dev.stiefel.tensor;
 
 /**
  * The flat buffer under a tensor. Views (reshape, transpose, slice) share one storage and differ only in
- * offset, shape and strides. Heap storages are mutable; memory-mapped ones are read-only.
+ * offset, shape and strides. Heap storages are mutable; memory-mapped ones are read-only; a {@link DeviceStorage}
+ * lives in an accelerator's memory and is read through bulk transfers.
  */
-public sealed interface Storage permits FloatStorage, HalfStorage, IntStorage, MappedStorage {
+public sealed interface Storage permits FloatStorage, HalfStorage, IntStorage, MappedStorage, DeviceStorage {
     DType dtype();
 
     /** Number of elements. */

@@ -165,6 +165,8 @@ public final class Tensor {
 
     public int getInt(int... index) {
         if (storage instanceof IntStorage s) return s.getInt(indexOf(index));
+        if (storage instanceof DeviceStorage d && dtype() == DType.I32) // one element brought over, exact for any int
+            return ((IntStorage) d.toHost(view(storage, indexOf(index), new int[]{1}, new int[]{1})).storage).getInt(0);
         throw new IllegalArgumentException("getInt: tensor " + Shape.str(shape) + " is " + dtype().lower() + ", not i32");
     }
 
@@ -181,6 +183,12 @@ public final class Tensor {
         return storage.getFloat(offset);
     }
 
+    /** Whether the elements live in an accelerator's memory ({@link DeviceStorage}), not on the Java heap. */
+    public boolean isOnDevice() { return storage instanceof DeviceStorage; }
+
+    /** This tensor with its elements on the heap: itself unless it is on a device, else a contiguous copy (one transfer). */
+    public Tensor toHost() { return storage instanceof DeviceStorage d ? d.toHost(this) : this; }
+
     /** A row-major f32 copy of the elements. */
     public float[] toFloatArray() {
         Tensor c = to(DType.F32);
@@ -190,7 +198,7 @@ public final class Tensor {
     /** A row-major int copy of an i32 tensor. */
     public int[] toIntArray() {
         requireDType("toIntArray", DType.I32);
-        Tensor c = contiguous();
+        Tensor c = toHost().contiguous();
         int[] d = ((IntStorage) c.storage).data();
         return Arrays.copyOfRange(d, c.offset, c.offset + c.numel());
     }
@@ -322,18 +330,23 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- copies and conversion
 
-    /** This tensor if it is already contiguous, else a contiguous copy of the same dtype. */
-    public Tensor contiguous() { return isContiguous() ? this : copy(); }
+    /** This tensor if it is already contiguous, else a contiguous copy of the same dtype (on the device for a device tensor). */
+    public Tensor contiguous() {
+        if (isContiguous()) return this;
+        return storage instanceof DeviceStorage d ? d.contiguousOnDevice(this) : copy();
+    }
 
-    /** A contiguous heap copy of the same dtype (memory-mapped tensors become writable). */
+    /** A contiguous heap copy of the same dtype (memory-mapped tensors become writable; device tensors come to the heap). */
     public Tensor copy() {
+        if (storage instanceof DeviceStorage d) return d.toHost(this);
         Tensor out = empty(dtype(), shape);
         backend().copy(this, out);
         return out;
     }
 
-    /** This tensor in {@code dtype}: itself when it already is a contiguous heap tensor of that type, else a converted copy. */
+    /** This tensor in {@code dtype}: itself when it already is a contiguous heap tensor of that type, else a converted heap copy. */
     public Tensor to(DType dtype) {
+        if (storage instanceof DeviceStorage) return toHost().to(dtype);
         if (dtype == dtype() && isContiguous() && !storage.isReadOnly()) return this;
         Tensor out = empty(dtype, shape);
         backend().copy(this, out);

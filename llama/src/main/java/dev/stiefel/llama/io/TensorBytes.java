@@ -1,6 +1,7 @@
 package dev.stiefel.llama.io;
 
 import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.DeviceStorage;
 import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.HalfStorage;
 import dev.stiefel.tensor.IntStorage;
@@ -27,7 +28,8 @@ final class TensorBytes {
     static long byteSize(Tensor t, DType as) { return (long) t.numel() * as.bytes(); }
 
     static void write(Tensor t, DType as, FileChannel out) throws IOException {
-        Tensor c = t.dtype() == as && t.isContiguous() ? t : t.to(as);
+        Tensor host = t.toHost(); // a device tensor comes over in one transfer
+        Tensor c = host.dtype() == as && host.isContiguous() ? host : host.to(as);
         long n = c.numel(), off = c.offset();
         switch (c.storage()) {
             case MappedStorage m -> {
@@ -66,12 +68,14 @@ final class TensorBytes {
                     i += k;
                 }
             }
+            case DeviceStorage d -> throw new AssertionError("brought to the host above");
         }
     }
 
     /** The tensor's bytes in {@code as}, exactly as {@link #write} puts them in a file (for tests and small tensors). */
     static byte[] toBytes(Tensor t, DType as) {
-        Tensor c = t.dtype() == as && t.isContiguous() ? t : t.to(as);
+        Tensor host = t.toHost(); // a device tensor comes over in one transfer
+        Tensor c = host.dtype() == as && host.isContiguous() ? host : host.to(as);
         int n = c.numel(), off = c.offset();
         if (c.storage() instanceof MappedStorage m)
             return m.segment().asSlice((long) off * as.bytes(), (long) n * as.bytes()).toArray(ValueLayout.JAVA_BYTE);
@@ -82,6 +86,7 @@ final class TensorBytes {
                 case HalfStorage h -> buf.putShort(h.bits()[off + i]);
                 case IntStorage s -> buf.putInt(s.data()[off + i]);
                 case MappedStorage m -> throw new AssertionError("handled above");
+                case DeviceStorage d -> throw new AssertionError("brought to the host above");
             }
         }
         return buf.array();

@@ -24,6 +24,7 @@ import dev.stiefel.quant.transform.Transform;
 import dev.stiefel.quant.transform.Transforms;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backends;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
 
@@ -84,7 +85,7 @@ public final class OstQuantView {
         this.options = options;
         Transforms.Fused folded = Transforms.fuse(fp, List.of(NormFold.all()));
         this.baseExact = folded.exact();
-        this.base = folded.weights();
+        this.base = folded.weights().map(Backends.current()::resident); // a device backend keeps them there (CPU: as they are)
         if (r.rows != c.dim() || r.cols != c.dim()) throw new IllegalArgumentException("OSTQuant: residual rotation is " + r.shape() + ", model dim " + c.dim());
         this.r = Var.param(DoubleWeights.tensor(r));
         this.headR = new Var[options.headRotations() ? c.layers() : 0];

@@ -5,6 +5,7 @@ import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backends;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
 
@@ -118,6 +119,8 @@ public final class HadamardTransform {
         int rows = (int) (Shape.numel(shape) / n);
         int grain = Math.max(1, (1 << 16) / n); // rows per task: at least ~64k elements
         if (blockOrder == 1) { // the FWHT's first stages read x and write the result: no copy pass
+            Tensor onDevice = x.isOnDevice() ? Backends.current().fwht(x, rows, n, 1, scale) : null;
+            if (onDevice != null) return onDevice;
             Tensor in = x.contiguous().to(DType.F32);
             float[] src = ((FloatStorage) in.storage()).data(), dst = new float[rows * n];
             int srcBase = in.offset();
@@ -127,7 +130,12 @@ public final class HadamardTransform {
             return Tensor.wrap(dst, shape);
         }
         // X·D (or X·Dᵀ) for every row's [2^k, m] slab at once, the scale folded into D; then H_{2^k} across the slab
-        Tensor out = x.contiguous().reshape(rows * powerOfTwo, blockOrder).matmul(transposed ? rightTransposed : right).reshape(shape);
+        Tensor product = x.contiguous().reshape(rows * powerOfTwo, blockOrder).matmul(transposed ? rightTransposed : right).reshape(shape);
+        if (product.isOnDevice()) { // H_{2^k} across each row's slab where the product is
+            Tensor onDevice = powerOfTwo == 1 ? product : Backends.current().fwht(product, rows, powerOfTwo, blockOrder, 1f);
+            if (onDevice != null) return onDevice;
+        }
+        Tensor out = product.to(DType.F32); // the heap FWHT below: a device product comes over, a heap one is used as it is
         if (powerOfTwo > 1) {
             float[] data = ((FloatStorage) out.storage()).data();
             int base = out.offset();

@@ -66,6 +66,24 @@ public interface Backend {
     /** Top-k along the last dimension, values descending, i32 indices. */
     Tensor.TopK topk(Tensor x, int k);
 
-    /** Copies {@code src} into {@code dst} (same shape, any strides, dtype converted); {@code dst} is writable heap. */
+    /**
+     * The fast Walsh–Hadamard transform along the middle axis of x seen as [outer, n, inner] (n a power of two), times
+     * {@code scale}: out[o, i, j] = scale · Σ_k H_n[i, k]·x[o, k, j], H_n Sylvester's ±1 matrix. A device backend
+     * computes it where x is; null means this backend has no kernel for it and the caller transforms on the heap
+     * (riemann's {@code HadamardTransform} with its {@code Fwht}, which the CPU backend does not duplicate).
+     */
+    default Tensor fwht(Tensor x, int outer, int n, int inner, float scale) { return null; }
+
+    /**
+     * Copies {@code src} into {@code dst} (same shape, any strides, dtype converted); {@code dst} is writable heap,
+     * or a device tensor of this backend.
+     */
     void copy(Tensor src, Tensor dst);
+
+    /**
+     * {@code t} as this backend keeps it between ops: for a device backend a copy in device memory (one counted
+     * upload), which every later op reads without another transfer: what a model's weights should be before a
+     * forward pass. The CPU backend keeps tensors where they are and returns {@code t}.
+     */
+    default Tensor resident(Tensor t) { return t; }
 }

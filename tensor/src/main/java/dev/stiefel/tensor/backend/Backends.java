@@ -36,6 +36,14 @@ public final class Backends {
         return names;
     }
 
+    /** Each provider's description of what it sees (devices), prefixed by its name, for {@code stiefel info}. */
+    public static List<String> describe() {
+        List<String> lines = new ArrayList<>();
+        for (BackendProvider p : ServiceLoader.load(BackendProvider.class))
+            for (String line : p.describe()) lines.add(p.name() + ": " + line);
+        return lines;
+    }
+
     public static Backend byName(String name) {
         if (CpuBackend.NAME.equals(name)) return CpuBackend.INSTANCE;
         for (BackendProvider p : ServiceLoader.load(BackendProvider.class))

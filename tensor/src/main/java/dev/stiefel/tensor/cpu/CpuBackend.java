@@ -458,6 +458,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public Tensor gather(Tensor x, int axis, Tensor index) {
+        x = x.toHost();
         int[] shape = index.shape();
         Tensor out = Tensor.empty(x.dtype(), shape);
         int[] idx = index.contiguous().toIntArray();
@@ -508,6 +509,9 @@ public final class CpuBackend implements Backend {
     // ------------------------------------------------------------ copies
 
     @Override public void copy(Tensor src, Tensor dst) {
+        if (dst.isOnDevice())
+            throw new IllegalArgumentException("copy: the cpu backend cannot write into a device tensor " + Shape.str(dst.shape()));
+        src = src.toHost(); // a device tensor comes over in one transfer, not element by element
         Storage s = src.storage(), d = dst.storage();
         Loop loop = new Loop(src.shape(), new int[]{dst.offset(), src.offset()}, dst.strides(), src.strides());
         int ds = loop.innerStride[0], ss = loop.innerStride[1];

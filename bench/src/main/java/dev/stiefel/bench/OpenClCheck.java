@@ -1,0 +1,154 @@
+package dev.stiefel.bench;
+
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.SyntheticWeights;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.method.OstQuant;
+import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
+import dev.stiefel.tensor.cpu.CpuBackend;
+import org.junit.platform.engine.discovery.DiscoverySelectors;
+import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
+import org.junit.platform.launcher.core.LauncherFactory;
+import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.SplittableRandom;
+
+/**
+ * The device checks of {@code bench/scripts/h200_opencl_check.sh}, one JSON line per measurement on stdout:
+ * <pre>
+ *   info                                   the backends and OpenCL devices seen
+ *   sgemm M N K [--transpose-b] [--reps R]  C = A·B (B = Wᵀ of a row-major W [N, K] with --transpose-b) on the current
+ *                                          backend with resident operands; best and median seconds, GFLOP/s, and the
+ *                                          max relative error of 64 sampled entries against an f64 dot product
+ *   ost-step PRESET SEQLEN [--reps R]       one OSTQuant learning step (W4A4KV4, KL-Top, batch 1, Hadamard start) on synthetic weights of
+ *                                          a SyntheticWeights preset: learn() over one window minus its two evaluations
+ *   parity                                 the OpenCL parity tests (opencl-kernels' test classes) on this device
+ * </pre>
+ * The backend is the usual {@code -Dstiefel.backend} (with {@code -Dstiefel.opencl.platform/device}).
+ */
+public final class OpenClCheck {
+    private OpenClCheck() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0) throw new IllegalArgumentException("usage: OpenClCheck info | sgemm M N K [--transpose-b] [--reps R] | ost-step PRESET SEQLEN [--reps R] | parity");
+        Backend b = Backends.current();
+        switch (args[0]) {
+            case "info" -> {
+                System.out.printf(Locale.ROOT, "{\"check\":\"info\",\"backend\":\"%s\",\"available\":\"%s\"}%n", b.name(), String.join(",", Backends.names()));
+                for (String d : Backends.describe()) System.out.printf("{\"check\":\"device\",\"line\":\"%s\"}%n", d.replace("\"", "'"));
+            }
+            case "sgemm" -> sgemm(b, Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]), has(args, "--transpose-b"), option(args, "--reps", 10));
+            case "ost-step" -> ostStep(b, args[1], Integer.parseInt(args[2]), option(args, "--reps", 2));
+            case "parity" -> System.exit(parity() ? 0 : 1);
+            default -> throw new IllegalArgumentException("unknown check " + args[0]);
+        }
+    }
+
+    private static boolean has(String[] args, String flag) { return List.of(args).contains(flag); }
+
+    private static int option(String[] args, String flag, int dflt) {
+        for (int i = 0; i + 1 < args.length; i++) if (args[i].equals(flag)) return Integer.parseInt(args[i + 1]);
+        return dflt;
+    }
+
+    private static Tensor uniform(long seed, int rows, int cols) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] d = new float[rows * cols];
+        for (int i = 0; i < d.length; i++) d[i] = (float) (r.nextDouble() * 2 - 1);
+        return Tensor.wrap(d, rows, cols);
+    }
+
+    /** Waits for the device (a device backend's finish(), found by name so bench needs no compile-time OpenCL import). */
+    private static void finish(Backend b) throws Exception {
+        if (!b.name().equals(CpuBackend.NAME)) b.getClass().getMethod("finish").invoke(b);
+    }
+
+    static void sgemm(Backend b, int m, int n, int k, boolean transposeB, int reps) throws Exception {
+        Tensor a = uniform(1, m, k), w = transposeB ? uniform(2, n, k) : uniform(2, k, n);
+        Tensor da = b.resident(a), dw = b.resident(w);
+        Tensor rhs = transposeB ? dw.t() : dw;
+        Tensor c = da.matmul(rhs); // warm-up: kernel compilation, buffers
+        finish(b);
+        double[] secs = new double[reps];
+        for (int r = 0; r < reps; r++) {
+            long t0 = System.nanoTime();
+            c = da.matmul(rhs);
+            finish(b);
+            secs[r] = (System.nanoTime() - t0) / 1e9;
+        }
+        java.util.Arrays.sort(secs);
+        float[] cv = c.toFloatArray(), av = a.toFloatArray(), wv = w.toFloatArray();
+        Random rnd = new Random(3);
+        double worst = 0;
+        for (int s = 0; s < 64; s++) {
+            int i = rnd.nextInt(m), j = rnd.nextInt(n);
+            double dot = 0, mag = 0;
+            for (int p = 0; p < k; p++) {
+                double x = (double) av[i * k + p] * (transposeB ? wv[j * k + p] : wv[p * n + j]);
+                dot += x;
+                mag += Math.abs(x);
+            }
+            worst = Math.max(worst, Math.abs(cv[i * n + j] - dot) / mag);
+        }
+        double flops = 2.0 * m * n * k;
+        System.out.printf(Locale.ROOT, "{\"check\":\"sgemm\",\"backend\":\"%s\",\"m\":%d,\"n\":%d,\"k\":%d,\"transpose_b\":%b,\"best_s\":%.6f,\"median_s\":%.6f,"
+                        + "\"gflops\":%.1f,\"max_rel_error\":%.3g}%n", b.name(), m, n, k, transposeB, secs[0], secs[reps / 2], flops / secs[0] / 1e9, worst);
+    }
+
+    static void ostStep(Backend b, String preset, int seqLen, int reps) throws Exception {
+        LlamaConfig c = SyntheticWeights.preset(preset);
+        LlamaWeights host = SyntheticWeights.create(c, DType.F32, 1);
+        LlamaWeights fp = host.map(b::resident);
+        int[] window = new int[seqLen];
+        Random rnd = new Random(5);
+        for (int i = 0; i < seqLen; i++) window[i] = rnd.nextInt(c.vocabSize());
+        CalibrationData calib = new CalibrationData(List.of(window), "random tokens", 5);
+        QuantConfig config = QuantConfig.parse("W4A4KV4");
+        // the random Hadamard start: WOMI's f64 Gram matrices take hours on a CPU at this size, and the step costs the same
+        OstQuant.Options o = OstQuant.Options.ostquant().withEpochs(1).withBatch(1).withInit(OstQuant.Init.HADAMARD);
+        List<Double> steps = new ArrayList<>();
+        double loss = Double.NaN;
+        for (int r = 0; r <= reps; r++) { // the first is a warm-up
+            var view = OstQuant.initialView(fp, config, o);
+            long t0 = System.nanoTime();
+            double evalLoss = OstQuant.evaluate(fp, view, calib, config, o);
+            long t1 = System.nanoTime();
+            OstQuant.Learning l = OstQuant.learn(fp, view, calib, config, o, ProgressFactory.SILENT);
+            finish(b);
+            long t2 = System.nanoTime();
+            loss = l.lossBefore();
+            if (r > 0) steps.add(((t2 - t1) - 2.0 * (t1 - t0)) / 1e9);
+            if (Math.abs(evalLoss - l.lossBefore()) > 1e-6 * Math.abs(evalLoss))
+                System.out.printf(Locale.ROOT, "{\"check\":\"ost-step\",\"warning\":\"evaluate %s != lossBefore %s\"}%n", evalLoss, l.lossBefore());
+        }
+        steps.sort(null);
+        System.out.printf(Locale.ROOT, "{\"check\":\"ost-step\",\"backend\":\"%s\",\"preset\":\"%s\",\"seqlen\":%d,\"threads\":%d,\"best_step_s\":%.3f,"
+                + "\"loss_before\":%.6f}%n", b.name(), preset, seqLen, dev.stiefel.tensor.Parallel.threads(), steps.get(0), loss);
+    }
+
+    static boolean parity() {
+        var request = LauncherDiscoveryRequestBuilder.request().selectors(
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.OpParityTest"),
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.ReferenceTestsOnOpenClTest"),
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.LlamaOnOpenClTest")).build();
+        SummaryGeneratingListener listener = new SummaryGeneratingListener();
+        LauncherFactory.create().execute(request, listener);
+        var s = listener.getSummary();
+        s.printTo(new PrintWriter(System.err));
+        s.printFailuresTo(new PrintWriter(System.err), 30);
+        System.out.printf(Locale.ROOT, "{\"check\":\"parity\",\"succeeded\":%d,\"failed\":%d,\"skipped\":%d}%n",
+                s.getTestsSucceededCount(), s.getTotalFailureCount(), s.getTestsSkippedCount());
+        return s.getTotalFailureCount() == 0 && s.getTestsSkippedCount() == 0 && s.getTestsSucceededCount() > 0;
+    }
+}

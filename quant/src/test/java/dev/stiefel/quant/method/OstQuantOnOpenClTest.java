@@ -1,0 +1,62 @@
+package dev.stiefel.quant.method;
+
+import dev.stiefel.llama.LlamaConfig;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.SmallModels;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
+import dev.stiefel.tensor.cpu.CpuBackend;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * A few OSTQuant learning steps (rotations on the Stiefel manifold, scalings, W4A4KV4 fake quantization with the
+ * straight-through estimator, KL-Top loss) on the OpenCL backend give the CPU's losses, up to f32 rounding order.
+ * Skipped when the machine has no OpenCL platform.
+ */
+class OstQuantOnOpenClTest {
+    private static final LlamaConfig C = SmallModels.config(32, 64, 2, 4, 2, 53, false);
+
+    @Test void learningStepsOnOpenClMatchTheCpu() {
+        Backend cl;
+        try {
+            cl = Backends.byName("opencl");
+        } catch (RuntimeException e) {
+            Assumptions.abort("skipped: no OpenCL backend here (" + e.getMessage() + ")");
+            return;
+        }
+        Random rnd = new Random(23);
+        List<int[]> s = new ArrayList<>();
+        for (int i = 0; i < 4; i++) s.add(SmallModels.tokens(rnd, 24, C.vocabSize()));
+        CalibrationData calib = new CalibrationData(s, "random tokens", 23);
+        LlamaWeights fp = SmallModels.withOutliers(SmallModels.random(C, 7), 10, 2, 3);
+        QuantConfig w4a4 = QuantConfig.parse("W4A4KV4");
+        OstQuant.Options o = OstQuant.Options.ostquant().withEpochs(2).withBatch(2);
+        Backend before = Backends.current();
+        OstQuant.Learning cpu, gpu;
+        try {
+            Backends.use(CpuBackend.INSTANCE);
+            cpu = OstQuant.learn(fp, OstQuant.initialView(fp, w4a4, o), calib, w4a4, o, ProgressFactory.SILENT);
+            Backends.use(cl);
+            gpu = OstQuant.learn(fp, OstQuant.initialView(fp, w4a4, o), calib, w4a4, o, ProgressFactory.SILENT);
+        } finally {
+            Backends.use(before);
+        }
+        assertThat(gpu.steps()).isEqualTo(cpu.steps()).isEqualTo(4);
+        assertThat(relative(gpu.lossBefore(), cpu.lossBefore())).as("before: cpu %s, opencl %s", cpu, gpu).isLessThan(1e-4);
+        assertThat(relative(gpu.lossAfter(), cpu.lossAfter())).as("after: cpu %s, opencl %s", cpu, gpu).isLessThan(1e-3);
+        assertThat(relative(gpu.lastEpochLoss(), cpu.lastEpochLoss())).as("last epoch: cpu %s, opencl %s", cpu, gpu).isLessThan(1e-3);
+        assertThat(gpu.lossAfter()).isLessThan(gpu.lossBefore());
+    }
+
+    private static double relative(double a, double b) { return Math.abs(a - b) / Math.abs(b); }
+}
