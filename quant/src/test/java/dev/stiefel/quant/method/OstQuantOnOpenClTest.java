@@ -4,7 +4,8 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
-import dev.stiefel.quant.SmallModels;
+import dev.stiefel.llama.testing.RandomModels;
+import dev.stiefel.tensor.Rope;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.Backends;
@@ -24,7 +25,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Skipped when the machine has no OpenCL platform.
  */
 class OstQuantOnOpenClTest {
-    private static final LlamaConfig C = SmallModels.config(32, 64, 2, 4, 2, 53, false);
+    private static final LlamaConfig C = RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false);
 
     @Test void learningStepsOnOpenClMatchTheCpu() {
         Backend cl;
@@ -36,9 +37,9 @@ class OstQuantOnOpenClTest {
         }
         Random rnd = new Random(23);
         List<int[]> s = new ArrayList<>();
-        for (int i = 0; i < 4; i++) s.add(SmallModels.tokens(rnd, 24, C.vocabSize()));
+        for (int i = 0; i < 4; i++) s.add(RandomModels.tokens(rnd, 24, C.vocabSize()));
         CalibrationData calib = new CalibrationData(s, "random tokens", 23);
-        LlamaWeights fp = SmallModels.withOutliers(SmallModels.random(C, 7), 10, 2, 3);
+        LlamaWeights fp = RandomModels.withOutliers(RandomModels.random(C, 7), 10, 2, 3);
         QuantConfig w4a4 = QuantConfig.parse("W4A4KV4");
         OstQuant.Options o = OstQuant.Options.ostquant().withEpochs(2).withBatch(2);
         Backend before = Backends.current();
