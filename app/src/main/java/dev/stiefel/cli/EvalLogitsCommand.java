@@ -63,7 +63,7 @@ final class EvalLogitsCommand implements Callable<Integer> {
     /** The --tokenizer, the model file's own vocabulary, or one beside the model; null when there is none (ids only). */
     private Tokenizer tokenizer(LoadedModel loaded) throws IOException {
         if (modelOptions.tokenizer != null) return Tokenizers.load(modelOptions.tokenizer);
-        if (loaded.vocabulary() != null) return Tokenizers.fromVocabulary(loaded.vocabulary());
+        if (loaded.vocabulary() != null) return loaded.embeddedTokenizer();
         try {
             return Tokenizers.load(ModelSession.findTokenizer(loaded.source()));
         } catch (IllegalArgumentException none) {

@@ -24,7 +24,7 @@ record ModelSession(LoadedModel loaded, Tokenizer tokenizer, String description)
         LoadedModel loaded = ModelFiles.load(modelPath);
         try {
             Tokenizer tok = o.tokenizer != null ? Tokenizers.load(o.tokenizer)
-                    : loaded.vocabulary() != null ? Tokenizers.fromVocabulary(loaded.vocabulary())
+                    : loaded.vocabulary() != null ? loaded.embeddedTokenizer()
                     : Tokenizers.load(findTokenizer(loaded.source()));
             if (tok.vocabSize() > loaded.weights().config().vocabSize())
                 throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model only "

@@ -34,7 +34,8 @@ public final class GgufLoader {
             LlamaConfig c = config(f);
             LlamaWeights w = weights(f, c);
             Vocabulary v = vocabulary(f);
-            return new LoadedModel(w, v, ModelFormat.GGUF, path);
+            String pre = v != null && f.metadata().contains("tokenizer.ggml.pre") ? f.metadata().string("tokenizer.ggml.pre") : null;
+            return new LoadedModel(w, v, ModelFormat.GGUF, path, pre);
         } catch (IOException | RuntimeException e) {
             f.close();
             throw e;

@@ -6,9 +6,22 @@ import dev.stiefel.llama.tokenizer.Vocabulary;
 import java.nio.file.Path;
 
 /**
- * What a loader read: the weights, the vocabulary when the file embeds one (GGUF) or null, the format and the
- * path. Closing it closes the weights (and unmaps the files behind them).
+ * What a loader read: the weights, the vocabulary when the file embeds one (GGUF) or null, the format, the path, and
+ * the byte-level pre-tokenizer the file names (GGUF's {@code tokenizer.ggml.pre}: "qwen2", "llama-bpe", ...) or null.
+ * Closing it closes the weights (and unmaps the files behind them).
  */
-public record LoadedModel(LlamaWeights weights, Vocabulary vocabulary, ModelFormat format, Path source) implements AutoCloseable {
+public record LoadedModel(LlamaWeights weights, Vocabulary vocabulary, ModelFormat format, Path source, String preTokenizer)
+        implements AutoCloseable {
+
+    /** A model whose file names no pre-tokenizer. */
+    public LoadedModel(LlamaWeights weights, Vocabulary vocabulary, ModelFormat format, Path source) {
+        this(weights, vocabulary, format, source, null);
+    }
+
+    /** The tokenizer of the vocabulary the file embeds, split as the file says; null when it embeds none. */
+    public dev.stiefel.llama.tokenizer.Tokenizer embeddedTokenizer() {
+        return vocabulary == null ? null : dev.stiefel.llama.tokenizer.Tokenizers.fromVocabulary(vocabulary, preTokenizer);
+    }
+
     @Override public void close() { weights.close(); }
 }
