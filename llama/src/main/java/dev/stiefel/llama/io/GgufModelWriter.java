@@ -4,19 +4,41 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * Writes a LLaMA model (and optionally its vocabulary) as a GGUF file that {@link GgufLoader} and llama.cpp read:
  * the keys and tensor names of llama.cpp's converter, Q/K rows in interleaved order (rotate-half weights are
- * permuted back, as convert_hf_to_gguf.py does), norms in F32 and every matrix in {@code matrixType}.
+ * permuted back, as convert_hf_to_gguf.py does), norms in F32 and every matrix in {@code matrixType}, or each in its
+ * own type, possibly with ready-made blocks ({@link Encoding}).
  */
 public final class GgufModelWriter {
     private GgufModelWriter() {}
 
     public static void write(LlamaWeights weights, Vocabulary vocab, Path path, GgmlType matrixType) throws IOException {
+        write(weights, vocab, path, fileType(matrixType), name -> matrixType, Map.of());
+    }
+
+    /**
+     * How each matrix is stored: its ggml type, and optionally its blocks ready-made (a method's own codes on the
+     * type's grid), rows in the order of the weights given to {@link #write} (Q/K rows are reordered here like the values).
+     */
+    public interface Encoding {
+        GgmlType type(String ggufName);
+
+        default byte[] blocks(String ggufName) { return null; }
+    }
+
+    /**
+     * Writes the model with every matrix as {@code encoding} says (norms stay F32), {@code fileType} as
+     * general.file_type (llama.cpp's llama_ftype) and {@code extra} metadata keys after the standard ones.
+     */
+    public static void write(LlamaWeights weights, Vocabulary vocab, Path path, int fileType, Encoding encoding,
+                             Map<String, GgufValue> extra) throws IOException {
         LlamaConfig c0 = weights.config();
         if (c0.ropeScaling() != null)
             throw new IllegalArgumentException("gguf writer: LLaMA-3.1 rope scaling (llama.cpp's rope_freqs tensor) is not written");
@@ -25,7 +47,7 @@ public final class GgufModelWriter {
         GgufWriter g = new GgufWriter()
                 .putString("general.architecture", "llama")
                 .putString("general.name", "stiefel")
-                .putU32("general.file_type", fileType(matrixType))
+                .putU32("general.file_type", fileType)
                 .putU32("llama.context_length", c.maxSeqLen())
                 .putU32("llama.embedding_length", c.dim())
                 .putU32("llama.feed_forward_length", c.hiddenDim())
@@ -40,24 +62,46 @@ public final class GgufModelWriter {
             throw new IllegalArgumentException("gguf writer: rope theta " + c.ropeTheta() + " is not exactly representable as the f32 GGUF stores");
         if (c.headDim() * c.heads() != c.dim()) g.putU32("llama.attention.key_length", c.headDim()).putU32("llama.attention.value_length", c.headDim());
         if (vocab != null) putVocabulary(g, vocab);
+        extra.forEach(g::put);
 
-        g.addTensor("token_embd.weight", w.embedding(), matrixType);
+        Matrices m = new Matrices(g, encoding, c0.ropeLayout() == Rope.Layout.INTERLEAVED ? null : c);
+        m.add("token_embd.weight", w.embedding(), 0);
         for (int l = 0; l < c.layers(); l++) {
             LlamaWeights.Layer x = w.layer(l);
             String p = "blk." + l + ".";
-            g.addTensor(p + "attn_norm.weight", x.attnNorm(), GgmlType.F32)
-             .addTensor(p + "attn_q.weight", x.wq(), matrixType)
-             .addTensor(p + "attn_k.weight", x.wk(), matrixType)
-             .addTensor(p + "attn_v.weight", x.wv(), matrixType)
-             .addTensor(p + "attn_output.weight", x.wo(), matrixType)
-             .addTensor(p + "ffn_norm.weight", x.ffnNorm(), GgmlType.F32)
-             .addTensor(p + "ffn_gate.weight", x.wGate(), matrixType)
-             .addTensor(p + "ffn_up.weight", x.wUp(), matrixType)
-             .addTensor(p + "ffn_down.weight", x.wDown(), matrixType);
+            g.addTensor(p + "attn_norm.weight", x.attnNorm(), GgmlType.F32);
+            m.add(p + "attn_q.weight", x.wq(), c.heads());
+            m.add(p + "attn_k.weight", x.wk(), c.kvHeads());
+            m.add(p + "attn_v.weight", x.wv(), 0);
+            m.add(p + "attn_output.weight", x.wo(), 0);
+            g.addTensor(p + "ffn_norm.weight", x.ffnNorm(), GgmlType.F32);
+            m.add(p + "ffn_gate.weight", x.wGate(), 0);
+            m.add(p + "ffn_up.weight", x.wUp(), 0);
+            m.add(p + "ffn_down.weight", x.wDown(), 0);
         }
         g.addTensor("output_norm.weight", w.finalNorm(), GgmlType.F32);
-        if (!c.tiedEmbeddings()) g.addTensor("output.weight", w.output(), matrixType);
+        if (!c.tiedEmbeddings()) m.add("output.weight", w.output(), 0);
         g.write(path);
+    }
+
+    /** Adds matrices by their encoding; ready-made Q/K blocks of a rotate-half model get their rows reordered like the values. */
+    private record Matrices(GgufWriter g, Encoding encoding, LlamaConfig halfLayout) {
+        void add(String name, Tensor values, int ropeHeads) {
+            GgmlType type = encoding.type(name);
+            byte[] blocks = encoding.blocks(name);
+            if (blocks == null) {
+                g.addTensor(name, values, type);
+                return;
+            }
+            if (ropeHeads > 0 && halfLayout != null) {
+                int rows = values.size(0), rowBytes = blocks.length / rows;
+                int[] order = RopePermutation.interleavedFromHalf(ropeHeads, rows / ropeHeads);
+                byte[] permuted = new byte[blocks.length];
+                for (int r = 0; r < rows; r++) System.arraycopy(blocks, order[r] * rowBytes, permuted, r * rowBytes, rowBytes);
+                blocks = permuted;
+            }
+            g.addBlocks(name, values.shape(), type, blocks);
+        }
     }
 
     static void putVocabulary(GgufWriter g, Vocabulary v) {
@@ -80,7 +124,13 @@ public final class GgufModelWriter {
             case F32 -> 0;
             case F16 -> 1;
             case Q4_0 -> 2;
+            case Q4_1 -> 3;
             case Q8_0 -> 7;
+            case Q5_0 -> 8;
+            case Q5_1 -> 9;
+            case Q4_K -> 14;   // llama.cpp has no all-Q4_K type: MOSTLY_Q4_K_S, as for Q5_K
+            case Q5_K -> 16;
+            case Q6_K -> 18;
             case BF16 -> 32;
             default -> throw new IllegalArgumentException("gguf writer: matrices cannot be " + t);
         };
