@@ -17,6 +17,8 @@ import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.Capture;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.ggml.GgmlSteps;
+import dev.stiefel.quant.ggml.GgmlTarget;
 import dev.stiefel.tensor.Tensor;
 
 import java.util.EnumMap;
@@ -103,7 +105,7 @@ public record Gptq(Options options) implements Method {
 
         WeightsBuilder b = new WeightsBuilder(fp);
         Map<String, Object> losses = Steps.section();
-        if (config.weight() != null) quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), progress, losses);
+        if (config.weight() != null) quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), config.ggml(), progress, losses);
         Map<String, Object> errors = Steps.section();
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = b.build();
@@ -114,7 +116,7 @@ public record Gptq(Options options) implements Method {
     }
 
     private void quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
-                                ProgressFactory progress, Map<String, Object> losses) {
+                                GgmlTarget ggml, ProgressFactory progress, Map<String, Object> losses) {
         // The working model reads every linear weight through the builder (quantized ones as soon as they exist) and
         // applies the online transforms everywhere else.
         LlamaModel work = new LlamaModel(fp, new Hooks() {
@@ -142,11 +144,19 @@ public record Gptq(Options options) implements Method {
                         String name = Linears.name(l, which);
                         Tensor w = b.get(l, which);
                         int rows = w.size(0), cols = w.size(1);
-                        GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, cols, hessians.get(Linears.inputOf(which)).matrix(),
-                                quantizer, options, name);
-                        b.set(l, which, Tensor.wrap(r.weights(), rows, cols));
-                        losses.put(name, Steps.round(r.loss()));
-                        p.status(name.substring(name.lastIndexOf('.') + 1) + " loss " + String.format(java.util.Locale.ROOT, "%.4g", r.loss()));
+                        double[] h = hessians.get(Linears.inputOf(which)).matrix();
+                        double loss;
+                        if (ggml != null) {   // on llama.cpp's grid of this matrix
+                            double[] lossOut = new double[1];
+                            b.set(l, which, GgmlSteps.gptq(ggml, w, l, layers, which, h, options, name, lossOut));
+                            loss = lossOut[0];
+                        } else {
+                            GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, cols, h, quantizer, options, name);
+                            b.set(l, which, Tensor.wrap(r.weights(), rows, cols));
+                            loss = r.loss();
+                        }
+                        losses.put(name, Steps.round(loss));
+                        p.status(name.substring(name.lastIndexOf('.') + 1) + " loss " + String.format(java.util.Locale.ROOT, "%.4g", loss));
                         p.step(1);
                     }
                 }

@@ -1,0 +1,88 @@
+package dev.stiefel.quant.ggml;
+
+import dev.stiefel.llama.Hooks.Linear;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.io.GgmlType;
+import dev.stiefel.llama.io.ggml.FileType;
+import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.WeightsBuilder;
+import dev.stiefel.quant.method.Gptq;
+import dev.stiefel.quant.method.GptqSolver;
+import dev.stiefel.quant.method.Steps;
+import dev.stiefel.tensor.Tensor;
+
+import java.util.Map;
+
+/**
+ * The shared weight steps ({@link Steps#rtnLinears}, {@link Steps#embeddingAndHead}) on llama.cpp's grids: each
+ * matrix gets its type from the target's file type, RTN is the format's reference quantization, and a fallback is
+ * named in the report beside the matrix's error.
+ */
+public final class GgmlSteps {
+    private GgmlSteps() {}
+
+    public static void rtnLinears(WeightsBuilder b, GgmlTarget target, Map<String, Object> errors) {
+        int layers = b.base().config().layers();
+        for (int l = 0; l < layers; l++)
+            for (Linear which : Linears.BLOCK) {
+                String name = Linears.name(l, which);
+                Tensor w = b.get(l, which);
+                FileType.Choice choice = target.choose(l, layers, which, w.size(1));
+                Tensor wq = target.rtn(w, choice, name);
+                b.set(l, which, wq);
+                errors.put(name, entry(w, wq, choice));
+            }
+    }
+
+    /** The embedding and the head, always (llama-quantize quantizes both); a tied pair stays one tensor, with the head's type. */
+    public static void embeddingAndHead(WeightsBuilder b, GgmlTarget target, Map<String, Object> errors) {
+        LlamaWeights base = b.base();
+        boolean tied = base.output() == base.embedding();
+        Tensor e = base.embedding();
+        FileType.Choice ce = target.chooseEmbedding(tied, e.size(1));
+        Tensor eq = target.rtn(e, ce, "model.embed_tokens.weight");
+        b.embedding(eq);
+        errors.put("model.embed_tokens", entry(e, eq, ce));
+        if (tied) {
+            b.head(eq);
+            return;
+        }
+        Tensor h = base.output();
+        FileType.Choice ch = target.choose(0, base.config().layers(), Linear.HEAD, h.size(1));
+        Tensor hq = target.rtn(h, ch, "lm_head.weight");
+        b.head(hq);
+        errors.put("lm_head", entry(h, hq, ch));
+    }
+
+    /**
+     * GPTQ on the grid of one linear: block headers by the format's rule on w, codes by GPTQ's column loop under the
+     * Hessian h; returns the dequantized blocks (checked equal, bit for bit, to the values GPTQ propagated errors
+     * against) and GPTQ's loss in {@code loss[0]}. A matrix stored as F16 is rounded to f16 (nothing to choose).
+     */
+    public static Tensor gptq(GgmlTarget target, Tensor w, int layer, int layers, Linear which, double[] h, Gptq.Options o,
+                              String name, double[] loss) {
+        int rows = w.size(0), cols = w.size(1);
+        FileType.Choice choice = target.choose(layer, layers, which, cols);
+        if (choice.type() == GgmlType.F16) {
+            loss[0] = Double.NaN;
+            return target.recordF16(w, choice);
+        }
+        float[] x = w.toFloatArray();
+        MatrixGrid grid = target.grid(x, rows, cols, choice, name);
+        GptqSolver.Result r = GptqSolver.quantize(x, rows, cols, h, grid::quantize, o, name);
+        Tensor wq = target.record(grid, choice);
+        float[] v = wq.toFloatArray();
+        for (int i = 0; i < v.length; i++)
+            if (Float.floatToRawIntBits(v[i]) != Float.floatToRawIntBits(r.weights()[i]))
+                throw new IllegalStateException("ggml gptq " + name + ": element " + i + " dequantizes to " + v[i] + " but GPTQ used " + r.weights()[i]);
+        loss[0] = r.loss();
+        return wq;
+    }
+
+    /** A report entry: the relative error, and the type (with the fallback's reason) where it is not the default. */
+    static Object entry(Tensor w, Tensor wq, FileType.Choice choice) {
+        double err = Steps.round(Steps.relativeError(w, wq));
+        if (choice.isFallback()) return choice.type() + " (fallback: " + choice.fallback() + "), error " + err;
+        return choice.type() == GgmlType.F32 ? err : choice.type() + ", error " + err;
+    }
+}
