@@ -113,7 +113,13 @@ final class QuantizeCommand implements Callable<Integer> {
                     if (save != null && GgufSave.isGguf(save) && GgufSave.isPattern(save)) {
                         if (mentionsOnlineTransforms(q.report()))
                             throw new IllegalArgumentException("--save: " + m + " leaves rotations that run at inference time; llama.cpp cannot run them");
-                        GgufSave.write(s, config, q, m, GgufSave.resolve(save, m, config));
+                        Path file = GgufSave.resolve(save, m, config);
+                        GgufSave.write(s, config, q, m, file);
+                        // read the file back and score it on the same windows: the figure must equal the row's
+                        try (var back = dev.stiefel.llama.io.GgufLoader.load(file)) {
+                            String[] cells = ppl(new LlamaModel(back.weights()), evalTokens, window, m + " " + config.shorthand() + " (file)", r.putObject("gguf_file"));
+                            table.add(row(config.shorthand(), m + " (file)", cells));
+                        }
                     }
                 }
             }

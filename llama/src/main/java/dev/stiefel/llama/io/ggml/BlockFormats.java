@@ -40,6 +40,27 @@ public final class BlockFormats {
     /** ggml's nearest_int: adding 1.5·2^23 rounds to the nearest integer, ties to even (valid for |v| < 2^22). */
     static int nearestInt(float v) { return (int) Math.rint(v); }
 
+    /** The value of largest magnitude among x[from, from + n) (the first such), as Q4_0/Q5_0's rule picks it; 0 for zeros. */
+    static float signedAbsMax(float[] x, int from, int n) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < n; j++) {
+            float v = x[from + j];
+            if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+        }
+        return max;
+    }
+
+    /** {min, max} of x[from, from + n), as Q4_1/Q5_1's rule finds them. */
+    static float[] minMax(float[] x, int from, int n) {
+        float min = Float.MAX_VALUE, max = -Float.MAX_VALUE;
+        for (int j = 0; j < n; j++) {
+            float v = x[from + j];
+            if (v < min) min = v;
+            if (v > max) max = v;
+        }
+        return new float[]{min, max};
+    }
+
     /** C's roundf: halves round away from zero (exact in double). */
     static int roundHalfAway(float v) { return (int) Math.copySign(Math.floor(Math.abs((double) v) + 0.5), v); }
 

@@ -13,12 +13,8 @@ final class Q4_1 implements BlockFormat {
     @Override public int levels() { return 16; }
 
     @Override public void quantize(float[] x, int from, byte[] dst, int at) {
-        float min = Float.MAX_VALUE, max = -Float.MAX_VALUE;
-        for (int j = 0; j < 32; j++) {
-            float v = x[from + j];
-            if (v < min) min = v;
-            if (v > max) max = v;
-        }
+        float[] mm = BlockFormats.minMax(x, from, 32);
+        float min = mm[0], max = mm[1];
         float d = (max - min) / 15;
         float id = d != 0 ? 1.0f / d : 0.0f;
         BlockFormats.putF16(dst, at, d);

@@ -14,11 +14,7 @@ final class Q5_0 implements BlockFormat {
     @Override public int levels() { return 32; }
 
     @Override public void quantize(float[] x, int from, byte[] dst, int at) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++) {
-            float v = x[from + j];
-            if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
-        }
+        float max = BlockFormats.signedAbsMax(x, from, 32);
         float d = max / -16;
         float id = d != 0 ? 1.0f / d : 0.0f;
         BlockFormats.putF16(dst, at, d);
