@@ -16,6 +16,7 @@ import dev.stiefel.quant.QuantizedModel;
 import dev.stiefel.quant.SmallModels;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.method.Methods;
+import dev.stiefel.quant.method.OstQuant;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -107,6 +108,15 @@ class GgmlGridsTest {
         List<Tensor> seqs = SmallModels.sequences(new Random(2), 4, 32, fp.config().vocabSize());
         LlamaModel ref = new LlamaModel(fp);
         assertThat(SmallModels.relativeLogitError(ref, gptq.model(), seqs)).isLessThan(SmallModels.relativeLogitError(ref, rtn.model(), seqs));
+    }
+
+    /** OSTQuant/SpinQuant for llama.cpp keep only transforms that fold into the weights: no online Hadamard at down_proj. */
+    @Test void rotationMethodsOnTheGridsFoldEveryTransform() {
+        LlamaWeights fp = model(256, true);
+        var onGrid = OstQuant.initialView(fp, QuantConfig.parse("Q4_K_M"), OstQuant.Options.ostquant()).fuse();
+        var usual = OstQuant.initialView(fp, QuantConfig.parse("W4A16"), OstQuant.Options.ostquant()).fuse();
+        assertThat(onGrid.online()).isEmpty();
+        assertThat(usual.online()).isNotEmpty();
     }
 
     @Test void exportingWeightsNotQuantizedOnTheGridIsRefused() {
