@@ -12,7 +12,6 @@ import dev.stiefel.tensor.Tensor;
 
 import java.util.Collections;
 import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -111,14 +110,6 @@ public final class GgmlTarget {
 
     /** How {@code t} (a tensor some method produced through this target) is stored, or null if it was not. */
     public Encoded encoded(Tensor t) { return encoded.get(t); }
-
-    /** For reports: the file type and every matrix's type, with fallbacks named. */
-    public Map<String, Object> describe() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("file_type", fileType.name());
-        m.put("default_type", fileType.defaultType().name());
-        return m;
-    }
 
     static float[] dequantize(BlockFormat f, byte[] blocks, int n) {
         float[] y = new float[n];

@@ -6,7 +6,7 @@ import dev.stiefel.llama.io.ggml.BlockFormat;
  * One matrix [rows, cols] laid on a ggml block format with its block headers fixed: the headers (and initial codes)
  * are the format's reference quantization of the weights given at construction; afterwards a method picks each
  * element's code on that grid ({@link #quantize}), GPTQ column by column. {@link #blocks()} then holds the headers with
- * the chosen codes, and {@link #value} is exactly what ggml's dequantizer gives for them.
+ * the chosen codes, and the values {@link #quantize} returned are exactly what ggml's dequantizer gives for them.
  */
 public final class MatrixGrid {
     private final BlockFormat format;
@@ -37,14 +37,6 @@ public final class MatrixGrid {
         format.setCode(blocks, at, i, code);
         return format.value(blocks, at, i, code);
     }
-
-    /** The value of element (r, c) with its current code. */
-    public float value(int r, int c) {
-        int at = blockAt(r, c), i = c % format.blockSize();
-        return format.value(blocks, at, i, format.code(blocks, at, i));
-    }
-
-    public int code(int r, int c) { return format.code(blocks, blockAt(r, c), c % format.blockSize()); }
 
     /** The blocks: headers from the reference rule, codes as last chosen. */
     public byte[] blocks() { return blocks.clone(); }
