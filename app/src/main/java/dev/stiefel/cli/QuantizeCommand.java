@@ -61,7 +61,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--eval", split = ",", description = "perplexity datasets (default: stories for the embedded model, else wikitext2)") List<String> evals;
     @Option(names = "--eval-windows", defaultValue = "0", description = "score at most this many windows per dataset (0: all)") int evalWindows;
     @Option(names = "--seed", defaultValue = "0", description = "calibration sampling seed (default: ${DEFAULT-VALUE})") long seed;
-    @Option(names = "--save", description = "write the last quantized model (fake-quantized weights) as a Hugging Face checkpoint here") Path save;
+    @Option(names = "--save", description = "write the last quantized model here: a Hugging Face checkpoint (fake-quantized weights), or a GGUF file (name *.gguf) for the llama.cpp configs Q4_0 ... Q4_K_M; {method} and {config} in a .gguf name write every model") Path save;
     @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
 
     @Override public Integer call() throws Exception {
@@ -108,6 +108,7 @@ final class QuantizeCommand implements Callable<Integer> {
             List<String[]> table = new ArrayList<>();
             table.add(row("fp16", "-", ppl(fp, evalTokens, window, "fp", rows.addObject().put("method", "fp").put("config", "fp"))));
             QuantizedModel last = null;
+            QuantConfig lastConfig = null;
             for (QuantConfig config : plannedConfigs) {
                 for (String m : methods) {
                     Method method = method(m);
@@ -119,6 +120,18 @@ final class QuantizeCommand implements Callable<Integer> {
                     r.set("report", EvalCommand.JSON.valueToTree(q.report()));
                     table.add(row(config.shorthand(), m, ppl(q.model(), evalTokens, window, m + " " + config.shorthand(), r)));
                     last = q;
+                    lastConfig = config;
+                    if (save != null && GgufSave.isGguf(save) && GgufSave.isPattern(save)) {
+                        if (!q.foldedIntoWeights())
+                            throw new IllegalArgumentException("--save: " + m + " leaves rotations that run at inference time; llama.cpp cannot run them");
+                        Path file = GgufSave.resolve(save, m, config);
+                        GgufSave.write(s, config, q, m, file);
+                        // read the file back and score it on the same windows: the figure must equal the row's
+                        try (var back = dev.stiefel.llama.io.GgufLoader.load(file)) {
+                            String[] cells = ppl(new LlamaModel(back.weights()), evalTokens, window, m + " " + config.shorthand() + " (file)", r.putObject("gguf_file"));
+                            table.add(row(config.shorthand(), m + " (file)", cells));
+                        }
+                    }
                 }
             }
 
@@ -135,7 +148,10 @@ final class QuantizeCommand implements Callable<Integer> {
                         + "inference time (" + last.online().size() + ", e.g. " + last.online().get(0).describe() + "); a Hugging Face checkpoint "
                         + "cannot hold them, so the saved model would compute something else. Save a method whose transforms are all folded "
                         + "(rtn, gptq, smoothquant, awq, omniquant).");
-            if (save != null && last != null) {
+            if (save != null && last != null && GgufSave.isGguf(save)) {
+                // (with {method}/{config} in the name every model was written as it was made)
+                if (!GgufSave.isPattern(save)) GgufSave.write(s, lastConfig, last, methods.get(methods.size() - 1), save);
+            } else if (save != null && last != null) {
                 HuggingFaceWriter.write(last.weights(), save);
                 System.err.println("wrote the last quantized weights to " + save + " (activation/KV quantization is applied at run time, not stored)");
             }
@@ -146,6 +162,8 @@ final class QuantizeCommand implements Callable<Integer> {
 
     private QuantConfig configure(QuantConfig c) {
         if (c.weight() == null) return c;
+        if (c.ggml() != null && (wgroup != null || clipSearch))
+            throw new IllegalArgumentException("--config " + c.shorthand() + ": llama.cpp's grids fix the block size and the scale rule; --wgroup and --clip-search do not apply");
         QuantSpec w = c.weight();
         if (wgroup != null) w = QuantSpec.weights(w.bits(), w.symmetric(), wgroup);
         if (clipSearch) w = w.withClipping(QuantSpec.Clipping.search());

@@ -1,5 +1,8 @@
 package dev.stiefel.quant;
 
+import dev.stiefel.llama.io.ggml.FileType;
+import dev.stiefel.quant.GgmlTarget;
+
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -17,9 +20,22 @@ import java.util.regex.Pattern;
  * @param value             values, as written into the KV cache
  * @param quantizeEmbedding quantize the embedding table with the weight spec
  * @param quantizeHead      quantize the output head's weight and input
+ * @param ggml              null, or llama.cpp's grids: every weight (embedding and head included) is quantized on the
+ *                          ggml type its file type assigns it, and {@code weight} only approximates that grid for code
+ *                          that reads a spec's bits
  */
 public record QuantConfig(QuantSpec weight, QuantSpec activation, QuantSpec key, QuantSpec value,
-                          boolean quantizeEmbedding, boolean quantizeHead) {
+                          boolean quantizeEmbedding, boolean quantizeHead, GgmlTarget ggml) {
+
+    public QuantConfig(QuantSpec weight, QuantSpec activation, QuantSpec key, QuantSpec value, boolean quantizeEmbedding, boolean quantizeHead) {
+        this(weight, activation, key, value, quantizeEmbedding, quantizeHead, null);
+    }
+
+    /** Weights on llama.cpp's grids of {@code type} (embedding and head too, as llama-quantize does), nothing else quantized. */
+    public static QuantConfig ggml(FileType type) {
+        GgmlTarget t = new GgmlTarget(type);
+        return new QuantConfig(t.approximateSpec(), null, null, null, true, true, t);
+    }
 
     /** Nothing quantized. */
     public static final QuantConfig FP = new QuantConfig(null, null, null, null, false, false);
@@ -33,11 +49,14 @@ public record QuantConfig(QuantSpec weight, QuantSpec activation, QuantSpec key,
      * with {@code gN}); activations asymmetric, dynamic, per token; K and V asymmetric, dynamic, per token and head.
      */
     public static QuantConfig parse(String shorthand) {
+        FileType ggml = FileType.parse(shorthand);
+        if (ggml != null) return ggml(ggml);
         String s = shorthand.trim().toLowerCase(Locale.ROOT).replaceAll("\\s+", "");
         Matcher m = SHORTHAND.matcher(s);
         if (!m.matches())
             throw new IllegalArgumentException("quant config '" + shorthand
-                    + "': expected W<bits>A<bits>[KV<bits> | K<bits>V<bits>][ g<group>], e.g. W4A16 g128, W4A4KV4, W3A3K2V2");
+                    + "': expected W<bits>A<bits>[KV<bits> | K<bits>V<bits>][ g<group>], e.g. W4A16 g128, W4A4KV4, W3A3K2V2, or a llama.cpp type "
+                    + java.util.Arrays.toString(FileType.values()));
         int w = bits(m.group(1), "weight", shorthand), a = bits(m.group(2), "activation", shorthand);
         int k = m.group(3) != null ? bits(m.group(3), "KV", shorthand) : m.group(4) != null ? bits(m.group(4), "K", shorthand) : 16;
         int v = m.group(3) != null ? k : m.group(5) != null ? bits(m.group(5), "V", shorthand) : 16;
@@ -54,13 +73,13 @@ public record QuantConfig(QuantSpec weight, QuantSpec activation, QuantSpec key,
         return b;
     }
 
-    public QuantConfig withWeight(QuantSpec s) { return new QuantConfig(s, activation, key, value, quantizeEmbedding, quantizeHead); }
+    public QuantConfig withWeight(QuantSpec s) { return new QuantConfig(s, activation, key, value, quantizeEmbedding, quantizeHead, ggml); }
 
-    public QuantConfig withActivation(QuantSpec s) { return new QuantConfig(weight, s, key, value, quantizeEmbedding, quantizeHead); }
+    public QuantConfig withActivation(QuantSpec s) { return new QuantConfig(weight, s, key, value, quantizeEmbedding, quantizeHead, ggml); }
 
-    public QuantConfig withKv(QuantSpec k, QuantSpec v) { return new QuantConfig(weight, activation, k, v, quantizeEmbedding, quantizeHead); }
+    public QuantConfig withKv(QuantSpec k, QuantSpec v) { return new QuantConfig(weight, activation, k, v, quantizeEmbedding, quantizeHead, ggml); }
 
-    public QuantConfig withEmbeddingAndHead(boolean embedding, boolean head) { return new QuantConfig(weight, activation, key, value, embedding, head); }
+    public QuantConfig withEmbeddingAndHead(boolean embedding, boolean head) { return new QuantConfig(weight, activation, key, value, embedding, head, ggml); }
 
     /** The weight spec with another clipping (RTN with the clip search, for instance); no-op without weights. */
     public QuantConfig withWeightClipping(QuantSpec.Clipping c) { return weight == null ? this : withWeight(weight.withClipping(c)); }
@@ -73,6 +92,7 @@ public record QuantConfig(QuantSpec weight, QuantSpec activation, QuantSpec key,
 
     /** The shorthand this config corresponds to in bits, e.g. {@code W4A4KV4 g128} (specs' details aside). */
     public String shorthand() {
+        if (ggml != null) return ggml.fileType().name() + (activation != null || key != null || value != null ? "+A" + bitsOf(activation) : "");
         String s = "W" + bitsOf(weight) + "A" + bitsOf(activation);
         if (key != null || value != null) s += bitsOf(key) == bitsOf(value) ? "KV" + bitsOf(key) : "K" + bitsOf(key) + "V" + bitsOf(value);
         if (weight != null && weight.groupSize() > 0) s += " g" + weight.groupSize();
@@ -87,7 +107,7 @@ public record QuantConfig(QuantSpec weight, QuantSpec activation, QuantSpec key,
     public Map<String, Object> describe() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("shorthand", shorthand());
-        m.put("weights", str(weight));
+        m.put("weights", ggml != null ? "llama.cpp " + ggml.fileType() + " grids (" + ggml.fileType().defaultType() + " by default)" : str(weight));
         m.put("activations", str(activation));
         m.put("k_cache", str(key));
         m.put("v_cache", str(value));
@@ -97,7 +117,7 @@ public record QuantConfig(QuantSpec weight, QuantSpec activation, QuantSpec key,
     }
 
     @Override public String toString() {
-        return shorthand() + ": weights " + str(weight) + "; activations " + str(activation) + "; K " + str(key) + "; V " + str(value)
+        return shorthand() + ": weights " + (ggml != null ? "llama.cpp " + ggml.fileType() : str(weight)) + "; activations " + str(activation) + "; K " + str(key) + "; V " + str(value)
                 + (quantizeEmbedding ? "; embedding quantized" : "") + (quantizeHead ? "; head quantized" : "");
     }
 }

@@ -2,9 +2,9 @@ package dev.stiefel.llama.io;
 
 /**
  * ggml's tensor element types as GGUF files number them (ggml.h's {@code enum ggml_type}), with their block
- * layout: {@code blockSize} elements take {@code typeSize} bytes. F32, F16 and BF16 are memory-mapped; Q8_0
- * and Q4_0 are dequantized on load; the others are named so an error can say what a file holds, and their sizes
- * (where given) are used to check the file's layout.
+ * layout: {@code blockSize} elements take {@code typeSize} bytes. F32, F16 and BF16 are memory-mapped; the block
+ * formats of {@link dev.stiefel.llama.io.ggml.BlockFormats} are dequantized on load; the others are named so an error
+ * can say what a file holds, and their sizes (where given) are used to check the file's layout.
  */
 public enum GgmlType {
     F32(0, 1, 4), F16(1, 1, 2), Q4_0(2, 32, 18), Q4_1(3, 32, 20), Q5_0(6, 32, 22), Q5_1(7, 32, 24), Q8_0(8, 32, 34), Q8_1(9, 32, 36),
@@ -30,7 +30,7 @@ public enum GgmlType {
     public int typeSize() { return typeSize; }
 
     /** Whether this reader turns such tensors into f32-readable tensors. */
-    public boolean isReadable() { return this == F32 || this == F16 || this == BF16 || this == Q8_0 || this == Q4_0; }
+    public boolean isReadable() { return this == F32 || this == F16 || this == BF16 || dev.stiefel.llama.io.ggml.BlockFormats.of(this) != null; }
 
     /** Bytes of {@code numel} elements (a whole number of blocks), or -1 when the layout is unknown. */
     public long byteSize(long numel) { return typeSize == 0 ? -1 : numel / blockSize * typeSize; }

@@ -1,5 +1,7 @@
 package dev.stiefel.llama.io;
 
+import dev.stiefel.llama.io.ggml.BlockFormat;
+import dev.stiefel.llama.io.ggml.BlockFormats;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.MappedFile;
 import dev.stiefel.tensor.Parallel;
@@ -24,7 +26,8 @@ import java.util.Map;
  *
  * <p>Dimensions are ggml's: {@code ne[0]} varies fastest, so a PyTorch [out, in] matrix has ne = [in, out];
  * {@link TensorInfo#shape()} reverses them into row-major order. F32/F16/BF16 tensors are zero-copy views of the
- * mapping; Q8_0/Q4_0 ones are dequantized into f32 heap tensors. Every count, length and offset is checked
+ * mapping; tensors in a block format of {@link BlockFormats} (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) are
+ * dequantized into f32 heap tensors. Every count, length and offset is checked
  * against the file before it is used; errors name the file, the field or tensor and its offset.
  */
 public final class GgufFile implements AutoCloseable {
@@ -248,32 +251,32 @@ public final class GgufFile implements AutoCloseable {
     /** The file offset of a tensor's first byte. */
     public long fileOffset(TensorInfo t) { return dataStart + t.offset(); }
 
-    /** The tensor, row-major: a zero-copy view for F32/F16/BF16, a dequantized f32 copy for Q8_0/Q4_0. */
+    /** The tensor, row-major: a zero-copy view for F32/F16/BF16, a dequantized f32 copy for a block format. */
     public Tensor tensor(String name) throws ModelFormatException {
         TensorInfo t = info(name);
         int[] shape = t.shape();
         long at = fileOffset(t);
         if (t.numel() > Integer.MAX_VALUE)
             throw new ModelFormatException(path, "tensor " + name + " at offset " + at + " has " + t.numel() + " elements, more than a tensor can index");
+        BlockFormat format = BlockFormats.of(t.type());
+        if (format != null) return dequantize(t, format, at, shape);
         return switch (t.type()) {
             case F32 -> file.tensor(at, DType.F32, shape);
             case F16 -> file.tensor(at, DType.F16, shape);
             case BF16 -> file.tensor(at, DType.BF16, shape);
-            case Q8_0, Q4_0 -> dequantize(t, at, shape);
             default -> throw new ModelFormatException(path, "tensor " + name + " at offset " + at + " is " + t.type()
-                    + "; this reader handles F32, F16, BF16, Q8_0 and Q4_0");
+                    + "; this reader handles F32, F16, BF16 and " + BlockFormats.types());
         };
     }
 
-    private Tensor dequantize(TensorInfo t, long at, int[] shape) {
+    /** ggml's dequantization (the {@code dequantize_row_*} formulas, {@link BlockFormat#dequantize}) into an f32 heap tensor. */
+    private Tensor dequantize(TensorInfo t, BlockFormat format, long at, int[] shape) {
         int n = (int) t.numel();
         float[] out = new float[n];
-        int blocks = n / GgufQuants.QK;
-        boolean q8 = t.type() == GgmlType.Q8_0;
-        int blockBytes = q8 ? GgufQuants.Q8_0_BYTES : GgufQuants.Q4_0_BYTES;
-        Parallel.forRange(blocks, 4096, (from, to) -> {
-            if (q8) GgufQuants.dequantizeQ8_0(file.segment(), at + (long) from * blockBytes, to - from, out, from * GgufQuants.QK);
-            else GgufQuants.dequantizeQ4_0(file.segment(), at + (long) from * blockBytes, to - from, out, from * GgufQuants.QK);
+        int bs = format.blockSize(), bb = format.blockBytes();
+        Parallel.forRange(n / bs, Math.max(1, 131072 / bb), (from, to) -> {
+            byte[] bytes = file.segment().asSlice(at + (long) from * bb, (long) (to - from) * bb).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            format.dequantize(bytes, 0, to - from, out, from * bs);
         });
         return Tensor.wrap(out, shape);
     }

@@ -4,32 +4,55 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * Writes a LLaMA-family model (and optionally its vocabulary) as a GGUF file that {@link GgufLoader} and llama.cpp
  * read: the keys and tensor names of llama.cpp's converter under general.architecture "llama", "qwen2" or "qwen3",
- * norms, q/k norms and biases in F32 and every matrix in {@code matrixType}. LLaMA's Q/K rows are written in
- * interleaved order (rotate-half weights are permuted back, as convert_hf_to_gguf.py does); Qwen's stay in
- * rotate-half order, which llama.cpp rotates as such (rope type NEOX).
+ * norms, q/k norms and biases in F32 and every matrix in {@code matrixType}, or each in its own type, possibly with
+ * ready-made blocks ({@link Encoding}). LLaMA's Q/K rows are written in interleaved order (rotate-half weights are
+ * permuted back, as convert_hf_to_gguf.py does); Qwen's stay in rotate-half order, which llama.cpp rotates as such
+ * (rope type NEOX).
  */
 public final class GgufModelWriter {
     private GgufModelWriter() {}
 
     public static void write(LlamaWeights weights, Vocabulary vocab, Path path, GgmlType matrixType) throws IOException {
+        write(weights, vocab, path, fileType(matrixType), name -> matrixType, Map.of());
+    }
+
+    /**
+     * How each matrix is stored: its ggml type, and optionally its blocks ready-made (a method's own codes on the
+     * type's grid), rows in the order of the weights given to {@link #write} (Q/K rows are reordered here like the values).
+     */
+    public interface Encoding {
+        GgmlType type(String ggufName);
+
+        default byte[] blocks(String ggufName) { return null; }
+    }
+
+    /**
+     * Writes the model with every matrix as {@code encoding} says (norms stay F32), {@code fileType} as
+     * general.file_type (llama.cpp's llama_ftype) and {@code extra} metadata keys after the standard ones.
+     */
+    public static void write(LlamaWeights weights, Vocabulary vocab, Path path, int fileType, Encoding encoding,
+                             Map<String, GgufValue> extra) throws IOException {
         LlamaConfig c0 = weights.config();
         if (c0.ropeScaling() != null)
             throw new IllegalArgumentException("gguf writer: LLaMA-3.1 rope scaling (llama.cpp's rope_freqs tensor) is not written");
         LlamaConfig.Architecture arch = c0.architecture();
-        LlamaWeights w = RopePermutation.toLayout(weights, arch == LlamaConfig.Architecture.LLAMA ? Rope.Layout.INTERLEAVED : Rope.Layout.HALF);
+        boolean llama = arch == LlamaConfig.Architecture.LLAMA;
+        LlamaWeights w = RopePermutation.toLayout(weights, llama ? Rope.Layout.INTERLEAVED : Rope.Layout.HALF);
         LlamaConfig c = w.config();
         String name = arch.name().toLowerCase(java.util.Locale.ROOT), k = name + ".";
         GgufWriter g = new GgufWriter()
                 .putString("general.architecture", name)
                 .putString("general.name", "stiefel")
-                .putU32("general.file_type", fileType(matrixType))
+                .putU32("general.file_type", fileType)
                 .putU32(k + "context_length", c.maxSeqLen())
                 .putU32(k + "embedding_length", c.dim())
                 .putU32(k + "feed_forward_length", c.hiddenDim())
@@ -44,20 +67,23 @@ public final class GgufModelWriter {
             throw new IllegalArgumentException("gguf writer: rope theta " + c.ropeTheta() + " is not exactly representable as the f32 GGUF stores");
         if (c.headDim() * c.heads() != c.dim()) g.putU32(k + "attention.key_length", c.headDim()).putU32(k + "attention.value_length", c.headDim());
         if (vocab != null) putVocabulary(g, vocab);
+        extra.forEach(g::put);
 
-        g.addTensor("token_embd.weight", w.embedding(), matrixType);
+        // ready-made Q/K blocks are reordered only where rows change order: a rotate-half LLaMA written interleaved
+        Matrices m = new Matrices(g, encoding, llama && c0.ropeLayout() != Rope.Layout.INTERLEAVED ? c : null);
+        m.add("token_embd.weight", w.embedding(), 0);
         for (int l = 0; l < c.layers(); l++) {
             LlamaWeights.Layer x = w.layer(l);
             String p = "blk." + l + ".";
-            g.addTensor(p + "attn_norm.weight", x.attnNorm(), GgmlType.F32)
-             .addTensor(p + "attn_q.weight", x.wq(), matrixType)
-             .addTensor(p + "attn_k.weight", x.wk(), matrixType)
-             .addTensor(p + "attn_v.weight", x.wv(), matrixType)
-             .addTensor(p + "attn_output.weight", x.wo(), matrixType)
-             .addTensor(p + "ffn_norm.weight", x.ffnNorm(), GgmlType.F32)
-             .addTensor(p + "ffn_gate.weight", x.wGate(), matrixType)
-             .addTensor(p + "ffn_up.weight", x.wUp(), matrixType)
-             .addTensor(p + "ffn_down.weight", x.wDown(), matrixType);
+            g.addTensor(p + "attn_norm.weight", x.attnNorm(), GgmlType.F32);
+            m.add(p + "attn_q.weight", x.wq(), c.heads());
+            m.add(p + "attn_k.weight", x.wk(), c.kvHeads());
+            m.add(p + "attn_v.weight", x.wv(), 0);
+            m.add(p + "attn_output.weight", x.wo(), 0);
+            g.addTensor(p + "ffn_norm.weight", x.ffnNorm(), GgmlType.F32);
+            m.add(p + "ffn_gate.weight", x.wGate(), 0);
+            m.add(p + "ffn_up.weight", x.wUp(), 0);
+            m.add(p + "ffn_down.weight", x.wDown(), 0);
             if (arch.qkvBias())
                 g.addTensor(p + "attn_q.bias", x.bq(), GgmlType.F32)
                  .addTensor(p + "attn_k.bias", x.bk(), GgmlType.F32)
@@ -67,8 +93,28 @@ public final class GgufModelWriter {
                  .addTensor(p + "attn_k_norm.weight", x.kNorm(), GgmlType.F32);
         }
         g.addTensor("output_norm.weight", w.finalNorm(), GgmlType.F32);
-        if (!c.tiedEmbeddings()) g.addTensor("output.weight", w.output(), matrixType);
+        if (!c.tiedEmbeddings()) m.add("output.weight", w.output(), 0);
         g.write(path);
+    }
+
+    /** Adds matrices by their encoding; ready-made Q/K blocks of a rotate-half model get their rows reordered like the values. */
+    private record Matrices(GgufWriter g, Encoding encoding, LlamaConfig halfLayout) {
+        void add(String name, Tensor values, int ropeHeads) {
+            GgmlType type = encoding.type(name);
+            byte[] blocks = encoding.blocks(name);
+            if (blocks == null) {
+                g.addTensor(name, values, type);
+                return;
+            }
+            if (ropeHeads > 0 && halfLayout != null) {
+                int rows = values.size(0), rowBytes = blocks.length / rows;
+                int[] order = RopePermutation.interleavedFromHalf(ropeHeads, rows / ropeHeads);
+                byte[] permuted = new byte[blocks.length];
+                for (int r = 0; r < rows; r++) System.arraycopy(blocks, order[r] * rowBytes, permuted, r * rowBytes, rowBytes);
+                blocks = permuted;
+            }
+            g.addBlocks(name, values.shape(), type, blocks);
+        }
     }
 
     static void putVocabulary(GgufWriter g, Vocabulary v) {
@@ -91,7 +137,13 @@ public final class GgufModelWriter {
             case F32 -> 0;
             case F16 -> 1;
             case Q4_0 -> 2;
+            case Q4_1 -> 3;
             case Q8_0 -> 7;
+            case Q5_0 -> 8;
+            case Q5_1 -> 9;
+            case Q4_K -> 14;   // llama.cpp has no all-Q4_K type: MOSTLY_Q4_K_S, as for Q5_K
+            case Q5_K -> 16;
+            case Q6_K -> 18;
             case BF16 -> 32;
             default -> throw new IllegalArgumentException("gguf writer: matrices cannot be " + t);
         };

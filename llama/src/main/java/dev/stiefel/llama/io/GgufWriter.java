@@ -1,5 +1,7 @@
 package dev.stiefel.llama.io;
 
+import dev.stiefel.llama.io.ggml.BlockFormat;
+import dev.stiefel.llama.io.ggml.BlockFormats;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
@@ -18,11 +20,15 @@ import java.util.Map;
 /**
  * Builds a GGUF v3 file (layout in {@link GgufFile}) and writes it atomically. Tensors are given row-major and
  * written with ne = their shape reversed; F32/F16/BF16 are stored as such (16-bit values bit for bit when the
- * tensor already has that dtype), Q8_0/Q4_0 are quantized with ggml's reference rounding ({@link GgufQuants}),
- * which needs the innermost size to be a multiple of 32.
+ * tensor already has that dtype); a block format ({@link BlockFormats}) is quantized with ggml's reference rule
+ * ({@link BlockFormat#quantize}), which needs the innermost size to be a multiple of the block size, unless the blocks
+ * are given ready-made ({@link #addBlocks}: a method's own codes on the format's grid).
  */
 public final class GgufWriter {
-    private record Item(String name, Tensor tensor, GgmlType type) {}
+    /** A tensor to write: values (quantized on writing) or, when {@code blocks} is set, the bytes themselves. */
+    private record Item(String name, Tensor tensor, int[] shape, GgmlType type, byte[] blocks) {
+        long numel() { return Shape.numel(shape); }
+    }
 
     private final Map<String, GgufValue> metadata = new LinkedHashMap<>();
     private final Map<String, Item> tensors = new LinkedHashMap<>();
@@ -48,15 +54,30 @@ public final class GgufWriter {
     }
 
     public GgufWriter addTensor(String name, Tensor t, GgmlType type) {
-        if (!(type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || type == GgmlType.Q8_0 || type == GgmlType.Q4_0))
-            throw new IllegalArgumentException("gguf: cannot write " + type + " (F32, F16, BF16, Q8_0 and Q4_0 only)");
-        if (t.dim() < 1 || t.dim() > GgufFile.MAX_DIMS) throw new IllegalArgumentException("gguf: tensor " + name + " must have 1 to 4 dims, got " + Shape.str(t.shape()));
-        if (t.size(-1) % type.blockSize() != 0)
-            throw new IllegalArgumentException("gguf: tensor " + name + " " + Shape.str(t.shape()) + " cannot be " + type
+        if (!(type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || BlockFormats.of(type) != null))
+            throw new IllegalArgumentException("gguf: cannot write " + type + " (F32, F16, BF16 and " + BlockFormats.types() + " only)");
+        checkShape(name, t.shape(), type);
+        tensors.put(name, new Item(name, t, t.shape(), type, null));
+        return this;
+    }
+
+    /** A tensor of {@code shape} stored in block format {@code type} as the given blocks (row-major rows of whole blocks). */
+    public GgufWriter addBlocks(String name, int[] shape, GgmlType type, byte[] blocks) {
+        if (BlockFormats.of(type) == null) throw new IllegalArgumentException("gguf: " + type + " is not a block format written here " + BlockFormats.types());
+        checkShape(name, shape, type);
+        if (blocks.length != type.byteSize(Shape.numel(shape)))
+            throw new IllegalArgumentException("gguf: tensor " + name + " " + Shape.str(shape) + " as " + type + " takes " + type.byteSize(Shape.numel(shape))
+                    + " bytes, got " + blocks.length);
+        tensors.put(name, new Item(name, null, shape.clone(), type, blocks));
+        return this;
+    }
+
+    private void checkShape(String name, int[] shape, GgmlType type) {
+        if (shape.length < 1 || shape.length > GgufFile.MAX_DIMS) throw new IllegalArgumentException("gguf: tensor " + name + " must have 1 to 4 dims, got " + Shape.str(shape));
+        if (shape[shape.length - 1] % type.blockSize() != 0)
+            throw new IllegalArgumentException("gguf: tensor " + name + " " + Shape.str(shape) + " cannot be " + type
                     + ": its last dimension is not a multiple of " + type.blockSize());
         if (tensors.containsKey(name)) throw new IllegalArgumentException("gguf: tensor " + name + " added twice");
-        tensors.put(name, new Item(name, t, type));
-        return this;
     }
 
     public void write(Path path) throws IOException {
@@ -72,12 +93,12 @@ public final class GgufWriter {
         List<Long> offsets = new ArrayList<>();
         long offset = 0;
         for (Item it : tensors.values()) {
-            int[] s = it.tensor().shape();
+            int[] s = it.shape();
             head.string(it.name()).i32(s.length);
             for (int d = s.length - 1; d >= 0; d--) head.i64(s[d]);
             head.i32(it.type().id()).i64(offset);
             offsets.add(offset);
-            offset = GgufFile.align(offset + it.type().byteSize(it.tensor().numel()), alignment);
+            offset = GgufFile.align(offset + it.type().byteSize(it.numel()), alignment);
         }
         AtomicFiles.write(path, out -> {
             ByteBuffer h = head.buffer();
@@ -89,32 +110,32 @@ public final class GgufWriter {
             int i = 0;
             for (Item it : tensors.values()) {
                 pad(out, offsets.get(i++) - at);
-                at = offsets.get(i - 1) + it.type().byteSize(it.tensor().numel());
+                at = offsets.get(i - 1) + it.type().byteSize(it.numel());
                 writeData(it, out);
             }
         });
     }
 
     private static void writeData(Item it, FileChannel out) throws IOException {
+        if (it.blocks() != null) {
+            AtomicFiles.writeFully(out, ByteBuffer.wrap(it.blocks()));
+            return;
+        }
         switch (it.type()) {
             case F32 -> TensorBytes.write(it.tensor(), DType.F32, out);
             case F16 -> TensorBytes.write(it.tensor(), DType.F16, out);
             case BF16 -> TensorBytes.write(it.tensor(), DType.BF16, out);
-            case Q8_0, Q4_0 -> {
+            default -> {
+                BlockFormat f = BlockFormats.of(it.type());
                 float[] x = it.tensor().toFloatArray();
-                int blocksPerChunk = 1 << 14;
-                int blocks = x.length / GgufQuants.QK;
-                int blockBytes = it.type() == GgmlType.Q8_0 ? GgufQuants.Q8_0_BYTES : GgufQuants.Q4_0_BYTES;
-                ByteBuffer buf = ByteBuffer.allocate(blocksPerChunk * blockBytes).order(ByteOrder.LITTLE_ENDIAN);
-                for (int b = 0; b < blocks; b += blocksPerChunk) {
-                    int n = Math.min(blocksPerChunk, blocks - b);
-                    buf.clear();
-                    if (it.type() == GgmlType.Q8_0) GgufQuants.quantizeQ8_0(x, b * GgufQuants.QK, n, buf);
-                    else GgufQuants.quantizeQ4_0(x, b * GgufQuants.QK, n, buf);
-                    AtomicFiles.writeFully(out, buf.flip());
+                int bs = f.blockSize(), bb = f.blockBytes(), blocks = x.length / bs, chunk = 1 << 12;
+                byte[] buf = new byte[chunk * bb];
+                for (int b = 0; b < blocks; b += chunk) {
+                    int n = Math.min(chunk, blocks - b);
+                    for (int k = 0; k < n; k++) f.quantize(x, (b + k) * bs, buf, k * bb);
+                    AtomicFiles.writeFully(out, ByteBuffer.wrap(buf, 0, n * bb));
                 }
             }
-            default -> throw new AssertionError(it.type());
         }
     }
 

@@ -269,6 +269,53 @@ class GgufTest {
         }
     }
 
+    /** Every block format in a model file: each matrix loads as ggml's dequantization of ggml's reference blocks of it. */
+    @ParameterizedTest
+    @CsvSource({"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"})
+    void everyBlockFormatLoadsAsItsDequantizedReferenceBlocks(GgmlType type) throws IOException {
+        LlamaConfig c = dev.stiefel.llama.testing.RandomModels.config(256, 256, 1, 4, 2, 5, Rope.Layout.INTERLEAVED, false);
+        LlamaWeights w = dev.stiefel.llama.testing.RandomModels.random(c, 8, DType.F32);
+        Path p = dir.resolve("q.gguf");
+        GgufModelWriter.write(w, null, p, type);
+        var format = dev.stiefel.llama.io.ggml.BlockFormats.of(type);
+        try (LoadedModel m = GgufLoader.load(p)) {
+            var a = IoFixtures.named(m.weights());
+            IoFixtures.named(w).forEach((name, t) -> {
+                if (name.contains("norm")) return;
+                float[] x = t.toFloatArray(), expected = new float[x.length];
+                format.dequantize(format.quantizeRow(x, 0, x.length), 0, x.length / format.blockSize(), expected, 0);
+                assertBitIdentical(name, a.get(name), Tensor.wrap(expected, t.shape()));
+            });
+        }
+    }
+
+    /**
+     * Ready-made blocks (a method's codes) are written as given, with a rotate-half model's Q/K rows reordered like its
+     * values: the loaded (interleaved) wq is the interleaved order of the blocks' dequantization.
+     */
+    @Test void readyMadeBlocksAreWrittenAsGivenWithQkRowsReordered() throws IOException {
+        LlamaConfig c = dev.stiefel.llama.testing.RandomModels.config(64, 96, 1, 4, 2, 7, Rope.Layout.HALF, true);
+        LlamaWeights w = dev.stiefel.llama.testing.RandomModels.random(c, 9, DType.F32);
+        var q8 = dev.stiefel.llama.io.ggml.BlockFormats.of(GgmlType.Q8_0);
+        float[] x = w.layer(0).wq().toFloatArray();
+        byte[] blocks = q8.quantizeRow(x, 0, x.length);
+        for (int b = 0; b < blocks.length; b += 34) q8.setCode(blocks, b, 3, 255);   // codes no reference rule would choose
+        float[] deq = new float[x.length];
+        q8.dequantize(blocks, 0, x.length / 32, deq, 0);
+        Path p = dir.resolve("blocks.gguf");
+        GgufModelWriter.write(w, null, p, 7, new GgufModelWriter.Encoding() {
+            @Override public GgmlType type(String name) { return name.equals("blk.0.attn_q.weight") ? GgmlType.Q8_0 : GgmlType.F32; }
+            @Override public byte[] blocks(String name) { return name.equals("blk.0.attn_q.weight") ? blocks : null; }
+        }, Map.of("stiefel.note", GgufValue.string("hand-made")));
+        try (LoadedModel m = GgufLoader.load(p); GgufFile f = GgufFile.open(p)) {
+            assertBitIdentical("wq", m.weights().layer(0).wq(), RopePermutation.toInterleaved(Tensor.wrap(deq, w.layer(0).wq().shape()), c.heads()));
+            assertThat(f.metadata().string("stiefel.note")).isEqualTo("hand-made");
+            assertThat(f.metadata().integer("general.file_type")).isEqualTo(7);
+        }
+        assertThatThrownBy(() -> new GgufWriter().addBlocks("t", new int[]{2, 32}, GgmlType.Q8_0, new byte[34]))
+                .hasMessageContainingAll("t", "[2, 32]", "68 bytes", "got 34");
+    }
+
     @Test void rotateHalfWeightsAreStoredInterleaved() throws IOException {
         LlamaConfig c = gqa(Rope.Layout.HALF, true);
         LlamaWeights w = RandomModels.random(c, 12, DType.F32);
@@ -394,11 +441,11 @@ class GgufTest {
     }
 
     @Test void unsupportedTensorTypesAreNamedWhenUsed() throws IOException {
-        Path p = new Raw().header(1, 0).info("blk.0.attn_q.weight", new long[]{256, 2}, GgmlType.Q4_K.id(), 0).align(32)
-                .zeros(2 * 144).write(dir.resolve("k.gguf"));
+        Path p = new Raw().header(1, 0).info("blk.0.attn_q.weight", new long[]{256, 2}, GgmlType.Q3_K.id(), 0).align(32)
+                .zeros(2 * 110).write(dir.resolve("k.gguf"));
         try (GgufFile f = GgufFile.open(p)) {
             assertThatThrownBy(() -> f.tensor("blk.0.attn_q.weight")).isInstanceOf(ModelFormatException.class)
-                    .hasMessageContainingAll("blk.0.attn_q.weight", "offset " + f.dataStart(), "Q4_K", "F32, F16, BF16, Q8_0 and Q4_0");
+                    .hasMessageContainingAll("blk.0.attn_q.weight", "offset " + f.dataStart(), "Q3_K", "F32, F16, BF16 and [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K]");
         }
     }
 

@@ -1,5 +1,9 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.llama.io.GgmlType;
+import dev.stiefel.llama.io.ggml.FileType;
+import dev.stiefel.quant.GgmlTarget;
+import dev.stiefel.quant.MatrixGrid;
 import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.quant.pipeline.Steps;
@@ -106,7 +110,7 @@ public record Gptq(Options options) implements Method, WeightStage {
 
         WeightsBuilder b = new WeightsBuilder(fp);
         Map<String, Object> losses = Steps.section();
-        if (config.weight() != null) quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), progress, losses);
+        if (config.weight() != null) quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), config.ggml(), progress, losses);
         Map<String, Object> errors = Steps.section();
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = b.build();
@@ -117,7 +121,7 @@ public record Gptq(Options options) implements Method, WeightStage {
     }
 
     private void quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
-                                ProgressFactory progress, Map<String, Object> losses) {
+                                GgmlTarget ggml, ProgressFactory progress, Map<String, Object> losses) {
         // The working model reads every linear weight through the builder (quantized ones as soon as they exist) and
         // applies the online transforms everywhere else: within a block, each group's Hessian sees the groups before it
         // already quantized (true-sequential).
@@ -144,16 +148,49 @@ public record Gptq(Options options) implements Method, WeightStage {
                         String name = Linears.name(l, which);
                         Tensor w = b.get(l, which);
                         int rows = w.size(0), cols = w.size(1);
-                        GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, cols, hessians.get(Linears.inputOf(which)).matrix(),
-                                quantizer, options, name);
-                        b.set(l, which, Tensor.wrap(r.weights(), rows, cols));
-                        losses.put(name, Steps.round(r.loss()));
-                        p.status(name.substring(name.lastIndexOf('.') + 1) + " loss " + String.format(java.util.Locale.ROOT, "%.4g", r.loss()));
+                        double[] h = hessians.get(Linears.inputOf(which)).matrix();
+                        double loss;
+                        if (ggml != null) {   // on llama.cpp's grid of this matrix
+                            double[] lossOut = new double[1];
+                            b.set(l, which, onGrid(ggml, w, l, layers, which, h, options, name, lossOut));
+                            loss = lossOut[0];
+                        } else {
+                            GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, cols, h, quantizer, options, name);
+                            b.set(l, which, Tensor.wrap(r.weights(), rows, cols));
+                            loss = r.loss();
+                        }
+                        losses.put(name, Steps.round(loss));
+                        p.status(name.substring(name.lastIndexOf('.') + 1) + " loss " + String.format(java.util.Locale.ROOT, "%.4g", loss));
                         p.step(1);
                     }
                 }
             }
             return new BlockDriver.Done(b.layer(l), List.of(), null);
         }, done -> online);
+    }
+
+    /**
+     * GPTQ on the grid of one linear: block headers by the format's rule on w, codes by GPTQ's column loop under the
+     * Hessian h; returns the dequantized blocks (checked equal, bit for bit, to the values GPTQ propagated errors
+     * against) and GPTQ's loss in {@code loss[0]}. A matrix stored as F16 is rounded to f16 (nothing to choose).
+     */
+    private static Tensor onGrid(GgmlTarget target, Tensor w, int layer, int layers, Linear which, double[] h, Options o,
+                              String name, double[] loss) {
+        int rows = w.size(0), cols = w.size(1);
+        FileType.Choice choice = target.choose(layer, layers, which, cols);
+        if (choice.type() == GgmlType.F16) {
+            loss[0] = Double.NaN;
+            return target.recordF16(w, choice);
+        }
+        float[] x = w.toFloatArray();
+        MatrixGrid grid = target.grid(x, rows, cols, choice, name);
+        GptqSolver.Result r = GptqSolver.quantize(x, rows, cols, h, grid::quantize, o, name);
+        Tensor wq = target.record(grid, choice);
+        float[] v = wq.toFloatArray();
+        for (int i = 0; i < v.length; i++)
+            if (Float.floatToRawIntBits(v[i]) != Float.floatToRawIntBits(r.weights()[i]))
+                throw new IllegalStateException("ggml gptq " + name + ": element " + i + " dequantizes to " + v[i] + " but GPTQ used " + r.weights()[i]);
+        loss[0] = r.loss();
+        return wq;
     }
 }

@@ -52,9 +52,27 @@ public final class GptqSolver {
      * Quantizes w [rows, cols] (row-major, not modified) under the Hessian h [cols, cols] (row-major, not modified).
      */
     public static Result quantize(float[] w0, int rows, int cols, double[] h0, Quantizer quantizer, Gptq.Options o, String name) {
+        return quantize(w0, rows, cols, h0, quantizer, null, o, name);
+    }
+
+    /**
+     * GPTQ on a grid whose parameters are already fixed for every element (llama.cpp's block formats): the column loop
+     * asks {@code grid} for each element's value and the error propagation is GPTQ's; the result's codes and params are
+     * null (the grid holds the codes). Act-order and groups are the grid's business, so they are not used.
+     */
+    public static Result quantize(float[] w0, int rows, int cols, double[] h0, ElementGrid grid, Gptq.Options o, String name) {
+        return quantize(w0, rows, cols, h0, null, grid, o.withActOrder(false), name);
+    }
+
+    /** A fixed grid per element: {@code quantize} picks the code of (row, col) for x, remembers it and returns its value. */
+    public interface ElementGrid {
+        float quantize(int row, int col, float x);
+    }
+
+    private static Result quantize(float[] w0, int rows, int cols, double[] h0, Quantizer quantizer, ElementGrid grid, Gptq.Options o, String name) {
         if (w0.length != rows * cols) throw new IllegalArgumentException("gptq " + name + ": " + w0.length + " weights for " + rows + "×" + cols);
         if (h0.length != cols * cols) throw new IllegalArgumentException("gptq " + name + ": Hessian of " + h0.length + " entries for " + cols + " inputs");
-        QuantSpec spec = quantizer.spec();
+        QuantSpec spec = grid != null ? QuantSpec.weights(8, true, 0) : quantizer.spec();   // (a grid needs no spec)
         float[] w = w0.clone();
         double[] h = h0.clone();
         for (int i = 0; i < w.length; i++)
@@ -74,7 +92,7 @@ public final class GptqSolver {
         // 2. scales fixed up front: per row (or tensor) without groups, per original group with static groups
         int g = spec.granularity() == QuantSpec.Granularity.PER_TENSOR || spec.groupSize() >= cols ? 0 : spec.groupSize();
         boolean dynamicGroups = g > 0 && !o.staticGroups();
-        QuantParams fixed = dynamicGroups ? null : quantizer.fit(w, rows, cols, name);
+        QuantParams fixed = dynamicGroups || grid != null ? null : quantizer.fit(w, rows, cols, name);
 
         // 3. act-order: columns by decreasing H_ii (ties in index order)
         int[] perm = order(h, cols, o.actOrder());
@@ -132,6 +150,14 @@ public final class GptqSolver {
                 float d = u[j * cols + j];
                 float[] e = err[j - i1];
                 for (int r = 0; r < rows; r++) {
+                    if (grid != null) {
+                        float q = grid.quantize(r, orig, col[r]);
+                        out[r * cols + orig] = q;
+                        float diff = col[r] - q;
+                        loss += (double) diff * diff / ((double) d * d) / 2;
+                        e[r] = diff / d;
+                        continue;
+                    }
                     float s, z;
                     if (dynamicGroups) {
                         s = gScale[r * groups + j / g];
@@ -175,7 +201,7 @@ public final class GptqSolver {
         QuantParams params = dynamicGroups
                 ? new QuantParams(spec.bits(), spec.symmetric(), rows, cols, rows, groups, gScale, gZero, groupOf)
                 : fixed;
-        return new Result(out, codes, params, loss, perm);
+        return new Result(out, grid != null ? null : codes, params, loss, perm);
     }
 
     /** The column order: identity, or by decreasing H_ii with ties in index order (act-order / desc_act). */

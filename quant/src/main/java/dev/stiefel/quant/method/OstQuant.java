@@ -272,7 +272,8 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
     /** The view with its initial transforms. */
     public static OstQuantView initialView(LlamaWeights fp, QuantConfig config, Options o) {
         LlamaConfig c = fp.config();
-        OstQuantView.Options vo = new OstQuantView.Options(o.scalings(), true, config.key() != null, true);
+        // on llama.cpp's grids every transform must fold into the weights: no online Hadamard before down_proj
+        OstQuantView.Options vo = new OstQuantView.Options(o.scalings(), true, config.key() != null, true, config.ggml() == null);
         if (o.init() == Init.WOMI) return Womi.view(fp, vo, o.seed());
         boolean id = o.init() == Init.IDENTITY;
         DMatrix[] heads = new DMatrix[c.layers()];

@@ -57,8 +57,14 @@ public final class OstQuantView {
      * @param qkHadamard    the online Hadamard on Q/K after RoPE (QuaRot; wanted when K is quantized)
      * @param pairShared    the Q/K scale is shared by the two features of each rotary pair (must be true to be exact;
      *                      false exists to show that it breaks equivalence)
+     * @param downHadamard  the online Hadamard at down_proj's input (QuaRot); off for a model whose every transform must
+     *                      fold into the weights (a GGUF for llama.cpp, which cannot run it)
      */
-    public record Options(boolean scalings, boolean headRotations, boolean qkHadamard, boolean pairShared) {
+    public record Options(boolean scalings, boolean headRotations, boolean qkHadamard, boolean pairShared, boolean downHadamard) {
+        public Options(boolean scalings, boolean headRotations, boolean qkHadamard, boolean pairShared) {
+            this(scalings, headRotations, qkHadamard, pairShared, true);
+        }
+
         public static Options ostquant(boolean qkHadamard) { return new Options(true, true, qkHadamard, true); }
 
         public static Options spinquant(boolean qkHadamard) { return new Options(false, true, qkHadamard, true); }
@@ -102,7 +108,7 @@ public final class OstQuantView {
         vo = zeros(n, c.kvDim());
         qkScaling = options.scalings() && !c.architecture().qkNorm();
         qk = zeros(qkScaling ? n : 0, options.pairShared() ? c.kvDim() / 2 : c.kvDim());
-        downHadamard = Rotation.hadamard(c.hiddenDim());
+        downHadamard = options.downHadamard() ? Rotation.hadamard(c.hiddenDim()) : null;
         qkRotation = options.qkHadamard() ? Rotation.hadamard(c.headDim()) : null;
     }
 
@@ -257,7 +263,7 @@ public final class OstQuantView {
             case DOWN -> {
                 Var t = r.t().matmul(w);
                 if (s) t = cols(t, scale(upDown, l));
-                t = downHadamard.multiply(t);
+                if (downHadamard != null) t = downHadamard.multiply(t);
                 yield r.matmul(quantize(wq, learning, t, l, which));
             }
         };
@@ -300,7 +306,7 @@ public final class OstQuantView {
                 if (options.scalings()) t = t.div(scale(where == Hooks.Input.ATTN_IN ? attnIn : mlpIn, l).reshape(1, c.dim()));
                 yield t.reshape(shape);
             }
-            case MLP_OUT -> downHadamard.multiply(x);
+            case MLP_OUT -> downHadamard == null ? x : downHadamard.multiply(x);
             default -> x;
         };
     }
@@ -351,7 +357,7 @@ public final class OstQuantView {
             t.add(new ChannelScaling(ChannelScaling.Between.V_O, exp(vo)));
             t.add(new ChannelScaling(ChannelScaling.Between.UP_DOWN, exp(upDown)));
         }
-        t.add(new OnlineRotation(Hooks.Input.MLP_OUT, downHadamard));
+        if (downHadamard != null) t.add(new OnlineRotation(Hooks.Input.MLP_OUT, downHadamard));
         if (qkRotation != null) t.add(new QkRotation(qkRotation));
         return t;
     }

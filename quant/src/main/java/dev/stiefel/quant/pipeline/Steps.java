@@ -12,6 +12,7 @@ import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.pipeline.GgmlSteps;
 import dev.stiefel.quant.transform.Transforms;
 import dev.stiefel.tensor.Tensor;
 
@@ -46,6 +47,10 @@ public final class Steps {
      */
     public static void rtnLinears(WeightsBuilder b, QuantConfig config, ProgressFactory progress, Map<String, Object> errors) {
         if (config.weight() == null) return;
+        if (config.ggml() != null) {
+            GgmlSteps.rtnLinears(b, config.ggml(), errors);
+            return;
+        }
         Quantizer q = new Quantizer(config.weight());
         int layers = b.base().config().layers();
         try (Progress p = progress.open("rtn", layers, "layers")) {
@@ -68,6 +73,10 @@ public final class Steps {
      */
     public static void embeddingAndHead(WeightsBuilder b, QuantConfig config, Map<String, Object> errors) {
         if (config.weight() == null || !(config.quantizeEmbedding() || config.quantizeHead())) return;
+        if (config.ggml() != null) {
+            GgmlSteps.embeddingAndHead(b, config.ggml(), errors);
+            return;
+        }
         Quantizer q = new Quantizer(config.weight());
         LlamaWeights base = b.base();
         boolean tied = base.output() == base.embedding();
