@@ -76,7 +76,7 @@ public final class GgufFile implements AutoCloseable {
         MappedFile file = MappedFile.open(path);
         try {
             return parse(path, file);
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // Errors too: a failed open must not leave the file mapped
             file.close();
             throw e;
         }
@@ -219,7 +219,7 @@ public final class GgufFile implements AutoCloseable {
         if (n > in.remaining() / minBytes)
             throw new ModelFormatException(in.file(), "metadata key " + key + ": array of " + n + " " + et + " at offset " + at
                     + " cannot fit in the " + in.remaining() + " bytes left in the file");
-        List<Object> list = new ArrayList<>((int) n);
+        List<Object> list = new ArrayList<>(ReadLimits.elements(n, 8)); // n was checked against the bytes left above
         for (long i = 0; i < n; i++) {
             GgufValue e = value(in, et, key, depth + 1);
             list.add(e.type() == GgufValue.Type.ARRAY ? e : e.value()); // nested arrays stay GgufValues
@@ -266,7 +266,7 @@ public final class GgufFile implements AutoCloseable {
     }
 
     private Tensor dequantize(TensorInfo t, long at, int[] shape) {
-        int n = (int) t.numel();
+        int n = ReadLimits.elements(t.numel(), 4); // its blocks lie inside the file (checkLayout): at most 7 floats per byte
         float[] out = new float[n];
         int blocks = n / GgufQuants.QK;
         boolean q8 = t.type() == GgmlType.Q8_0;

@@ -48,7 +48,7 @@ public final class Llama2cLoader {
         MappedFile file = MappedFile.open(path);
         try {
             return read(path, file);
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // Errors too (an OutOfMemoryError must not leak the mapping)
             file.close();
             throw e;
         }
@@ -168,23 +168,36 @@ public final class Llama2cLoader {
             return at;
         }
 
+        /**
+         * Refuses {@code count} tensors of {@code bytesEach} bytes that the rest of the file cannot hold, before
+         * anything is allocated for them (a header's layer count alone must not size an array).
+         */
+        private void requireRoom(String name, long count, long bytesEach) throws ModelFormatException {
+            long bytes = count > 0 && bytesEach > Long.MAX_VALUE / count ? Long.MAX_VALUE : count * bytesEach;
+            if (bytes > in.remaining())
+                throw new ModelFormatException(path, "truncated: " + count + " × tensor " + name + " at offset " + in.position() + " need "
+                        + (bytes == Long.MAX_VALUE ? "more than 2^63" : Long.toString(bytes)) + " bytes but the file ends at " + in.size());
+        }
+
         void skip(String name, long bytes) throws ModelFormatException { reserve(name, bytes); }
 
         Tensor f32(String name, int... shape) throws ModelFormatException {
-            long at = reserve(name, numel(shape) * 4);
+            long at = reserve(name, numel(name, shape) * 4);
             return file.tensor(at, DType.F32, shape);
         }
 
         /** {@code layers} tensors of {@code shape}, stored one after another. */
         Tensor[] f32s(String name, int layers, int... shape) throws ModelFormatException {
-            Tensor[] t = new Tensor[layers];
+            requireRoom(name, layers, numel(name, shape) * 4);
+            Tensor[] t = new Tensor[ReadLimits.elements(layers, 8)];
             for (int l = 0; l < layers; l++) t[l] = f32(name + "[" + l + "]", shape);
             return t;
         }
 
         /** int8 values, then one f32 scale per group of {@code groupSize} (export.py's quantize_q80 layout). */
         Tensor q8(String name, int... shape) throws ModelFormatException {
-            long n = numel(shape);
+            long n = numel(name, shape);
+            requireRoom(name + " (int8 values)", n, 1);
             if (n % groupSize != 0)
                 throw new ModelFormatException(path, "tensor " + name + " at offset " + in.position() + " has " + n
                         + " elements, not a multiple of the group size " + groupSize);
@@ -192,7 +205,7 @@ public final class Llama2cLoader {
             long sAt = reserve(name + " (f32 scales)", n / groupSize * 4);
             var seg = file.segment();
             var f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-            float[] x = new float[(int) n];
+            float[] x = new float[ReadLimits.elements(n, 4)]; // n int8 values lie in the file: 4 bytes per byte of it
             for (int g = 0; g < n / groupSize; g++) {
                 float s = seg.get(f32, sAt + 4L * g);
                 for (int j = 0; j < groupSize; j++) {
@@ -204,14 +217,20 @@ public final class Llama2cLoader {
         }
 
         Tensor[] q8s(String name, int layers, int... shape) throws ModelFormatException {
-            Tensor[] t = new Tensor[layers];
+            requireRoom(name, layers, numel(name, shape)); // at least the int8 values of each
+            Tensor[] t = new Tensor[ReadLimits.elements(layers, 8)];
             for (int l = 0; l < layers; l++) t[l] = q8(name + "[" + l + "]", shape);
             return t;
         }
 
-        private long numel(int[] shape) {
+        /** Elements of a tensor: positive header sizes, at most 2^31-1 of them (what one tensor can index). */
+        private long numel(String name, int[] shape) throws ModelFormatException {
             long n = 1;
-            for (int s : shape) n *= s;
+            for (int s : shape) {
+                n *= s; // a product of values below 2^31 that stayed below 2^31: no overflow
+                if (n > Integer.MAX_VALUE)
+                    throw new ModelFormatException(path, "tensor " + name + " at offset " + in.position() + " would have more than 2^31-1 elements");
+            }
             return n;
         }
     }
