@@ -62,11 +62,11 @@ public final class HuggingFaceLoader {
             Map<String, SafetensorsFile> shards = new LinkedHashMap<>();
             for (Map.Entry<String, String> e : readWeightMap(index).entrySet()) {
                 String shard = e.getValue();
-                if (shard.isEmpty() || shard.contains("/") || shard.contains("\\") || shard.indexOf('\0') >= 0)
-                    throw new ModelFormatException(index, "tensor '" + e.getKey() + "' is mapped to '" + shard + "', which is not a file name");
-                Path p = dir.resolve(shard).normalize();
-                if (!dir.normalize().equals(p.getParent()))
+                // a plain file name: no separator, and nothing Path would refuse (a NUL) or resolve to the directory itself
+                if (shard.isEmpty() || shard.contains("/") || shard.contains("\\") || shard.indexOf('\0') >= 0
+                        || !dir.normalize().equals(dir.resolve(shard).normalize().getParent()))
                     throw new ModelFormatException(index, "tensor '" + e.getKey() + "' is mapped to '" + shard + "', which is not a file of this directory");
+                Path p = dir.resolve(shard);
                 SafetensorsFile f = shards.get(shard);
                 if (f == null) {
                     if (!Files.isRegularFile(p)) throw new ModelFormatException(index, "tensor '" + e.getKey() + "' is mapped to shard " + shard + ", which does not exist");

@@ -168,17 +168,6 @@ public final class Llama2cLoader {
             return at;
         }
 
-        /**
-         * Refuses {@code count} tensors of {@code bytesEach} bytes that the rest of the file cannot hold, before
-         * anything is allocated for them (a header's layer count alone must not size an array).
-         */
-        private void requireRoom(String name, long count, long bytesEach) throws ModelFormatException {
-            long bytes = count > 0 && bytesEach > Long.MAX_VALUE / count ? Long.MAX_VALUE : count * bytesEach;
-            if (bytes > in.remaining())
-                throw new ModelFormatException(path, "truncated: " + count + " × tensor " + name + " at offset " + in.position() + " need "
-                        + (bytes == Long.MAX_VALUE ? "more than 2^63" : Long.toString(bytes)) + " bytes but the file ends at " + in.size());
-        }
-
         void skip(String name, long bytes) throws ModelFormatException { reserve(name, bytes); }
 
         Tensor f32(String name, int... shape) throws ModelFormatException {
@@ -186,18 +175,20 @@ public final class Llama2cLoader {
             return file.tensor(at, DType.F32, shape);
         }
 
-        /** {@code layers} tensors of {@code shape}, stored one after another. */
+        /**
+         * {@code layers} tensors of {@code shape}, stored one after another. The list grows one tensor at a time, each
+         * checked against the file first, so a huge layer count fails at the first layer that does not fit (with its
+         * name and offset) instead of sizing an array: a header's count alone never sizes an allocation.
+         */
         Tensor[] f32s(String name, int layers, int... shape) throws ModelFormatException {
-            requireRoom(name, layers, numel(name, shape) * 4);
-            Tensor[] t = new Tensor[ReadLimits.elements(layers, 8)];
-            for (int l = 0; l < layers; l++) t[l] = f32(name + "[" + l + "]", shape);
-            return t;
+            List<Tensor> t = new ArrayList<>();
+            for (int l = 0; l < layers; l++) t.add(f32(name + "[" + l + "]", shape));
+            return t.toArray(new Tensor[ReadLimits.elements(t.size(), 8)]);
         }
 
         /** int8 values, then one f32 scale per group of {@code groupSize} (export.py's quantize_q80 layout). */
         Tensor q8(String name, int... shape) throws ModelFormatException {
             long n = numel(name, shape);
-            requireRoom(name + " (int8 values)", n, 1);
             if (n % groupSize != 0)
                 throw new ModelFormatException(path, "tensor " + name + " at offset " + in.position() + " has " + n
                         + " elements, not a multiple of the group size " + groupSize);
@@ -217,10 +208,9 @@ public final class Llama2cLoader {
         }
 
         Tensor[] q8s(String name, int layers, int... shape) throws ModelFormatException {
-            requireRoom(name, layers, numel(name, shape)); // at least the int8 values of each
-            Tensor[] t = new Tensor[ReadLimits.elements(layers, 8)];
-            for (int l = 0; l < layers; l++) t[l] = q8(name + "[" + l + "]", shape);
-            return t;
+            List<Tensor> t = new ArrayList<>(); // as f32s: each layer checked before it is read
+            for (int l = 0; l < layers; l++) t.add(q8(name + "[" + l + "]", shape));
+            return t.toArray(new Tensor[ReadLimits.elements(t.size(), 8)]);
         }
 
         /** Elements of a tensor: positive header sizes, at most 2^31-1 of them (what one tensor can index). */

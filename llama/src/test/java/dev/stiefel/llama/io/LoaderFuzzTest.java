@@ -15,7 +15,6 @@ import dev.stiefel.llama.tokenizer.Tokenizers;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -93,8 +92,8 @@ class LoaderFuzzTest {
     private interface Load { void load(Path dir, Path target) throws Exception; }
 
     private static final class Stats {
-        long cases, loads, errors, failures, largestRequest;
-        String largestCase = "";
+        long cases, loads, errors, failures, largestRequest, slowestNanos;
+        String largestCase = "", slowestCase = "";
         final List<String> failureNotes = new ArrayList<>();
     }
 
@@ -215,7 +214,7 @@ class LoaderFuzzTest {
         try {
             for (int i = 0; i < CASES; i++) {
                 Random r = new Random(SEED * 1_000_003L + reader.name().hashCode() * 7919L + i);
-                Seed seed = reader.seeds().get(r.nextInt(reader.seeds().size()));
+                Seed seed = pickSeed(reader.seeds(), r);
                 StringBuilder log = new StringBuilder();
                 byte[] mutated = reader.mutator().mutate(seed.files().get(seed.target()), fields.get(seed), r, log);
                 Path dir = Files.createDirectories(root.resolve("c" + i));
@@ -224,6 +223,7 @@ class LoaderFuzzTest {
                 String what = reader.name() + " case " + i + " (seed " + seed.name() + ": " + log + ")";
 
                 ReadLimits.resetLargestRequest();
+                long started = System.nanoTime();
                 Future<?> run = worker.submit(() -> { reader.load().load(dir, target); return null; });
                 String failure = null;
                 try {
@@ -238,6 +238,11 @@ class LoaderFuzzTest {
                     Throwable t = e.getCause();
                     if (reader.clean().isInstance(t) && t.getMessage() != null && t.getMessage().contains(dir.toString())) st.errors++;
                     else failure = describe(t);
+                }
+                long took = System.nanoTime() - started;
+                if (took > st.slowestNanos) {
+                    st.slowestNanos = took;
+                    st.slowestCase = what;
                 }
                 long largest = ReadLimits.largestRequest();
                 if (largest > st.largestRequest) {
@@ -259,7 +264,21 @@ class LoaderFuzzTest {
         } finally {
             worker.shutdownNow();
         }
+        report(); // after each reader, so a campaign stopped early keeps what it finished
         assertThat(st.failureNotes).as("contract failures of " + reader.name() + " (%d of %d cases)", st.failures, st.cases).isEmpty();
+    }
+
+    /**
+     * A seed at random; in the normal suite the large files of ../shared (32,000-token vocabularies, stories260K)
+     * are drawn a quarter as often as the small written ones, which keeps the suite fast. The campaign draws evenly.
+     */
+    private static Seed pickSeed(List<Seed> seeds, Random r) {
+        Seed s = seeds.get(r.nextInt(seeds.size()));
+        if (CASES == QUICK_CASES && s.files().get(s.target()).length > 200_000 && r.nextInt(4) != 0) {
+            List<Seed> small = seeds.stream().filter(x -> x.files().get(x.target()).length <= 200_000).toList();
+            if (!small.isEmpty()) s = small.get(r.nextInt(small.size()));
+        }
+        return s;
     }
 
     private static ExecutorService newWorker() {
@@ -294,16 +313,18 @@ class LoaderFuzzTest {
         }
     }
 
-    @AfterAll static void report() throws IOException {
-        if (STATS.isEmpty()) return;
+    private static void report() throws IOException {
+        if (CASES == QUICK_CASES) return; // the normal suite stays quiet: its assertion says all there is
         StringBuilder b = new StringBuilder("| reader | cases | clean loads | clean errors | contract failures | largest allocation (bytes) |\n"
                 + "|---|---:|---:|---:|---:|---:|\n");
         STATS.forEach((name, s) -> b.append("| ").append(name).append(" | ").append(s.cases).append(" | ").append(s.loads).append(" | ")
                 .append(s.errors).append(" | ").append(s.failures).append(" | ").append(s.largestRequest).append(" |\n"));
         b.append("\n").append(LocalDate.now(ZoneOffset.UTC)).append(", seed ").append(SEED).append(", ").append(CASES).append(" cases per reader\n");
         STATS.forEach((name, s) -> b.append("\nlargest allocation of ").append(name).append(": ").append(s.largestCase).append('\n'));
+        // how close a case came to the time limit, for the console only (timings on a shared machine are no figures)
+        STATS.forEach((name, s) -> System.out.printf("slowest %s case: %d ms, %s%n", name, s.slowestNanos / 1_000_000, s.slowestCase));
         System.out.println(b);
-        if (CASES != QUICK_CASES) Files.writeString(Path.of("target", "fuzz-report.md"), b, StandardCharsets.UTF_8);
+        Files.writeString(Path.of("target", "fuzz-report.md"), b, StandardCharsets.UTF_8);
     }
 
     // ---- using what loaded ----

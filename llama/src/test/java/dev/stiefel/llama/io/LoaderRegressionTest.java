@@ -47,8 +47,9 @@ class LoaderRegressionTest {
         Files.write(p, b);
         ReadLimits.resetLargestRequest();
         assertThatThrownBy(() -> Llama2cLoader.load(p)).isInstanceOf(ModelFormatException.class)
-                .hasMessageStartingWith(p.toString()).hasMessageContaining("2147483647 × tensor").hasMessageContaining("offset")
-                .hasMessageContaining("the file ends at " + b.length);
+                .hasMessageStartingWith(p.toString()) // the per-layer norms come first and run out: the first one that does not fit is named
+                .hasMessageMatching(".*: truncated: tensor (rms_att_weight|attention_norm)\\[\\d+] at offset \\d+ needs 128 bytes but the file ends at "
+                        + b.length);
         assertThat(ReadLimits.largestRequest()).as("bytes a header made the reader allocate").isLessThanOrEqualTo(b.length);
         assertThat(OpenFiles.under(dir)).as("mappings left open").isEmpty();
     }

@@ -30,6 +30,8 @@ final class Mutations {
     private static final long[] BOUNDARY = {0, 1, -1, 0x7FFF_FFFFL, 0x8000_0000L, 0xFFFF_FFFFL, 0x1_0000_0000L, -0x8000_0000L,
             1L << 40, 1L << 62, Long.MAX_VALUE, Long.MIN_VALUE, 0x7FFF_FFF0L, 255, 65536};
     /** Regexes that backtrack exponentially on a run of 'a' that does not end as they want. */
+    /** Paths inside the bulk of a file: vocabularies, merge lists, weight maps. */
+    private static final java.util.regex.Pattern BULK = java.util.regex.Pattern.compile("\\.(vocab|merges|weight_map|tokens)[.\\[]");
     /** Stands for 1,200 nested arrays, past Jackson's nesting limit of 1000, in the written text. */
     private static final String DEEP = "@deep@";
     private static final String[] REGEX_BOMBS = {"(a+)+$", "(a|a)*b", "(a*)*b", "(?:a|aa)+$", "(.*a){25}", "((a+)+)+c", "(x+x+)+y"};
@@ -205,7 +207,7 @@ final class Mutations {
         slots(root, "$", all);
         if (all.isEmpty()) return root;
         // half the time skip the bulk (vocabularies, merge lists, weight maps) to reach the structure around them
-        List<Slot> structural = all.stream().filter(s -> !s.path().matches(".*\\.(vocab|merges|weight_map|tokens)[.\\[].*")).toList();
+        List<Slot> structural = all.stream().filter(s -> !BULK.matcher(s.path()).find()).toList();
         Slot s = r.nextBoolean() && !structural.isEmpty() ? structural.get(r.nextInt(structural.size())) : all.get(r.nextInt(all.size()));
         JsonNode old = s.get();
         switch (r.nextInt(7)) {
