@@ -31,6 +31,7 @@ public final class GgufFile implements AutoCloseable {
     public static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
     public static final int DEFAULT_ALIGNMENT = 32;
     static final int MAX_DIMS = 4;
+    static final int MAX_ALIGNMENT = 1 << 30;
 
     /**
      * One tensor's info. {@code ne} is in ggml order (fastest first); {@code offset} is relative to the data
@@ -114,8 +115,8 @@ public final class GgufFile implements AutoCloseable {
         if (metadata.contains("general.alignment")) {
             GgufValue a = metadata.get("general.alignment");
             long v = metadata.integer("general.alignment");
-            if (a.type() != GgufValue.Type.UINT32 || v <= 0 || Long.bitCount(v) != 1)
-                throw new ModelFormatException(path, "general.alignment at offset " + a.offset() + " is " + a + ", expected a UINT32 power of two");
+            if (a.type() != GgufValue.Type.UINT32 || v <= 0 || v > MAX_ALIGNMENT || Long.bitCount(v) != 1) // 2^31 would turn negative as an int
+                throw new ModelFormatException(path, "general.alignment at offset " + a.offset() + " is " + a + ", expected a UINT32 power of two up to 2^30");
             alignment = (int) v;
         }
 
@@ -266,7 +267,7 @@ public final class GgufFile implements AutoCloseable {
     }
 
     private Tensor dequantize(TensorInfo t, long at, int[] shape) {
-        int n = ReadLimits.elements(t.numel(), 4); // its blocks lie inside the file (checkLayout): at most 7 floats per byte
+        int n = ReadLimits.elements(t.numel(), 4); // its blocks lie inside the file (checkLayout): 128 bytes of floats per 34- or 18-byte block
         float[] out = new float[n];
         int blocks = n / GgufQuants.QK;
         boolean q8 = t.type() == GgmlType.Q8_0;

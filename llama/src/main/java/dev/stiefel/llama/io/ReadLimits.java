@@ -12,9 +12,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * much memory a bad header managed to ask for. Whole-file reads (JSON, tokenizer.model, tokenizer.bin) are capped.
  */
 public final class ReadLimits {
-    /** config.json and model.safetensors.index.json: a few KiB in practice (a 405B model's index is ~70 KiB). */
+    /** config.json and model.safetensors.index.json: kilobytes in practice, even for the largest sharded models. */
     public static final long MAX_CONFIG_JSON_BYTES = 16L << 20;
-    /** tokenizer.json, tokenizer.model, tokenizer.bin: real ones are at most tens of MiB (Gemma's ~17 MiB). */
+    /** tokenizer.json, tokenizer.model, tokenizer.bin: real ones are at most tens of MiB. */
     public static final long MAX_TOKENIZER_BYTES = 512L << 20;
     /** The largest array a reader makes: Java arrays index with an int (minus the VM's header slack). */
     public static final long MAX_ARRAY_ELEMENTS = Integer.MAX_VALUE - 8;

@@ -42,7 +42,7 @@ final class FormatFields {
         return f;
     }
 
-    /** GGUF: version, counts, every key and string length, value and element types, array counts, dimension counts, ne, tensor types and offsets. */
+    /** GGUF: version, counts, every key and string length, integer values, value and element types, array counts, dimension counts, ne, tensor types and offsets. */
     static List<Field> gguf(byte[] b) {
         List<Field> f = new ArrayList<>(List.of(new Field(4, 4), new Field(8, 8), new Field(16, 8)));
         ByteBuffer in = le(b);
@@ -77,12 +77,19 @@ final class FormatFields {
         pos[0] += 8 + (int) in.getLong(pos[0]);
     }
 
+    /** A metadata value; 32- and 64-bit integers count as fields too (block_count, embedding_length, token ids, alignment). */
     private static void value(ByteBuffer in, int type, int[] pos, List<Field> f, boolean record) {
         switch (type) {
             case 0, 1, 7 -> pos[0] += 1;
             case 2, 3 -> pos[0] += 2;
-            case 4, 5, 6 -> pos[0] += 4;
-            case 10, 11, 12 -> pos[0] += 8;
+            case 4, 5, 6 -> {
+                if (record && type != 6) f.add(new Field(pos[0], 4));
+                pos[0] += 4;
+            }
+            case 10, 11, 12 -> {
+                if (record && type != 12) f.add(new Field(pos[0], 8));
+                pos[0] += 8;
+            }
             case 8 -> string(in, pos, f, record);
             case 9 -> {
                 int et = in.getInt(pos[0]);

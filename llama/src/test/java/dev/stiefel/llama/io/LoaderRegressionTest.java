@@ -108,6 +108,29 @@ class LoaderRegressionTest {
         }
     }
 
+    /** GGUF: general.alignment 2^31 passed as a power of two and became a negative int alignment. */
+    @Test void ggufAlignmentMustFitAnInt() throws IOException {
+        Path p = dir.resolve("a.gguf");
+        new GgufWriter().alignment(64).putString("general.architecture", "llama").write(p);
+        byte[] b = Files.readAllBytes(p);
+        byte[] key = "general.alignment".getBytes(StandardCharsets.UTF_8);
+        int at = indexOf(b, key) + key.length + 4; // after the key, the UINT32 type tag, then the value
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at, 1 << 31);
+        Files.write(p, b);
+        assertThatThrownBy(() -> GgufFile.open(p)).isInstanceOf(ModelFormatException.class).hasMessageStartingWith(p.toString())
+                .hasMessageContaining("general.alignment at offset " + at).hasMessageContaining("power of two up to 2^30");
+        assertThat(OpenFiles.under(dir)).isEmpty();
+    }
+
+    private static int indexOf(byte[] b, byte[] key) {
+        outer:
+        for (int i = 0; i + key.length <= b.length; i++) {
+            for (int j = 0; j < key.length; j++) if (b[i + j] != key[j]) continue outer;
+            return i;
+        }
+        throw new AssertionError("key not found");
+    }
+
     private static byte[] safetensors(String header) {
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
         ByteBuffer b = ByteBuffer.allocate(8 + h.length).order(ByteOrder.LITTLE_ENDIAN);
