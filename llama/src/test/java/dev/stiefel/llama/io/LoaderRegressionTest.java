@@ -4,7 +4,9 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.MappedFile;
 import dev.stiefel.tensor.Rope;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -119,6 +121,20 @@ class LoaderRegressionTest {
         Files.write(p, b);
         assertThatThrownBy(() -> GgufFile.open(p)).isInstanceOf(ModelFormatException.class).hasMessageStartingWith(p.toString())
                 .hasMessageContaining("general.alignment at offset " + at).hasMessageContaining("power of two up to 2^30");
+        assertThat(OpenFiles.under(dir)).isEmpty();
+    }
+
+    /** The leak check the fuzz test relies on sees a mapping while it is open, and not after close. */
+    @Test void openFilesSeesAMappingUntilItIsClosed() throws IOException {
+        Assumptions.assumeTrue(OpenFiles.available(), "no /proc/self/maps here");
+        Path p = dir.resolve("x.bin");
+        Files.write(p, new byte[4096]);
+        MappedFile f = MappedFile.open(p);
+        try {
+            assertThat(OpenFiles.under(dir)).anySatisfy(line -> assertThat(line).startsWith("mapping").contains(p.toString()));
+        } finally {
+            f.close();
+        }
         assertThat(OpenFiles.under(dir)).isEmpty();
     }
 
