@@ -70,6 +70,7 @@ final class ByteCursor {
         if (n > Integer.MAX_VALUE - 8)
             throw new ModelFormatException(file, what + " at offset " + pos + " claims " + n + " bytes, more than one array can hold");
         long at = take(n, what);
+        ReadLimits.elements(n, 1);
         return segment.asSlice(at, n).toArray(ValueLayout.JAVA_BYTE);
     }
 

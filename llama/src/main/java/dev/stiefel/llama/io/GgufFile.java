@@ -34,6 +34,7 @@ public final class GgufFile implements AutoCloseable {
     public static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
     public static final int DEFAULT_ALIGNMENT = 32;
     static final int MAX_DIMS = 4;
+    static final int MAX_ALIGNMENT = 1 << 30;
 
     /**
      * One tensor's info. {@code ne} is in ggml order (fastest first); {@code offset} is relative to the data
@@ -79,7 +80,7 @@ public final class GgufFile implements AutoCloseable {
         MappedFile file = MappedFile.open(path);
         try {
             return parse(path, file);
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // Errors too: a failed open must not leave the file mapped
             file.close();
             throw e;
         }
@@ -117,8 +118,8 @@ public final class GgufFile implements AutoCloseable {
         if (metadata.contains("general.alignment")) {
             GgufValue a = metadata.get("general.alignment");
             long v = metadata.integer("general.alignment");
-            if (a.type() != GgufValue.Type.UINT32 || v <= 0 || Long.bitCount(v) != 1)
-                throw new ModelFormatException(path, "general.alignment at offset " + a.offset() + " is " + a + ", expected a UINT32 power of two");
+            if (a.type() != GgufValue.Type.UINT32 || v <= 0 || v > MAX_ALIGNMENT || Long.bitCount(v) != 1) // 2^31 would turn negative as an int
+                throw new ModelFormatException(path, "general.alignment at offset " + a.offset() + " is " + a + ", expected a UINT32 power of two up to 2^30");
             alignment = (int) v;
         }
 
@@ -222,7 +223,7 @@ public final class GgufFile implements AutoCloseable {
         if (n > in.remaining() / minBytes)
             throw new ModelFormatException(in.file(), "metadata key " + key + ": array of " + n + " " + et + " at offset " + at
                     + " cannot fit in the " + in.remaining() + " bytes left in the file");
-        List<Object> list = new ArrayList<>((int) n);
+        List<Object> list = new ArrayList<>(ReadLimits.elements(n, 8)); // n was checked against the bytes left above
         for (long i = 0; i < n; i++) {
             GgufValue e = value(in, et, key, depth + 1);
             list.add(e.type() == GgufValue.Type.ARRAY ? e : e.value()); // nested arrays stay GgufValues
@@ -271,7 +272,7 @@ public final class GgufFile implements AutoCloseable {
 
     /** ggml's dequantization (the {@code dequantize_row_*} formulas, {@link BlockFormat#dequantize}) into an f32 heap tensor. */
     private Tensor dequantize(TensorInfo t, BlockFormat format, long at, int[] shape) {
-        int n = (int) t.numel();
+        int n = ReadLimits.elements(t.numel(), 4); // its blocks lie inside the file (checkLayout); the floats are at most ~8x their bytes
         float[] out = new float[n];
         int bs = format.blockSize(), bb = format.blockBytes();
         Parallel.forRange(n / bs, Math.max(1, 131072 / bb), (from, to) -> {

@@ -2,6 +2,8 @@ package dev.stiefel.llama.io;
 
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.tokenizer.TokenizerFormatException;
+import dev.stiefel.llama.tokenizer.Tokenizers;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Shape;
@@ -36,7 +38,7 @@ public final class GgufLoader {
             Vocabulary v = vocabulary(f);
             String pre = v != null && f.metadata().contains("tokenizer.ggml.pre") ? f.metadata().string("tokenizer.ggml.pre") : null;
             return new LoadedModel(w, v, ModelFormat.GGUF, path, pre);
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // Errors too: a failed load must not leave the file mapped
             f.close();
             throw e;
         }
@@ -154,8 +156,14 @@ public final class GgufLoader {
         int unk = specialId(f, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1, tokens.size());
         boolean addBos = m.bool("tokenizer.ggml.add_bos_token", spm);
         boolean addSpace = m.bool("tokenizer.ggml.add_space_prefix", spm);
-        return new Vocabulary(spm ? Vocabulary.Kind.SENTENCEPIECE : Vocabulary.Kind.BYTE_LEVEL_BPE, tokens, scores, types, merges,
+        Vocabulary v = new Vocabulary(spm ? Vocabulary.Kind.SENTENCEPIECE : Vocabulary.Kind.BYTE_LEVEL_BPE, tokens, scores, types, merges,
                 bos, eos, unk, addBos, addSpace);
+        try {
+            Tokenizers.validate(v, "the vocabulary in tokenizer.ggml.* (tokens at offset " + m.get("tokenizer.ggml.tokens").offset() + ")");
+        } catch (TokenizerFormatException e) {
+            throw new ModelFormatException(f.path(), e.getMessage());
+        }
+        return v;
     }
 
     /** A special token id; absent or 0xFFFFFFFF (llama.cpp's "none") gives the default, or -1 if that is out of range. */

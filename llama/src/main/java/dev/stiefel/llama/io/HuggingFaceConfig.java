@@ -1,6 +1,5 @@
 package dev.stiefel.llama.io;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -10,7 +9,6 @@ import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.Map;
@@ -79,12 +77,7 @@ public final class HuggingFaceConfig {
     private HuggingFaceConfig() {}
 
     public static LlamaConfig read(Path configJson) throws IOException {
-        JsonNode root;
-        try {
-            root = JSON.readTree(Files.readString(configJson));
-        } catch (JsonProcessingException e) {
-            throw new ModelFormatException(configJson, "not valid JSON: " + e.getOriginalMessage());
-        }
+        JsonNode root = JsonFiles.read(configJson, ReadLimits.MAX_CONFIG_JSON_BYTES, JSON);
         if (root == null || !root.isObject()) throw new ModelFormatException(configJson, "expected a JSON object");
         return parse(configJson, root);
     }

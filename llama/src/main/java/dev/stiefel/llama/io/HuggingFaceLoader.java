@@ -1,6 +1,5 @@
 package dev.stiefel.llama.io;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
@@ -50,7 +49,7 @@ public final class HuggingFaceLoader {
             LlamaWeights w = new Reader(config, where, source, new LinkedHashSet<>()).read();
             return new LlamaWeights(w.config(), w.embedding(), w.layers(), w.finalNorm(),
                     config.tiedEmbeddings() ? null : w.output(), opened);
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // Errors too (OutOfMemoryError, StackOverflowError): the mappings must not outlive a failed load
             opened.forEach(SafetensorsFile::close);
             throw e;
         }
@@ -64,9 +63,11 @@ public final class HuggingFaceLoader {
             Map<String, SafetensorsFile> shards = new LinkedHashMap<>();
             for (Map.Entry<String, String> e : readWeightMap(index).entrySet()) {
                 String shard = e.getValue();
-                Path p = dir.resolve(shard).normalize();
-                if (!p.getParent().equals(dir.normalize()) || shard.contains("/") || shard.contains("\\"))
+                // a plain file name: no separator, and nothing Path would refuse (a NUL) or resolve to the directory itself
+                if (shard.isEmpty() || shard.contains("/") || shard.contains("\\") || shard.indexOf('\0') >= 0
+                        || !dir.normalize().equals(dir.resolve(shard).normalize().getParent()))
                     throw new ModelFormatException(index, "tensor '" + e.getKey() + "' is mapped to '" + shard + "', which is not a file of this directory");
+                Path p = dir.resolve(shard);
                 SafetensorsFile f = shards.get(shard);
                 if (f == null) {
                     if (!Files.isRegularFile(p)) throw new ModelFormatException(index, "tensor '" + e.getKey() + "' is mapped to shard " + shard + ", which does not exist");
@@ -93,12 +94,7 @@ public final class HuggingFaceLoader {
     }
 
     private static Map<String, String> readWeightMap(Path index) throws IOException {
-        JsonNode root;
-        try {
-            root = HuggingFaceConfig.JSON.readTree(Files.readString(index));
-        } catch (JsonProcessingException e) {
-            throw new ModelFormatException(index, "not valid JSON: " + e.getOriginalMessage());
-        }
+        JsonNode root = JsonFiles.read(index, ReadLimits.MAX_CONFIG_JSON_BYTES, HuggingFaceConfig.JSON);
         JsonNode map = root == null ? null : root.get("weight_map");
         if (map == null || !map.isObject()) throw new ModelFormatException(index, "expected an object with a weight_map");
         Map<String, String> out = new LinkedHashMap<>();

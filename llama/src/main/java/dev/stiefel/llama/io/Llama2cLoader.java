@@ -48,7 +48,7 @@ public final class Llama2cLoader {
         MappedFile file = MappedFile.open(path);
         try {
             return read(path, file);
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // Errors too (an OutOfMemoryError must not leak the mapping)
             file.close();
             throw e;
         }
@@ -171,20 +171,24 @@ public final class Llama2cLoader {
         void skip(String name, long bytes) throws ModelFormatException { reserve(name, bytes); }
 
         Tensor f32(String name, int... shape) throws ModelFormatException {
-            long at = reserve(name, numel(shape) * 4);
+            long at = reserve(name, numel(name, shape) * 4);
             return file.tensor(at, DType.F32, shape);
         }
 
-        /** {@code layers} tensors of {@code shape}, stored one after another. */
+        /**
+         * {@code layers} tensors of {@code shape}, stored one after another. The list grows one tensor at a time, each
+         * checked against the file first, so a huge layer count fails at the first layer that does not fit (with its
+         * name and offset) instead of sizing an array: a header's count alone never sizes an allocation.
+         */
         Tensor[] f32s(String name, int layers, int... shape) throws ModelFormatException {
-            Tensor[] t = new Tensor[layers];
-            for (int l = 0; l < layers; l++) t[l] = f32(name + "[" + l + "]", shape);
-            return t;
+            List<Tensor> t = new ArrayList<>();
+            for (int l = 0; l < layers; l++) t.add(f32(name + "[" + l + "]", shape));
+            return t.toArray(new Tensor[ReadLimits.elements(t.size(), 8)]);
         }
 
         /** int8 values, then one f32 scale per group of {@code groupSize} (export.py's quantize_q80 layout). */
         Tensor q8(String name, int... shape) throws ModelFormatException {
-            long n = numel(shape);
+            long n = numel(name, shape);
             if (n % groupSize != 0)
                 throw new ModelFormatException(path, "tensor " + name + " at offset " + in.position() + " has " + n
                         + " elements, not a multiple of the group size " + groupSize);
@@ -192,7 +196,7 @@ public final class Llama2cLoader {
             long sAt = reserve(name + " (f32 scales)", n / groupSize * 4);
             var seg = file.segment();
             var f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-            float[] x = new float[(int) n];
+            float[] x = new float[ReadLimits.elements(n, 4)]; // n int8 values lie in the file: 4 bytes per byte of it
             for (int g = 0; g < n / groupSize; g++) {
                 float s = seg.get(f32, sAt + 4L * g);
                 for (int j = 0; j < groupSize; j++) {
@@ -204,14 +208,19 @@ public final class Llama2cLoader {
         }
 
         Tensor[] q8s(String name, int layers, int... shape) throws ModelFormatException {
-            Tensor[] t = new Tensor[layers];
-            for (int l = 0; l < layers; l++) t[l] = q8(name + "[" + l + "]", shape);
-            return t;
+            List<Tensor> t = new ArrayList<>(); // as f32s: each layer checked before it is read
+            for (int l = 0; l < layers; l++) t.add(q8(name + "[" + l + "]", shape));
+            return t.toArray(new Tensor[ReadLimits.elements(t.size(), 8)]);
         }
 
-        private long numel(int[] shape) {
+        /** Elements of a tensor: positive header sizes, at most 2^31-1 of them (what one tensor can index). */
+        private long numel(String name, int[] shape) throws ModelFormatException {
             long n = 1;
-            for (int s : shape) n *= s;
+            for (int s : shape) {
+                n *= s; // a product of values below 2^31 that stayed below 2^31: no overflow
+                if (n > Integer.MAX_VALUE)
+                    throw new ModelFormatException(path, "tensor " + name + " at offset " + in.position() + " would have more than 2^31-1 elements");
+            }
             return n;
         }
     }

@@ -88,7 +88,7 @@ public final class SafetensorsFile implements AutoCloseable {
             Map<String, Entry> entries = new LinkedHashMap<>();
             for (Entry e : list) entries.put(e.name(), e);
             return new SafetensorsFile(path, file, dataStart, Collections.unmodifiableMap(metadata), Collections.unmodifiableMap(entries));
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // Errors too: a failed open must not leave the file mapped
             file.close();
             throw e;
         }
@@ -144,12 +144,13 @@ public final class SafetensorsFile implements AutoCloseable {
         long begin = off.get(0).asLong(), end = off.get(1).asLong();
         if (begin < 0 || end < begin)
             throw new ModelFormatException(path, where + ": data_offsets " + off + " are not an increasing pair of non-negative offsets");
-        long need;
-        try {
-            need = Math.multiplyExact(Shape.numel(shape), (long) dtype.bytes());
-        } catch (ArithmeticException e) {
-            throw new ModelFormatException(path, where + ": shape " + Shape.str(shape) + " is too large");
+        long numel = 1;
+        for (int d : shape) {
+            numel *= d; // at most 2^31-1 times a size below 2^31: no overflow before the check
+            if (numel > Integer.MAX_VALUE)
+                throw new ModelFormatException(path, where + ": shape " + Shape.str(shape) + " has more than 2^31-1 elements, more than a tensor can index");
         }
+        long need = numel * dtype.bytes();
         if (end - begin != need)
             throw new ModelFormatException(path, where + ": data_offsets " + off + " hold " + (end - begin) + " bytes (file offset "
                     + (dataStart + begin) + ") but shape " + Shape.str(shape) + " of " + dtype + " needs " + need + " bytes");

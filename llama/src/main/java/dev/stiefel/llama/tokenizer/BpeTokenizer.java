@@ -85,10 +85,10 @@ public final class BpeTokenizer implements Tokenizer {
 
     /** A byte-level BPE tokenizer for a vocabulary read from a model file (GGUF "gpt2" tokenizer model). */
     static BpeTokenizer fromVocabulary(Vocabulary v, PreTokenizer preTokenizer) {
+        Tokenizers.validate(v, "vocabulary");
         List<String[]> merges = new ArrayList<>(v.merges().size());
-        for (String m : v.merges()) {
-            int space = m.indexOf(' ', 1); // a merge is "left right"; neither half of a byte-level token contains ' '
-            if (space < 0) throw new TokenizerFormatException("vocabulary merge '" + m + "' is not two tokens separated by a space");
+        for (String m : v.merges()) { // Tokenizers.validate checked each is "left right"
+            int space = m.indexOf(' ', 1);
             merges.add(new String[]{m.substring(0, space), m.substring(space + 1)});
         }
         // Control and user-defined tokens are what llama.cpp matches in text before BPE; control ones are special.

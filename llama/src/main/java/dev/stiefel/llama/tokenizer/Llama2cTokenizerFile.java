@@ -1,10 +1,11 @@
 package dev.stiefel.llama.tokenizer;
 
+import dev.stiefel.llama.io.ReadLimits;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,7 +28,7 @@ public final class Llama2cTokenizerFile {
     public static Vocabulary readVocabulary(Path file) {
         byte[] bytes;
         try {
-            bytes = Files.readAllBytes(file);
+            bytes = ReadLimits.readAll(file, ReadLimits.MAX_TOKENIZER_BYTES, "the llama2.c tokenizer");
         } catch (IOException e) {
             throw new TokenizerFormatException(file + ": cannot read llama2.c tokenizer: " + e.getMessage(), e);
         }

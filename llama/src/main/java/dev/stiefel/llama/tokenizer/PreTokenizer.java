@@ -92,7 +92,9 @@ sealed interface PreTokenizer {
     }
 
     /** Splits around the matches of a pattern; with {@code invert} the matches are the pieces and the rest the delimiters. */
-    record Split(Pattern pattern, Behavior behavior, boolean invert) implements PreTokenizer {
+    record Split(FilePattern pattern, Behavior behavior, boolean invert) implements PreTokenizer {
+        Split(Pattern builtIn, Behavior behavior, boolean invert) { this(FilePattern.builtIn(builtIn), behavior, invert); }
+
         @Override public void split(String text, boolean atTextStart, List<String> out) {
             splitAround(pattern.matcher(text), text, behavior, invert, out);
         }

@@ -29,6 +29,9 @@ final class ProtoReader {
 
     boolean hasMore() { return pos < end; }
 
+    /** The byte offset of the next read in the file. */
+    int position() { return pos; }
+
     /** Reads the next tag; {@link #field()} and {@link #wireType()} then describe the value that follows. */
     void nextTag() {
         int at = pos;

@@ -1,7 +1,8 @@
 package dev.stiefel.llama.tokenizer;
 
+import dev.stiefel.llama.io.ReadLimits;
+
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,7 +30,7 @@ public final class SentencePieceModelFile {
     public static SentencePieceTokenizer load(Path file) {
         byte[] bytes;
         try {
-            bytes = Files.readAllBytes(file);
+            bytes = ReadLimits.readAll(file, ReadLimits.MAX_TOKENIZER_BYTES, "the SentencePiece model");
         } catch (IOException e) {
             throw new TokenizerFormatException(file + ": cannot read SentencePiece model: " + e.getMessage(), e);
         }
@@ -75,10 +76,12 @@ public final class SentencePieceModelFile {
         Vocabulary vocabulary = new Vocabulary(Vocabulary.Kind.SENTENCEPIECE, pieces, scoreArray, typeArray, List.of(),
                 checkId(source, "bos_id", trainer.bos, n), checkId(source, "eos_id", trainer.eos, n),
                 checkId(source, "unk_id", trainer.unk, n), true, normalizer.addDummyPrefix);
+        Tokenizers.validate(vocabulary, source);
         return new SentencePieceTokenizer(vocabulary, normalizer.removeExtraWhitespaces);
     }
 
     private static void readPiece(ProtoReader r, List<String> pieces, List<Float> scores, List<Integer> types) {
+        int at = r.position();
         String piece = null;
         float score = 0;
         int type = Vocabulary.NORMAL;
@@ -91,8 +94,10 @@ public final class SentencePieceModelFile {
                 default -> r.skip();
             }
         }
-        if (piece == null || piece.isEmpty()) throw r.error(0, "piece " + pieces.size() + " has no text");
-        if (type < Vocabulary.NORMAL || type > Vocabulary.BYTE) throw r.error(0, "piece " + pieces.size() + " '" + piece + "' has unknown type " + type);
+        if (piece == null || piece.isEmpty()) throw r.error(at, "piece " + pieces.size() + " has no text");
+        if (type < Vocabulary.NORMAL || type > Vocabulary.BYTE) throw r.error(at, "piece " + pieces.size() + " '" + piece + "' has unknown type " + type);
+        if (type == Vocabulary.BYTE && SentencePieceTokenizer.parseByte(piece) < 0)
+            throw r.error(at, "piece " + pieces.size() + " '" + piece + "' has type BYTE but is not a <0xXX> piece");
         pieces.add(piece);
         scores.add(score);
         types.add(type);

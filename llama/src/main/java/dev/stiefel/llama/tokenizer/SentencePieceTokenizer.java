@@ -50,7 +50,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
     public SentencePieceTokenizer(Vocabulary vocab, boolean removeExtraWhitespaces) {
         if (vocab.kind() != Vocabulary.Kind.SENTENCEPIECE)
             throw new IllegalArgumentException("SentencePiece tokenizer needs a SENTENCEPIECE vocabulary, got " + vocab.kind());
-        if (vocab.scores() == null) throw new IllegalArgumentException("SentencePiece vocabulary has no scores");
+        Tokenizers.validate(vocab, "SentencePiece vocabulary");
         this.vocab = vocab;
         this.removeExtraWhitespaces = removeExtraWhitespaces;
         this.scores = vocab.scores();
@@ -65,8 +65,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
             mergeable.add(target ? piece : null);
             if (type == Vocabulary.USER_DEFINED) users.add(piece);
             if (type == Vocabulary.BYTE) {
-                int b = parseByte(piece);
-                if (b < 0) throw new IllegalArgumentException("SentencePiece vocabulary: byte piece " + id + " is '" + piece + "', expected <0xXX>");
+                int b = parseByte(piece); // a <0xXX> piece: validate checked
                 if (byteTokens[b] < 0) byteTokens[b] = id;
             }
         }
@@ -78,8 +77,6 @@ public final class SentencePieceTokenizer implements Tokenizer {
         for (char c = Character.MIN_SURROGATE; c <= Character.MAX_SURROGATE; c++) isolating[c] = false;
         this.allPieces = new PieceIndex(vocab.tokens());
         this.byteFallback = Arrays.stream(byteTokens).anyMatch(t -> t >= 0);
-        if (!byteFallback && vocab.unk() < 0)
-            throw new IllegalArgumentException("SentencePiece vocabulary has neither byte pieces nor an unknown piece: characters outside it could not be encoded");
         users.sort((a, b) -> b.length() - a.length()); // longest match first
         this.userDefined = users.toArray(String[]::new);
         this.decoded = new byte[vocab.size()][];

@@ -3,7 +3,6 @@ package dev.stiefel.llama.tokenizer;
 import java.text.Normalizer;
 import java.util.List;
 import java.util.Locale;
-import java.util.regex.Pattern;
 
 /**
  * A tokenizer.json normalizer: rewrites each stretch of text between added tokens before pre-tokenization. The ones
@@ -19,8 +18,7 @@ sealed interface TextNormalizer {
     }
 
     /** Replaces every match of a regex or every occurrence of a literal string. */
-    record Replace(Pattern pattern, String content) implements TextNormalizer {
-        static Replace literal(String from, String to) { return new Replace(Pattern.compile(Pattern.quote(from)), to); }
+    record Replace(FilePattern pattern, String content) implements TextNormalizer {
 
         @Override public String apply(String text) {
             return pattern.matcher(text).replaceAll(java.util.regex.Matcher.quoteReplacement(content));

@@ -2,6 +2,9 @@ package dev.stiefel.llama.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stiefel.llama.io.JsonFiles;
+import dev.stiefel.llama.io.ModelFormatException;
+import dev.stiefel.llama.io.ReadLimits;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -11,8 +14,6 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 
 /**
  * Reads a Hugging Face {@code tokenizer.json} whose model is BPE: byte-level files (GPT-2, LLaMA-3, SmolLM: a
@@ -24,6 +25,11 @@ import java.util.regex.PatternSyntaxException;
  */
 public final class TokenizerJsonFile {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /**
+     * How far token ids may run past the number of entries that name them: ids are dense in real files, and the
+     * vocabulary list is sized by the largest id, so a lone huge id must not size it.
+     */
+    static final int MAX_ID_GAP = 1 << 16;
 
     private final String source;
 
@@ -32,9 +38,11 @@ public final class TokenizerJsonFile {
     public static BpeTokenizer load(Path file) {
         JsonNode root, config = null;
         try {
-            root = JSON.readTree(file.toFile());
+            root = JsonFiles.read(file, ReadLimits.MAX_TOKENIZER_BYTES, JSON);
             Path configFile = file.resolveSibling("tokenizer_config.json");
-            if (Files.isRegularFile(configFile)) config = JSON.readTree(configFile.toFile());
+            if (Files.isRegularFile(configFile)) config = JsonFiles.read(configFile, ReadLimits.MAX_CONFIG_JSON_BYTES, JSON);
+        } catch (ModelFormatException e) {
+            throw new TokenizerFormatException(e.getMessage(), e);
         } catch (IOException e) {
             throw new TokenizerFormatException(file + ": cannot read tokenizer JSON: " + e.getMessage(), e);
         }
@@ -64,24 +72,27 @@ public final class TokenizerJsonFile {
         // Vocabulary by id: the model's vocab plus the added tokens, which may extend it.
         JsonNode vocabNode = model.path("vocab");
         if (!vocabNode.isObject()) throw error("model.vocab", "expected an object of token -> id");
+        JsonNode addedNode = array(root, "added_tokens");
+        int idLimit = vocabNode.size() + addedNode.size() + MAX_ID_GAP;
         List<String> tokens = new ArrayList<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = vocabNode.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
-            put(tokens, e.getValue().asInt(-1), e.getKey(), "model.vocab['" + e.getKey() + "']");
+            put(tokens, idOf(e.getValue()), idLimit, e.getKey(), "model.vocab['" + e.getKey() + "']");
         }
         List<AddedTokens.Token> added = new ArrayList<>();
-        JsonNode addedNode = root.path("added_tokens");
         for (int i = 0; i < addedNode.size(); i++) {
             JsonNode a = addedNode.get(i);
+            if (!a.isObject() || !a.path("content").isTextual())
+                throw error("added_tokens[" + i + "]", "expected an object with a string content and an integer id, got " + a);
             String content = a.path("content").asText();
-            int id = a.path("id").asInt(-1);
-            put(tokens, id, content, "added_tokens[" + i + "]");
+            int id = idOf(a.path("id"));
+            put(tokens, id, idLimit, content, "added_tokens[" + i + "]");
             added.add(new AddedTokens.Token(id, content, a.path("special").asBoolean(false), a.path("lstrip").asBoolean(false),
                     a.path("rstrip").asBoolean(false), a.path("single_word").asBoolean(false)));
         }
 
         List<String[]> merges = new ArrayList<>();
-        JsonNode mergesNode = model.path("merges");
+        JsonNode mergesNode = array(model, "model.merges");
         for (int i = 0; i < mergesNode.size(); i++) {
             JsonNode m = mergesNode.get(i);
             if (m.isArray() && m.size() == 2) {
@@ -115,8 +126,12 @@ public final class TokenizerJsonFile {
                 model.path("ignore_merges").asBoolean(false), bos, eos, bosPrefix, addBos));
     }
 
-    private void put(List<String> tokens, int id, String token, String where) {
-        if (id < 0 || id > 10_000_000) throw error(where, "token id " + id + " is not a valid id");
+    /** The id in {@code n}, or -1 when it is not an integer that fits an int. */
+    private static int idOf(JsonNode n) { return n.isIntegralNumber() && n.canConvertToInt() ? n.asInt() : -1; }
+
+    private void put(List<String> tokens, int id, int idLimit, String token, String where) {
+        if (id < 0 || id >= idLimit)
+            throw error(where, "token id " + id + " is not a valid id (expected 0 to " + (idLimit - 1) + ": the number of entries plus " + MAX_ID_GAP + ")");
         while (tokens.size() <= id) tokens.add(null);
         String old = tokens.get(id);
         if (old != null && !old.equals(token)) throw error(where, "id " + id + " is both '" + old + "' and '" + token + "'");
@@ -129,12 +144,12 @@ public final class TokenizerJsonFile {
         return switch (type) {
             case "Sequence" -> {
                 List<PreTokenizer> steps = new ArrayList<>();
-                JsonNode list = n.path("pretokenizers");
+                JsonNode list = array(n, where + ".pretokenizers");
                 for (int i = 0; i < list.size(); i++) steps.add(preTokenizer(list.get(i), where + ".pretokenizers[" + i + "]"));
                 yield new PreTokenizer.Sequence(steps);
             }
             case "Split" -> {
-                Pattern p = pattern(n.path("pattern"), where + ".pattern");
+                FilePattern p = pattern(n.path("pattern"), where + ".pattern");
                 PreTokenizer.Behavior behavior = switch (n.path("behavior").asText()) {
                     case "Isolated" -> PreTokenizer.Behavior.ISOLATED;
                     case "Removed" -> PreTokenizer.Behavior.REMOVED;
@@ -159,7 +174,7 @@ public final class TokenizerJsonFile {
         return switch (type) {
             case "Sequence" -> {
                 List<TextNormalizer> steps = new ArrayList<>();
-                JsonNode list = n.path("normalizers");
+                JsonNode list = array(n, where + ".normalizers");
                 for (int i = 0; i < list.size(); i++) {
                     TextNormalizer step = normalizer(list.get(i), where + ".normalizers[" + i + "]");
                     if (step != null) steps.add(step);
@@ -181,7 +196,7 @@ public final class TokenizerJsonFile {
     private BpeTokenizer.Decoding decoding(JsonNode n, String where, boolean byteLevelWords) {
         if (n.isMissingNode() || n.isNull()) return new BpeTokenizer.Decoding(byteLevelWords, false, false, 0);
         List<JsonNode> steps = new ArrayList<>();
-        if (n.path("type").asText().equals("Sequence")) n.path("decoders").forEach(steps::add);
+        if (n.path("type").asText().equals("Sequence")) array(n, where + ".decoders").forEach(steps::add);
         else steps.add(n);
         boolean byteLevel = false, metaspace = false, byteFallback = false;
         int strip = 0;
@@ -221,7 +236,7 @@ public final class TokenizerJsonFile {
         String type = n.path("type").asText();
         switch (type) {
             case "Sequence" -> {
-                for (JsonNode p : n.path("processors")) {
+                for (JsonNode p : array(n, "post_processor.processors")) {
                     int[] prefix = templatePrefix(p, tokens);
                     if (prefix.length > 0) return prefix;
                 }
@@ -230,13 +245,20 @@ public final class TokenizerJsonFile {
             case "ByteLevel" -> { return new int[0]; }
             case "TemplateProcessing" -> {
                 IntList prefix = new IntList(2);
-                for (JsonNode item : n.path("single")) {
+                for (JsonNode item : array(n, "post_processor.single")) {
                     if (item.has("Sequence")) break;
                     String name = item.path("SpecialToken").path("id").asText(null);
                     if (name == null) continue;
                     JsonNode ids = n.path("special_tokens").path(name).path("ids");
-                    if (ids.isArray() && !ids.isEmpty()) ids.forEach(id -> prefix.add(id.asInt()));
-                    else if (tokens.contains(name)) prefix.add(tokens.indexOf(name));
+                    if (ids.isArray() && !ids.isEmpty()) {
+                        for (JsonNode id : ids) {
+                            int i = idOf(id);
+                            if (i < 0 || i >= tokens.size() || tokens.get(i) == null)
+                                throw error("post_processor.special_tokens['" + name + "'].ids", "id " + id + " is not a token of the "
+                                        + tokens.size() + "-token vocabulary");
+                            prefix.add(i);
+                        }
+                    } else if (tokens.contains(name)) prefix.add(tokens.indexOf(name));
                     else throw error("post_processor.single", "special token '" + name + "' is not in the vocabulary");
                 }
                 return prefix.toArray();
@@ -251,14 +273,22 @@ public final class TokenizerJsonFile {
         return name == null ? -1 : tokens.indexOf(name);
     }
 
-    private Pattern pattern(JsonNode n, String where) {
-        try {
-            if (n.has("String")) return Pattern.compile(Pattern.quote(n.path("String").asText()));
-            if (n.has("Regex")) return Pattern.compile(n.path("Regex").asText(), Pattern.UNICODE_CHARACTER_CLASS);
-        } catch (PatternSyntaxException e) {
-            throw error(where, "regex does not compile in java.util.regex: " + e.getDescription() + " in " + n.path("Regex").asText());
-        }
+    private FilePattern pattern(JsonNode n, String where) {
+        String at = source + ": " + where;
+        if (n.path("String").isTextual()) return FilePattern.compile(n.path("String").asText(), true, at);
+        if (n.path("Regex").isTextual()) return FilePattern.compile(n.path("Regex").asText(), false, at);
         throw error(where, "expected {\"String\": ...} or {\"Regex\": ...}, got " + n);
+    }
+
+    /**
+     * The array at {@code field} of {@code parent} ({@code where} names it, the last path element being the field),
+     * empty when absent or null; anything else that is not an array is an error.
+     */
+    private JsonNode array(JsonNode parent, String where) {
+        JsonNode n = parent.path(where.substring(where.lastIndexOf('.') + 1));
+        if (n.isMissingNode() || n.isNull()) return JSON.createArrayNode();
+        if (!n.isArray()) throw error(where, "expected an array, got " + n.getNodeType());
+        return n;
     }
 
     private char replacement(JsonNode n, String where) {

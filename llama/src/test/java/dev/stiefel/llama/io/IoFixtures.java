@@ -86,9 +86,10 @@ final class IoFixtures {
         return new Vocabulary(Vocabulary.Kind.SENTENCEPIECE, tokens, scores, types, List.of(), 1, 2, 0, true, true);
     }
 
+    /** {@code n} >= 9 byte-level tokens whose merges name tokens of the vocabulary (as a GGUF reader now checks). */
     static Vocabulary bpeVocabulary(int n) {
-        List<String> tokens = new ArrayList<>();
-        for (int i = 0; i < n; i++) tokens.add("Ġt" + i);
+        List<String> tokens = new ArrayList<>(List.of("Ġ", "t", "1", "0", "Ġt", "Ġt1", "Ġt10"));
+        for (int i = tokens.size(); i < n; i++) tokens.add("Ġx" + i);
         return new Vocabulary(Vocabulary.Kind.BYTE_LEVEL_BPE, tokens, null, null, List.of("Ġ t", "Ġt 1", "Ġt1 0"), n - 1, n - 2, -1, false, false);
     }
 }
