@@ -29,9 +29,6 @@ public enum GgmlType {
     /** Bytes per block, or 0 where this reader does not know the layout. */
     public int typeSize() { return typeSize; }
 
-    /** Whether this reader turns such tensors into f32-readable tensors. */
-    public boolean isReadable() { return this == F32 || this == F16 || this == BF16 || dev.stiefel.llama.io.ggml.BlockFormats.of(this) != null; }
-
     /** Bytes of {@code numel} elements (a whole number of blocks), or -1 when the layout is unknown. */
     public long byteSize(long numel) { return typeSize == 0 ? -1 : numel / blockSize * typeSize; }
 
