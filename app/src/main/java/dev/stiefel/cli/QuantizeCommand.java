@@ -76,49 +76,50 @@ final class QuantizeCommand implements Callable<Integer> {
         boolean embedded = modelOptions.model == null;
         String calibName = calib != null ? calib : embedded ? "stories-calib" : "c4";
         List<String> evalNames = evals != null ? evals : List.of(embedded ? "stories" : "wikitext2");
-        try (ModelSession s = ModelSession.open(modelOptions)) {
+        RunStats stats = new RunStats();
+        try (ModelSession s = stats.time("load", () -> ModelSession.open(modelOptions))) {
+            stats.model(s.loaded().source());
             int window = Math.min(seqLen, s.weights().config().maxSeqLen());
             LlamaModel fp = s.model();
 
             // evaluation tokens, and calibration windows that never overlap them
             Map<String, int[]> evalTokens = new LinkedHashMap<>();
-            for (String name : evalNames) evalTokens.put(name, tokens(s, DataSources.evalText(name)));
-            CalibrationData calibration;
-            String split = null;
-            if (calibName.equals("generated")) {
-                calibration = CalibrationData.generated(fp, nsamples, window, s.tokenizer().bos(), 1.0, 0.95, seed);
-            } else {
+            String[] split = {null};
+            CalibrationData calibration = stats.time("data", () -> {
+                for (String name : evalNames) evalTokens.put(name, tokens(s, DataSources.evalText(name)));
+                if (calibName.equals("generated")) return CalibrationData.generated(fp, nsamples, window, s.tokenizer().bos(), 1.0, 0.95, seed);
                 int[] calTokens = tokens(s, DataSources.calibrationText(calibName));
                 if (evalTokens.containsKey(calibName)) {
                     TokenSplit t = TokenSplit.of(calTokens, TokenSplit.DEFAULT_CALIBRATION_FRACTION);
                     evalTokens.put(calibName, t.evaluation());
                     calTokens = t.calibration();
-                    split = t.toString();
+                    split[0] = t.toString();
                 }
-                calibration = CalibrationData.sample(calTokens, nsamples, window, seed, calibName);
-            }
-            System.err.println("calibration: " + calibration.source() + (split != null ? "; " + split : ""));
+                return CalibrationData.sample(calTokens, nsamples, window, seed, calibName);
+            });
+            System.err.println("calibration: " + calibration.source() + (split[0] != null ? "; " + split[0] : ""));
 
             ObjectNode report = EvalCommand.JSON.createObjectNode();
             report.put("model", s.description()).put("seqlen", window).put("eval_windows", evalWindows).put("seed", seed);
             report.set("calibration", EvalCommand.JSON.valueToTree(calibration.describe()));
-            if (split != null) report.put("calibration_split", split);
+            if (split[0] != null) report.put("calibration_split", split[0]);
             ArrayNode rows = report.putArray("results");
 
             List<String[]> table = new ArrayList<>();
-            table.add(row("fp16", "-", ppl(fp, evalTokens, window, "fp", rows.addObject().put("method", "fp").put("config", "fp"))));
+            ObjectNode fpRow = rows.addObject().put("method", "fp").put("config", "fp");
+            table.add(row("fp16", "-", stats.time("evaluate", () -> ppl(fp, evalTokens, window, "fp", fpRow))));
             QuantizedModel last = null;
             QuantConfig lastConfig = null;
             for (QuantConfig config : plannedConfigs) {
                 for (String m : methods) {
                     Method method = method(m);
                     long t0 = System.nanoTime();
-                    QuantizedModel q = method.apply(s.weights(), calibration, config, ProgressFactory.STDERR);
+                    QuantizedModel q = stats.time("quantize " + m, () -> method.apply(s.weights(), calibration, config, ProgressFactory.STDERR));
                     double seconds = (System.nanoTime() - t0) * 1e-9;
                     ObjectNode r = rows.addObject().put("method", m).put("config", config.shorthand()).put("quantize_seconds", seconds);
                     r.set("settings", EvalCommand.JSON.valueToTree(config.describe()));
                     r.set("report", EvalCommand.JSON.valueToTree(q.report()));
-                    table.add(row(config.shorthand(), m, ppl(q.model(), evalTokens, window, m + " " + config.shorthand(), r)));
+                    table.add(row(config.shorthand(), m, stats.time("evaluate", () -> ppl(q.model(), evalTokens, window, m + " " + config.shorthand(), r))));
                     last = q;
                     lastConfig = config;
                     if (save != null && GgufSave.isGguf(save) && GgufSave.isPattern(save)) {
@@ -155,6 +156,10 @@ final class QuantizeCommand implements Callable<Integer> {
                 HuggingFaceWriter.write(last.weights(), save);
                 System.err.println("wrote the last quantized weights to " + save + " (activation/KV quantization is applied at run time, not stored)");
             }
+            System.err.println(stats.summary());
+            ObjectNode cost = report.putObject("cost");
+            cost.set("seconds", EvalCommand.JSON.valueToTree(stats.seconds()));
+            cost.put("peak_heap_bytes", RunStats.peakHeapBytes()).put("model_file_bytes", stats.mappedBytes());
             if (json != null) EvalCommand.writeJson(json, report);
         }
         return 0;

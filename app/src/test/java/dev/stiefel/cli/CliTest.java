@@ -69,6 +69,12 @@ class CliTest {
         JsonNode rows = n.get("results");
         assertThat(rows).hasSize(1 + dev.stiefel.quant.catalog.Methods.NAMES.size());
         assertThat(rows.get(0).get("method").asText()).isEqualTo("fp");
+        // the run's cost: seconds per stage (one per method), the peak heap, the model file's size
+        assertThat(r[2]).contains("time: load").contains("quantize flatquant").contains("memory: peak heap");
+        JsonNode cost = n.get("cost");
+        assertThat(cost.get("seconds").size()).isEqualTo(3 + dev.stiefel.quant.catalog.Methods.NAMES.size());
+        assertThat(cost.get("model_file_bytes").asLong()).isEqualTo(Files.size(model.resolve("model.safetensors")));
+        assertThat(cost.get("peak_heap_bytes").asLong()).isGreaterThan(1 << 20);
         double fp = rows.get(0).get("perplexity").elements().next().asDouble();
         for (int i = 1; i < rows.size(); i++) {
             JsonNode row = rows.get(i);

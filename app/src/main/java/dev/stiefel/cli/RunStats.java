@@ -1,0 +1,77 @@
+package dev.stiefel.cli;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+/**
+ * What a long run cost, printed at its end: seconds per stage (in the order they ran, a stage run twice adds up), the
+ * peak Java heap (the sum of the heap pools' peaks since the JVM started) and the bytes of the model files, which
+ * the loaders map instead of reading (so they are page cache, not heap).
+ */
+final class RunStats {
+    private final Map<String, Double> seconds = new LinkedHashMap<>();
+    private long mappedBytes;
+
+    /** Runs {@code work} as stage {@code stage}. */
+    <T> T time(String stage, Callable<T> work) throws Exception {
+        long t0 = System.nanoTime();
+        try {
+            return work.call();
+        } finally {
+            seconds.merge(stage, (System.nanoTime() - t0) * 1e-9, Double::sum);
+        }
+    }
+
+    /** The size of the model's files: one file (GGUF, llama2.c), or the safetensors shards of a Hugging Face directory. */
+    void model(Path source) {
+        try {
+            if (Files.isRegularFile(source)) { mappedBytes = Files.size(source); return; }
+            try (Stream<Path> files = Files.list(source)) {
+                mappedBytes = files.filter(p -> p.toString().endsWith(".safetensors")).mapToLong(p -> {
+                    try { return Files.size(p); } catch (IOException e) { throw new UncheckedIOException(e); }
+                }).sum();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading the size of " + source, e);
+        }
+    }
+
+    Map<String, Double> seconds() { return seconds; }
+
+    long mappedBytes() { return mappedBytes; }
+
+    static long peakHeapBytes() {
+        long peak = 0;
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans())
+            if (pool.getType() == MemoryType.HEAP && pool.getPeakUsage() != null) peak += pool.getPeakUsage().getUsed();
+        return peak;
+    }
+
+    /** Two lines for the end of a run. */
+    String summary() {
+        StringBuilder b = new StringBuilder("time:");
+        double total = 0;
+        for (var e : seconds.entrySet()) {
+            b.append(String.format(Locale.ROOT, " %s %.1f s,", e.getKey(), e.getValue()));
+            total += e.getValue();
+        }
+        b.append(String.format(Locale.ROOT, " total %.1f s%nmemory: peak heap %s, model files mapped %s", total, bytes(peakHeapBytes()), bytes(mappedBytes)));
+        return b.toString();
+    }
+
+    static String bytes(long n) {
+        if (n >= 1L << 30) return String.format(Locale.ROOT, "%.2f GiB", n / (double) (1L << 30));
+        if (n >= 1L << 20) return String.format(Locale.ROOT, "%.1f MiB", n / (double) (1L << 20));
+        return String.format(Locale.ROOT, "%.1f KiB", n / 1024.0);
+    }
+}
