@@ -3,12 +3,15 @@ package dev.stiefel.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
 import dev.stiefel.llama.eval.EvalDataset;
 import dev.stiefel.llama.eval.Perplexity;
+import dev.stiefel.llama.io.HuggingFaceLoader;
 import dev.stiefel.llama.io.HuggingFaceWriter;
 import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.GptqExport;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
@@ -49,6 +52,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--config", split = ",", defaultValue = "W4A16g32",
             description = "shorthand settings, comma-separated: W4A16, W3A16g32, W8A8, W4A4KV4, W3A3K2V2 ... (default: ${DEFAULT-VALUE})") List<String> configs;
     @Option(names = "--wgroup", description = "weight group size (overrides the shorthand's)") Integer wgroup;
+    @Option(names = "--wsym", description = "symmetric weight grids (zero point fixed at the middle; default: asymmetric)") boolean weightSymmetric;
     @Option(names = "--clip-search", description = "search the weight clipping ratio minimising the L2.4 error (QuaRot/GPTQ)") boolean clipSearch;
     @Option(names = "--act-order", description = "GPTQ: quantize columns in order of decreasing Hessian diagonal") boolean actOrder;
     @Option(names = "--static-groups", description = "GPTQ: fix group scales before the column loop") boolean staticGroups;
@@ -62,6 +66,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--eval-windows", defaultValue = "0", description = "score at most this many windows per dataset (0: all)") int evalWindows;
     @Option(names = "--seed", defaultValue = "0", description = "calibration sampling seed (default: ${DEFAULT-VALUE})") long seed;
     @Option(names = "--save", description = "write the last quantized model here: a Hugging Face checkpoint (fake-quantized weights), or a GGUF file (name *.gguf) for the llama.cpp configs Q4_0 ... Q4_K_M; {method} and {config} in a .gguf name write every model") Path save;
+    @Option(names = "--save-format", description = "how --save writes a directory: hf (fake-quantized weights, the default) or gptq (a GPTQ-format "
+            + "checkpoint, qweight/qzeros/scales/g_idx, that transformers and vLLM load: 4 or 8 bits, weight-only, rtn or gptq with --static-groups "
+            + "when grouped); a *.gguf name is always GGUF") String saveFormat;
     @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
 
     @Override public Integer call() throws Exception {
@@ -70,6 +77,7 @@ final class QuantizeCommand implements Callable<Integer> {
         List<QuantConfig> plannedConfigs = new ArrayList<>();
         for (String c : configs) plannedConfigs.add(configure(QuantConfig.parse(c)));
         for (String m : methods) method(m); // built again per config below: a method may keep state across one run
+        boolean gptqFormat = checkSaveFormat(plannedConfigs.getLast());
         if (nsamples < 1) throw new IllegalArgumentException("--nsamples must be >= 1, got " + nsamples);
         if (seqLen < 2) throw new IllegalArgumentException("--seqlen must be >= 2, got " + seqLen);
         if (evalWindows < 0) throw new IllegalArgumentException("--eval-windows must be >= 0, got " + evalWindows);
@@ -152,6 +160,18 @@ final class QuantizeCommand implements Callable<Integer> {
             if (save != null && last != null && GgufSave.isGguf(save)) {
                 // (with {method}/{config} in the name every model was written as it was made)
                 if (!GgufSave.isPattern(save)) GgufSave.write(s, lastConfig, last, methods.get(methods.size() - 1), save);
+            } else if (save != null && last != null && gptqFormat) {
+                GptqExport.Result written = GptqExport.write(s.weights(), last, save);
+                System.err.printf(Locale.ROOT, "wrote %s %s to %s as a GPTQ checkpoint (%d linears, %d-bit, group %s, %s); f16 scales move a weight by at most %.3g%n",
+                        methods.getLast(), lastConfig.shorthand(), save, written.linears(), written.settings().bits(),
+                        written.settings().groupSize() == 0 ? "per channel" : written.settings().groupSize(),
+                        written.settings().symmetric() ? "symmetric" : "asymmetric", written.maxWeightChange());
+                // read the checkpoint back and score it on the same windows: what a runtime loading it computes
+                try (LlamaWeights back = HuggingFaceLoader.load(save)) {
+                    ObjectNode fileRow = report.putObject("gptq_file").put("path", save.toString()).put("max_weight_change", written.maxWeightChange());
+                    String[] cells = ppl(new LlamaModel(back), evalTokens, window, methods.getLast() + " (gptq file)", fileRow);
+                    System.err.println("perplexity of the file read back: " + String.join(" ", cells));
+                }
             } else if (save != null && last != null) {
                 HuggingFaceWriter.write(last.weights(), save);
                 System.err.println("wrote the last quantized weights to " + save + " (activation/KV quantization is applied at run time, not stored)");
@@ -167,10 +187,11 @@ final class QuantizeCommand implements Callable<Integer> {
 
     private QuantConfig configure(QuantConfig c) {
         if (c.weight() == null) return c;
-        if (c.ggml() != null && (wgroup != null || clipSearch))
-            throw new IllegalArgumentException("--config " + c.shorthand() + ": llama.cpp's grids fix the block size and the scale rule; --wgroup and --clip-search do not apply");
+        if (c.ggml() != null && (wgroup != null || clipSearch || weightSymmetric))
+            throw new IllegalArgumentException("--config " + c.shorthand() + ": llama.cpp's grids fix the block size and the scale rule; --wgroup, --wsym and --clip-search do not apply");
         QuantSpec w = c.weight();
         if (wgroup != null) w = QuantSpec.weights(w.bits(), w.symmetric(), wgroup);
+        if (weightSymmetric) w = w.withSymmetric(true);
         if (clipSearch) w = w.withClipping(QuantSpec.Clipping.search());
         return c.withWeight(w);
     }
@@ -183,6 +204,16 @@ final class QuantizeCommand implements Callable<Integer> {
 
     private static int[] tokens(ModelSession s, EvalDataset d) {
         return d.tokens(t -> s.tokenizer().encode(t, false), s.tokenizer().bos(), false);
+    }
+
+    /** Whether --save writes a GPTQ checkpoint; refuses, before anything runs, what that format cannot hold. */
+    private boolean checkSaveFormat(QuantConfig lastConfig) {
+        if (saveFormat == null || saveFormat.equals("hf")) return false;
+        if (!saveFormat.equals("gptq")) throw new IllegalArgumentException("--save-format must be hf or gptq, got '" + saveFormat + "'");
+        if (save == null) throw new IllegalArgumentException("--save-format gptq needs --save DIR");
+        if (GgufSave.isGguf(save)) throw new IllegalArgumentException("--save " + save + " names a GGUF file; --save-format gptq writes a directory");
+        GptqExport.settings(lastConfig);
+        return true;
     }
 
     private String[] ppl(LlamaModel model, Map<String, int[]> evalTokens, int window, String label, ObjectNode out) {

@@ -59,6 +59,29 @@ class CliTest {
         assertThat(again[0]).as(again[2]).isEqualTo("0");
     }
 
+    @Test void quantizeSavesAGptqCheckpointThatLoadsBack() throws Exception {
+        Path saved = dir.resolve("gptq-format"), json = dir.resolve("gptq.json");
+        String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
+                "--nsamples", "4", "--eval-windows", "2", "--config", "W4A16g16", "--wsym", "--method", "rtn", "--save-format", "gptq",
+                "--save", saved.toString(), "--json", json.toString());
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        assertThat(r[2]).contains("as a GPTQ checkpoint (14 linears, 4-bit, group 16, symmetric)").contains("perplexity of the file read back");
+        assertThat(Files.readString(saved.resolve("config.json"))).contains("\"quant_method\" : \"gptq\"");
+        assertThat(new ObjectMapper().readTree(json.toFile()).get("gptq_file").get("perplexity")).isNotNull();
+        String[] again = run("eval", "ppl", "--model", saved.toString(), "--tokenizer", model.resolve("tokenizer.bin").toString(),
+                "--dataset", text.toString(), "--seqlen", "32", "--limit", "2");
+        assertThat(again[0]).as(again[2]).isEqualTo("0");
+        // refused before anything loads: activations quantized; after quantizing: GPTQ's dynamic groups
+        String[] act = run("quantize", "--model", dir.resolve("no-such-model").toString(), "--config", "W4A8", "--save-format", "gptq", "--save", saved.toString());
+        assertThat(act[0]).isEqualTo("2");
+        assertThat(act[2]).contains("weight-only").doesNotContain("no-such-model");
+        String[] dynamic = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
+                "--nsamples", "4", "--eval-windows", "2", "--config", "W4A16g16", "--wsym", "--method", "gptq", "--save-format", "gptq",
+                "--save", dir.resolve("dynamic").toString());
+        assertThat(dynamic[0]).isEqualTo("2");
+        assertThat(dynamic[2]).contains("--static-groups");
+    }
+
     @Test void everyMethodRunsEndToEndOnAGeneratedCheckpoint() throws Exception {
         Path json = dir.resolve("all.json");
         String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",

@@ -69,12 +69,21 @@ public final class HuggingFaceConfig {
 
     /** Keys with a known meaning this model does not compute, with the reason given when they are refused. */
     private static final Map<String, String> REFUSED = Map.of(
-            "quantization_config", "the checkpoint is already quantized (its weights need that method's kernels)",
             "auto_map", "the model runs custom modelling code, which may compute something else than the architecture named",
             "partial_rotary_factor", "partial rotary embeddings are not implemented",
             "pruned_heads", "pruned attention heads are not implemented");
 
     private HuggingFaceConfig() {}
+
+    /** The GPTQ settings of a config.json with a quantization_config, null without one; any other form is refused. */
+    static GptqCheckpoint.Settings gptq(Path file, JsonNode root) throws ModelFormatException {
+        JsonNode q = root.get("quantization_config");
+        return q == null || q.isNull() ? null : GptqCheckpoint.parseSettings(file, q);
+    }
+
+    static GptqCheckpoint.Settings readGptq(Path configJson) throws IOException {
+        return gptq(configJson, JsonFiles.read(configJson, ReadLimits.MAX_CONFIG_JSON_BYTES, JSON));
+    }
 
     public static LlamaConfig read(Path configJson) throws IOException {
         JsonNode root = JsonFiles.read(configJson, ReadLimits.MAX_CONFIG_JSON_BYTES, JSON);
@@ -90,6 +99,8 @@ public final class HuggingFaceConfig {
         for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
             String key = it.next();
             if (HARMLESS.contains(key) || key.startsWith("_") || COMMON.contains(key) || TYPE_KEYS.get(type).contains(key)) continue;
+            // a GPTQ checkpoint's linears are dequantized on load (GptqCheckpoint); every other quantization is refused there
+            if (key.equals("quantization_config")) { gptq(file, root); continue; }
             if (REFUSED.containsKey(key) && !root.get(key).isNull())
                 throw new ModelFormatException(file, key + " is not supported: " + REFUSED.get(key));
             if (REFUSED.containsKey(key)) continue;

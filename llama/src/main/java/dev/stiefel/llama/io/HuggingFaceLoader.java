@@ -46,7 +46,7 @@ public final class HuggingFaceLoader {
         try {
             Map<String, SafetensorsFile> where = openTensors(dir, opened);
             Path source = Files.isRegularFile(dir.resolve(INDEX)) ? dir.resolve(INDEX) : dir.resolve(SINGLE);
-            LlamaWeights w = new Reader(config, where, source, new LinkedHashSet<>()).read();
+            LlamaWeights w = new Reader(config, HuggingFaceConfig.readGptq(dir.resolve(CONFIG)), where, source, new LinkedHashSet<>()).read();
             return new LlamaWeights(w.config(), w.embedding(), w.layers(), w.finalNorm(),
                     config.tiedEmbeddings() ? null : w.output(), opened);
         } catch (Throwable e) { // Errors too (OutOfMemoryError, StackOverflowError): the mappings must not outlive a failed load
@@ -107,7 +107,7 @@ public final class HuggingFaceLoader {
     }
 
     /** Collects the named tensors, checking each shape against the config. */
-    private record Reader(LlamaConfig c, Map<String, SafetensorsFile> where, Path source, Set<String> used) {
+    private record Reader(LlamaConfig c, GptqCheckpoint.Settings gptq, Map<String, SafetensorsFile> where, Path source, Set<String> used) {
 
         LlamaWeights read() throws ModelFormatException {
             Tensor emb = get("model.embed_tokens.weight", c.vocabSize(), c.dim());
@@ -143,6 +143,13 @@ public final class HuggingFaceLoader {
         }
 
         Tensor get(String name, int... shape) throws ModelFormatException {
+            if (gptq != null && name.endsWith("_proj.weight") && !where.containsKey(name)) { // a GPTQ linear: its four tensors, dequantized
+                String prefix = name.substring(0, name.length() - ".weight".length());
+                SafetensorsFile f = where.get(prefix + ".qweight");
+                if (f == null) throw new ModelFormatException(source, "tensor '" + name + "' is missing, and so is its GPTQ form '" + prefix + ".qweight'");
+                used.addAll(GptqCheckpoint.tensorNames(prefix));
+                return GptqCheckpoint.read(f, prefix, gptq, shape[0], shape[1]);
+            }
             SafetensorsFile f = where.get(name);
             if (f == null) throw new ModelFormatException(source, "tensor '" + name + "' is missing");
             SafetensorsFile.Entry e = f.entry(name);
