@@ -42,12 +42,16 @@ public final class GgmlTarget {
      * A QuantSpec close to the file type's default grid, for code that reads a spec's bits or group size (reports,
      * searches that need a group size); the weights themselves are quantized by this target, never by the spec.
      */
-    public QuantSpec approximateSpec() {
-        return switch (fileType.defaultType()) {
+    public QuantSpec approximateSpec() { return approximateSpec(fileType.defaultType()); }
+
+    /** The QuantSpec closest to one ggml type's grid: its bits, its symmetry and its (sub-)block. */
+    public static QuantSpec approximateSpec(GgmlType t) {
+        return switch (t) {
             case Q4_0 -> QuantSpec.weights(4, true, 32);
             case Q5_0 -> QuantSpec.weights(5, true, 32);
             case Q5_1 -> QuantSpec.weights(5, false, 32);
             case Q8_0 -> QuantSpec.weights(8, true, 32);
+            case Q5_K -> QuantSpec.weights(5, false, 32);
             case Q6_K -> QuantSpec.weights(6, true, 16);
             default -> QuantSpec.weights(4, false, 32);   // Q4_1, Q4_K
         };
