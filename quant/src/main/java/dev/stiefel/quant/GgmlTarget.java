@@ -42,12 +42,16 @@ public final class GgmlTarget {
      * A QuantSpec close to the file type's default grid, for code that reads a spec's bits or group size (reports,
      * searches that need a group size); the weights themselves are quantized by this target, never by the spec.
      */
-    public QuantSpec approximateSpec() {
-        return switch (fileType.defaultType()) {
+    public QuantSpec approximateSpec() { return approximateSpec(fileType.defaultType()); }
+
+    /** The QuantSpec closest to one ggml type's grid: its bits, its symmetry and its (sub-)block. */
+    public static QuantSpec approximateSpec(GgmlType t) {
+        return switch (t) {
             case Q4_0 -> QuantSpec.weights(4, true, 32);
             case Q5_0 -> QuantSpec.weights(5, true, 32);
             case Q5_1 -> QuantSpec.weights(5, false, 32);
             case Q8_0 -> QuantSpec.weights(8, true, 32);
+            case Q5_K -> QuantSpec.weights(5, false, 32);
             case Q6_K -> QuantSpec.weights(6, true, 16);
             default -> QuantSpec.weights(4, false, 32);   // Q4_1, Q4_K
         };
@@ -78,12 +82,30 @@ public final class GgmlTarget {
      * llama-quantize writes), returned dequantized; the blocks are recorded for the exporter.
      */
     public Tensor rtn(Tensor w, FileType.Choice choice, String name) {
-        if (w.dim() != 2) throw new IllegalArgumentException("ggml " + name + ": expected a matrix, got " + java.util.Arrays.toString(w.shape()));
         if (choice.type() == GgmlType.F16) return recordF16(w, choice);
-        BlockFormat f = format(choice.type(), name);
+        byte[] blocks = referenceBlocks(w, choice, name);
+        return record(Tensor.wrap(dequantize(format(choice.type(), name), blocks, w.numel()), w.shape()), choice, blocks);
+    }
+
+    /**
+     * What {@link #rtn} would store for w, dequantized, without recording it: the value of a candidate a search scores
+     * (AWQ's scales and clipping) on exactly the grid the file will hold.
+     */
+    public Tensor roundTrip(Tensor w, FileType.Choice choice, String name) {
+        if (choice.type() == GgmlType.F16) return w.to(DType.F16).to(DType.F32);
+        byte[] blocks = referenceBlocks(w, choice, name);
+        return Tensor.wrap(dequantize(format(choice.type(), name), blocks, w.numel()), w.shape());
+    }
+
+    private static byte[] referenceBlocks(Tensor w, FileType.Choice choice, String name) {
+        if (w.dim() != 2) throw new IllegalArgumentException("ggml " + name + ": expected a matrix, got " + java.util.Arrays.toString(w.shape()));
         float[] x = w.toFloatArray();
-        byte[] blocks = f.quantizeRow(x, 0, x.length);
-        return record(Tensor.wrap(dequantize(f, blocks, x.length), w.shape()), choice, blocks);
+        return format(choice.type(), name).quantizeRow(x, 0, x.length);
+    }
+
+    /** The block format of a choice (null for F16): its block is the group a search works on. */
+    public static BlockFormat formatOf(FileType.Choice choice, String name) {
+        return choice.type() == GgmlType.F16 ? null : format(choice.type(), name);
     }
 
     /** The grid of w [rows, cols] with headers by the format's rule on w, for a method that chooses its own codes. */

@@ -10,6 +10,8 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
+import dev.stiefel.llama.io.ggml.BlockFormat;
+import dev.stiefel.quant.GgmlTarget;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
@@ -53,6 +55,9 @@ import java.util.Map;
  *       them, as in the reference).</li>
  * </ol>
  * Then every weight is rounded to nearest with the config's spec (its group size: W4A16 g128 is the paper's setting).
+ * On llama.cpp's grids (a ggml config) both searches score each candidate on the grid the file stores ({@link
+ * Rounding#of(GgmlTarget, int)}: the reference rule of the matrix's ggml type, fallbacks included, a clipping group
+ * being one block), and the final rounding is that rule ({@link Rtn}), so the file holds the weights evaluated.
  */
 public record Awq(Options options) implements Method {
 
@@ -87,13 +92,13 @@ public record Awq(Options options) implements Method {
         if (config.weight() == null) throw new IllegalArgumentException("awq: a weight-only method, but " + config.shorthand() + " keeps weights in full precision");
         if (config.weight().granularity() == QuantSpec.Granularity.PER_TENSOR)
             throw new IllegalArgumentException("awq: searches scales and clipping per output row and group; per-tensor weights (" + config.weight() + ") are not supported");
-        Quantizer quantizer = new Quantizer(config.weight());
         LlamaConfig c = fp.config();
+        Rounding rounding = config.ggml() != null ? Rounding.of(config.ggml(), c.layers()) : Rounding.of(new Quantizer(config.weight()));
         LlamaModel model = new LlamaModel(fp);
         DoubleWeights w = DoubleWeights.of(fp);
         boolean vo = c.kvHeads() == c.heads() && c.qDim() == c.kvDim();
         Map<String, Object> scaleReport = Steps.section();
-        List<Map<Linear, double[][]>> clips = new ArrayList<>(); // per layer: each clipped linear's [row][group] bounds
+        List<Map<Linear, Clip>> clips = new ArrayList<>(); // per layer: each clipped linear's [row][group] bounds
         // each block's inputs are the full-precision model's outputs of the blocks before it (llm-awq's run_awq)
         new BlockDriver(name(), BlockDriver.Inputs.FULL_PRECISION, false, false, null, null).run(fp, calibration, block -> {
             int l = block.layer();
@@ -102,13 +107,13 @@ public record Awq(Options options) implements Method {
                 Map<Input, List<Tensor>> feats = capture(model, l, xs);
                 // 1. scale searches, all on the block's full-precision weights (the reference applies them together)
                 Map<Between, Search> found = new EnumMap<>(Between.class);
-                found.put(Between.ATTN_IN, searchScales(attentionObjective(fp, l, xs, feats.get(Input.ATTN_OUT), quantizer), feats.get(Input.ATTN_IN), options.grid()));
+                found.put(Between.ATTN_IN, searchScales(attentionObjective(fp, l, xs, feats.get(Input.ATTN_OUT), rounding), feats.get(Input.ATTN_IN), options.grid()));
                 p.step(1);
-                if (vo) found.put(Between.V_O, searchScales(linearObjective(fp, l, Linear.O, feats.get(Input.ATTN_OUT), quantizer), feats.get(Input.ATTN_OUT), options.grid()));
+                if (vo) found.put(Between.V_O, searchScales(linearObjective(fp, l, Linear.O, feats.get(Input.ATTN_OUT), rounding), feats.get(Input.ATTN_OUT), options.grid()));
                 p.step(1);
-                found.put(Between.MLP_IN, searchScales(mlpObjective(fp, l, feats.get(Input.MLP_IN), quantizer), feats.get(Input.MLP_IN), options.grid()));
+                found.put(Between.MLP_IN, searchScales(mlpObjective(fp, l, feats.get(Input.MLP_IN), rounding), feats.get(Input.MLP_IN), options.grid()));
                 p.step(1);
-                found.put(Between.UP_DOWN, searchScales(linearObjective(fp, l, Linear.DOWN, feats.get(Input.MLP_OUT), quantizer), feats.get(Input.MLP_OUT), options.grid()));
+                found.put(Between.UP_DOWN, searchScales(linearObjective(fp, l, Linear.DOWN, feats.get(Input.MLP_OUT), rounding), feats.get(Input.MLP_OUT), options.grid()));
                 p.step(1);
                 // 2. fold them, and scale the captured inputs the same way for the clip search
                 Map<String, Object> layerReport = new LinkedHashMap<>();
@@ -130,12 +135,14 @@ public record Awq(Options options) implements Method {
                 }
                 scaleReport.put("model.layers." + l, layerReport);
                 // 3. clip search on the scaled weights and inputs
-                Map<Linear, double[][]> layerClips = new EnumMap<>(Linear.class);
+                Map<Linear, Clip> layerClips = new EnumMap<>(Linear.class);
                 if (options.clip())
                     for (Linear which : CLIPPED) {
                         DMatrix m = w.linear(l, which);
-                        layerClips.put(which, searchClip(floats(m), m.rows, m.cols, sample(feats.get(Linears.inputOf(which)), options.clipTokens()),
-                                quantizer, options.clipGrid(), options.clipMaxShrink(), Linears.name(l, which)));
+                        GroupRounding groups = rounding.groups(l, which, m.cols);
+                        if (groups != null)   // null: stored as F16, no groups to clip
+                            layerClips.put(which, new Clip(searchClip(floats(m), m.rows, m.cols, sample(feats.get(Linears.inputOf(which)), options.clipTokens()),
+                                    groups, options.clipGrid(), options.clipMaxShrink()), groups.size()));
                         p.step(1);
                     }
                 clips.add(layerClips);
@@ -148,12 +155,15 @@ public record Awq(Options options) implements Method {
         if (options.clip())
             for (int l = 0; l < c.layers(); l++)
                 for (var e : clips.get(l).entrySet())
-                    w.setLinear(l, e.getKey(), clamp(w.linear(l, e.getKey()), e.getValue(), config.weight().groupSize()));
+                    w.setLinear(l, e.getKey(), clamp(w.linear(l, e.getKey()), e.getValue().maxima(), e.getValue().group()));
         QuantizedModel q = new Rtn().apply(w.toWeights(), Hooks.NONE, calibration, config, progress);
         Map<String, Object> report = new LinkedHashMap<>(q.report());
         report.put("method", name());
         Map<String, Object> awq = Steps.section();
         awq.put("grid", options.grid());
+        awq.put("searched_on", config.ggml() != null
+                ? "llama.cpp " + config.ggml().fileType() + " grids: each candidate by the ggml type of its matrix (reference rule, fallbacks included; F16 matrices are not clipped)"
+                : config.weight().toString());
         awq.put("scaled", "input_layernorm → q/k/v (attention output), " + (vo ? "v → o, " : "") + "post_attention_layernorm → gate/up (MLP output), up → down"
                 + (vo ? "" : "; v → o skipped: GQA (as llm-awq)"));
         awq.put("clip", options.clip() ? Map.of("grid", options.clipGrid(), "max_shrink", options.clipMaxShrink(), "tokens", options.clipTokens(),
@@ -242,12 +252,70 @@ public record Awq(Options options) implements Method {
         return sum;
     }
 
+    /**
+     * How the searches round a candidate: with the config's spec, or, on llama.cpp's grids, by the reference rule of the
+     * ggml type the file type assigns that matrix (fallbacks included), so the loss a search minimises is the loss of
+     * the weights the file will store.
+     */
+    public interface Rounding {
+        /** Q(w) for block linear {@code which} of layer {@code layer}, w [rows, cols]. */
+        Tensor matrix(Tensor w, int layer, Linear which);
+
+        /** How the clip search rounds one group of a row of that matrix, or null where it has no groups (stored as F16). */
+        GroupRounding groups(int layer, Linear which, int cols);
+
+        /** The config's spec (its group size; a row is one group when it has none). */
+        static Rounding of(Quantizer q) {
+            int qmin = q.spec().qmin(), qmax = q.spec().qmax();
+            return new Rounding() {
+                @Override public Tensor matrix(Tensor w, int layer, Linear which) { return q.fakeQuant(w, Linears.name(layer, which)); }
+
+                @Override public GroupRounding groups(int layer, Linear which, int cols) {
+                    int g = q.spec().groupSize() == 0 ? cols : Math.min(q.spec().groupSize(), cols);
+                    String name = Linears.name(layer, which);
+                    return new GroupRounding(g, (v, len) -> {
+                        float[] scale = new float[1], zero = new float[1];
+                        q.fitGroup(v, 0, len, scale, zero, 0, name, len);
+                        for (int c = 0; c < len; c++) v[c] = Quantizer.fakeQuant(v[c], scale[0], zero[0], qmin, qmax);
+                    });
+                }
+            };
+        }
+
+        /** llama.cpp's grids: each matrix by its ggml type's reference quantization, a group being one block. */
+        static Rounding of(GgmlTarget target, int layers) {
+            return new Rounding() {
+                @Override public Tensor matrix(Tensor w, int layer, Linear which) {
+                    return target.roundTrip(w, target.choose(layer, layers, which, w.size(1)), Linears.name(layer, which));
+                }
+
+                @Override public GroupRounding groups(int layer, Linear which, int cols) {
+                    BlockFormat f = GgmlTarget.formatOf(target.choose(layer, layers, which, cols), Linears.name(layer, which));
+                    if (f == null) return null;
+                    return new GroupRounding(f.blockSize(), (v, len) -> {
+                        byte[] block = new byte[f.blockBytes()];
+                        f.quantize(v, 0, block, 0);
+                        f.dequantize(block, 0, v, 0);
+                    });
+                }
+            };
+        }
+    }
+
+    /** One group's rounding, in place on v[0, len) (len ≤ size; a grid's block is always whole). */
+    public record GroupRounding(int size, Rounder rounder) {
+        @FunctionalInterface public interface Rounder { void round(float[] v, int len); }
+    }
+
+    /** A clipped linear's bounds per row and group, and the group length they apply to. */
+    record Clip(double[][] maxima, int group) {}
+
     /** Q(W·diag(s))·diag(s)⁻¹ in f32: the weight the search evaluates. */
-    static Tensor scaledQuantized(Tensor w, double[] s, Quantizer q, String name) {
+    static Tensor scaledQuantized(Tensor w, double[] s, Rounding r, int layer, Linear which) {
         float[] f = new float[s.length];
         for (int j = 0; j < s.length; j++) f[j] = (float) s[j];
         Tensor row = Tensor.wrap(f, s.length);
-        return q.fakeQuant(w.mul(row), name).div(row);
+        return r.matrix(w.mul(row), layer, which).div(row);
     }
 
     private static double sumSquaredDiff(Tensor a, Tensor b) {
@@ -258,12 +326,12 @@ public record Awq(Options options) implements Method {
     }
 
     /** One linear judged on its own output: mean ||X·Wᵀ − X·Ŵ(s)ᵀ||² (v → o, up → down). */
-    public static Objective linearObjective(LlamaWeights fp, int layer, Linear which, List<Tensor> inputs, Quantizer q) {
+    public static Objective linearObjective(LlamaWeights fp, int layer, Linear which, List<Tensor> inputs, Rounding q) {
         Tensor w = Linears.weight(fp, layer, which).contiguous();
         List<Tensor> ref = new ArrayList<>();
         for (Tensor x : inputs) ref.add(x.matmul(w.t()));
         return s -> {
-            Tensor wq = scaledQuantized(w, s, q, Linears.name(layer, which));
+            Tensor wq = scaledQuantized(w, s, q, layer, which);
             double sum = 0;
             long count = 0;
             for (int i = 0; i < inputs.size(); i++) {
@@ -276,13 +344,13 @@ public record Awq(Options options) implements Method {
     }
 
     /** gate/up judged on the MLP's output (module2inspect = mlp): down(silu(X·Ĝᵀ) ⊙ X·Ûᵀ) against full precision. */
-    public static Objective mlpObjective(LlamaWeights fp, int layer, List<Tensor> inputs, Quantizer q) {
+    public static Objective mlpObjective(LlamaWeights fp, int layer, List<Tensor> inputs, Rounding q) {
         Tensor g = Linears.weight(fp, layer, Linear.GATE).contiguous(), u = Linears.weight(fp, layer, Linear.UP).contiguous();
         Tensor d = Linears.weight(fp, layer, Linear.DOWN).contiguous();
         List<Tensor> ref = new ArrayList<>();
         for (Tensor x : inputs) ref.add(x.matmul(g.t()).silu().mul(x.matmul(u.t())).matmul(d.t()));
         return s -> {
-            Tensor gq = scaledQuantized(g, s, q, Linears.name(layer, Linear.GATE)), uq = scaledQuantized(u, s, q, Linears.name(layer, Linear.UP));
+            Tensor gq = scaledQuantized(g, s, q, layer, Linear.GATE), uq = scaledQuantized(u, s, q, layer, Linear.UP);
             double sum = 0;
             long count = 0;
             for (int i = 0; i < inputs.size(); i++) {
@@ -300,12 +368,12 @@ public record Awq(Options options) implements Method {
      * q/k/v replaced, up to o_proj's input a, and the error is ||(a − a_fp)·W_oᵀ||² averaged (aRef: the
      * full-precision a of each sample, [tokens, qDim]).
      */
-    public static Objective attentionObjective(LlamaWeights fp, int layer, List<Tensor> xs, List<Tensor> aRef, Quantizer q) {
+    public static Objective attentionObjective(LlamaWeights fp, int layer, List<Tensor> xs, List<Tensor> aRef, Rounding q) {
         Tensor o = Linears.weight(fp, layer, Linear.O).contiguous();
         return s -> {
             Map<Linear, Tensor> cand = new EnumMap<>(Linear.class);
             for (Linear which : List.of(Linear.Q, Linear.K, Linear.V))
-                cand.put(which, scaledQuantized(Linears.weight(fp, layer, which).contiguous(), s, q, Linears.name(layer, which)));
+                cand.put(which, scaledQuantized(Linears.weight(fp, layer, which).contiguous(), s, q, layer, which));
             LlamaModel m = new LlamaModel(fp, new Hooks() {
                 @Override public Var weight(int l, Linear which, Var w) { return l == layer && cand.containsKey(which) ? Var.of(cand.get(which)) : w; }
             });
@@ -345,13 +413,12 @@ public record Awq(Options options) implements Method {
      * quantized, and the bound whose partial output Σ_{c ∈ group} x_c·w_c moves least over the sampled tokens (mean
      * squared) wins. Returns the bound per row and group (row-major [rows][groups]).
      */
-    public static double[][] searchClip(float[] w, int rows, int cols, float[][] x, Quantizer q, int grid, double maxShrink, String name) {
-        int g = q.spec().groupSize() == 0 ? cols : Math.min(q.spec().groupSize(), cols);
+    public static double[][] searchClip(float[] w, int rows, int cols, float[][] x, GroupRounding rounding, int grid, double maxShrink) {
+        int g = rounding.size();
         int groups = (cols + g - 1) / g, tokens = x.length, candidates = (int) (maxShrink * grid);
-        int qmin = q.spec().qmin(), qmax = q.spec().qmax();
         double[][] best = new double[rows][groups];
         Parallel.forRange(rows, 1, (r0, r1) -> {
-            float[] clamped = new float[g], sz = new float[2], scale = new float[1], zero = new float[1];
+            float[] clamped = new float[g];
             double[] ref = new double[tokens];
             for (int r = r0; r < r1; r++)
                 for (int gi = 0; gi < groups; gi++) {
@@ -367,8 +434,7 @@ public record Awq(Options options) implements Method {
                     for (int i = 0; i < candidates; i++) {
                         float max = (float) (orgMax * (1 - (double) i / grid));
                         for (int c = 0; c < len; c++) clamped[c] = Math.min(Math.max(w[r * cols + c0 + c], -max), max);
-                        q.fitGroup(clamped, 0, len, scale, zero, 0, name, len);
-                        for (int c = 0; c < len; c++) clamped[c] = Quantizer.fakeQuant(clamped[c], scale[0], zero[0], qmin, qmax);
+                        rounding.rounder().round(clamped, len);
                         double err = 0;
                         for (int t = 0; t < tokens; t++) {
                             double s = 0;

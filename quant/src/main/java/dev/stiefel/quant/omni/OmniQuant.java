@@ -171,7 +171,12 @@ public final class OmniQuant implements Method {
             LlamaWeights.Layer w = fp.layer(l);
             Let let = s.let() ? Let.smoothQuant(c, w, maxima, options.alpha()) : null;
             Map<Linear, WeightQuantizer> wq = new EnumMap<>(Linear.class);
-            if (config.weight() != null) {
+            if (config.ggml() != null)   // llama.cpp's grids: LWC learns the clipping, the grid's rule makes the blocks
+                for (Linear which : Linears.BLOCK) {
+                    Tensor t = Linears.weight(fp, l, which);
+                    wq.put(which, new GridClip(config.ggml(), config.ggml().choose(l, c.layers(), which, t.size(1)), t.size(0), t.size(1), Linears.name(l, which), s.lwc()));
+                }
+            else if (config.weight() != null) {
                 Quantizer fixed = new Quantizer(config.weight());
                 for (Linear which : Linears.BLOCK) {
                     Tensor t = Linears.weight(fp, l, which);

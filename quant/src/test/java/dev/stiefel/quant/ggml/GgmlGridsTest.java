@@ -50,7 +50,7 @@ class GgmlGridsTest {
 
     @ParameterizedTest
     @CsvSource({"rtn, Q4_0, 256, true", "rtn, Q4_K_M, 256, false", "rtn, Q8_0, 96, true", "gptq, Q4_K_M, 256, true", "gptq, Q4_0, 96, false",
-            "gptq, Q6_K, 256, false", "rtn, Q4_K_S, 256, false", "rtn, Q4_1, 256, true", "awq, Q4_0, 256, true"})
+            "gptq, Q6_K, 256, false", "rtn, Q4_K_S, 256, false", "rtn, Q4_1, 256, true", "awq, Q4_0, 256, true", "awq, Q4_K_M, 96, false", "omniquant, Q4_0, 256, true", "omniquant, Q4_K_M, 256, false"})
     void theWrittenFileIsExactlyTheEvaluatedModel(String methodName, String type, int hidden, boolean tied) throws IOException {
         LlamaWeights fp = model(hidden, tied);
         QuantConfig config = QuantConfig.parse(type);

@@ -33,6 +33,7 @@ class AwqTest {
     private final Random rnd = new Random(5);
     private final CalibrationData calib = calibration();
     private final Quantizer w3g16 = new Quantizer(QuantSpec.weights(3, false, 16));
+    private final Awq.Rounding r3g16 = Awq.Rounding.of(w3g16);
 
     private CalibrationData calibration() {
         List<int[]> s = new ArrayList<>();
@@ -45,15 +46,15 @@ class AwqTest {
         List<Tensor> xs = Capture.embed(model, calib);
         Map<Input, List<Tensor>> feats = Awq.capture(model, 0, xs);
         // gate/up judged on the MLP output
-        Awq.Search mlp = Awq.searchScales(Awq.mlpObjective(fp, 0, feats.get(Input.MLP_IN), w3g16), feats.get(Input.MLP_IN), 20);
+        Awq.Search mlp = Awq.searchScales(Awq.mlpObjective(fp, 0, feats.get(Input.MLP_IN), r3g16), feats.get(Input.MLP_IN), 20);
         assertThat(mlp.ratio()).isGreaterThan(0);
         assertThat(mlp.loss()).as("α %s", mlp.ratio()).isLessThan(0.9 * mlp.lossUnscaled());
         // the objective at s = 1 is plain RTN of gate and up: recomputed here with loops
         assertThat(mlp.lossUnscaled()).isCloseTo(mlpRtnError(feats.get(Input.MLP_IN)), org.assertj.core.data.Percentage.withPercentage(1e-3));
         // q/k/v judged on the attention output, and up → down on down_proj's output
-        Awq.Search attn = Awq.searchScales(Awq.attentionObjective(fp, 0, xs, feats.get(Input.ATTN_OUT), w3g16), feats.get(Input.ATTN_IN), 20);
+        Awq.Search attn = Awq.searchScales(Awq.attentionObjective(fp, 0, xs, feats.get(Input.ATTN_OUT), r3g16), feats.get(Input.ATTN_IN), 20);
         assertThat(attn.loss()).isLessThan(attn.lossUnscaled());
-        Awq.Search down = Awq.searchScales(Awq.linearObjective(fp, 0, Linear.DOWN, feats.get(Input.MLP_OUT), w3g16), feats.get(Input.MLP_OUT), 20);
+        Awq.Search down = Awq.searchScales(Awq.linearObjective(fp, 0, Linear.DOWN, feats.get(Input.MLP_OUT), r3g16), feats.get(Input.MLP_OUT), 20);
         assertThat(down.loss()).isLessThan(down.lossUnscaled());
         // s = mean|x|^α normalized so that max s · min s = 1
         double[] s = mlp.scales();
@@ -100,7 +101,7 @@ class AwqTest {
         w[5] = 12; // one huge weight in row 0, group 0
         float[][] x = new float[tokens][cols];
         for (float[] r : x) for (int j = 0; j < cols; j++) r[j] = (float) rnd.nextGaussian();
-        double[][] best = Awq.searchClip(w, rows, cols, x, w3g16, 20, 0.5, "w");
+        double[][] best = Awq.searchClip(w, rows, cols, x, r3g16.groups(0, Linear.V, cols), 20, 0.5);
         assertThat(best).hasDimensions(rows, 2);
         assertThat(best[0][0]).isLessThan(12).isGreaterThanOrEqualTo(12 * 0.55 - 1e-6);
         for (int r = 0; r < rows; r++)
@@ -151,5 +152,61 @@ class AwqTest {
         assertThat(layer).containsKeys("attn_in", "v_o", "mlp_in", "up_down");
         @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) a.get("equivalence_after_scaling");
         assertThat((Double) eq.get("relative")).isLessThan(1e-5);
+    }
+
+    /**
+     * On a llama.cpp grid the searches score the grid the file stores: the scale search's loss at s = 1 is the output
+     * error of down_proj quantized by its ggml type's reference rule (recomputed here with the block format and f64
+     * loops), not by the spec that approximates the grid; the clip search's groups are that type's blocks, and a matrix
+     * stored as F16 has none.
+     */
+    @Test void onAGgmlGridTheSearchesScoreThatGrid() {
+        LlamaConfig wide = RandomModels.config(256, 256, 2, 4, 2, 61, Rope.Layout.HALF, false);
+        LlamaWeights m = RandomModels.withOutliers(RandomModels.random(wide, 4), 10, 1, 2);
+        QuantConfig c = QuantConfig.parse("Q4_K_M");
+        Awq.Rounding grid = Awq.Rounding.of(c.ggml(), 2);
+        LlamaModel model = new LlamaModel(m);
+        List<Tensor> xs = Capture.embed(model, calib);
+        List<Tensor> x = Awq.capture(model, 0, xs).get(Input.MLP_OUT);
+        Tensor down = Linears.weight(m, 0, Linear.DOWN);
+        var choice = c.ggml().choose(0, 2, Linear.DOWN, 256);
+        assertThat(choice.type()).isEqualTo(dev.stiefel.llama.io.GgmlType.Q4_K);
+        var format = dev.stiefel.llama.io.ggml.BlockFormats.of(choice.type());
+        float[] w = down.toFloatArray(), wq = new float[w.length];
+        format.dequantize(format.quantizeRow(w, 0, w.length), 0, w.length / 256, wq, 0);
+        double expected = outputError(x, w, wq, 256, 256);
+        double[] ones = new double[256];
+        java.util.Arrays.fill(ones, 1);
+        double onGrid = Awq.linearObjective(m, 0, Linear.DOWN, x, grid).loss(ones);
+        double onSpec = Awq.linearObjective(m, 0, Linear.DOWN, x, Awq.Rounding.of(new Quantizer(c.weight()))).loss(ones);
+        assertThat(onGrid).isCloseTo(expected, org.assertj.core.data.Percentage.withPercentage(1e-3));
+        assertThat(Math.abs(onSpec - expected)).as("the approximate spec's loss %s vs the grid's %s", onSpec, expected).isGreaterThan(1e-3 * expected);
+        // clipping groups: Q4_K's super-blocks, rounded as the format does
+        Awq.GroupRounding g = grid.groups(0, Linear.DOWN, 256);
+        assertThat(g.size()).isEqualTo(256);
+        float[] block = java.util.Arrays.copyOf(w, 256);
+        g.rounder().round(block, 256);
+        assertThat(block).isEqualTo(java.util.Arrays.copyOf(wq, 256));
+        assertThat(Awq.Rounding.of(QuantConfig.parse("Q4_0").ggml(), 2).groups(0, Linear.DOWN, 172)).as("F16 fallback").isNull();
+        QuantizedModel q = new Awq().apply(m, calib, c, ProgressFactory.SILENT);
+        @SuppressWarnings("unchecked") Map<String, Object> a = (Map<String, Object>) q.report().get("awq");
+        assertThat((String) a.get("searched_on")).contains("Q4_K_M");
+    }
+
+    /** mean over tokens and rows of (x·w_r − x·ŵ_r)², w and ŵ [rows, cols], in f64 loops. */
+    private static double outputError(List<Tensor> inputs, float[] w, float[] wq, int rows, int cols) {
+        double sum = 0;
+        long count = 0;
+        for (Tensor xt : inputs) {
+            float[] x = xt.toFloatArray();
+            for (int t = 0; t < x.length / cols; t++)
+                for (int r = 0; r < rows; r++) {
+                    double a = 0, b = 0;
+                    for (int j = 0; j < cols; j++) { a += (double) x[t * cols + j] * w[r * cols + j]; b += (double) x[t * cols + j] * wq[r * cols + j]; }
+                    sum += (a - b) * (a - b);
+                    count++;
+                }
+        }
+        return sum / count;
     }
 }
