@@ -4,7 +4,7 @@ import dev.stiefel.llama.tokenizer.SentencePieceTokenizer;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
-import dev.stiefel.quant.ggml.GgmlExport;
+import dev.stiefel.quant.export.GgmlExport;
 
 import java.io.IOException;
 import java.nio.file.Path;

@@ -11,7 +11,7 @@ import dev.stiefel.llama.io.HuggingFaceLoader;
 import dev.stiefel.llama.io.HuggingFaceWriter;
 import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
-import dev.stiefel.quant.GptqExport;
+import dev.stiefel.quant.export.GptqExport;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.ggml;
 
+import dev.stiefel.quant.export.GgmlExport;
 import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.llama.testing.LogitError;
 import dev.stiefel.quant.RandomCalibration;

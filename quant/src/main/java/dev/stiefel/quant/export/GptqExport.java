@@ -1,5 +1,10 @@
-package dev.stiefel.quant;
+package dev.stiefel.quant.export;
 
+import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantParams;
+import dev.stiefel.quant.QuantSpec;
+import dev.stiefel.quant.Quantizer;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.io.GptqCheckpoint;

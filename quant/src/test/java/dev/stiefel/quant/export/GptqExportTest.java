@@ -1,5 +1,11 @@
-package dev.stiefel.quant;
+package dev.stiefel.quant.export;
 
+import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.RandomCalibration;
+import dev.stiefel.quant.QuantSpec;
+import dev.stiefel.quant.export.GptqExport;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;

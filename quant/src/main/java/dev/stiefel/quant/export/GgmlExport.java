@@ -1,4 +1,4 @@
-package dev.stiefel.quant.ggml;
+package dev.stiefel.quant.export;
 
 import dev.stiefel.quant.GgmlTarget;
 import dev.stiefel.llama.LlamaWeights;
@@ -24,7 +24,7 @@ public final class GgmlExport {
     private GgmlExport() {}
 
     /** The matrices the GGUF writer will ask for, by GGUF name, as tensors of {@code w} (before any Q/K reordering). */
-    static Map<String, Tensor> matrices(LlamaWeights w) {
+    public static Map<String, Tensor> matrices(LlamaWeights w) {
         Map<String, Tensor> m = new LinkedHashMap<>();
         m.put("token_embd.weight", w.embedding());
         for (int l = 0; l < w.config().layers(); l++) {
