@@ -76,6 +76,30 @@ class GgmlGridsTest {
         }
     }
 
+    /**
+     * Qwen2 (q/k/v biases) and Qwen3 (q/k norms) export too: their GGUF architecture keeps rotate-half Q/K rows, biases and
+     * norms are stored F32, and the file computes the evaluated model exactly.
+     */
+    @ParameterizedTest
+    @CsvSource({"QWEN2, rtn, Q4_K_M", "QWEN3, gptq, Q4_0"})
+    void qwenModelsExportToTheirOwnArchitecture(LlamaConfig.Architecture arch, String methodName, String type) throws IOException {
+        // 16 heads: Qwen3's head dim 16 + 2 keeps o_proj's rows (288) whole blocks, so no matrix falls back to F16 (an F16
+        // matrix holds the same values but runs the half-precision product, which sums in another order)
+        LlamaWeights fp = RandomModels.random(RandomModels.qwen(RandomModels.config(256, 256, 2, 16, 4, 40, Rope.Layout.HALF, false), arch), 6);
+        QuantConfig config = QuantConfig.parse(type);
+        QuantizedModel q = Methods.byName(methodName, Methods.Options.defaults())
+                .apply(fp, RandomCalibration.of(4, 24, fp.config().vocabSize(), 3), config, ProgressFactory.SILENT);
+        Path p = dir.resolve(arch + ".gguf");
+        GgmlExport.write(q.weights(), null, p, config.ggml());
+        try (LoadedModel m = GgufLoader.load(p); GgufFile f = GgufFile.open(p)) {
+            assertThat(f.metadata().string("general.architecture")).isEqualTo(arch.name().toLowerCase(java.util.Locale.ROOT));
+            assertThat(m.weights().config()).isEqualTo(fp.config());
+            List<Tensor> seq = RandomModels.sequences(new Random(1), 1, 12, fp.config().vocabSize());
+            assertThat(new LlamaModel(m.weights()).forward(seq.get(0), null).value().toFloatArray())
+                    .isEqualTo(q.model().forward(seq.get(0), null).value().toFloatArray());
+        }
+    }
+
     /** RTN's blocks are the format's reference bytes of the original weights (here: Q4_K_M's mix, matrix by matrix). */
     @Test void rtnBlocksAreTheReferenceBytes() {
         LlamaWeights fp = model(256, false);
