@@ -8,6 +8,7 @@ import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -95,6 +96,28 @@ public final class GgufModelWriter {
         g.addTensor("output_norm.weight", w.finalNorm(), GgmlType.F32);
         if (!c.tiedEmbeddings()) m.add("output.weight", w.output(), 0);
         g.write(path);
+    }
+
+    /**
+     * The matrices {@link #write} stores (the ones an {@link Encoding} is asked about), by GGUF name, as tensors of
+     * {@code w} (before any Q/K reordering); norms, biases and q/k norms are always F32 and not listed.
+     */
+    public static Map<String, Tensor> matrices(LlamaWeights w) {
+        Map<String, Tensor> m = new LinkedHashMap<>();
+        m.put("token_embd.weight", w.embedding());
+        for (int l = 0; l < w.config().layers(); l++) {
+            LlamaWeights.Layer x = w.layer(l);
+            String p = "blk." + l + ".";
+            m.put(p + "attn_q.weight", x.wq());
+            m.put(p + "attn_k.weight", x.wk());
+            m.put(p + "attn_v.weight", x.wv());
+            m.put(p + "attn_output.weight", x.wo());
+            m.put(p + "ffn_gate.weight", x.wGate());
+            m.put(p + "ffn_up.weight", x.wUp());
+            m.put(p + "ffn_down.weight", x.wDown());
+        }
+        if (!w.config().tiedEmbeddings()) m.put("output.weight", w.output());
+        return m;
     }
 
     /** Adds matrices by their encoding; ready-made Q/K blocks of a rotate-half model get their rows reordered like the values. */

@@ -346,6 +346,20 @@ class GgufTest {
         }
     }
 
+    /** {@link GgufModelWriter#matrices} names exactly the tensors the writer stores in the matrix type, Qwen's included. */
+    @Test void theMatricesListIsWhatTheWriterQuantizes() throws IOException {
+        for (LlamaConfig c : List.of(dev.stiefel.llama.testing.RandomModels.config(64, 96, 2, 4, 2, 40, Rope.Layout.HALF, false),
+                dev.stiefel.llama.testing.RandomModels.qwen(LlamaConfig.Architecture.QWEN2, 64, 96, 2, 4, 2, 40, true))) {
+            LlamaWeights w = dev.stiefel.llama.testing.RandomModels.random(c, 4, DType.F32);
+            Path p = dir.resolve("m.gguf");
+            GgufModelWriter.write(w, null, p, GgmlType.Q8_0);
+            try (GgufFile f = GgufFile.open(p)) {
+                assertThat(f.tensors().stream().filter(t -> t.type() == GgmlType.Q8_0).map(GgufFile.TensorInfo::name).toList())
+                        .containsExactlyInAnyOrderElementsOf(GgufModelWriter.matrices(w).keySet());
+            }
+        }
+    }
+
     static void assertSameVocabulary(Vocabulary actual, Vocabulary expected) {
         assertThat(actual.kind()).isEqualTo(expected.kind());
         assertThat(actual.tokens()).isEqualTo(expected.tokens());

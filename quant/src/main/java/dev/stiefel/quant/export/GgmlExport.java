@@ -23,29 +23,10 @@ import java.util.Map;
 public final class GgmlExport {
     private GgmlExport() {}
 
-    /** The matrices the GGUF writer will ask for, by GGUF name, as tensors of {@code w} (before any Q/K reordering). */
-    public static Map<String, Tensor> matrices(LlamaWeights w) {
-        Map<String, Tensor> m = new LinkedHashMap<>();
-        m.put("token_embd.weight", w.embedding());
-        for (int l = 0; l < w.config().layers(); l++) {
-            LlamaWeights.Layer x = w.layer(l);
-            String p = "blk." + l + ".";
-            m.put(p + "attn_q.weight", x.wq());
-            m.put(p + "attn_k.weight", x.wk());
-            m.put(p + "attn_v.weight", x.wv());
-            m.put(p + "attn_output.weight", x.wo());
-            m.put(p + "ffn_gate.weight", x.wGate());
-            m.put(p + "ffn_up.weight", x.wUp());
-            m.put(p + "ffn_down.weight", x.wDown());
-        }
-        if (!w.config().tiedEmbeddings()) m.put("output.weight", w.output());
-        return m;
-    }
-
     /** The fallbacks of the written file, one line per matrix: "name: TYPE (reason)". */
     public static List<String> fallbacks(LlamaWeights w, GgmlTarget target) {
         List<String> out = new ArrayList<>();
-        matrices(w).forEach((name, t) -> {
+        GgufModelWriter.matrices(w).forEach((name, t) -> {
             GgmlTarget.Encoded e = encoded(target, name, t);
             if (e.fallback() != null) out.add(name + ": " + e.type() + " (" + e.fallback() + ")");
         });
@@ -53,7 +34,7 @@ public final class GgmlExport {
     }
 
     public static void write(LlamaWeights w, Vocabulary vocab, Path path, GgmlTarget target) throws IOException {
-        Map<String, Tensor> matrices = matrices(w);
+        Map<String, Tensor> matrices = GgufModelWriter.matrices(w);
         Map<String, GgufValue> extra = new LinkedHashMap<>();
         extra.put("general.quantized_by", GgufValue.string("stiefel"));
         List<String> fallbacks = fallbacks(w, target);

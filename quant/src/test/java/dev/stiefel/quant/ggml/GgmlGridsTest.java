@@ -64,8 +64,8 @@ class GgmlGridsTest {
             assertThat(f.metadata().integer("general.file_type")).isEqualTo(config.ggml().fileType().id());
             // the file holds Q/K rows in llama.cpp's interleaved order; back in the model's own order they are the same tensors
             LlamaWeights back = RopePermutation.toLayout(m.weights(), fp.config().ropeLayout());
-            var written = GgmlExport.matrices(back);
-            GgmlExport.matrices(q.weights()).forEach((name, t) ->
+            var written = dev.stiefel.llama.io.GgufModelWriter.matrices(back);
+            dev.stiefel.llama.io.GgufModelWriter.matrices(q.weights()).forEach((name, t) ->
                     assertThat(written.get(name).toFloatArray()).as(name).isEqualTo(t.toFloatArray()));
             List<Tensor> seq = RandomModels.sequences(new Random(1), 1, 12, fp.config().vocabSize());
             assertThat(new LlamaModel(back).forward(seq.get(0), null).value().toFloatArray()).isEqualTo(q.model().forward(seq.get(0), null).value().toFloatArray());
@@ -105,8 +105,8 @@ class GgmlGridsTest {
         LlamaWeights fp = model(256, false);
         QuantConfig config = QuantConfig.parse("Q4_K_M");
         QuantizedModel q = Methods.byName("rtn", Methods.Options.defaults()).apply(fp, null, config, ProgressFactory.SILENT);
-        var original = GgmlExport.matrices(fp);
-        GgmlExport.matrices(q.weights()).forEach((name, t) -> {
+        var original = dev.stiefel.llama.io.GgufModelWriter.matrices(fp);
+        dev.stiefel.llama.io.GgufModelWriter.matrices(q.weights()).forEach((name, t) -> {
             GgmlTarget.Encoded e = config.ggml().encoded(t);
             float[] x = original.get(name).toFloatArray();
             assertThat(e.blocks()).as(name).isEqualTo(BlockFormats.of(e.type()).quantizeRow(x, 0, x.length));
