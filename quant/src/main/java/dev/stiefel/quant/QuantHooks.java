@@ -45,6 +45,11 @@ public final class QuantHooks implements Hooks {
     /** Hooks quantizing after {@code inner} at every point. */
     public static QuantHooks over(Hooks inner, QuantConfig config) { return new QuantHooks(config, inner, Map.of()); }
 
+    /** The same with static ranges already calibrated ({@link #staticParams} of an earlier run, read from a model file). */
+    public static QuantHooks calibrated(Hooks inner, QuantConfig config, Map<String, QuantParams> staticParams) {
+        return new QuantHooks(config, inner, staticParams);
+    }
+
     private QuantSpec check(QuantSpec s, String what, boolean kv) {
         if (!kv && s.granularity() == Granularity.PER_HEAD)
             throw new IllegalArgumentException("quant hooks: per-head scales are for the K/V cache, not " + what + " (" + s + ")");

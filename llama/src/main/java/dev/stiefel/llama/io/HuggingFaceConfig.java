@@ -85,6 +85,12 @@ public final class HuggingFaceConfig {
         return gptq(configJson, JsonFiles.read(configJson, ReadLimits.MAX_CONFIG_JSON_BYTES, JSON));
     }
 
+    /** The {@value PackedCheckpoint#SECTION} object of a packed checkpoint's config.json, null for any other checkpoint. */
+    public static JsonNode readQuantization(Path configJson) throws IOException {
+        JsonNode root = JsonFiles.read(configJson, ReadLimits.MAX_CONFIG_JSON_BYTES, JSON);
+        return root == null ? null : PackedCheckpoint.section(root);
+    }
+
     public static LlamaConfig read(Path configJson) throws IOException {
         JsonNode root = JsonFiles.read(configJson, ReadLimits.MAX_CONFIG_JSON_BYTES, JSON);
         if (root == null || !root.isObject()) throw new ModelFormatException(configJson, "expected a JSON object");
@@ -101,6 +107,8 @@ public final class HuggingFaceConfig {
             if (HARMLESS.contains(key) || key.startsWith("_") || COMMON.contains(key) || TYPE_KEYS.get(type).contains(key)) continue;
             // a GPTQ checkpoint's linears are dequantized on load (GptqCheckpoint); every other quantization is refused there
             if (key.equals("quantization_config")) { gptq(file, root); continue; }
+            // a Stiefel packed checkpoint: its matrices are read as codes (PackedCheckpoint), its section handed on
+            if (key.equals(PackedCheckpoint.SECTION)) { PackedCheckpoint.packing(file, root.get(key)); continue; }
             if (REFUSED.containsKey(key) && !root.get(key).isNull())
                 throw new ModelFormatException(file, key + " is not supported: " + REFUSED.get(key));
             if (REFUSED.containsKey(key)) continue;

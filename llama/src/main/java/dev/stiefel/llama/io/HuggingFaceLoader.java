@@ -42,11 +42,17 @@ public final class HuggingFaceLoader {
         if (!Files.isRegularFile(dir.resolve(CONFIG)))
             throw new ModelFormatException(dir, "not a Hugging Face checkpoint: " + CONFIG + " is missing");
         LlamaConfig config = HuggingFaceConfig.read(dir.resolve(CONFIG));
+        JsonNode section = HuggingFaceConfig.readQuantization(dir.resolve(CONFIG));
+        PackedCheckpoint.Packing packing = null;
+        if (section != null) {
+            packing = PackedCheckpoint.packing(dir.resolve(CONFIG), section);
+            config = PackedCheckpoint.withRopeLayout(dir.resolve(CONFIG), config, section);
+        }
         List<SafetensorsFile> opened = new ArrayList<>();
         try {
             Map<String, SafetensorsFile> where = openTensors(dir, opened);
             Path source = Files.isRegularFile(dir.resolve(INDEX)) ? dir.resolve(INDEX) : dir.resolve(SINGLE);
-            LlamaWeights w = new Reader(config, HuggingFaceConfig.readGptq(dir.resolve(CONFIG)), where, source, new LinkedHashSet<>()).read();
+            LlamaWeights w = new Reader(config, HuggingFaceConfig.readGptq(dir.resolve(CONFIG)), packing, where, source, new LinkedHashSet<>()).read();
             return new LlamaWeights(w.config(), w.embedding(), w.layers(), w.finalNorm(),
                     config.tiedEmbeddings() ? null : w.output(), opened);
         } catch (Throwable e) { // Errors too (OutOfMemoryError, StackOverflowError): the mappings must not outlive a failed load
@@ -107,7 +113,8 @@ public final class HuggingFaceLoader {
     }
 
     /** Collects the named tensors, checking each shape against the config. */
-    private record Reader(LlamaConfig c, GptqCheckpoint.Settings gptq, Map<String, SafetensorsFile> where, Path source, Set<String> used) {
+    private record Reader(LlamaConfig c, GptqCheckpoint.Settings gptq, PackedCheckpoint.Packing packing, Map<String, SafetensorsFile> where,
+                          Path source, Set<String> used) {
 
         LlamaWeights read() throws ModelFormatException {
             Tensor emb = get("model.embed_tokens.weight", c.vocabSize(), c.dim());
@@ -149,6 +156,10 @@ public final class HuggingFaceLoader {
                 if (f == null) throw new ModelFormatException(source, "tensor '" + name + "' is missing, and so is its GPTQ form '" + prefix + ".qweight'");
                 used.addAll(GptqCheckpoint.tensorNames(prefix));
                 return GptqCheckpoint.read(f, prefix, gptq, shape[0], shape[1]);
+            }
+            if (packing != null && shape.length == 2 && PackedCheckpoint.isPacked(where, name)) { // a packed matrix: its codes, mapped
+                used.addAll(PackedCheckpoint.tensorNames(name, packing));
+                return PackedCheckpoint.read(where, name, packing, shape[0], shape[1]);
             }
             SafetensorsFile f = where.get(name);
             if (f == null) throw new ModelFormatException(source, "tensor '" + name + "' is missing");

@@ -1,5 +1,6 @@
 package dev.stiefel.llama.io;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 
@@ -8,15 +9,24 @@ import java.nio.file.Path;
 /**
  * What a loader read: the weights, the vocabulary when the file embeds one (GGUF) or null, the format, the path, and
  * the byte-level pre-tokenizer the file names (GGUF's {@code tokenizer.ggml.pre}: "qwen2", "llama-bpe", ...) or null.
+ * {@code quantization} is a packed checkpoint's {@value PackedCheckpoint#SECTION} object from config.json, null otherwise.
  * Closing it closes the weights (and unmaps the files behind them).
  */
-public record LoadedModel(LlamaWeights weights, Vocabulary vocabulary, ModelFormat format, Path source, String preTokenizer)
-        implements AutoCloseable {
+public record LoadedModel(LlamaWeights weights, Vocabulary vocabulary, ModelFormat format, Path source, String preTokenizer,
+                          JsonNode quantization) implements AutoCloseable {
 
     /** A model whose file names no pre-tokenizer. */
     public LoadedModel(LlamaWeights weights, Vocabulary vocabulary, ModelFormat format, Path source) {
-        this(weights, vocabulary, format, source, null);
+        this(weights, vocabulary, format, source, null, null);
     }
+
+    /** A model that is not a packed checkpoint. */
+    public LoadedModel(LlamaWeights weights, Vocabulary vocabulary, ModelFormat format, Path source, String preTokenizer) {
+        this(weights, vocabulary, format, source, preTokenizer, null);
+    }
+
+    /** Whether this is a packed checkpoint ({@link PackedCheckpoint}): its quantized matrices are codes, and {@link #quantization} says what runs around them. */
+    public boolean isPacked() { return quantization != null; }
 
     /** The tokenizer of the vocabulary the file embeds, split as the file says; null when it embeds none. */
     public dev.stiefel.llama.tokenizer.Tokenizer embeddedTokenizer() {

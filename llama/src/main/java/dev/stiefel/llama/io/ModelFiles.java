@@ -21,7 +21,8 @@ public final class ModelFiles {
         return switch (detect(path)) {
             case HUGGING_FACE -> {
                 Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
-                yield new LoadedModel(HuggingFaceLoader.load(dir), null, ModelFormat.HUGGING_FACE, dir);
+                var section = HuggingFaceLoader.isCheckpoint(dir) ? HuggingFaceConfig.readQuantization(dir.resolve(HuggingFaceLoader.CONFIG)) : null;
+                yield new LoadedModel(HuggingFaceLoader.load(dir), null, ModelFormat.HUGGING_FACE, dir, null, section);
             }
             case GGUF -> GgufLoader.load(path);
             case LLAMA2C -> new LoadedModel(Llama2cLoader.load(path), null, ModelFormat.LLAMA2C, path);

@@ -6,6 +6,7 @@ import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.HalfStorage;
 import dev.stiefel.tensor.IntStorage;
 import dev.stiefel.tensor.MappedStorage;
+import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
@@ -29,7 +30,7 @@ final class TensorBytes {
 
     static void write(Tensor t, DType as, FileChannel out) throws IOException {
         Tensor host = t.toHost(); // a device tensor comes over in one transfer
-        Tensor c = host.dtype() == as && host.isContiguous() ? host : host.to(as);
+        Tensor c = host.dtype() == as && host.isContiguous() && !(host.storage() instanceof PackedStorage) ? host : host.to(as); // codes are widened
         long n = c.numel(), off = c.offset();
         switch (c.storage()) {
             case MappedStorage m -> {
@@ -69,13 +70,14 @@ final class TensorBytes {
                 }
             }
             case DeviceStorage d -> throw new AssertionError("brought to the host above");
+            case PackedStorage p -> throw new AssertionError("widened above");
         }
     }
 
     /** The tensor's bytes in {@code as}, exactly as {@link #write} puts them in a file (for tests and small tensors). */
     static byte[] toBytes(Tensor t, DType as) {
         Tensor host = t.toHost(); // a device tensor comes over in one transfer
-        Tensor c = host.dtype() == as && host.isContiguous() ? host : host.to(as);
+        Tensor c = host.dtype() == as && host.isContiguous() && !(host.storage() instanceof PackedStorage) ? host : host.to(as); // codes are widened
         int n = c.numel(), off = c.offset();
         if (c.storage() instanceof MappedStorage m)
             return m.segment().asSlice((long) off * as.bytes(), (long) n * as.bytes()).toArray(ValueLayout.JAVA_BYTE);
@@ -87,6 +89,7 @@ final class TensorBytes {
                 case IntStorage s -> buf.putInt(s.data()[off + i]);
                 case MappedStorage m -> throw new AssertionError("handled above");
                 case DeviceStorage d -> throw new AssertionError("brought to the host above");
+                case PackedStorage p -> throw new AssertionError("widened above");
             }
         }
         return buf.array();

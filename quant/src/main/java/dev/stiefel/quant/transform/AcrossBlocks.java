@@ -16,6 +16,12 @@ final class AcrossBlocks implements Rotation {
 
     @Override public int size() { return blocks * b; }
 
+    /** The rotation mixing the blocks. */
+    Rotation inner() { return r; }
+
+    /** Features per block. */
+    int blockSize() { return b; }
+
     @Override public String describe() { return r.describe() + " ⊗ I_" + b; }
 
     @Override public void multiplyRows(double[] data, int offset, int count) { apply(data, offset, count, false); }

@@ -13,8 +13,13 @@ final class DenseRotation implements Rotation {
     private final DMatrix m;
     private final Tensor f32;
     private final String description;
+    /** The seed of {@link Rotation#randomOrthogonal} that drew it, or -1 for any other matrix (a learned one). */
+    final long seed;
 
-    DenseRotation(DMatrix m, String description) {
+    DenseRotation(DMatrix m, String description) { this(m, description, -1); }
+
+    DenseRotation(DMatrix m, String description, long seed) {
+        this.seed = seed;
         if (!m.isSquare()) throw new IllegalArgumentException("rotation " + description + ": needs a square matrix, got " + m.shape());
         double err = Linalg.orthogonalityError(m);
         if (!(err <= TOLERANCE))

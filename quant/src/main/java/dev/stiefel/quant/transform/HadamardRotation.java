@@ -16,6 +16,7 @@ final class HadamardRotation implements Rotation {
     private final double[] block;    // B, row-major m×m, ±1
     private final double[] signs;    // σ, or null
     private final float[] signsF;
+    private final long seed;         // the seed σ was drawn from (Rotation.randomHadamard), -1 without signs
     private final double scale;      // 1/√n
     private final HadamardTransform fast;
     private final String description;
@@ -29,6 +30,7 @@ final class HadamardRotation implements Rotation {
         this.block = new double[b.length];
         for (int i = 0; i < b.length; i++) block[i] = b[i];
         this.signs = signs;
+        this.seed = seed;
         if (signs != null) {
             signsF = new float[n];
             for (int i = 0; i < n; i++) signsF[i] = (float) signs[i];
@@ -42,6 +44,11 @@ final class HadamardRotation implements Rotation {
     @Override public int size() { return n; }
 
     @Override public String describe() { return description; }
+
+    /** Whether M has random signs σ (QuaRot's randomized Hadamard), drawn from {@link #seed}. */
+    boolean randomized() { return signs != null; }
+
+    long seed() { return seed; }
 
     @Override public void multiplyRows(double[] data, int offset, int count) {
         Parallel.forRange(count, Math.max(1, 4096 / n), (r0, r1) -> {

@@ -75,7 +75,7 @@ public interface Rotation {
 
     /** A Haar-random orthogonal matrix (QR of a Gaussian matrix with a positive R diagonal), QuaRot's "random" mode. */
     static Rotation randomOrthogonal(int n, long seed) {
-        return new DenseRotation(Linalg.randomOrthogonal(n, new Random(seed)), "random orthogonal " + n + " (seed " + seed + ")");
+        return new DenseRotation(Linalg.randomOrthogonal(n, new Random(seed)), "random orthogonal " + n + " (seed " + seed + ")", seed);
     }
 
     /**

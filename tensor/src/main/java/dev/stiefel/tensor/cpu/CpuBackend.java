@@ -5,6 +5,7 @@ import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.HalfStorage;
 import dev.stiefel.tensor.IntStorage;
 import dev.stiefel.tensor.MappedStorage;
+import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Storage;
@@ -13,6 +14,8 @@ import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.BinaryOp;
 import dev.stiefel.tensor.backend.ReduceOp;
 import dev.stiefel.tensor.backend.UnaryOp;
+import dev.stiefel.tensor.packed.PackedGemv;
+import dev.stiefel.tensor.packed.PackedMatrix;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -364,6 +367,7 @@ public final class CpuBackend implements Backend {
         int batches = Shape.prod(batchShape, 0, batchShape.length);
         Tensor out = Tensor.zeros(outShape);
         if (m * n == 0) return out;
+        if (packedWeight(a, b, batches, m, n, k, data(out))) return out;
         if (halfWeightRows(a, b, batches, m, n, k, data(out))) return out;
         if (halfWeightPanels(a, b, batches, m, n, k, data(out))) return out;
         float[] od = data(out);
@@ -393,6 +397,21 @@ public final class CpuBackend implements Backend {
             }
         });
         return out;
+    }
+
+    /**
+     * Rows against a packed low-bit weight used as x·Wᵀ (B = Wᵀ, a transposed view of a whole {@link PackedStorage}):
+     * {@link PackedGemv#gemm}, which is the packed gemv for one row (decode) and Sgemm over codes decoded into its
+     * panels for more (prefill). W is never widened whole. False when the operands are not of that shape.
+     */
+    private static boolean packedWeight(Tensor a, Tensor b, int batches, int m, int n, int k, float[] out) {
+        if (batches != 1 || b.dim() != 2 || !(b.storage() instanceof PackedStorage ps)) return false;
+        PackedMatrix w = ps.matrix();
+        int[] bst = b.strides();
+        if (b.offset() != 0 || w.rows() != n || w.cols() != k || (bst[0] != 1 && k > 1) || (bst[1] != k && n > 1)) return false;
+        Tensor ac = f32(a).reshape(m, k).contiguous();
+        PackedGemv.gemm(data(ac), ac.offset(), m, w, out, 0, Parallel.threads());
+        return true;
     }
 
     /**
@@ -538,6 +557,19 @@ public final class CpuBackend implements Backend {
             short[] out = hd.bits(), in = hs.bits();
             loop.run(Parallel.threads(), (off, n) -> {
                 for (int i = 0; i < n; i++) out[off[0] + i * ds] = in[off[1] + i * ss];
+            });
+        } else if (d instanceof FloatStorage fd && s instanceof PackedStorage ps && ss == 1) { // a packed weight widened: rows decoded a vector at a time
+            float[] out = fd.data();
+            PackedMatrix w = ps.matrix();
+            int cols = w.cols();
+            loop.run(Parallel.threads(), (off, n) -> {
+                for (int done = 0; done < n; ) { // a run may cross rows of W
+                    long at = off[1] + (long) done;
+                    int r = (int) (at / cols), c = (int) (at % cols), len = Math.min(n - done, cols - c);
+                    if (ds == 1) w.row(r, c, len, out, off[0] + done);
+                    else for (int i = 0; i < len; i++) out[off[0] + (done + i) * ds] = w.value(r, c + i);
+                    done += len;
+                }
             });
         } else { // dtype conversions: widen through f32
             loop.run(Parallel.threads(), (off, n) -> {

@@ -1,0 +1,248 @@
+package dev.stiefel.quant.export;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stiefel.autograd.Grad;
+import dev.stiefel.llama.Hooks.Linear;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.io.LoadedModel;
+import dev.stiefel.llama.io.ModelFormatException;
+import dev.stiefel.llama.io.PackedCheckpoint;
+import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.QuantHooks;
+import dev.stiefel.quant.QuantParams;
+import dev.stiefel.quant.QuantSpec;
+import dev.stiefel.quant.WeightsBuilder;
+import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.transform.Online;
+import dev.stiefel.quant.transform.OnlineHooks;
+import dev.stiefel.quant.transform.OnlineJson;
+import dev.stiefel.tensor.PackedStorage;
+import dev.stiefel.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A {@link QuantizedModel} as a packed model directory ({@link PackedCheckpoint}, docs/FORMAT.md), and back: the
+ * quantized matrices as their codes ({@link GridFit}: found from the evaluated weights and checked element by element),
+ * and in config.json's section what runs around them at run time: the method, the config's specs, the online
+ * transforms ({@link OnlineJson}) and the static activation/KV ranges. Loading rebuilds the same {@link QuantHooks}
+ * over the same online transforms, so the packed model computes the evaluated model; only the products' summation
+ * order differs (the packed kernels').
+ *
+ * <p>Before anything is written, the rebuilt hooks are run on the evaluated f32 weights beside the method's own
+ * hooks: the logits must agree bit for bit, so a method whose run-time behaviour the section does not capture is
+ * refused instead of being saved as something else.
+ */
+public final class PackedExport {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private PackedExport() {}
+
+    /** What was written: the layout, how many matrices were packed, which were not (name → why), and their bytes. */
+    public record Result(PackedCheckpoint.Packing packing, int packed, Map<String, String> fallback, long packedBytes) {}
+
+    /** The code width that holds a b-bit grid: 2, 3, 4, or 8 for 5..8 bits (a 6-bit grid in 8-bit codes is exact). */
+    static int containerBits(int bits) { return bits <= 4 ? bits : 8; }
+
+    /** The layout a config's weights get, or an error saying why the format cannot hold them. */
+    public static PackedCheckpoint.Packing packing(QuantConfig config) {
+        QuantSpec w = config.weight();
+        if (config.ggml() != null)
+            throw new IllegalArgumentException("packed format: " + config.shorthand() + " is a llama.cpp grid; save it as a GGUF file (--save model.gguf)");
+        if (w == null) throw new IllegalArgumentException("packed format: " + config.shorthand() + " leaves the weights in full precision; there is nothing to pack");
+        int g = w.granularity() == QuantSpec.Granularity.PER_TENSOR ? 0 : w.groupSize();
+        if (g % dev.stiefel.tensor.packed.PackedMatrix.BLOCK != 0)
+            throw new IllegalArgumentException("packed format: weight groups of " + g + " columns; packed codes need a multiple of "
+                    + dev.stiefel.tensor.packed.PackedMatrix.BLOCK + " (or per-channel scales)");
+        return new PackedCheckpoint.Packing(containerBits(w.bits()), g, w.symmetric());
+    }
+
+    /** Writes {@code q} to {@code dir}; the method is named in the file. Refuses what the format cannot reproduce. */
+    public static Result write(QuantizedModel q, String method, Path dir) throws IOException {
+        PackedCheckpoint.Packing packing = packing(q.config());
+        Map<String, String> fallback = new LinkedHashMap<>();
+        LlamaWeights packed = packWeights(q, packing, fallback);
+        ObjectNode section = section(q, method, fallback);
+        checkHooks(q, section);
+        PackedCheckpoint.write(packed, packing, section, dir);
+        long bytes = 0;
+        int n = 0;
+        for (Tensor t : distinct(packed.tensors()))
+            if (t.storage() instanceof PackedStorage ps) { bytes += ps.matrix().bytes(); n++; }
+        return new Result(packing, n, fallback, bytes);
+    }
+
+    /**
+     * The packed model a loaded packed checkpoint holds: its weights (codes mapped in place), and the hooks, config and
+     * online transforms its section describes. An error names the file and the field.
+     */
+    public static QuantizedModel load(LoadedModel m) throws ModelFormatException {
+        if (!m.isPacked()) throw new IllegalArgumentException(m.source() + " is not a packed model");
+        Path file = m.source().resolve("config.json");
+        try {
+            return fromSection(m.weights(), m.quantization());
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(file, PackedCheckpoint.SECTION + ": " + e.getMessage());
+        }
+    }
+
+    // ------------------------------------------------------------ weights
+
+    /** Every quantized matrix of {@code q} as codes, or in f32 (recorded in {@code fallback}) where its values are off the grid. */
+    static LlamaWeights packWeights(QuantizedModel q, PackedCheckpoint.Packing packing, Map<String, String> fallback) {
+        LlamaWeights w = q.weights();
+        QuantConfig c = q.config();
+        WeightsBuilder b = new WeightsBuilder(w);
+        Map<Tensor, Tensor> done = new IdentityHashMap<>(); // a tied embedding/head is one matrix
+        for (int l = 0; l < w.config().layers(); l++)
+            for (Linear which : Linears.BLOCK) b.set(l, which, pack(Linears.weight(w, l, which), c, packing, Linears.name(l, which) + ".weight", fallback, done));
+        if (c.quantizeEmbedding()) b.embedding(pack(w.embedding(), c, packing, "model.embed_tokens.weight", fallback, done));
+        if (c.quantizeHead()) b.head(pack(w.output(), c, packing, "lm_head.weight", fallback, done));
+        return b.build();
+    }
+
+    private static Tensor pack(Tensor t, QuantConfig c, PackedCheckpoint.Packing packing, String name, Map<String, String> fallback, Map<Tensor, Tensor> done) {
+        Tensor seen = done.get(t);
+        if (seen != null) return seen;
+        Tensor out;
+        try {
+            out = PackedStorage.tensor(GridFit.pack(t.toFloatArray(), t.size(0), t.size(1), c.weight().bits(), packing.bits(), packing.groupSize(), packing.symmetric(), name));
+        } catch (GridFit.OffGrid e) {
+            fallback.put(name, "stored in f32: " + e.getMessage());
+            out = t.to(dev.stiefel.tensor.DType.F32);
+        }
+        done.put(t, out);
+        return out;
+    }
+
+    private static List<Tensor> distinct(List<Tensor> ts) {
+        Map<Tensor, Boolean> seen = new IdentityHashMap<>();
+        List<Tensor> out = new ArrayList<>();
+        for (Tensor t : ts) if (seen.put(t, true) == null) out.add(t);
+        return out;
+    }
+
+    // ------------------------------------------------------------ the section
+
+    /** The method, the config's specs, the online transforms and the static ranges of {@code q}, as JSON. */
+    static ObjectNode section(QuantizedModel q, String method, Map<String, String> fallback) {
+        if (!(q.hooks() instanceof QuantHooks hooks))
+            throw new IllegalArgumentException("packed format: " + method + "'s run-time hooks (" + q.hooks().getClass().getSimpleName()
+                    + ") are not stored by this format yet; only activation/KV quantizers after online rotations are");
+        QuantConfig c = q.config();
+        ObjectNode s = JSON.createObjectNode();
+        s.put("method", method);
+        ObjectNode cfg = s.putObject("config");
+        cfg.put("shorthand", c.shorthand());
+        spec(cfg, "weights", c.weight());
+        spec(cfg, "activations", c.activation());
+        spec(cfg, "k_cache", c.key());
+        spec(cfg, "v_cache", c.value());
+        cfg.put("quantize_embedding", c.quantizeEmbedding()).put("quantize_head", c.quantizeHead());
+        ArrayNode online = s.putArray("online");
+        for (Online o : q.online()) online.add(OnlineJson.toJson(o));
+        ObjectNode ranges = s.putObject("static_ranges");
+        hooks.staticParams().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
+            QuantParams p = e.getValue();
+            if (p.paramRows() != 1 || p.groups() != 1) throw new IllegalStateException("static range of " + e.getKey() + " is not one scale: " + p);
+            ranges.putObject(e.getKey()).put("scale", (double) p.scale()[0]).put("zero", (double) p.zero()[0]);
+        });
+        ObjectNode fb = s.putObject("fallback");
+        fallback.forEach(fb::put);
+        return s;
+    }
+
+    private static void spec(ObjectNode o, String key, QuantSpec s) {
+        if (s == null) o.putNull(key);
+        else o.put(key, s.toString());
+    }
+
+    /** The model a section describes around {@code weights}: the same hooks {@link Steps} would have built. */
+    static QuantizedModel fromSection(LlamaWeights weights, JsonNode s) {
+        JsonNode cfg = s.path("config");
+        if (!cfg.isObject()) throw new IllegalArgumentException("config must be an object, got " + s.get("config"));
+        QuantConfig c = new QuantConfig(spec(cfg, "weights"), spec(cfg, "activations"), spec(cfg, "k_cache"), spec(cfg, "v_cache"),
+                bool(cfg, "quantize_embedding"), bool(cfg, "quantize_head"));
+        List<Online> online = new ArrayList<>();
+        JsonNode list = s.path("online");
+        if (!list.isArray()) throw new IllegalArgumentException("online must be an array, got " + s.get("online"));
+        for (int i = 0; i < list.size(); i++) {
+            try {
+                online.add(OnlineJson.fromJson(list.get(i)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("online[" + i + "]: " + e.getMessage());
+            }
+        }
+        Map<String, QuantParams> ranges = new LinkedHashMap<>();
+        JsonNode r = s.path("static_ranges");
+        if (!r.isObject()) throw new IllegalArgumentException("static_ranges must be an object, got " + s.get("static_ranges"));
+        for (var it = r.fields(); it.hasNext(); ) {
+            var e = it.next();
+            String site = e.getKey();
+            QuantSpec spec = site.endsWith("k_cache") ? c.key() : site.endsWith("v_cache") ? c.value() : c.activation();
+            JsonNode scale = e.getValue().path("scale"), zero = e.getValue().path("zero");
+            if (spec == null || spec.dynamic())
+                throw new IllegalArgumentException("static_ranges." + site + ": the config has no static quantizer there");
+            if (!scale.isNumber() || !zero.isNumber() || !(scale.floatValue() > 0) || zero.floatValue() != Math.rint(zero.floatValue()))
+                throw new IllegalArgumentException("static_ranges." + site + " must be {scale > 0, integer zero}, got " + e.getValue());
+            ranges.put(site, new QuantParams(spec.bits(), spec.symmetric(), 1, 1, 1, 1, new float[]{scale.floatValue()}, new float[]{zero.floatValue()}, new int[1]));
+        }
+        QuantHooks hooks = QuantHooks.calibrated(OnlineHooks.of(online), c, ranges);
+        Map<String, Object> report = new LinkedHashMap<>();
+        report.put("method", s.path("method").asText("?"));
+        report.putAll(c.describe());
+        if (!online.isEmpty()) report.put("online_at_run_time", online.stream().map(Online::describe).toList());
+        return new QuantizedModel(weights, hooks, c, online, report);
+    }
+
+    private static QuantSpec spec(JsonNode cfg, String key) {
+        JsonNode v = cfg.get(key);
+        if (v == null || v.isNull()) return null;
+        if (!v.isTextual()) throw new IllegalArgumentException("config." + key + " must be a spec like \"int4 sym g128 static per-channel\", got " + v);
+        try {
+            return QuantSpec.parse(v.asText());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("config." + key + ": " + e.getMessage());
+        }
+    }
+
+    private static boolean bool(JsonNode cfg, String key) {
+        JsonNode v = cfg.path(key);
+        if (!v.isBoolean()) throw new IllegalArgumentException("config." + key + " must be true or false, got " + cfg.get(key));
+        return v.asBoolean();
+    }
+
+    /**
+     * The hooks the section rebuilds, on the evaluated f32 weights, against the method's own hooks: every logit equal,
+     * bit for bit, on a probe of seeded random tokens, or the model is refused.
+     */
+    static void checkHooks(QuantizedModel q, ObjectNode section) {
+        QuantizedModel rebuilt = fromSection(q.weights(), section);
+        java.util.Random rnd = new java.util.Random(0);
+        int[] ids = new int[Math.min(12, q.weights().config().maxSeqLen())];
+        for (int i = 0; i < ids.length; i++) ids[i] = rnd.nextInt(q.weights().config().vocabSize());
+        Tensor t = Tensor.ofInts(ids, 1, ids.length);
+        float[] a, b;
+        try (var off = Grad.off()) {
+            a = q.model().forward(t, null).value().toFloatArray();
+            b = rebuilt.model().forward(t, null).value().toFloatArray();
+        }
+        if (!Arrays.equals(a, b)) {
+            double d = 0;
+            for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs((double) a[i] - b[i]));
+            throw new IllegalArgumentException("packed format: the hooks rebuilt from the file do not compute what " + section.path("method").asText()
+                    + "'s hooks compute (max logit difference " + d + " on the probe); its run-time behaviour is not captured by the format, so it is not saved");
+        }
+    }
+}
