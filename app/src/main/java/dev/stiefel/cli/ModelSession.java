@@ -6,6 +6,7 @@ import dev.stiefel.llama.io.LoadedModel;
 import dev.stiefel.llama.io.ModelFiles;
 import dev.stiefel.llama.tokenizer.Tokenizer;
 import dev.stiefel.llama.tokenizer.Tokenizers;
+import dev.stiefel.quant.export.PackedExport;
 import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.Backends;
 import dev.stiefel.tensor.cpu.CpuBackend;
@@ -17,21 +18,20 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /** A loaded model with its tokenizer, found the way users lay their files out. */
-record ModelSession(LoadedModel loaded, Tokenizer tokenizer, String description) implements AutoCloseable {
+record ModelSession(LoadedModel loaded, Tokenizer tokenizer, Path tokenizerFile, String description) implements AutoCloseable {
 
     static ModelSession open(ModelOptions o) throws IOException {
         Path modelPath = o.model != null ? o.model : EmbeddedModel.directory();
         LoadedModel loaded = ModelFiles.load(modelPath);
         try {
-            Tokenizer tok = o.tokenizer != null ? Tokenizers.load(o.tokenizer)
-                    : loaded.vocabulary() != null ? loaded.embeddedTokenizer()
-                    : Tokenizers.load(findTokenizer(loaded.source()));
+            Path tokFile = o.tokenizer != null ? o.tokenizer : loaded.vocabulary() != null ? null : findTokenizer(loaded.source());
+            Tokenizer tok = tokFile != null ? Tokenizers.load(tokFile) : loaded.embeddedTokenizer();
             if (tok.vocabSize() > loaded.weights().config().vocabSize())
                 throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model only "
                         + loaded.weights().config().vocabSize() + " embedding rows");
             // a model is named by its file or folder name, never by a machine's absolute path (reports and figures travel)
-            String what = (o.model != null ? String.valueOf(modelPath.toAbsolutePath().normalize().getFileName()) : "embedded story model") + " (" + loaded.format().toString().toLowerCase() + ")";
-            return new ModelSession(loaded, tok, what);
+            String what = (o.model != null ? String.valueOf(modelPath.toAbsolutePath().normalize().getFileName()) : "embedded story model") + " (" + (loaded.isPacked() ? "packed" : loaded.format().toString().toLowerCase()) + ")";
+            return new ModelSession(loaded, tok, tokFile, what);
         } catch (IOException | RuntimeException e) {
             loaded.close();
             throw e;
@@ -52,9 +52,22 @@ record ModelSession(LoadedModel loaded, Tokenizer tokenizer, String description)
 
     LlamaWeights weights() { return loaded.weights(); }
 
-    /** The model on the current backend: with a device backend its weights are uploaded once and stay there. */
+    /**
+     * The model on the current backend: with a device backend its weights are uploaded once and stay there. A packed
+     * model runs its codes on the CPU's packed kernels, with the activation/KV quantizers and online transforms its
+     * file describes.
+     */
     LlamaModel model() {
         Backend b = Backends.current();
+        if (loaded.isPacked()) {
+            if (!b.name().equals(CpuBackend.NAME))
+                throw new IllegalArgumentException("a packed model runs on the cpu backend (its kernels read the codes in place); drop --backend " + b.name());
+            try {
+                return PackedExport.load(loaded).model();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
         return new LlamaModel(b.name().equals(CpuBackend.NAME) ? loaded.weights() : loaded.weights().map(b::resident));
     }
 

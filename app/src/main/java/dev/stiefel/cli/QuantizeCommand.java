@@ -9,9 +9,12 @@ import dev.stiefel.llama.eval.EvalDataset;
 import dev.stiefel.llama.eval.Perplexity;
 import dev.stiefel.llama.io.HuggingFaceLoader;
 import dev.stiefel.llama.io.HuggingFaceWriter;
+import dev.stiefel.llama.io.LoadedModel;
+import dev.stiefel.llama.io.ModelFiles;
 import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.export.GptqExport;
+import dev.stiefel.quant.export.PackedExport;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
@@ -23,6 +26,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -65,8 +69,11 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--eval", split = ",", description = "perplexity datasets (default: stories for the embedded model, else wikitext2)") List<String> evals;
     @Option(names = "--eval-windows", defaultValue = "0", description = "score at most this many windows per dataset (0: all)") int evalWindows;
     @Option(names = "--seed", defaultValue = "0", description = "calibration sampling seed (default: ${DEFAULT-VALUE})") long seed;
-    @Option(names = "--save", description = "write the last quantized model here: a Hugging Face checkpoint (fake-quantized weights), or a GGUF file (name *.gguf) for the llama.cpp configs Q4_0 ... Q4_K_M; {method} and {config} in a .gguf name write every model") Path save;
-    @Option(names = "--save-format", description = "how --save writes a directory: hf (fake-quantized weights, the default) or gptq (a GPTQ-format "
+    @Option(names = "--save", description = "write the last quantized model here: a packed model directory (the codes, and what runs around them; "
+            + "generate, eval and info run it with --model), or a GGUF file (name *.gguf) for the llama.cpp configs Q4_0 ... Q4_K_M; {method} and "
+            + "{config} in a .gguf name write every model") Path save;
+    @Option(names = "--save-format", description = "how --save writes a directory: packed (the default: low-bit codes, docs/FORMAT.md), hf (the "
+            + "fake-quantized weights as an f32 Hugging Face checkpoint, for methods whose transforms all fold into the weights) or gptq (a GPTQ-format "
             + "checkpoint, qweight/qzeros/scales/g_idx, that transformers and vLLM load: 4 or 8 bits, weight-only, rtn or gptq with --static-groups "
             + "when grouped); a *.gguf name is always GGUF") String saveFormat;
     @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
@@ -77,7 +84,7 @@ final class QuantizeCommand implements Callable<Integer> {
         List<QuantConfig> plannedConfigs = new ArrayList<>();
         for (String c : configs) plannedConfigs.add(configure(QuantConfig.parse(c)));
         for (String m : methods) method(m); // built again per config below: a method may keep state across one run
-        boolean gptqFormat = checkSaveFormat(plannedConfigs.getLast());
+        String format = checkSaveFormat(plannedConfigs.getLast());
         if (nsamples < 1) throw new IllegalArgumentException("--nsamples must be >= 1, got " + nsamples);
         if (seqLen < 2) throw new IllegalArgumentException("--seqlen must be >= 2, got " + seqLen);
         if (evalWindows < 0) throw new IllegalArgumentException("--eval-windows must be >= 0, got " + evalWindows);
@@ -86,6 +93,8 @@ final class QuantizeCommand implements Callable<Integer> {
         List<String> evalNames = evals != null ? evals : List.of(embedded ? "stories" : "wikitext2");
         RunStats stats = new RunStats();
         try (ModelSession s = stats.time("load", () -> ModelSession.open(modelOptions))) {
+            if (s.loaded().isPacked())
+                throw new IllegalArgumentException(s.description() + " is a packed model, already quantized; quantize the model it was made from");
             stats.model(s.loaded().source());
             int window = Math.min(seqLen, s.weights().config().maxSeqLen());
             LlamaModel fp = s.model();
@@ -152,30 +161,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 for (int i = 2; i < r.length; i++) System.out.printf(" %14s", r[i]);
                 System.out.println();
             }
-            if (save != null && last != null && !last.foldedIntoWeights())
-                throw new IllegalArgumentException("--save: the last method (" + methods.get(methods.size() - 1) + ") leaves transforms that run at "
-                        + "inference time (" + last.online().size() + ", e.g. " + last.online().get(0).describe() + "); a Hugging Face checkpoint "
-                        + "cannot hold them, so the saved model would compute something else. Save a method whose transforms are all folded "
-                        + "(rtn, gptq, smoothquant, awq, omniquant).");
-            if (save != null && last != null && GgufSave.isGguf(save)) {
-                // (with {method}/{config} in the name every model was written as it was made)
-                if (!GgufSave.isPattern(save)) GgufSave.write(s, lastConfig, last, methods.get(methods.size() - 1), save);
-            } else if (save != null && last != null && gptqFormat) {
-                GptqExport.Result written = GptqExport.write(s.weights(), last, save);
-                System.err.printf(Locale.ROOT, "wrote %s %s to %s as a GPTQ checkpoint (%d linears, %d-bit, group %s, %s); f16 scales move a weight by at most %.3g%n",
-                        methods.getLast(), lastConfig.shorthand(), save, written.linears(), written.settings().bits(),
-                        written.settings().groupSize() == 0 ? "per channel" : written.settings().groupSize(),
-                        written.settings().symmetric() ? "symmetric" : "asymmetric", written.maxWeightChange());
-                // read the checkpoint back and score it on the same windows: what a runtime loading it computes
-                try (LlamaWeights back = HuggingFaceLoader.load(save)) {
-                    ObjectNode fileRow = report.putObject("gptq_file").put("path", save.toString()).put("max_weight_change", written.maxWeightChange());
-                    String[] cells = ppl(new LlamaModel(back), evalTokens, window, methods.getLast() + " (gptq file)", fileRow);
-                    System.err.println("perplexity of the file read back: " + String.join(" ", cells));
-                }
-            } else if (save != null && last != null) {
-                HuggingFaceWriter.write(last.weights(), save);
-                System.err.println("wrote the last quantized weights to " + save + " (activation/KV quantization is applied at run time, not stored)");
-            }
+            if (save != null && last != null) save(s, format, last, lastConfig, methods.getLast(), evalTokens, window, report);
             System.err.println(stats.summary());
             ObjectNode cost = report.putObject("cost");
             cost.set("seconds", EvalCommand.JSON.valueToTree(stats.seconds()));
@@ -206,14 +192,80 @@ final class QuantizeCommand implements Callable<Integer> {
         return d.tokens(t -> s.tokenizer().encode(t, false), s.tokenizer().bos(), false);
     }
 
-    /** Whether --save writes a GPTQ checkpoint; refuses, before anything runs, what that format cannot hold. */
-    private boolean checkSaveFormat(QuantConfig lastConfig) {
-        if (saveFormat == null || saveFormat.equals("hf")) return false;
-        if (!saveFormat.equals("gptq")) throw new IllegalArgumentException("--save-format must be hf or gptq, got '" + saveFormat + "'");
-        if (save == null) throw new IllegalArgumentException("--save-format gptq needs --save DIR");
-        if (GgufSave.isGguf(save)) throw new IllegalArgumentException("--save " + save + " names a GGUF file; --save-format gptq writes a directory");
-        GptqExport.settings(lastConfig);
-        return true;
+    /**
+     * What --save writes: gguf (a *.gguf name), or a directory as packed (the default), hf or gptq; refuses, before
+     * anything runs, what that format cannot hold.
+     */
+    private String checkSaveFormat(QuantConfig lastConfig) {
+        if (saveFormat != null && !List.of("packed", "hf", "gptq").contains(saveFormat))
+            throw new IllegalArgumentException("--save-format must be packed, hf or gptq, got '" + saveFormat + "'");
+        if (saveFormat != null && save == null) throw new IllegalArgumentException("--save-format " + saveFormat + " needs --save DIR");
+        if (save == null) return null;
+        if (GgufSave.isGguf(save)) {
+            if (saveFormat != null) throw new IllegalArgumentException("--save " + save + " names a GGUF file; --save-format " + saveFormat + " writes a directory");
+            return "gguf";
+        }
+        String format = saveFormat == null ? "packed" : saveFormat;
+        if (format.equals("gptq")) GptqExport.settings(lastConfig);
+        if (format.equals("packed")) PackedExport.packing(lastConfig);
+        return format;
+    }
+
+    /** Writes the last model as {@code format} says, then scores the file read back on the same windows: what a runtime loading it computes. */
+    private void save(ModelSession s, String format, QuantizedModel last, QuantConfig lastConfig, String method, Map<String, int[]> evalTokens, int window,
+                      ObjectNode report) throws java.io.IOException {
+        if (!format.equals("packed") && !last.foldedIntoWeights())
+            throw new IllegalArgumentException("--save: the last method (" + method + ") leaves transforms that run at inference time ("
+                    + last.online().size() + ", e.g. " + last.online().get(0).describe() + "); " + (format.equals("gguf") ? "llama.cpp" : "a " + format + " checkpoint")
+                    + " cannot hold them, so the saved model would compute something else. Save it in the packed format (the default for a directory), "
+                    + "or save a method whose transforms are all folded (rtn, gptq, smoothquant, awq, omniquant).");
+        switch (format) {
+            case "gguf" -> {
+                // (with {method}/{config} in the name every model was written as it was made)
+                if (!GgufSave.isPattern(save)) GgufSave.write(s, lastConfig, last, method, save);
+            }
+            case "gptq" -> {
+                GptqExport.Result written = GptqExport.write(s.weights(), last, save);
+                System.err.printf(Locale.ROOT, "wrote %s %s to %s as a GPTQ checkpoint (%d linears, %d-bit, group %s, %s); f16 scales move a weight by at most %.3g%n",
+                        method, lastConfig.shorthand(), save, written.linears(), written.settings().bits(),
+                        written.settings().groupSize() == 0 ? "per channel" : written.settings().groupSize(),
+                        written.settings().symmetric() ? "symmetric" : "asymmetric", written.maxWeightChange());
+                try (LlamaWeights back = HuggingFaceLoader.load(save)) {
+                    ObjectNode fileRow = report.putObject("gptq_file").put("path", save.toString()).put("max_weight_change", written.maxWeightChange());
+                    String[] cells = ppl(new LlamaModel(back), evalTokens, window, method + " (gptq file)", fileRow);
+                    System.err.println("perplexity of the file read back: " + String.join(" ", cells));
+                }
+            }
+            case "hf" -> {
+                HuggingFaceWriter.write(last.weights(), save);
+                System.err.println("wrote the last quantized weights to " + save + " as f32 (activation/KV quantization is applied at run time, not stored)");
+            }
+            default -> {
+                PackedExport.Result written = PackedExport.write(last, method, save);
+                String tokenizer = copyTokenizer(s, save);
+                System.err.printf(Locale.ROOT, "wrote %s %s to %s as a packed model: %d matrices in %s codes, %.2f MB%s; %s%n", method, lastConfig.shorthand(), save,
+                        written.packed(), written.packing(), written.packedBytes() / 1e6, written.fallback().isEmpty() ? "" : ", " + written.fallback().size() + " stored in f32",
+                        tokenizer);
+                written.fallback().forEach((name, why) -> System.err.println("  " + name + ": " + why));
+                try (LoadedModel back = ModelFiles.load(save)) {
+                    ObjectNode fileRow = report.putObject("packed_file").put("path", save.toString()).put("packed_matrices", written.packed())
+                            .put("packed_bytes", written.packedBytes()).put("packing", written.packing().toString());
+                    fileRow.set("fallback", EvalCommand.JSON.valueToTree(written.fallback()));
+                    String[] cells = ppl(PackedExport.load(back).model(), evalTokens, window, method + " (packed file)", fileRow);
+                    System.err.println("perplexity of the packed file read back, on the packed kernels: " + String.join(" ", cells));
+                }
+            }
+        }
+    }
+
+    /** The tokenizer file the session read, copied beside the saved model (atomically); says what was done. */
+    private static String copyTokenizer(ModelSession s, Path dir) throws java.io.IOException {
+        if (s.tokenizerFile() == null) return "no tokenizer file to copy (the source embeds its vocabulary): pass --tokenizer when running it";
+        Path target = dir.resolve(s.tokenizerFile().getFileName());
+        Path tmp = Files.createTempFile(dir, ".tokenizer", ".tmp");
+        Files.copy(s.tokenizerFile(), tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        return "tokenizer " + target.getFileName() + " copied";
     }
 
     private String[] ppl(LlamaModel model, Map<String, int[]> evalTokens, int window, String label, ObjectNode out) {

@@ -82,6 +82,39 @@ class CliTest {
         assertThat(dynamic[2]).contains("--static-groups");
     }
 
+    @Test void quantizeSavesAPackedModelThatRunsWithItsOnlineTransforms() throws Exception {
+        Path saved = dir.resolve("packed"), json = dir.resolve("packed.json");
+        String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
+                "--nsamples", "4", "--eval-windows", "3", "--config", "W4A4KV4", "--method", "quarot", "--save", saved.toString(), "--json", json.toString());
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        assertThat(r[2]).contains("as a packed model: 14 matrices in int4 per row asymmetric codes").contains("tokenizer tokenizer.bin copied");
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        double evaluated = n.get("results").get(1).get("perplexity").elements().next().asDouble();
+        double file = n.get("packed_file").get("perplexity").elements().next().asDouble();
+        assertThat(file).as("the packed file read back, on the packed kernels").isCloseTo(evaluated, org.assertj.core.data.Percentage.withPercentage(1e-3));
+        // the tokenizer travelled with it: no --tokenizer needed
+        Path pplJson = dir.resolve("packed-ppl.json");
+        String[] again = run("eval", "ppl", "--model", saved.toString(), "--dataset", text.toString(), "--seqlen", "32", "--limit", "3", "--json", pplJson.toString());
+        assertThat(again[0]).as(again[2]).isEqualTo("0");
+        assertThat(again[1]).contains("(packed)");
+        String[] gen = run("generate", "--model", saved.toString(), "--prompt", "Once upon", "-n", "5");
+        assertThat(gen[0]).as(gen[2]).isEqualTo("0");
+        String[] info = run("info", "--model", saved.toString());
+        assertThat(info[0]).as(info[2]).isEqualTo("0");
+        assertThat(info[1]).contains("packed      quarot, W4A4KV4").contains("online      MLP_OUT: x·Hadamard 48").contains("weights     ");
+        // what the other formats cannot hold is refused, and says where it can go
+        String[] hf = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
+                "--nsamples", "4", "--eval-windows", "1", "--config", "W4A4KV4", "--method", "quarot", "--save-format", "hf", "--save", dir.resolve("hf").toString());
+        assertThat(hf[0]).isEqualTo("2");
+        assertThat(hf[2]).contains("run at inference time").contains("packed format");
+        String[] g16 = run("quantize", "--model", dir.resolve("no-such-model").toString(), "--config", "W4A16g16", "--save", dir.resolve("g16").toString());
+        assertThat(g16[0]).isEqualTo("2");
+        assertThat(g16[2]).contains("multiple of 32").doesNotContain("no-such-model");
+        String[] again2 = run("quantize", "--model", saved.toString(), "--config", "W4A16", "--eval", text.toString(), "--calib", text.toString());
+        assertThat(again2[0]).isEqualTo("2");
+        assertThat(again2[2]).contains("already quantized");
+    }
+
     @Test void everyMethodRunsEndToEndOnAGeneratedCheckpoint() throws Exception {
         Path json = dir.resolve("all.json");
         String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
@@ -148,7 +181,7 @@ class CliTest {
         assertThat(q[0]).isEqualTo("2");
         assertThat(q[2]).contains("bits must be 2..8");
         String[] rot = run("quantize", "--model", model.toString(), "--config", "W8A8", "--method", "quarot-rtn", "--calib", text.toString(),
-                "--eval", text.toString(), "--seqlen", "32", "--nsamples", "4", "--eval-windows", "2", "--save", dir.resolve("rotated").toString());
+                "--eval", text.toString(), "--seqlen", "32", "--nsamples", "4", "--eval-windows", "2", "--save-format", "hf", "--save", dir.resolve("rotated").toString());
         assertThat(rot[0]).isEqualTo("2");
         assertThat(rot[2]).contains("cannot hold them");
         assertThat(Files.exists(dir.resolve("rotated"))).isFalse();
