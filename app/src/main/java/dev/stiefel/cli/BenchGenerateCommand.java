@@ -6,7 +6,14 @@ import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Sampler;
 import dev.stiefel.llama.SyntheticWeights;
+import dev.stiefel.llama.io.LoadedModel;
+import dev.stiefel.llama.io.ModelFiles;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.export.PackedExport;
+import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,28 +27,48 @@ import java.util.Random;
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Prefill and decode tokens/s on synthetic weights of a real model shape (e.g. TinyLlama-1.1B).")
-final class BenchGenerateCommand implements Runnable {
+final class BenchGenerateCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--preset", defaultValue = "tinyllama-1.1b", description = "model shape: tinyllama-1.1b, llama-2-7b, smollm-135m (default ${DEFAULT-VALUE})") String preset;
     @Option(names = "--layers", description = "keep only this many blocks (to fit memory); figures are per model as built") Integer layers;
     @Option(names = "--dtype", defaultValue = "f32", description = "weight storage: f32, bf16 or f16 (default ${DEFAULT-VALUE})") String dtype;
     @Option(names = "--prompt", defaultValue = "128", description = "prompt tokens for the prefill (default ${DEFAULT-VALUE})") int prompt;
     @Option(names = "--tokens", defaultValue = "32", description = "tokens to decode (default ${DEFAULT-VALUE})") int tokens;
     @Option(names = "--reps", defaultValue = "3", description = "timed runs; the median is reported (default ${DEFAULT-VALUE})") int reps;
+    @Option(names = "--quant", description = "quantize the synthetic weights to packed codes with RTN first: a weight config such as W4A16g128, "
+            + "W8A16, W4A8 (dynamic activation quantizers run too)") String quant;
+    @Option(names = "--model", paramLabel = "DIR", description = "time this model instead of synthetic weights (a packed directory runs on the packed kernels)") java.nio.file.Path model;
 
-    @Override public void run() {
+    @Override public Integer call() throws Exception {
         BenchCommand.requirePositive("--prompt", prompt);
         BenchCommand.requirePositive("--tokens", tokens);
         BenchCommand.requirePositive("--reps", reps);
-        LlamaConfig c = SyntheticWeights.preset(preset);
-        if (layers != null) {
-            BenchCommand.requirePositive("--layers", layers);
-            c = new LlamaConfig(c.dim(), c.hiddenDim(), layers, c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.normEps(),
-                    c.ropeTheta(), c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen());
+        if (model != null && quant != null) throw new IllegalArgumentException("--model and --quant: a model file is timed as it is stored");
+        QuantConfig qc = quant == null ? null : QuantConfig.parse(quant);
+        if (qc != null) PackedExport.packing(qc); // a config the packed kernels cannot run fails before minutes of building
+        LlamaModel model;
+        LlamaWeights w;
+        if (this.model != null) {
+            LoadedModel loaded = ModelFiles.load(this.model);
+            w = loaded.weights();
+            model = loaded.isPacked() ? PackedExport.load(loaded).model() : new LlamaModel(w);
+            System.out.printf("timing %s%s%n", this.model, loaded.isPacked() ? " (packed)" : "");
+        } else {
+            LlamaConfig c = SyntheticWeights.preset(preset);
+            if (layers != null) {
+                BenchCommand.requirePositive("--layers", layers);
+                c = new LlamaConfig(c.dim(), c.hiddenDim(), layers, c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.normEps(),
+                        c.ropeTheta(), c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen());
+            }
+            DType type = DType.parse(dtype);
+            System.out.printf("building %s (%d layers) with random %s weights%s ...%n", preset, c.layers(), type.lower(), qc == null ? "" : ", then RTN to " + qc.shorthand() + " codes");
+            w = SyntheticWeights.create(c, type, 1);
+            if (qc != null) {
+                QuantizedModel q = PackedExport.rtn(w, qc, ProgressFactory.STDERR);
+                w = q.weights();
+                model = q.model();
+            } else model = new LlamaModel(w);
         }
-        DType type = DType.parse(dtype);
-        System.out.printf("building %s (%d layers) with random %s weights ...%n", preset, c.layers(), type.lower());
-        LlamaWeights w = SyntheticWeights.create(c, type, 1);
-        LlamaModel model = new LlamaModel(w);
+        LlamaConfig c = w.config();
         double streamed = decodeBytes(w);
         System.out.printf("decode streams %.2f GB of weights per token; prompt %d tokens, %d decoded, %d timed runs after 1 warm-up%n",
                 streamed * 1e-9, prompt, tokens, reps);
@@ -58,17 +85,30 @@ final class BenchGenerateCommand implements Runnable {
         Arrays.sort(prefill);
         Arrays.sort(decode);
         double p = prefill[reps / 2], d = decode[reps / 2];
-        double flopsPerToken = 2.0 * streamed / type.bytes();
+        double flopsPerToken = 2.0 * decodeParameters(w);
         System.out.printf("prefill: %8.1f tokens/s (%.1f GFLOP/s in the linear layers)%n", p, p * flopsPerToken * 1e-9);
         System.out.printf("decode:  %8.2f tokens/s (%.1f GB/s of weights)%n", d, d * streamed * 1e-9);
+        System.out.printf("memory:  peak heap %.1f MiB%n", RunStats.peakHeapBytes() / 1048576.0);
+        return 0;
     }
 
-    /** Bytes of every weight a decode step reads in full: the linear layers and the output head (one embedding row aside). */
+    /** Bytes of every weight a decode step reads in full: the linear layers and the output head (one embedding row aside); packed ones as stored. */
     static double decodeBytes(LlamaWeights w) {
-        double elements = 0;
-        for (LlamaWeights.Layer l : w.layers())
-            for (Tensor t : new Tensor[]{l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) elements += t.numel();
-        elements += w.output().numel();
-        return elements * w.output().dtype().bytes();
+        double bytes = 0;
+        for (Tensor t : decodeMatrices(w)) bytes += t.storage() instanceof PackedStorage p ? p.matrix().bytes() : (double) t.numel() * t.dtype().bytes();
+        return bytes;
+    }
+
+    private static double decodeParameters(LlamaWeights w) {
+        double n = 0;
+        for (Tensor t : decodeMatrices(w)) n += t.numel();
+        return n;
+    }
+
+    private static java.util.List<Tensor> decodeMatrices(LlamaWeights w) {
+        java.util.List<Tensor> out = new java.util.ArrayList<>();
+        for (LlamaWeights.Layer l : w.layers()) out.addAll(java.util.List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()));
+        out.add(w.output());
+        return out;
     }
 }

@@ -97,6 +97,39 @@ public final class PackedExport {
         }
     }
 
+    /**
+     * Round-to-nearest straight to codes, one matrix at a time (no f32 copy of the model is ever held): each block
+     * linear, and the embedding and head when the config says, fake-quantized with the weight spec and packed. With
+     * the config's dynamic activation/KV quantizers this is {@code rtn}'s model as a packed one (benchmarks on
+     * synthetic weights; static ranges would need calibration and are refused).
+     */
+    public static QuantizedModel rtn(LlamaWeights w, QuantConfig c, dev.stiefel.quant.ProgressFactory progress) {
+        PackedCheckpoint.Packing packing = packing(c);
+        for (QuantSpec s : new QuantSpec[]{c.activation(), c.key(), c.value()})
+            if (s != null && !s.dynamic()) throw new IllegalArgumentException("packed rtn: static " + s + " needs calibration; use quantize --save");
+        dev.stiefel.quant.Quantizer q = new dev.stiefel.quant.Quantizer(c.weight());
+        Map<String, String> fallback = new LinkedHashMap<>();
+        Map<Tensor, Tensor> done = new IdentityHashMap<>();
+        WeightsBuilder b = new WeightsBuilder(w);
+        try (dev.stiefel.llama.Progress p = progress.open("rtn to codes", w.config().layers(), "layers")) {
+            for (int l = 0; l < w.config().layers(); l++) {
+                for (Linear which : Linears.BLOCK) {
+                    String name = Linears.name(l, which) + ".weight";
+                    b.set(l, which, pack(q.fakeQuant(Linears.weight(w, l, which), name), c, packing, name, fallback, done));
+                }
+                p.step(1);
+            }
+        }
+        if (c.quantizeEmbedding()) b.embedding(pack(q.fakeQuant(w.embedding(), "model.embed_tokens.weight"), c, packing, "model.embed_tokens.weight", fallback, done));
+        if (c.quantizeHead()) b.head(c.quantizeEmbedding() && w.output() == w.embedding() ? b.build().embedding()
+                : pack(q.fakeQuant(w.output(), "lm_head.weight"), c, packing, "lm_head.weight", fallback, done));
+        if (!fallback.isEmpty()) throw new IllegalStateException("packed rtn: off the grid it was just quantized on: " + fallback);
+        Map<String, Object> report = new LinkedHashMap<>();
+        report.put("method", "rtn");
+        report.putAll(c.describe());
+        return new QuantizedModel(b.build(), QuantHooks.of(c), c, List.of(), report);
+    }
+
     // ------------------------------------------------------------ weights
 
     /** Every quantized matrix of {@code q} as codes, or in f32 (recorded in {@code fallback}) where its values are off the grid. */

@@ -109,6 +109,19 @@ class PackedExportTest {
             }
     }
 
+    @Test void rtnStraightToCodesIsRtnsModel() {
+        for (String c : new String[]{"W4A16 g32", "W8A8", "W3A16"}) {
+            QuantConfig config = QuantConfig.parse(c);
+            QuantizedModel direct = PackedExport.rtn(fp, config, ProgressFactory.SILENT);
+            QuantizedModel rtn = Methods.byName("rtn", fast()).apply(fp, null, config, ProgressFactory.SILENT);
+            for (var l : direct.weights().layers()) assertThat(l.wDown().storage()).isInstanceOf(PackedStorage.class);
+            assertThat(direct.weights().layer(1).wUp().toFloatArray()).as(c).containsExactly(rtn.weights().layer(1).wUp().toFloatArray());
+            assertThat(relative(rtn, direct)).as(c).isLessThan(1e-4);
+        }
+        assertThatThrownBy(() -> PackedExport.rtn(fp, QuantConfig.parse("W4A8").withActivation(QuantSpec.parse("int8 asym static per-tensor")), ProgressFactory.SILENT))
+                .hasMessageContaining("needs calibration");
+    }
+
     /** max |a − b| / max |a| over the probe's logits. */
     private double relative(QuantizedModel evaluated, QuantizedModel packed) {
         try (var off = Grad.off()) {
