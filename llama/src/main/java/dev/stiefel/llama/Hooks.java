@@ -60,16 +60,21 @@ public interface Hooks {
     default Hooks then(Hooks next) {
         if (next == NONE) return this;
         if (this == NONE) return next;
-        Hooks first = this;
-        return new Hooks() {
-            @Override public Var weight(int layer, Linear which, Var w) { return next.weight(layer, which, first.weight(layer, which, w)); }
-            @Override public Var bias(int layer, Linear which, Var b) { return next.bias(layer, which, first.bias(layer, which, b)); }
-            @Override public Var input(int layer, Input where, Var x) { return next.input(layer, where, first.input(layer, where, x)); }
-            @Override public Var query(int layer, Var q) { return next.query(layer, first.query(layer, q)); }
-            @Override public Var key(int layer, Var k) { return next.key(layer, first.key(layer, k)); }
-            @Override public Var value(int layer, Var v) { return next.value(layer, first.value(layer, v)); }
-            @Override public String toString() { return first + " then " + next; }
-        };
+        return new Then(this, next);
+    }
+
+    /**
+     * {@code first}, then {@code next}, at every point ({@link #then}): a record, so code that stores or describes a
+     * model's hooks can see what they are made of.
+     */
+    record Then(Hooks first, Hooks next) implements Hooks {
+        @Override public Var weight(int layer, Linear which, Var w) { return next.weight(layer, which, first.weight(layer, which, w)); }
+        @Override public Var bias(int layer, Linear which, Var b) { return next.bias(layer, which, first.bias(layer, which, b)); }
+        @Override public Var input(int layer, Input where, Var x) { return next.input(layer, where, first.input(layer, where, x)); }
+        @Override public Var query(int layer, Var q) { return next.query(layer, first.query(layer, q)); }
+        @Override public Var key(int layer, Var k) { return next.key(layer, first.key(layer, k)); }
+        @Override public Var value(int layer, Var v) { return next.value(layer, first.value(layer, v)); }
+        @Override public String toString() { return first + " then " + next; }
     }
 
     /** What an observer is shown: the value at a point, after the hooks before it. Nothing is changed. */

@@ -143,7 +143,8 @@ public final class HuggingFaceLoader {
             if (c.tiedEmbeddings()) used.add("lm_head.weight");
             List<String> unused = new ArrayList<>();
             for (String name : where.keySet())
-                if (!used.contains(name) && !name.endsWith("rotary_emb.inv_freq")) unused.add(name);
+                if (!used.contains(name) && !name.endsWith("rotary_emb.inv_freq") && !(packing != null && name.startsWith(PackedCheckpoint.TENSOR_PREFIX)))
+                    unused.add(name); // (a packed checkpoint's section tensors are read with the section)
             if (!unused.isEmpty())
                 throw new ModelFormatException(where.get(unused.getFirst()).path(), "tensors a " + c.architecture() + " model does not have: " + unused);
             return new LlamaWeights(c, emb, layers, norm, out, List.of());

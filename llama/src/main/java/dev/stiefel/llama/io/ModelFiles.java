@@ -22,7 +22,8 @@ public final class ModelFiles {
             case HUGGING_FACE -> {
                 Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
                 var section = HuggingFaceLoader.isCheckpoint(dir) ? HuggingFaceConfig.readQuantization(dir.resolve(HuggingFaceLoader.CONFIG)) : null;
-                yield new LoadedModel(HuggingFaceLoader.load(dir), null, ModelFormat.HUGGING_FACE, dir, null, section);
+                var sectionTensors = section != null ? PackedCheckpoint.sectionTensors(dir) : java.util.Map.<String, double[]>of();
+                yield new LoadedModel(HuggingFaceLoader.load(dir), null, ModelFormat.HUGGING_FACE, dir, null, section, sectionTensors);
             }
             case GGUF -> GgufLoader.load(path);
             case LLAMA2C -> new LoadedModel(Llama2cLoader.load(path), null, ModelFormat.LLAMA2C, path);

@@ -44,6 +44,9 @@ public final class PackedCheckpoint {
     public static final String FORMAT = "stiefel-packed";
     public static final int VERSION = 1;
 
+    /** Tensors the section refers to (learned online transforms' factors, in f64) are named {@value}… in model.safetensors. */
+    public static final String TENSOR_PREFIX = "quantization.";
+
     private PackedCheckpoint() {}
 
     /** The storage layout shared by every packed matrix: code width (2, 3, 4, 8), group size (0: one per row), grid. */
@@ -81,8 +84,15 @@ public final class PackedCheckpoint {
      * Hugging Face name, and config.json (last, atomically: it makes the directory a checkpoint) with {@code section}
      * plus the format, version, packing and RoPE layout. Rows stay in {@code w}'s RoPE order.
      */
-    public static void write(LlamaWeights w, Packing packing, ObjectNode section, Path dir) throws IOException {
+    public static void write(LlamaWeights w, Packing packing, ObjectNode section, Map<String, double[]> sectionTensors, Path dir) throws IOException {
         SafetensorsWriter out = new SafetensorsWriter().metadata("format", "pt").metadata("stiefel", FORMAT);
+        for (Map.Entry<String, double[]> e : sectionTensors.entrySet()) {
+            if (!e.getKey().startsWith(TENSOR_PREFIX))
+                throw new IllegalArgumentException("packed checkpoint: the section's tensor '" + e.getKey() + "' must be named " + TENSOR_PREFIX + "...");
+            ByteBuffer b = ByteBuffer.allocate(8 * e.getValue().length).order(ByteOrder.LITTLE_ENDIAN);
+            b.asDoubleBuffer().put(e.getValue());
+            out.addRaw(e.getKey(), SafetensorsDType.F64, new int[]{e.getValue().length}, b.array());
+        }
         for (Map.Entry<String, Tensor> e : HuggingFaceWriter.names(w).entrySet()) {
             Tensor t = e.getValue();
             if (!(t.storage() instanceof PackedStorage ps)) { out.add(e.getKey(), t); continue; }
@@ -141,6 +151,26 @@ public final class PackedCheckpoint {
         String layout = section.path("rope_layout").asText("");
         for (Rope.Layout l : Rope.Layout.values()) if (l.name().equalsIgnoreCase(layout)) return c.withRopeLayout(l);
         throw new ModelFormatException(file, SECTION + ".rope_layout must be one of " + Arrays.toString(Rope.Layout.values()) + ", got " + section.get("rope_layout"));
+    }
+
+    /**
+     * The section's tensors of a packed checkpoint directory: every {@value #TENSOR_PREFIX}… tensor of its
+     * model.safetensors, each an F64 vector (an error names the file, the tensor and its offset otherwise).
+     */
+    static Map<String, double[]> sectionTensors(Path dir) throws IOException {
+        Map<String, double[]> out = new java.util.LinkedHashMap<>();
+        Path file = dir.resolve(HuggingFaceLoader.SINGLE);
+        if (!Files.isRegularFile(file)) return out;
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            for (SafetensorsFile.Entry e : f.entries()) {
+                if (!e.name().startsWith(TENSOR_PREFIX)) continue;
+                if (e.dtype() != SafetensorsDType.F64 || e.shape().length != 1)
+                    throw new ModelFormatException(file, "tensor '" + e.name() + "' at offset " + f.fileOffset(e) + " is " + e.dtype() + " " + Shape.str(e.shape())
+                            + ", but the quantization section's tensors are F64 vectors");
+                out.put(e.name(), f.bytes(e.name()).toArray(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN)));
+            }
+        }
+        return out;
     }
 
     /** Whether {@code P.weight} is stored packed in this file. */

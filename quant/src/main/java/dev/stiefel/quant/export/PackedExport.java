@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stiefel.autograd.Grad;
+import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.io.LoadedModel;
@@ -16,6 +17,11 @@ import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.QuantParams;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.WeightsBuilder;
+import dev.stiefel.quant.flat.FlatJson;
+import dev.stiefel.quant.flat.FlatRuntime;
+import dev.stiefel.quant.flat.KroneckerOnline;
+import dev.stiefel.quant.learn.ActivationQuantizer;
+import dev.stiefel.quant.omni.QueryQuantHooks;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.quant.transform.OnlineHooks;
@@ -73,9 +79,10 @@ public final class PackedExport {
         PackedCheckpoint.Packing packing = packing(q.config());
         Map<String, String> fallback = new LinkedHashMap<>();
         LlamaWeights packed = packWeights(q, packing, fallback);
-        ObjectNode section = section(q, method, fallback);
-        checkHooks(q, section);
-        PackedCheckpoint.write(packed, packing, section, dir);
+        Map<String, double[]> tensors = new LinkedHashMap<>();
+        ObjectNode section = section(q, method, fallback, tensors);
+        checkHooks(q, section, tensors);
+        PackedCheckpoint.write(packed, packing, section, tensors, dir);
         long bytes = 0;
         int n = 0;
         for (Tensor t : distinct(packed.tensors()))
@@ -91,7 +98,7 @@ public final class PackedExport {
         if (!m.isPacked()) throw new IllegalArgumentException(m.source() + " is not a packed model");
         Path file = m.source().resolve("config.json");
         try {
-            return fromSection(m.weights(), m.quantization());
+            return fromSection(m.weights(), m.quantization(), m.quantizationTensors());
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file, PackedCheckpoint.SECTION + ": " + e.getMessage());
         }
@@ -168,11 +175,20 @@ public final class PackedExport {
 
     // ------------------------------------------------------------ the section
 
-    /** The method, the config's specs, the online transforms and the static ranges of {@code q}, as JSON. */
-    static ObjectNode section(QuantizedModel q, String method, Map<String, String> fallback) {
-        if (!(q.hooks() instanceof QuantHooks hooks))
-            throw new IllegalArgumentException("packed format: " + method + "'s run-time hooks (" + q.hooks().getClass().getSimpleName()
-                    + ") are not stored by this format yet; only activation/KV quantizers after online rotations are");
+    /**
+     * The method, the config's specs, the run-time hooks (which kind, the online transforms, the static ranges or the
+     * learned clipping) of {@code q}, as JSON; tensors it refers to go into {@code tensors}.
+     */
+    static ObjectNode section(QuantizedModel q, String method, Map<String, String> fallback, Map<String, double[]> tensors) {
+        List<Hooks> parts = new ArrayList<>();
+        flatten(q.hooks(), parts);
+        String kind;
+        QueryQuantHooks query = null;
+        if (parts.size() == 1 && parts.getFirst() instanceof FlatRuntime) kind = FLATQUANT;
+        else if (parts.getFirst() instanceof QuantHooks && (parts.size() == 1 || parts.size() == 2 && parts.get(1) instanceof QueryQuantHooks qq && (query = qq) != null))
+            kind = QUANTIZERS;
+        else throw new IllegalArgumentException("packed format: " + method + "'s run-time hooks (" + q.hooks() + ") are not stored by this format yet; "
+                    + "only activation/KV quantizers after online transforms (with OmniQuant's Q quantizer), and FlatQuant's, are");
         QuantConfig c = q.config();
         ObjectNode s = JSON.createObjectNode();
         s.put("method", method);
@@ -183,18 +199,35 @@ public final class PackedExport {
         spec(cfg, "k_cache", c.key());
         spec(cfg, "v_cache", c.value());
         cfg.put("quantize_embedding", c.quantizeEmbedding()).put("quantize_head", c.quantizeHead());
+        s.put("hooks", kind);
         ArrayNode online = s.putArray("online");
-        for (Online o : q.online()) online.add(OnlineJson.toJson(o));
-        ObjectNode ranges = s.putObject("static_ranges");
-        hooks.staticParams().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
-            QuantParams p = e.getValue();
-            if (p.paramRows() != 1 || p.groups() != 1) throw new IllegalStateException("static range of " + e.getKey() + " is not one scale: " + p);
-            ranges.putObject(e.getKey()).put("scale", (double) p.scale()[0]).put("zero", (double) p.zero()[0]);
-        });
+        for (Online o : q.online())
+            online.add(o instanceof KroneckerOnline k ? FlatJson.kronecker(k, PackedCheckpoint.TENSOR_PREFIX + "online." + online.size(), tensors) : OnlineJson.toJson(o));
+        if (query != null) s.put("query", query.query().spec().toString());
+        if (parts.getFirst() instanceof QuantHooks hooks) {
+            ObjectNode ranges = s.putObject("static_ranges");
+            hooks.staticParams().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
+                QuantParams p = e.getValue();
+                if (p.paramRows() != 1 || p.groups() != 1) throw new IllegalStateException("static range of " + e.getKey() + " is not one scale: " + p);
+                ranges.putObject(e.getKey()).put("scale", (double) p.scale()[0]).put("zero", (double) p.zero()[0]);
+            });
+        }
+        if (parts.getFirst() instanceof FlatRuntime f) s.set("activation_clipping", FlatJson.clipping(f.clipping()));
         ObjectNode fb = s.putObject("fallback");
         fallback.forEach(fb::put);
         return s;
     }
+
+    /** The parts of hooks composed with {@link Hooks#then}, in order. */
+    private static void flatten(Hooks h, List<Hooks> out) {
+        if (h instanceof Hooks.Then t) {
+            flatten(t.first(), out);
+            flatten(t.next(), out);
+        } else out.add(h);
+    }
+
+    /** The two kinds of run-time hooks the section describes. */
+    static final String QUANTIZERS = "quantizers", FLATQUANT = "flatquant";
 
     private static void spec(ObjectNode o, String key, QuantSpec s) {
         if (s == null) o.putNull(key);
@@ -202,7 +235,7 @@ public final class PackedExport {
     }
 
     /** The model a section describes around {@code weights}: the same hooks {@link Steps} would have built. */
-    static QuantizedModel fromSection(LlamaWeights weights, JsonNode s) {
+    static QuantizedModel fromSection(LlamaWeights weights, JsonNode s, Map<String, double[]> tensors) {
         JsonNode cfg = s.path("config");
         if (!cfg.isObject()) throw new IllegalArgumentException("config must be an object, got " + s.get("config"));
         QuantConfig c = new QuantConfig(spec(cfg, "weights"), spec(cfg, "activations"), spec(cfg, "k_cache"), spec(cfg, "v_cache"),
@@ -212,11 +245,19 @@ public final class PackedExport {
         if (!list.isArray()) throw new IllegalArgumentException("online must be an array, got " + s.get("online"));
         for (int i = 0; i < list.size(); i++) {
             try {
-                online.add(OnlineJson.fromJson(list.get(i)));
+                online.add(FlatJson.isKronecker(list.get(i)) ? FlatJson.kronecker(list.get(i), tensors) : OnlineJson.fromJson(list.get(i)));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("online[" + i + "]: " + e.getMessage());
             }
         }
+        String kind = s.path("hooks").asText("");
+        Map<String, Object> report = new LinkedHashMap<>();
+        report.put("method", s.path("method").asText("?"));
+        report.putAll(c.describe());
+        if (!online.isEmpty()) report.put("online_at_run_time", online.stream().map(Online::describe).toList());
+        if (kind.equals(FLATQUANT))
+            return new QuantizedModel(weights, new FlatRuntime(online, FlatJson.clipping(s.path("activation_clipping"), weights.config().layers())), c, online, report);
+        if (!kind.equals(QUANTIZERS)) throw new IllegalArgumentException("hooks must be \"" + QUANTIZERS + "\" or \"" + FLATQUANT + "\", got " + s.get("hooks"));
         Map<String, QuantParams> ranges = new LinkedHashMap<>();
         JsonNode r = s.path("static_ranges");
         if (!r.isObject()) throw new IllegalArgumentException("static_ranges must be an object, got " + s.get("static_ranges"));
@@ -231,11 +272,13 @@ public final class PackedExport {
                 throw new IllegalArgumentException("static_ranges." + site + " must be {scale > 0, integer zero}, got " + e.getValue());
             ranges.put(site, new QuantParams(spec.bits(), spec.symmetric(), 1, 1, 1, 1, new float[]{scale.floatValue()}, new float[]{zero.floatValue()}, new int[1]));
         }
-        QuantHooks hooks = QuantHooks.calibrated(OnlineHooks.of(online), c, ranges);
-        Map<String, Object> report = new LinkedHashMap<>();
-        report.put("method", s.path("method").asText("?"));
-        report.putAll(c.describe());
-        if (!online.isEmpty()) report.put("online_at_run_time", online.stream().map(Online::describe).toList());
+        Hooks hooks = QuantHooks.calibrated(OnlineHooks.of(online), c, ranges);
+        JsonNode query = s.path("query");
+        if (!query.isMissingNode() && !query.isNull()) { // OmniQuant's Q quantizer, after RoPE, per head
+            if (!query.isTextual()) throw new IllegalArgumentException("query must be a spec, got " + query);
+            hooks = hooks.then(new QueryQuantHooks(ActivationQuantizer.heads(QuantSpec.parse(query.asText()))));
+            report.put("q", query.asText());
+        }
         return new QuantizedModel(weights, hooks, c, online, report);
     }
 
@@ -260,8 +303,8 @@ public final class PackedExport {
      * The hooks the section rebuilds, on the evaluated f32 weights, against the method's own hooks: every logit equal,
      * bit for bit, on a probe of seeded random tokens, or the model is refused.
      */
-    static void checkHooks(QuantizedModel q, ObjectNode section) {
-        QuantizedModel rebuilt = fromSection(q.weights(), section);
+    static void checkHooks(QuantizedModel q, ObjectNode section, Map<String, double[]> tensors) {
+        QuantizedModel rebuilt = fromSection(q.weights(), section, tensors);
         java.util.Random rnd = new java.util.Random(0);
         int[] ids = new int[Math.min(12, q.weights().config().maxSeqLen())];
         for (int i = 0; i < ids.length; i++) ids[i] = rnd.nextInt(q.weights().config().vocabSize());

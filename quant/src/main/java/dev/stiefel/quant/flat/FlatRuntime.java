@@ -32,6 +32,9 @@ public final class FlatRuntime implements Hooks {
 
     public List<Online> online() { return parts; }
 
+    /** Per layer, the frozen quantizer of each site. */
+    public List<Map<Site, Lac>> clipping() { return lac; }
+
     private Var quantize(int layer, Site site, Var x) {
         if (layer < 0 || layer >= lac.size()) return x;
         Lac q = lac.get(layer).get(site);

@@ -36,6 +36,12 @@ public final class KroneckerOnline implements Online {
 
     public int layer() { return layer; }
 
+    /** The left factor A (null: the identity). */
+    public DMatrix left() { return left; }
+
+    /** The right factor B (null: the identity). */
+    public DMatrix right() { return right; }
+
     @Override public int rowSize() { return rowSize; }
 
     @Override public Var apply(int l, Var x) {

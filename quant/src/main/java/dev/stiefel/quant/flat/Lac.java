@@ -50,6 +50,12 @@ public final class Lac {
         return learnable ? Var.param(t) : Var.of(t);
     }
 
+    /** A frozen quantizer with the logits c_max, c_min of its clipping factors (read from a model file). */
+    public static Lac frozen(QuantSpec spec, float cMax, float cMin) { return new Lac(spec, Var.of(Tensor.full(cMax, 1)), Var.of(Tensor.full(cMin, 1))); }
+
+    /** c_max, c_min: the logits of the clipping factors, as trained. */
+    public float[] logits() { return new float[]{cMax.value().item(), cMin.value().item()}; }
+
     /** The same quantizer with its factors frozen at their current values (for run time). */
     public Lac frozen() { return new Lac(spec, Var.of(cMax.value().copy()), Var.of(cMin.value().copy())); }
 

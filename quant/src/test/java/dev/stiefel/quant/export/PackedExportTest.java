@@ -85,10 +85,11 @@ class PackedExportTest {
                 {"gptq", "W4A16 g32", "W3A16", "W8A8", "W4A4KV4"},
                 {"awq", "W4A16 g32", "W3A16"},
                 {"smoothquant", "W8A8"},
-                {"omniquant", "W4A16 g32", "W3A16"},
+                {"omniquant", "W4A16 g32", "W3A16", "W4A4KV4"},
                 {"quarot", "W4A16 g32", "W4A4KV4", "W3A3K2V2"},
                 {"spinquant", "W4A4KV4"},
                 {"ostquant", "W4A8", "W4A4KV4"},
+                {"flatquant", "W4A4KV4", "W3A16"},
         };
         int n = 0;
         for (String[] row : matrix)
@@ -134,9 +135,12 @@ class PackedExportTest {
     }
 
     @Test void whatTheFormatCannotHoldIsRefusedBeforeAnythingIsWritten() throws Exception {
-        QuantizedModel flat = Methods.byName("flatquant", fast()).apply(fp, calib, QuantConfig.parse("W4A4KV4"), ProgressFactory.SILENT);
-        assertThatThrownBy(() -> PackedExport.write(flat, "flatquant", tmp.resolve("flat"))).hasMessageContaining("not stored by this format yet");
-        assertThat(tmp.resolve("flat")).doesNotExist();
+        QuantizedModel rtn = Methods.byName("rtn", fast()).apply(fp, calib, QuantConfig.parse("W4A8"), ProgressFactory.SILENT);
+        QuantizedModel unknown = new QuantizedModel(rtn.weights(), rtn.hooks().then(new dev.stiefel.llama.Hooks() {
+            @Override public dev.stiefel.autograd.Var key(int layer, dev.stiefel.autograd.Var k) { return k.mul(2f); }
+        }), rtn.config(), rtn.online(), rtn.report());
+        assertThatThrownBy(() -> PackedExport.write(unknown, "custom", tmp.resolve("custom"))).hasMessageContaining("not stored by this format yet");
+        assertThat(tmp.resolve("custom")).doesNotExist();
         QuantizedModel g16 = Methods.byName("rtn", fast()).apply(fp, calib, QuantConfig.parse("W4A16 g16"), ProgressFactory.SILENT);
         assertThatThrownBy(() -> PackedExport.write(g16, "rtn", tmp.resolve("g16"))).hasMessageContaining("multiple of 32");
         assertThatThrownBy(() -> PackedExport.packing(QuantConfig.parse("W16A8"))).hasMessageContaining("nothing to pack");
