@@ -5,7 +5,9 @@ import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.quant.QuantSpec.Granularity;
+import dev.stiefel.tensor.Int8Storage;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.packed.Int8Rows;
 
 import java.util.HashMap;
 import java.util.List;
@@ -29,10 +31,15 @@ public final class QuantHooks implements Hooks {
     private final Hooks inner;
     private final Quantizer act, key, value;
     private final Map<String, QuantParams> staticParams;
+    /** Whether linear inputs come out as their integer levels ({@link Int8Storage}), for the packed runtime's integer products. */
+    private final boolean integerInputs;
 
-    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams) {
+    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams) { this(config, inner, staticParams, false); }
+
+    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams, boolean integerInputs) {
         this.config = config;
         this.inner = inner;
+        this.integerInputs = integerInputs;
         this.act = config.activation() == null ? null : new Quantizer(check(config.activation(), "activations", false));
         this.key = config.key() == null ? null : new Quantizer(check(config.key(), "K cache", true));
         this.value = config.value() == null ? null : new Quantizer(check(config.value(), "V cache", true));
@@ -60,6 +67,14 @@ public final class QuantHooks implements Hooks {
 
     public QuantConfig config() { return config; }
 
+    /**
+     * The same hooks, with every dynamic per-token activation quantizer of at most 8 bits (one scale per token) returning
+     * the integer levels it found instead of their f32 values: the same numbers ((q − z)·s bit for bit to any reader),
+     * held so that a product with a packed weight runs on integers (W8A8, W4A8, W4A4). For the packed runtime; outside a
+     * tape only (a value that carries a gradient is quantized as before).
+     */
+    public QuantHooks withIntegerInputs() { return new QuantHooks(config, inner, staticParams, true); }
+
     /** Site names of the static ranges in use (empty when every spec is dynamic). */
     public Map<String, QuantParams> staticParams() { return staticParams; }
 
@@ -76,6 +91,7 @@ public final class QuantHooks implements Hooks {
     @Override public Var input(int layer, Input where, Var x) {
         x = inner.input(layer, where, x);
         if (act == null || (where == Input.HEAD_IN && !config.quantizeHead())) return x;
+        if (integerInputs && !x.requiresGrad() && integerRows(act.spec())) return Var.of(levels(act, x.value(), Linears.name(layer, where)));
         return quantize(act, x, Linears.name(layer, where));
     }
 
@@ -89,6 +105,23 @@ public final class QuantHooks implements Hooks {
     @Override public Var value(int layer, Var v) {
         v = inner.value(layer, v);
         return value == null ? v : quantizeKv(value, v, "model.layers." + layer + ".v_cache");
+    }
+
+    /** Whether a spec's rows fit {@link Int8Rows}: dynamic, one scale per token, at most 8 bits. */
+    private static boolean integerRows(QuantSpec s) {
+        return s.dynamic() && s.granularity() == Granularity.PER_TOKEN && s.groupSize() == 0 && s.bits() <= 8;
+    }
+
+    /** x quantized as {@link Quantizer#fakeQuant(Tensor, String)} does, kept as levels, scales and zero points. */
+    private static Tensor levels(Quantizer q, Tensor x, String name) {
+        int[] shape = x.shape(), rc = Quantizer.rowsCols(shape, name);
+        float[] v = x.toFloatArray();
+        QuantParams p = q.fit(v, rc[0], rc[1], name);
+        float[] lv = new float[v.length];
+        int qmin = p.qmin(), qmax = p.qmax();
+        for (int r = 0, i = 0; r < rc[0]; r++)
+            for (int c = 0; c < rc[1]; c++, i++) lv[i] = Quantizer.level(v[i], p.scale()[r], p.zero()[r], qmin, qmax);
+        return Int8Storage.tensor(Int8Rows.ofLevels(rc[0], rc[1], p.symmetric(), qmin, lv, p.scale(), p.zero())).reshape(shape);
     }
 
     /** K/V [B, T, heads, headDim]: rows are (token, head) for per-head scales, tokens over all heads otherwise. */
@@ -139,7 +172,7 @@ public final class QuantHooks implements Hooks {
             Quantizer q = site.endsWith("k_cache") ? key : site.endsWith("v_cache") ? value : act;
             params.put(site, q.fitRange(e.getValue()[0], e.getValue()[1], 1, 1, site));
         }
-        return new QuantHooks(config, inner, params);
+        return new QuantHooks(config, inner, params, integerInputs);
     }
 
     private static void observe(Map<String, double[]> ranges, String site, Tensor x) {

@@ -23,6 +23,29 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class QuantHooksTest {
+
+    /**
+     * The packed runtime's integer activations are the f32 quantizer's values bit for bit (levels, scales and zero
+     * points kept instead of (q − z)·s), at every width up to 8 bits, symmetric or not, with and without clipping; a
+     * spec the integer rows cannot hold (grouped, per tensor, or on a tape) is quantized as before.
+     */
+    @Test void integerActivationsAreTheFakeQuantizedValues() {
+        Random rnd = new Random(8);
+        for (int bits : new int[]{3, 4, 6, 8})
+            for (boolean sym : new boolean[]{true, false})
+                for (QuantSpec.Clipping clip : new QuantSpec.Clipping[]{QuantSpec.Clipping.NONE, QuantSpec.Clipping.fixed(0.9)}) {
+                    QuantConfig c = QuantConfig.parse("W4A16").withActivation(QuantSpec.activations(bits, sym, 0).withClipping(clip));
+                    QuantHooks f32 = QuantHooks.of(c), ints = f32.withIntegerInputs();
+                    Tensor x = Tensor.randn(rnd, 2, 5, 37).mul(3f);
+                    Var a = f32.input(0, Input.MLP_IN, Var.of(x)), b = ints.input(0, Input.MLP_IN, Var.of(x));
+                    assertThat(b.value().storage()).as("int%d", bits).isInstanceOf(dev.stiefel.tensor.Int8Storage.class);
+                    assertThat(b.value().toFloatArray()).as("int%d %s %s", bits, sym, clip).containsExactly(a.value().toFloatArray());
+                }
+        QuantConfig grouped = QuantConfig.parse("W4A16").withActivation(QuantSpec.activations(4, false, 16));
+        Var g = QuantHooks.of(grouped).withIntegerInputs().input(0, Input.MLP_IN, Var.of(Tensor.randn(rnd, 1, 3, 32)));
+        assertThat(g.value().storage()).isNotInstanceOf(dev.stiefel.tensor.Int8Storage.class);
+    }
+
     private final LlamaConfig config = RandomModels.config(24, 40, 2, 4, 2, 37, Rope.Layout.HALF, false);
     private final LlamaWeights weights = RandomModels.random(config, 7);
 

@@ -5,7 +5,7 @@ package dev.stiefel.tensor;
  * offset, shape and strides. Heap storages are mutable; memory-mapped ones are read-only; a {@link DeviceStorage}
  * lives in an accelerator's memory and is read through bulk transfers.
  */
-public sealed interface Storage permits FloatStorage, HalfStorage, IntStorage, MappedStorage, PackedStorage, DeviceStorage {
+public sealed interface Storage permits FloatStorage, HalfStorage, IntStorage, MappedStorage, PackedStorage, Int8Storage, DeviceStorage {
     DType dtype();
 
     /** Number of elements. */

@@ -6,6 +6,7 @@ import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.HalfStorage;
 import dev.stiefel.tensor.IntStorage;
 import dev.stiefel.tensor.MappedStorage;
+import dev.stiefel.tensor.Int8Storage;
 import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Tensor;
 
@@ -30,7 +31,7 @@ final class TensorBytes {
 
     static void write(Tensor t, DType as, FileChannel out) throws IOException {
         Tensor host = t.toHost(); // a device tensor comes over in one transfer
-        Tensor c = host.dtype() == as && host.isContiguous() && !(host.storage() instanceof PackedStorage) ? host : host.to(as); // codes are widened
+        Tensor c = host.dtype() == as && host.isContiguous() && !(host.storage() instanceof PackedStorage || host.storage() instanceof Int8Storage) ? host : host.to(as); // codes are widened
         long n = c.numel(), off = c.offset();
         switch (c.storage()) {
             case MappedStorage m -> {
@@ -71,13 +72,14 @@ final class TensorBytes {
             }
             case DeviceStorage d -> throw new AssertionError("brought to the host above");
             case PackedStorage p -> throw new AssertionError("widened above");
+            case Int8Storage q -> throw new AssertionError("widened above");
         }
     }
 
     /** The tensor's bytes in {@code as}, exactly as {@link #write} puts them in a file (for tests and small tensors). */
     static byte[] toBytes(Tensor t, DType as) {
         Tensor host = t.toHost(); // a device tensor comes over in one transfer
-        Tensor c = host.dtype() == as && host.isContiguous() && !(host.storage() instanceof PackedStorage) ? host : host.to(as); // codes are widened
+        Tensor c = host.dtype() == as && host.isContiguous() && !(host.storage() instanceof PackedStorage || host.storage() instanceof Int8Storage) ? host : host.to(as); // codes are widened
         int n = c.numel(), off = c.offset();
         if (c.storage() instanceof MappedStorage m)
             return m.segment().asSlice((long) off * as.bytes(), (long) n * as.bytes()).toArray(ValueLayout.JAVA_BYTE);
@@ -90,6 +92,7 @@ final class TensorBytes {
                 case MappedStorage m -> throw new AssertionError("handled above");
                 case DeviceStorage d -> throw new AssertionError("brought to the host above");
                 case PackedStorage p -> throw new AssertionError("widened above");
+                case Int8Storage q -> throw new AssertionError("widened above");
             }
         }
         return buf.array();

@@ -98,7 +98,7 @@ public final class PackedExport {
         if (!m.isPacked()) throw new IllegalArgumentException(m.source() + " is not a packed model");
         Path file = m.source().resolve("config.json");
         try {
-            return fromSection(m.weights(), m.quantization(), m.quantizationTensors());
+            return runtime(fromSection(m.weights(), m.quantization(), m.quantizationTensors()));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file, PackedCheckpoint.SECTION + ": " + e.getMessage());
         }
@@ -134,7 +134,7 @@ public final class PackedExport {
         Map<String, Object> report = new LinkedHashMap<>();
         report.put("method", "rtn");
         report.putAll(c.describe());
-        return new QuantizedModel(b.build(), QuantHooks.of(c), c, List.of(), report);
+        return runtime(new QuantizedModel(b.build(), QuantHooks.of(c), c, List.of(), report));
     }
 
     // ------------------------------------------------------------ weights
@@ -216,6 +216,21 @@ public final class PackedExport {
         ObjectNode fb = s.putObject("fallback");
         fallback.forEach(fb::put);
         return s;
+    }
+
+    /**
+     * The model with its activation quantizers handing integer levels to the products ({@link QuantHooks#withIntegerInputs}):
+     * how the packed runtime runs W8A8, W4A8 and W4A4 (the values are the same; the products become integer dot products).
+     */
+    static QuantizedModel runtime(QuantizedModel q) {
+        List<Hooks> parts = new ArrayList<>();
+        flatten(q.hooks(), parts);
+        Hooks h = null;
+        for (Hooks p : parts) {
+            Hooks r = p instanceof QuantHooks qh ? qh.withIntegerInputs() : p;
+            h = h == null ? r : h.then(r);
+        }
+        return new QuantizedModel(q.weights(), h, q.config(), q.online(), q.report());
     }
 
     /** The parts of hooks composed with {@link Hooks#then}, in order. */
@@ -304,7 +319,7 @@ public final class PackedExport {
      * bit for bit, on a probe of seeded random tokens, or the model is refused.
      */
     static void checkHooks(QuantizedModel q, ObjectNode section, Map<String, double[]> tensors) {
-        QuantizedModel rebuilt = fromSection(q.weights(), section, tensors);
+        QuantizedModel rebuilt = runtime(fromSection(q.weights(), section, tensors)); // as load() rebuilds them
         java.util.Random rnd = new java.util.Random(0);
         int[] ids = new int[Math.min(12, q.weights().config().maxSeqLen())];
         for (int i = 0; i < ids.length; i++) ids[i] = rnd.nextInt(q.weights().config().vocabSize());

@@ -5,6 +5,7 @@ import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.HalfStorage;
 import dev.stiefel.tensor.IntStorage;
 import dev.stiefel.tensor.MappedStorage;
+import dev.stiefel.tensor.Int8Storage;
 import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Shape;
@@ -14,6 +15,7 @@ import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.BinaryOp;
 import dev.stiefel.tensor.backend.ReduceOp;
 import dev.stiefel.tensor.backend.UnaryOp;
+import dev.stiefel.tensor.packed.Int8Gemm;
 import dev.stiefel.tensor.packed.PackedGemv;
 import dev.stiefel.tensor.packed.PackedMatrix;
 
@@ -401,14 +403,19 @@ public final class CpuBackend implements Backend {
 
     /**
      * Rows against a packed low-bit weight used as x·Wᵀ (B = Wᵀ, a transposed view of a whole {@link PackedStorage}):
-     * {@link PackedGemv#gemm}, which is the packed gemv for one row (decode) and Sgemm over codes decoded into its
-     * panels for more (prefill). W is never widened whole. False when the operands are not of that shape.
+     * {@link Int8Gemm} when the rows are quantized activations ({@link Int8Storage}), else {@link PackedGemv#gemm},
+     * which is the packed gemv for one row (decode) and Sgemm over codes decoded into its panels for more (prefill).
+     * W is never widened whole. False when the operands are not of that shape.
      */
     private static boolean packedWeight(Tensor a, Tensor b, int batches, int m, int n, int k, float[] out) {
         if (batches != 1 || b.dim() != 2 || !(b.storage() instanceof PackedStorage ps)) return false;
         PackedMatrix w = ps.matrix();
         int[] bst = b.strides();
         if (b.offset() != 0 || w.rows() != n || w.cols() != k || (bst[0] != 1 && k > 1) || (bst[1] != k && n > 1)) return false;
+        if (a.storage() instanceof Int8Storage is && a.offset() == 0 && a.isContiguous() && is.rows().rows() == m && is.rows().cols() == k) {
+            Int8Gemm.gemm(is.rows(), w, out, 0, Parallel.threads()); // quantized activations: integer dot products
+            return true;
+        }
         Tensor ac = f32(a).reshape(m, k).contiguous();
         PackedGemv.gemm(data(ac), ac.offset(), m, w, out, 0, Parallel.threads());
         return true;

@@ -63,6 +63,33 @@ public record Int8Rows(int rows, int cols, int stride, boolean symmetric, byte[]
         return new Int8Rows(rows, cols, stride, symmetric, q, scales, zeros);
     }
 
+    /**
+     * Rows already quantized, from their integer levels q ∈ [qmin, qmax] (row-major, {@code levels[t·cols + j]}),
+     * scales and integer zero points, as {@code quant.Quantizer} found them for a grid of at most 8 bits: the same
+     * values (q − z)·s, held for the integer product. qmin is −2^(b−1) on a symmetric grid, 0 on an asymmetric one.
+     */
+    public static Int8Rows ofLevels(int rows, int cols, boolean symmetric, int qmin, float[] levels, float[] scales, float[] zeros) {
+        if (levels.length != (long) rows * cols || scales.length != rows || zeros.length != rows)
+            throw new IllegalArgumentException("int8 rows " + rows + "x" + cols + ": " + levels.length + " levels, " + scales.length + " scales, " + zeros.length + " zero points");
+        if (qmin < -128 || qmin > 0) throw new IllegalArgumentException("int8 rows: qmin " + qmin + " is not a grid of at most 8 bits");
+        int stride = (cols + PackedMatrix.BLOCK - 1) / PackedMatrix.BLOCK * PackedMatrix.BLOCK;
+        byte[] q = new byte[rows * stride];
+        int[] z = new int[rows];
+        for (int t = 0; t < rows; t++) {
+            if (zeros[t] != Math.rint(zeros[t]) || zeros[t] - qmin < 0 || zeros[t] - qmin > 255)
+                throw new IllegalArgumentException("int8 rows: zero point " + zeros[t] + " of row " + t + " is not an integer code");
+            z[t] = (int) zeros[t] - qmin - 128;
+            for (int j = 0; j < cols; j++) {
+                float level = levels[t * cols + j];
+                int c = (int) level - qmin;
+                if (level != Math.rint(level) || c < 0 || c > 255)
+                    throw new IllegalArgumentException("int8 rows: level " + level + " at row " + t + ", column " + j + " is outside an 8-bit grid from " + qmin);
+                q[t * stride + j] = (byte) (c - 128);
+            }
+        }
+        return new Int8Rows(rows, cols, stride, symmetric, q, scales.clone(), z);
+    }
+
     /** The integer q − z of row t, column j. */
     public int centred(int t, int j) { return q[t * stride + j] - zeros[t]; }
 
