@@ -151,6 +151,68 @@ class LlamaModelTest {
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("capacity of 16");
     }
 
+    /**
+     * K and V handed to the cache as integer levels (what the packed runtime's KV quantizers return) are stored at
+     * their bit width and read back as exactly the values the hooks gave: decoding computes, bit for bit, what the same
+     * hooks computing f32 values do, from a cache several times smaller. Per head at 4 and 3 bits (nibbles), per token at
+     * 6 bits (bytes), symmetric and not.
+     */
+    @ParameterizedTest(name = "{0}-bit, per head {1}, symmetric {2}")
+    @CsvSource({"4,true,false", "3,true,true", "6,false,false"})
+    void kvLevelsAreCachedAtTheirBitWidthAndReadBackExactly(int bits, boolean perHead, boolean symmetric) {
+        LlamaConfig c = RandomModels.config(24, 40, 2, 6, 2, 41, Rope.Layout.HALF, false);
+        LlamaWeights w = RandomModels.random(c, 13, DType.F32);
+        int[] toks = RandomModels.tokens(new Random(5), 10, c.vocabSize());
+        float[][] logits = new float[2][];
+        long[] bytes = new long[2];
+        for (int asLevels = 0; asLevels < 2; asLevels++) {
+            boolean levels = asLevels == 1;
+            Hooks kv = new Hooks() { // a per-row minmax grid, written out here (llama cannot see quant's quantizer)
+                @Override public Var key(int layer, Var k) { return Var.of(quantize(k.value(), bits, perHead, symmetric, levels)); }
+                @Override public Var value(int layer, Var v) { return Var.of(quantize(v.value(), bits, perHead, symmetric, levels)); }
+            };
+            LlamaModel model = new LlamaModel(w, kv);
+            KvCache cache = model.newCache(1, 12);
+            model.nextLogits(Tensor.ofInts(java.util.Arrays.copyOf(toks, 4), 1, 4), cache);
+            float[] all = new float[0];
+            for (int t = 4; t < 10; t++) {
+                float[] step = model.nextLogits(Tensor.ofInts(new int[]{toks[t]}, 1, 1), cache).toFloatArray();
+                all = java.util.Arrays.copyOf(all, all.length + step.length);
+                System.arraycopy(step, 0, all, all.length - step.length, step.length);
+            }
+            logits[asLevels] = all;
+            bytes[asLevels] = cache.bytes();
+        }
+        assertThat(logits[1]).containsExactly(logits[0]);
+        // per layer, K and V: capacity × rows per token × (codes + an f32 scale + a one-byte zero point)
+        int cols = perHead ? c.headDim() : c.kvHeads() * c.headDim(), rowsPerToken = c.kvHeads() * c.headDim() / cols;
+        long perRow = (bits <= 4 ? (cols + 1) / 2 : cols) + 5;
+        assertThat(bytes[1]).isEqualTo(2L * c.layers() * 12 * rowsPerToken * perRow);
+        assertThat(bytes[0]).isEqualTo(2L * c.layers() * 12 * c.kvHeads() * c.headDim() * 4);
+    }
+
+    /** x [B, T, H, d] on a bits-bit grid per row (a token's head, or a token), as f32 values or as their levels. */
+    private static Tensor quantize(Tensor x, int bits, boolean perHead, boolean symmetric, boolean asLevels) {
+        int[] s = x.shape();
+        int cols = perHead ? s[3] : s[2] * s[3], rows = x.numel() / cols;
+        float[] v = x.contiguous().toFloatArray(), lv = new float[v.length], sc = new float[rows], zs = new float[rows], out = new float[v.length];
+        int qmin = symmetric ? -(1 << (bits - 1)) : 0, qmax = symmetric ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
+        for (int r = 0; r < rows; r++) {
+            float lo = 0, hi = 0;
+            for (int j = 0; j < cols; j++) { lo = Math.min(lo, v[r * cols + j]); hi = Math.max(hi, v[r * cols + j]); }
+            float scale = symmetric ? Math.max(-lo, hi) / qmax : (hi - lo) / qmax, z = symmetric ? 0 : (float) Math.rint(-lo / scale);
+            sc[r] = scale;
+            zs[r] = z;
+            for (int j = 0; j < cols; j++) {
+                int i = r * cols + j;
+                lv[i] = Math.min(Math.max((float) Math.rint(v[i] / scale) + z, qmin), qmax);
+                out[i] = (lv[i] - z) * scale;
+            }
+        }
+        return asLevels ? dev.stiefel.tensor.Int8Storage.tensor(dev.stiefel.tensor.packed.Int8Rows.ofLevels(rows, cols, bits, symmetric, lv, sc, zs)).reshape(s)
+                : Tensor.wrap(out, s);
+    }
+
     /** Hugging Face's converter reorders each head's Q/K rows (2i → i, 2i+1 → i + d/2) so rotate-half RoPE equals the interleaved one. */
     static LlamaWeights toHalfLayout(LlamaWeights w) {
         LlamaConfig c = w.config();

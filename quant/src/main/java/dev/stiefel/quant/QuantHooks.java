@@ -31,15 +31,18 @@ public final class QuantHooks implements Hooks {
     private final Hooks inner;
     private final Quantizer act, key, value;
     private final Map<String, QuantParams> staticParams;
-    /** Whether linear inputs come out as their integer levels ({@link Int8Storage}), for the packed runtime's integer products. */
-    private final boolean integerInputs;
+    /**
+     * Whether linear inputs, K and V come out as their integer levels ({@link Int8Storage}): for the packed runtime's
+     * integer products and its packed KV cache.
+     */
+    private final boolean integerLevels;
 
     private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams) { this(config, inner, staticParams, false); }
 
-    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams, boolean integerInputs) {
+    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams, boolean integerLevels) {
         this.config = config;
         this.inner = inner;
-        this.integerInputs = integerInputs;
+        this.integerLevels = integerLevels;
         this.act = config.activation() == null ? null : new Quantizer(check(config.activation(), "activations", false));
         this.key = config.key() == null ? null : new Quantizer(check(config.key(), "K cache", true));
         this.value = config.value() == null ? null : new Quantizer(check(config.value(), "V cache", true));
@@ -68,12 +71,13 @@ public final class QuantHooks implements Hooks {
     public QuantConfig config() { return config; }
 
     /**
-     * The same hooks, with every dynamic per-token activation quantizer of at most 8 bits (one scale per token) returning
-     * the integer levels it found instead of their f32 values: the same numbers ((q − z)·s bit for bit to any reader),
-     * held so that a product with a packed weight runs on integers (W8A8, W4A8, W4A4). For the packed runtime; outside a
-     * tape only (a value that carries a gradient is quantized as before).
+     * The same hooks, with every dynamic quantizer of at most 8 bits and one scale per row (a token's features, or a
+     * token's head for K/V) returning the integer levels it found instead of their f32 values: the same numbers
+     * ((q − z)·s bit for bit to any reader), held so that a product with a packed weight runs on integers (W8A8,
+     * W4A8, W4A4) and the KV cache stores K and V at their bit width. For the packed runtime; outside a tape only (a
+     * value that carries a gradient is quantized as before).
      */
-    public QuantHooks withIntegerInputs() { return new QuantHooks(config, inner, staticParams, true); }
+    public QuantHooks withIntegerLevels() { return new QuantHooks(config, inner, staticParams, true); }
 
     /** Site names of the static ranges in use (empty when every spec is dynamic). */
     public Map<String, QuantParams> staticParams() { return staticParams; }
@@ -91,7 +95,7 @@ public final class QuantHooks implements Hooks {
     @Override public Var input(int layer, Input where, Var x) {
         x = inner.input(layer, where, x);
         if (act == null || (where == Input.HEAD_IN && !config.quantizeHead())) return x;
-        if (integerInputs && !x.requiresGrad() && integerRows(act.spec())) return Var.of(levels(act, x.value(), Linears.name(layer, where)));
+        if (integerLevels && !x.requiresGrad() && integerRows(act.spec())) return Var.of(levels(act, x.value(), Linears.name(layer, where)));
         return quantize(act, x, Linears.name(layer, where));
     }
 
@@ -121,7 +125,7 @@ public final class QuantHooks implements Hooks {
         int qmin = p.qmin(), qmax = p.qmax();
         for (int r = 0, i = 0; r < rc[0]; r++)
             for (int c = 0; c < rc[1]; c++, i++) lv[i] = Quantizer.level(v[i], p.scale()[r], p.zero()[r], qmin, qmax);
-        return Int8Storage.tensor(Int8Rows.ofLevels(rc[0], rc[1], p.symmetric(), qmin, lv, p.scale(), p.zero())).reshape(shape);
+        return Int8Storage.tensor(Int8Rows.ofLevels(rc[0], rc[1], p.bits(), p.symmetric(), lv, p.scale(), p.zero())).reshape(shape);
     }
 
     /** K/V [B, T, heads, headDim]: rows are (token, head) for per-head scales, tokens over all heads otherwise. */
@@ -172,7 +176,7 @@ public final class QuantHooks implements Hooks {
             Quantizer q = site.endsWith("k_cache") ? key : site.endsWith("v_cache") ? value : act;
             params.put(site, q.fitRange(e.getValue()[0], e.getValue()[1], 1, 1, site));
         }
-        return new QuantHooks(config, inner, params, integerInputs);
+        return new QuantHooks(config, inner, params, integerLevels);
     }
 
     private static void observe(Map<String, double[]> ranges, String site, Tensor x) {

@@ -35,14 +35,14 @@ class QuantHooksTest {
             for (boolean sym : new boolean[]{true, false})
                 for (QuantSpec.Clipping clip : new QuantSpec.Clipping[]{QuantSpec.Clipping.NONE, QuantSpec.Clipping.fixed(0.9)}) {
                     QuantConfig c = QuantConfig.parse("W4A16").withActivation(QuantSpec.activations(bits, sym, 0).withClipping(clip));
-                    QuantHooks f32 = QuantHooks.of(c), ints = f32.withIntegerInputs();
+                    QuantHooks f32 = QuantHooks.of(c), ints = f32.withIntegerLevels();
                     Tensor x = Tensor.randn(rnd, 2, 5, 37).mul(3f);
                     Var a = f32.input(0, Input.MLP_IN, Var.of(x)), b = ints.input(0, Input.MLP_IN, Var.of(x));
                     assertThat(b.value().storage()).as("int%d", bits).isInstanceOf(dev.stiefel.tensor.Int8Storage.class);
                     assertThat(b.value().toFloatArray()).as("int%d %s %s", bits, sym, clip).containsExactly(a.value().toFloatArray());
                 }
         QuantConfig grouped = QuantConfig.parse("W4A16").withActivation(QuantSpec.activations(4, false, 16));
-        Var g = QuantHooks.of(grouped).withIntegerInputs().input(0, Input.MLP_IN, Var.of(Tensor.randn(rnd, 1, 3, 32)));
+        Var g = QuantHooks.of(grouped).withIntegerLevels().input(0, Input.MLP_IN, Var.of(Tensor.randn(rnd, 1, 3, 32)));
         assertThat(g.value().storage()).isNotInstanceOf(dev.stiefel.tensor.Int8Storage.class);
     }
 

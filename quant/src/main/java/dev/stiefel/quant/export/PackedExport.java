@@ -219,7 +219,7 @@ public final class PackedExport {
     }
 
     /**
-     * The model with its activation quantizers handing integer levels to the products ({@link QuantHooks#withIntegerInputs}):
+     * The model with its activation quantizers handing integer levels to the products ({@link QuantHooks#withIntegerLevels}):
      * how the packed runtime runs W8A8, W4A8 and W4A4 (the values are the same; the products become integer dot products).
      */
     static QuantizedModel runtime(QuantizedModel q) {
@@ -227,7 +227,7 @@ public final class PackedExport {
         flatten(q.hooks(), parts);
         Hooks h = null;
         for (Hooks p : parts) {
-            Hooks r = p instanceof QuantHooks qh ? qh.withIntegerInputs() : p;
+            Hooks r = p instanceof QuantHooks qh ? qh.withIntegerLevels() : p;
             h = h == null ? r : h.then(r);
         }
         return new QuantizedModel(q.weights(), h, q.config(), q.online(), q.report());

@@ -16,6 +16,7 @@ import dev.stiefel.tensor.backend.BinaryOp;
 import dev.stiefel.tensor.backend.ReduceOp;
 import dev.stiefel.tensor.backend.UnaryOp;
 import dev.stiefel.tensor.packed.Int8Gemm;
+import dev.stiefel.tensor.packed.Int8Rows;
 import dev.stiefel.tensor.packed.PackedGemv;
 import dev.stiefel.tensor.packed.PackedMatrix;
 
@@ -576,6 +577,16 @@ public final class CpuBackend implements Backend {
                     if (ds == 1) w.row(r, c, len, out, off[0] + done);
                     else for (int i = 0; i < len; i++) out[off[0] + (done + i) * ds] = w.value(r, c + i);
                     done += len;
+                }
+            });
+        } else if (d instanceof FloatStorage fd && s instanceof Int8Storage is) { // quantized activations or K/V widened: (q − z)·s
+            float[] out = fd.data();
+            Int8Rows r = is.rows();
+            int cols = r.cols();
+            loop.run(Parallel.threads(), (off, n) -> {
+                for (int i = 0; i < n; i++) {
+                    long at = off[1] + (long) i * ss;
+                    out[off[0] + i * ds] = r.value((int) (at / cols), (int) (at % cols));
                 }
             });
         } else { // dtype conversions: widen through f32

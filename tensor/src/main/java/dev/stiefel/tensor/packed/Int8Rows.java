@@ -16,8 +16,9 @@ package dev.stiefel.tensor.packed;
  * blocks of {@link PackedMatrix#BLOCK} columns ({@code stride}), as the weight rows are (a padded column meets a
  * weight code 0 and adds nothing).
  */
-public record Int8Rows(int rows, int cols, int stride, boolean symmetric, byte[] q, float[] scales, int[] zeros) {
+public record Int8Rows(int rows, int cols, int stride, int bits, boolean symmetric, byte[] q, float[] scales, int[] zeros) {
     public Int8Rows {
+        if (bits < 2 || bits > 8) throw new IllegalArgumentException("int8 rows: levels of " + bits + " bits; 2..8 fit");
         if (stride < cols || stride % PackedMatrix.BLOCK != 0 || q.length != (long) rows * stride || scales.length != rows || zeros.length != rows)
             throw new IllegalArgumentException("int8 rows " + rows + "x" + cols + ": stride " + stride + ", " + q.length
                     + " codes, " + scales.length + " scales and " + zeros.length + " zero points");
@@ -60,35 +61,42 @@ public record Int8Rows(int rows, int cols, int stride, boolean symmetric, byte[]
                 q[t * stride + j] = (byte) ((int) level - qmin - 128);
             }
         }
-        return new Int8Rows(rows, cols, stride, symmetric, q, scales, zeros);
+        return new Int8Rows(rows, cols, stride, 8, symmetric, q, scales, zeros);
     }
 
     /**
-     * Rows already quantized, from their integer levels q ∈ [qmin, qmax] (row-major, {@code levels[t·cols + j]}),
-     * scales and integer zero points, as {@code quant.Quantizer} found them for a grid of at most 8 bits: the same
+     * Rows already quantized, from their integer levels q ∈ [qmin, qmax] of a {@code bits}-bit grid (row-major,
+     * {@code levels[t·cols + j]}), scales and integer zero points, as {@code quant.Quantizer} found them: the same
      * values (q − z)·s, held for the integer product. qmin is −2^(b−1) on a symmetric grid, 0 on an asymmetric one.
      */
-    public static Int8Rows ofLevels(int rows, int cols, boolean symmetric, int qmin, float[] levels, float[] scales, float[] zeros) {
+    public static Int8Rows ofLevels(int rows, int cols, int bits, boolean symmetric, float[] levels, float[] scales, float[] zeros) {
+        if (bits < 2 || bits > 8) throw new IllegalArgumentException("int8 rows: levels of " + bits + " bits; 2..8 fit");
+        int qmin = symmetric ? -(1 << (bits - 1)) : 0, top = (1 << bits) - 1;
         if (levels.length != (long) rows * cols || scales.length != rows || zeros.length != rows)
             throw new IllegalArgumentException("int8 rows " + rows + "x" + cols + ": " + levels.length + " levels, " + scales.length + " scales, " + zeros.length + " zero points");
-        if (qmin < -128 || qmin > 0) throw new IllegalArgumentException("int8 rows: qmin " + qmin + " is not a grid of at most 8 bits");
         int stride = (cols + PackedMatrix.BLOCK - 1) / PackedMatrix.BLOCK * PackedMatrix.BLOCK;
         byte[] q = new byte[rows * stride];
         int[] z = new int[rows];
         for (int t = 0; t < rows; t++) {
-            if (zeros[t] != Math.rint(zeros[t]) || zeros[t] - qmin < 0 || zeros[t] - qmin > 255)
+            if (zeros[t] != Math.rint(zeros[t]) || zeros[t] - qmin < 0 || zeros[t] - qmin > top)
                 throw new IllegalArgumentException("int8 rows: zero point " + zeros[t] + " of row " + t + " is not an integer code");
             z[t] = (int) zeros[t] - qmin - 128;
             for (int j = 0; j < cols; j++) {
                 float level = levels[t * cols + j];
                 int c = (int) level - qmin;
-                if (level != Math.rint(level) || c < 0 || c > 255)
-                    throw new IllegalArgumentException("int8 rows: level " + level + " at row " + t + ", column " + j + " is outside an 8-bit grid from " + qmin);
+                if (level != Math.rint(level) || c < 0 || c > top)
+                    throw new IllegalArgumentException("int8 rows: level " + level + " at row " + t + ", column " + j + " is outside the " + bits + "-bit grid from " + qmin);
                 q[t * stride + j] = (byte) (c - 128);
             }
         }
-        return new Int8Rows(rows, cols, stride, symmetric, q, scales.clone(), z);
+        return new Int8Rows(rows, cols, stride, bits, symmetric, q, scales.clone(), z);
     }
+
+    /** The code c = q − qmin ∈ [0, 2^bits − 1] of row t, column j. */
+    public int code(int t, int j) { return q[t * stride + j] + 128; }
+
+    /** The zero point in code units, z − qmin, of row t. */
+    public int zeroCode(int t) { return zeros[t] + 128; }
 
     /** The integer q − z of row t, column j. */
     public int centred(int t, int j) { return q[t * stride + j] - zeros[t]; }
