@@ -36,6 +36,34 @@ public final class SyntheticWeights {
         };
     }
 
+    /**
+     * A SentencePiece vocabulary of {@code size} tokens that runtimes load as they load LLaMA's (unk, bos, eos, the 256
+     * byte tokens, then pieces "▁t4", "▁t5", ...): for synthetic checkpoints that another runtime (llama.cpp) must
+     * open. Texts tokenize to bytes; benchmarks feed token ids anyway.
+     */
+    public static dev.stiefel.llama.tokenizer.Vocabulary vocabulary(int size) {
+        if (size < 259) throw new IllegalArgumentException("synthetic vocabulary: " + size + " tokens; unk, bos, eos and 256 bytes need 259");
+        List<String> tokens = new ArrayList<>();
+        float[] scores = new float[size];
+        int[] types = new int[size];
+        tokens.add("<unk>");
+        tokens.add("<s>");
+        tokens.add("</s>");
+        types[0] = dev.stiefel.llama.tokenizer.Vocabulary.UNKNOWN;
+        types[1] = types[2] = dev.stiefel.llama.tokenizer.Vocabulary.CONTROL;
+        for (int b = 0; b < 256; b++) {
+            tokens.add(String.format("<0x%02X>", b));
+            types[3 + b] = dev.stiefel.llama.tokenizer.Vocabulary.BYTE;
+        }
+        for (int i = tokens.size(); i < size; i++) {
+            tokens.add("\u2581t" + i);
+            types[i] = dev.stiefel.llama.tokenizer.Vocabulary.NORMAL;
+            scores[i] = -i;
+        }
+        return new dev.stiefel.llama.tokenizer.Vocabulary(dev.stiefel.llama.tokenizer.Vocabulary.Kind.SENTENCEPIECE, tokens, scores, types, List.of(),
+                1, 2, 0, true, true);
+    }
+
     public static LlamaWeights create(LlamaConfig c, DType dtype, long seed) {
         SplittableRandom root = new SplittableRandom(seed);
         List<LlamaWeights.Layer> layers = new ArrayList<>();
