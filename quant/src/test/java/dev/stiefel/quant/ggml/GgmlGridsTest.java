@@ -139,6 +139,47 @@ class GgmlGridsTest {
         assertThat(LogitError.relative(ref, gptq.model(), seqs)).isLessThan(LogitError.relative(ref, rtn.model(), seqs));
     }
 
+    /**
+     * The weight-only rotation methods on the grids: only the transforms that fold into the weights (R1, R2 and, for
+     * OSTQuant, the scalings), then GPTQ or RTN on the grid; the file computes the evaluated model exactly (as above).
+     * One learning epoch keeps OSTQuant/SpinQuant fast; what they learn does not matter to exactness.
+     */
+    @ParameterizedTest
+    @CsvSource({"quarot, Q4_0, 256, true", "quarot-rtn, Q4_K_M, 96, false", "quarot-gptq, Q8_0, 256, false", "spinquant, Q4_0, 96, true",
+            "spinquant-rtn, Q4_K_M, 256, false", "ostquant, Q4_K_M, 256, true", "ostquant-rtn, Q4_0, 256, false"})
+    void rotationMethodsWriteExactlyTheEvaluatedModel(String methodName, String type, int hidden, boolean tied) throws IOException {
+        LlamaWeights fp = model(hidden, tied);
+        QuantConfig config = QuantConfig.parse(type);
+        CalibrationData cal = RandomCalibration.of(4, 24, fp.config().vocabSize(), 3);
+        Methods.Options options = Methods.Options.defaults().withOstquant(new OstQuant.Overrides(1, null, null, null, null, null, null, null, null,
+                null, null, null, null, null, null));
+        QuantizedModel q = Methods.byName(methodName, options).apply(fp, cal, config, ProgressFactory.SILENT);
+        assertThat(q.foldedIntoWeights()).as("nothing left to run online").isTrue();
+        String section = methodName.startsWith("quarot") ? "quarot" : methodName;
+        assertThat(q.report().get(section).toString()).contains("online_left_out").contains("MLP_OUT");
+        Path p = dir.resolve(methodName + type + ".gguf");
+        GgmlExport.write(q.weights(), null, p, config.ggml());
+        try (LoadedModel m = GgufLoader.load(p)) {
+            LlamaWeights back = RopePermutation.toLayout(m.weights(), fp.config().ropeLayout());
+            var written = dev.stiefel.llama.io.GgufModelWriter.matrices(back);
+            dev.stiefel.llama.io.GgufModelWriter.matrices(q.weights()).forEach((name, t) ->
+                    assertThat(written.get(name).toFloatArray()).as(name).isEqualTo(t.toFloatArray()));
+            List<Tensor> seq = RandomModels.sequences(new Random(1), 1, 12, fp.config().vocabSize());
+            assertThat(new LlamaModel(back).forward(seq.get(0), null).value().toFloatArray()).isEqualTo(q.model().forward(seq.get(0), null).value().toFloatArray());
+        }
+    }
+
+    /** A quantized K cache would need the online Q/K Hadamard (R3), which a llama.cpp file cannot carry: refused, naming it. */
+    @ParameterizedTest
+    @CsvSource({"quarot", "quarot-rtn", "spinquant", "ostquant"})
+    void rotationMethodsRefuseAKCacheOnTheGrids(String methodName) {
+        LlamaWeights fp = model(256, true);
+        QuantConfig config = QuantConfig.parse("Q4_0").withKv(dev.stiefel.quant.QuantSpec.kv(4, false, 0), null);
+        CalibrationData cal = RandomCalibration.of(4, 24, fp.config().vocabSize(), 3);
+        assertThatThrownBy(() -> Methods.byName(methodName, Methods.Options.defaults()).apply(fp, cal, config, ProgressFactory.SILENT))
+                .hasMessageContainingAll(methodName, "Q4_0", "Hadamard on Q and K after RoPE");
+    }
+
     /** OSTQuant/SpinQuant for llama.cpp keep only transforms that fold into the weights: no online Hadamard at down_proj. */
     @Test void rotationMethodsOnTheGridsFoldEveryTransform() {
         LlamaWeights fp = model(256, true);
