@@ -59,7 +59,7 @@ class GgmlGridsTest {
         Method method = Methods.byName(methodName, Methods.Options.defaults());
         QuantizedModel q = method.apply(fp, cal, config, ProgressFactory.SILENT);
         Path p = dir.resolve(methodName + type + ".gguf");
-        GgmlExport.write(q.weights(), null, p, config.ggml());
+        GgmlExport.write(q.weights(), null, null, p, config.ggml());
         try (LoadedModel m = GgufLoader.load(p); GgufFile f = GgufFile.open(p)) {
             assertThat(f.metadata().integer("general.file_type")).isEqualTo(config.ggml().fileType().id());
             // the file holds Q/K rows in llama.cpp's interleaved order; back in the model's own order they are the same tensors
@@ -90,7 +90,7 @@ class GgmlGridsTest {
         QuantizedModel q = Methods.byName(methodName, Methods.Options.defaults())
                 .apply(fp, RandomCalibration.of(4, 24, fp.config().vocabSize(), 3), config, ProgressFactory.SILENT);
         Path p = dir.resolve(arch + ".gguf");
-        GgmlExport.write(q.weights(), null, p, config.ggml());
+        GgmlExport.write(q.weights(), null, null, p, config.ggml());
         try (LoadedModel m = GgufLoader.load(p); GgufFile f = GgufFile.open(p)) {
             assertThat(f.metadata().string("general.architecture")).isEqualTo(arch.name().toLowerCase(java.util.Locale.ROOT));
             assertThat(m.weights().config()).isEqualTo(fp.config());
@@ -158,7 +158,7 @@ class GgmlGridsTest {
         String section = methodName.startsWith("quarot") ? "quarot" : methodName;
         assertThat(q.report().get(section).toString()).contains("online_left_out").contains("MLP_OUT");
         Path p = dir.resolve(methodName + type + ".gguf");
-        GgmlExport.write(q.weights(), null, p, config.ggml());
+        GgmlExport.write(q.weights(), null, null, p, config.ggml());
         try (LoadedModel m = GgufLoader.load(p)) {
             LlamaWeights back = RopePermutation.toLayout(m.weights(), fp.config().ropeLayout());
             var written = dev.stiefel.llama.io.GgufModelWriter.matrices(back);
@@ -192,7 +192,7 @@ class GgmlGridsTest {
     @Test void exportingWeightsNotQuantizedOnTheGridIsRefused() {
         LlamaWeights fp = model(256, true);
         QuantConfig config = QuantConfig.parse("Q8_0");
-        assertThatThrownBy(() -> GgmlExport.write(fp, null, dir.resolve("x.gguf"), config.ggml()))
+        assertThatThrownBy(() -> GgmlExport.write(fp, null, null, dir.resolve("x.gguf"), config.ggml()))
                 .hasMessageContainingAll("token_embd.weight", "not quantized on the Q8_0 grids");
     }
 }
