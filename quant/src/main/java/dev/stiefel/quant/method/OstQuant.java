@@ -18,6 +18,7 @@ import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.transform.OnlineRotation;
 import dev.stiefel.quant.transform.Rotation;
 import dev.stiefel.quant.transform.Transforms;
 import dev.stiefel.riemann.CayleySgd;
@@ -450,7 +451,7 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         if (!view.skipped().isEmpty()) section.put("skipped", view.skipped()); // transforms this architecture has no exact form for
         section.put("online_at_run_time", fused.online().stream().map(x -> x.describe()).toList());
         if (config.ggml() != null) // llama.cpp runs no online transform
-            section.put("online_left_out", List.of(dev.stiefel.quant.transform.OnlineRotation.downProj(fp.config()).describe()));
+            section.put("online_left_out", List.of(OnlineRotation.downProj(fp.config()).describe()));
         section.put("equivalence_before_quantization", equivalence);
         report.put(name, section);
         return q.withOnline(fused.online(), report);

@@ -42,8 +42,9 @@ import java.util.Map;
  * <p>On llama.cpp's grids ({@code --config Q4_0}, ...) the file must be the whole model, and llama.cpp runs no online
  * transform: only the rotations that fold into the weights are applied (steps 1–3, R1 and R2 in SpinQuant's naming,
  * {@link #foldedTransforms}), the online Hadamards of step 4 are left out (named in the report's
- * {@code online_left_out}), and a quantized K cache, whose Q/K Hadamard (step 5) can only run online, is refused. This
- * is the weight-only rotated model of SpinQuant's "no Hadamard" variant with QuaRot's fixed random Hadamard as R1.
+ * {@code online_left_out}), and a quantized K cache, whose Q/K Hadamard (step 5) can only run online, is refused. These
+ * are the transforms of SpinQuant's variant without online Hadamards, with QuaRot's fixed Hadamards for its learned
+ * rotations.
  *
  * @param options seed, online rotations and GPTQ's options
  * @param useGptq weights by GPTQ on the rotated model ({@code quarot-gptq}) instead of RTN ({@code quarot-rtn})
