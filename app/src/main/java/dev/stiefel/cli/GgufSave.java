@@ -1,5 +1,6 @@
 package dev.stiefel.cli;
 
+import dev.stiefel.llama.tokenizer.BpeTokenizer;
 import dev.stiefel.llama.tokenizer.SentencePieceTokenizer;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.quant.QuantConfig;
@@ -30,9 +31,25 @@ final class GgufSave {
         if (config.activation() != null || config.key() != null || config.value() != null)
             throw new IllegalArgumentException("--save " + path + ": llama.cpp runs weight-only files; " + config.shorthand() + " also quantizes activations or the KV cache");
         Vocabulary v = s.loaded().vocabulary();
-        if (v == null && s.tokenizer() instanceof SentencePieceTokenizer sp) v = sp.vocabulary();
-        if (v == null) System.err.println("warning: " + path + " is written without tokenizer.ggml.* keys (no vocabulary for this tokenizer kind); llama.cpp needs them");
-        GgmlExport.write(q.weights(), v, path, config.ggml());
+        String pre = s.loaded().preTokenizer();   // a GGUF's vocabulary is written back as it was read
+        int rows = q.weights().config().vocabSize();
+        String missing = null;
+        if (v == null) {
+            switch (s.tokenizer()) {
+                case SentencePieceTokenizer sp when sp.vocabulary().size() == rows -> v = sp.vocabulary();
+                case SentencePieceTokenizer sp -> missing = "the tokenizer has " + sp.vocabulary().size() + " pieces and the model " + rows + " embedding rows";
+                case BpeTokenizer bpe when bpe.isByteLevel() -> {
+                    v = bpe.vocabulary(rows);
+                    pre = bpe.ggufPreTokenizer();
+                    if (pre == null)
+                        System.err.println("warning: " + path + " is written without tokenizer.ggml.pre: the tokenizer's pre-tokenizer is none of llama.cpp's "
+                                + "(" + String.join(", ", BpeTokenizer.GGUF_PRE_TOKENIZERS) + "), so llama.cpp will split text with its default regexes");
+                }
+                default -> missing = "no GGUF vocabulary for " + s.tokenizer();
+            }
+        }
+        if (missing != null) System.err.println("warning: " + path + " is written without tokenizer.ggml.* keys (" + missing + "); llama.cpp needs them");
+        GgmlExport.write(q.weights(), v, pre, path, config.ggml());
         List<String> fallbacks = GgmlExport.fallbacks(q.weights(), config.ggml());
         System.err.println("wrote " + method + " " + config.shorthand() + " to " + path + " (GGUF v3, general.file_type " + config.ggml().fileType().id() + ")");
         for (String f : fallbacks) System.err.println("  fallback " + f);

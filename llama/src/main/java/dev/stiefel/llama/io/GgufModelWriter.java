@@ -23,7 +23,7 @@ public final class GgufModelWriter {
     private GgufModelWriter() {}
 
     public static void write(LlamaWeights weights, Vocabulary vocab, Path path, GgmlType matrixType) throws IOException {
-        write(weights, vocab, path, fileType(matrixType), name -> matrixType, Map.of());
+        write(weights, vocab, null, path, fileType(matrixType), name -> matrixType, Map.of());
     }
 
     /**
@@ -39,8 +39,12 @@ public final class GgufModelWriter {
     /**
      * Writes the model with every matrix as {@code encoding} says (norms stay F32), {@code fileType} as
      * general.file_type (llama.cpp's llama_ftype) and {@code extra} metadata keys after the standard ones.
+     *
+     * @param vocab        the tokenizer.ggml.* vocabulary, or null for none; as many tokens as the model's vocabulary size
+     * @param preTokenizer a byte-level BPE vocabulary's tokenizer.ggml.pre ("qwen2", "llama-bpe", ...), or null to write
+     *                     none (llama.cpp then warns and splits with its "default" regexes); must be null for SentencePiece
      */
-    public static void write(LlamaWeights weights, Vocabulary vocab, Path path, int fileType, Encoding encoding,
+    public static void write(LlamaWeights weights, Vocabulary vocab, String preTokenizer, Path path, int fileType, Encoding encoding,
                              Map<String, GgufValue> extra) throws IOException {
         LlamaConfig c0 = weights.config();
         if (c0.ropeScaling() != null)
@@ -67,7 +71,8 @@ public final class GgufModelWriter {
         if ((float) c.ropeTheta() != c.ropeTheta())
             throw new IllegalArgumentException("gguf writer: rope theta " + c.ropeTheta() + " is not exactly representable as the f32 GGUF stores");
         if (c.headDim() * c.heads() != c.dim()) g.putU32(k + "attention.key_length", c.headDim()).putU32(k + "attention.value_length", c.headDim());
-        if (vocab != null) putVocabulary(g, vocab);
+        if (vocab != null) putVocabulary(g, vocab, preTokenizer, c.vocabSize());
+        else if (preTokenizer != null) throw new IllegalArgumentException("gguf writer: tokenizer.ggml.pre '" + preTokenizer + "' without a vocabulary");
         extra.forEach(g::put);
 
         // ready-made Q/K blocks are reordered only where rows change order: a rotate-half LLaMA written interleaved
@@ -140,9 +145,15 @@ public final class GgufModelWriter {
         }
     }
 
-    static void putVocabulary(GgufWriter g, Vocabulary v) {
+    static void putVocabulary(GgufWriter g, Vocabulary v, String preTokenizer, int modelVocab) {
         boolean spm = v.kind() == Vocabulary.Kind.SENTENCEPIECE;
+        // llama.cpp sizes token_embd and output by the token count
+        if (v.size() != modelVocab)
+            throw new IllegalArgumentException("gguf writer: the vocabulary has " + v.size() + " tokens and the model " + modelVocab + " embedding rows; llama.cpp needs them equal");
+        if (spm && preTokenizer != null)
+            throw new IllegalArgumentException("gguf writer: tokenizer.ggml.pre '" + preTokenizer + "' is for byte-level BPE; this vocabulary is SentencePiece");
         g.putString("tokenizer.ggml.model", spm ? "llama" : "gpt2");
+        if (preTokenizer != null) g.putString("tokenizer.ggml.pre", preTokenizer);
         g.put("tokenizer.ggml.tokens", GgufValue.strings(v.tokens()));
         if (v.scores() != null) g.put("tokenizer.ggml.scores", GgufValue.f32s(v.scores()));
         if (v.types() != null) g.put("tokenizer.ggml.token_type", GgufValue.i32s(v.types()));

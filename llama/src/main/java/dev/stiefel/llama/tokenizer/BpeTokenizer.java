@@ -102,6 +102,44 @@ public final class BpeTokenizer implements Tokenizer {
                 false, v.unk(), false, false, v.bos(), v.eos(), prefix, v.addBos() && v.bos() >= 0));
     }
 
+    /**
+     * The vocabulary as a GGUF "gpt2" tokenizer stores it, for a byte-level tokenizer (GPT-2, LLaMA-3, Qwen, SmolLM), as
+     * convert_hf_to_gguf.py lays it out: every token by id, typed NORMAL, added tokens CONTROL when special and
+     * USER_DEFINED otherwise, ids no file names and the ids from here to {@code size} (a model's embedding may have more
+     * rows than the tokenizer has tokens) as "[PADn]" of type UNUSED; merges as "left right". The normalizer (Qwen's
+     * NFC) and a BOS prefix of more than one token are not part of it: llama.cpp has neither.
+     *
+     * @throws IllegalArgumentException when this tokenizer is not byte-level, or has more than {@code size} tokens
+     */
+    public Vocabulary vocabulary(int size) {
+        if (!isByteLevel())
+            throw new IllegalArgumentException(spec.source() + ": only a byte-level BPE tokenizer has a GGUF \"gpt2\" vocabulary; this one is " + this);
+        if (tokens.size() > size)
+            throw new IllegalArgumentException(spec.source() + ": " + tokens.size() + " tokens, more than the model's " + size + " embedding rows");
+        List<String> out = new ArrayList<>(size);
+        int[] types = new int[size];
+        for (int id = 0; id < size; id++) {
+            String t = id < tokens.size() ? tokens.get(id) : null;
+            out.add(t != null ? t : "[PAD" + id + "]");
+            types[id] = t == null ? Vocabulary.UNUSED : addedContent[id] == null ? Vocabulary.NORMAL : special[id] ? Vocabulary.CONTROL : Vocabulary.USER_DEFINED;
+        }
+        List<String> merges = new ArrayList<>(spec.merges().size());
+        for (String[] m : spec.merges()) merges.add(m[0] + " " + m[1]);
+        return new Vocabulary(Vocabulary.Kind.BYTE_LEVEL_BPE, out, null, types, merges, spec.bos(), spec.eos(), spec.unk(), spec.addBos(), false);
+    }
+
+    /** Whether words are split and decoded in GPT-2's byte alphabet, with no byte fallback: what a GGUF "gpt2" vocabulary is. */
+    public boolean isByteLevel() { return spec.preTokenizer().byteLevel() && spec.decoding().byteLevel() && !spec.byteFallback(); }
+
+    /** The tokenizer.ggml.pre names {@link #ggufPreTokenizer} knows. */
+    public static final List<String> GGUF_PRE_TOKENIZERS = PreTokenizer.GGUF_NAMES;
+
+    /**
+     * The GGUF {@code tokenizer.ggml.pre} name under which llama.cpp splits text as this tokenizer does ("gpt-2",
+     * "llama-bpe", "qwen2", "smollm"), or null when it has none of them.
+     */
+    public String ggufPreTokenizer() { return PreTokenizer.ggufName(spec.preTokenizer()); }
+
     @Override
     public int[] encode(String text, boolean addBos) {
         IntList out = new IntList(text.length() / 3 + 4);

@@ -56,6 +56,37 @@ sealed interface PreTokenizer {
         };
     }
 
+    /**
+     * The names {@link #ggufName} writes, one per split llama.cpp implements for LLaMA-family byte-level vocabularies
+     * (llama-vocab.cpp, commit c392e50): "gpt-2" (not "default", whose llama.cpp regexes differ from GPT-2's),
+     * "llama-bpe" (LLaMA-3), "qwen2" (Qwen2, Qwen2.5, Qwen3), "smollm" (digits one by one, then GPT-2's).
+     */
+    List<String> GGUF_NAMES = List.of("gpt-2", "llama-bpe", "qwen2", "smollm");
+
+    /**
+     * The GGUF {@code tokenizer.ggml.pre} name under which llama.cpp splits text as {@code p} does, or null when none of
+     * {@link #GGUF_NAMES} does: {@link #forGgufName} of the name has the same structure (steps, regex source and flags,
+     * behaviours, ByteLevel settings), so a tokenizer.json's Split regex matches a name only when it is that name's
+     * regex verbatim.
+     */
+    static String ggufName(PreTokenizer p) {
+        String shape = shape(p);
+        for (String name : GGUF_NAMES) if (shape(forGgufName(name)).equals(shape)) return name;
+        return null;
+    }
+
+    /** A canonical description of what {@code p} does, with one-step and nested sequences flattened. */
+    private static String shape(PreTokenizer p) {
+        return switch (p) {
+            case Sequence s -> s.steps().stream().map(PreTokenizer::shape).filter(x -> !x.isEmpty()).reduce((a, b) -> a + " | " + b).orElse("");
+            case None n -> "";
+            case Split s -> "split(" + s.pattern().pattern().pattern() + ", flags " + s.pattern().pattern().flags() + ", " + s.behavior() + ", invert " + s.invert() + ")";
+            case Digits d -> "digits(" + d.individual() + ")";
+            case ByteLevelStep b -> "byte-level(prefix " + b.addPrefixSpace() + ", regex " + b.useRegex() + ")";
+            case Metaspace m -> "metaspace(" + m.replacement() + ", " + m.prepend() + ", " + m.splitWords() + ")";
+        };
+    }
+
     /** Leaves text whole. */
     record None() implements PreTokenizer {
         @Override public void split(String text, boolean atTextStart, List<String> out) {

@@ -303,7 +303,7 @@ class GgufTest {
         float[] deq = new float[x.length];
         q8.dequantize(blocks, 0, x.length / 32, deq, 0);
         Path p = dir.resolve("blocks.gguf");
-        GgufModelWriter.write(w, null, p, 7, new GgufModelWriter.Encoding() {
+        GgufModelWriter.write(w, null, null, p, 7, new GgufModelWriter.Encoding() {
             @Override public GgmlType type(String name) { return name.equals("blk.0.attn_q.weight") ? GgmlType.Q8_0 : GgmlType.F32; }
             @Override public byte[] blocks(String name) { return name.equals("blk.0.attn_q.weight") ? blocks : null; }
         }, Map.of("stiefel.note", GgufValue.string("hand-made")));

@@ -123,11 +123,7 @@ class BpeTokenizerTest {
     void llama3StyleSplitRegexKeepsDigitGroupsApart() {
         TokenizerJsonBuilder b = TokenizerJsonBuilder.byteLevel();
         int m34 = b.merge("3", "4"), m12 = b.merge("1", "2");
-        ObjectNode seq = b.root.putObject("pre_tokenizer").put("type", "Sequence");
-        ArrayNode steps = seq.putArray("pretokenizers");
-        ObjectNode split = steps.addObject().put("type", "Split").put("behavior", "Isolated").put("invert", false);
-        split.putObject("pattern").put("Regex", PreTokenizer.LLAMA3.pattern());
-        steps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("use_regex", false);
+        b.splitThenByteLevel(PreTokenizer.LLAMA3.pattern());
         BpeTokenizer t = b.build();
         // "12345" -> "123" "45": 3 and 4 are in different words, so the 3 4 merge cannot apply
         assertThat(t.encode("12345", false)).containsExactly(m12, '3', '4', '5');
@@ -146,12 +142,7 @@ class BpeTokenizerTest {
         TokenizerJsonBuilder b = TokenizerJsonBuilder.byteLevel();
         int m12 = b.merge("1", "2"), mHi = b.merge("h", "i");
         b.root.putObject("normalizer").put("type", "NFC");
-        ObjectNode seq = b.root.putObject("pre_tokenizer").put("type", "Sequence");
-        ArrayNode steps = seq.putArray("pretokenizers");
-        ObjectNode split = steps.addObject().put("type", "Split").put("behavior", "Isolated").put("invert", false);
-        split.putObject("pattern").put("Regex",
-                "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+");
-        steps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", false).put("use_regex", false);
+        b.splitThenByteLevel(TokenizerJsonBuilder.QWEN2_REGEX);
         b.root.putObject("post_processor").put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", false).put("use_regex", false);
         int eot = b.added("<|endoftext|>", true), start = b.added("<|im_start|>", true), end = b.added("<|im_end|>", true);
         BpeTokenizer t = b.build();

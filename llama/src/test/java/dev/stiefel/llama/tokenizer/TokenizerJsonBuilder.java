@@ -9,6 +9,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 final class TokenizerJsonBuilder {
     static final ObjectMapper JSON = new ObjectMapper();
 
+    /** Qwen2's Split regex as its tokenizer.json spells it (Qwen2, Qwen2.5 and Qwen3 share it). */
+    static final String QWEN2_REGEX =
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+    /** LLaMA-3's Split regex as its tokenizer.json spells it. */
+    static final String LLAMA3_REGEX =
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
     final ObjectNode root = JSON.createObjectNode();
     final ObjectNode model = root.putObject("model");
     final ObjectNode vocab;
@@ -34,6 +42,17 @@ final class TokenizerJsonBuilder {
         b.root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", false).put("use_regex", true);
         b.root.putObject("decoder").put("type", "ByteLevel");
         return b;
+    }
+
+    /**
+     * The pre-tokenizer of LLaMA-3's and Qwen's files: Split with {@code regex} (Isolated), then ByteLevel without its
+     * own regex.
+     */
+    TokenizerJsonBuilder splitThenByteLevel(String regex) {
+        ArrayNode steps = root.putObject("pre_tokenizer").put("type", "Sequence").putArray("pretokenizers");
+        steps.addObject().put("type", "Split").put("behavior", "Isolated").put("invert", false).putObject("pattern").put("Regex", regex);
+        steps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", false).put("use_regex", false);
+        return this;
     }
 
     /** Adds a vocabulary entry with the next id and returns that id. */

@@ -33,13 +33,17 @@ public final class GgmlExport {
         return out;
     }
 
-    public static void write(LlamaWeights w, Vocabulary vocab, Path path, GgmlTarget target) throws IOException {
+    /**
+     * @param vocab        the tokenizer.ggml.* vocabulary, or null
+     * @param preTokenizer its tokenizer.ggml.pre name (byte-level BPE), or null
+     */
+    public static void write(LlamaWeights w, Vocabulary vocab, String preTokenizer, Path path, GgmlTarget target) throws IOException {
         Map<String, Tensor> matrices = GgufModelWriter.matrices(w);
         Map<String, GgufValue> extra = new LinkedHashMap<>();
         extra.put("general.quantized_by", GgufValue.string("stiefel"));
         List<String> fallbacks = fallbacks(w, target);
         if (!fallbacks.isEmpty()) extra.put("stiefel.fallbacks", GgufValue.strings(fallbacks));
-        GgufModelWriter.write(w, vocab, path, target.fileType().id(), new GgufModelWriter.Encoding() {
+        GgufModelWriter.write(w, vocab, preTokenizer, path, target.fileType().id(), new GgufModelWriter.Encoding() {
             @Override public GgmlType type(String name) { return encoded(target, name, matrices.get(name)).type(); }
             @Override public byte[] blocks(String name) { return encoded(target, name, matrices.get(name)).blocks(); }
         }, extra);

@@ -3,6 +3,7 @@ package dev.stiefel.quant.method;
 import dev.stiefel.quant.pipeline.TrainingLoop;
 import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.Steps;
+import dev.stiefel.quant.pipeline.GgmlSteps;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Losses;
 import dev.stiefel.autograd.LrSchedule;
@@ -17,6 +18,7 @@ import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.transform.OnlineRotation;
 import dev.stiefel.quant.transform.Rotation;
 import dev.stiefel.quant.transform.Transforms;
 import dev.stiefel.riemann.CayleySgd;
@@ -45,6 +47,9 @@ import java.util.Random;
  *       against the original;</li>
  *   <li>quantize the fused weights by RTN or GPTQ with the online Hadamards in place.</li>
  * </ol>
+ * On llama.cpp's grids ({@code --config Q4_0}, ...) every transform must fold into the weights, since llama.cpp runs
+ * none online: the view has no Hadamard at down_proj's input (learned and fused without it; the report names it under
+ * {@code online_left_out}), and a quantized K cache, which would need the online Q/K Hadamard, is refused.
  */
 public record OstQuant(String name, Options options, Gptq.Options gptq) implements Method {
 
@@ -425,6 +430,7 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
 
     @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         if (calibration == null) throw new IllegalArgumentException(name + ": learning the transforms needs calibration data (--calib)");
+        GgmlSteps.refuseOnlineQk(name, config);
         OstQuantView view = initialView(fp, config, options);
         Learning learning = learn(name, fp, view, calibration, config, options, progress);
         Transforms.Fused fused = view.fuse();
@@ -444,6 +450,8 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         section.put("transforms", fused.steps());
         if (!view.skipped().isEmpty()) section.put("skipped", view.skipped()); // transforms this architecture has no exact form for
         section.put("online_at_run_time", fused.online().stream().map(x -> x.describe()).toList());
+        if (config.ggml() != null) // llama.cpp runs no online transform
+            section.put("online_left_out", List.of(OnlineRotation.downProj(fp.config()).describe()));
         section.put("equivalence_before_quantization", equivalence);
         report.put(name, section);
         return q.withOnline(fused.online(), report);

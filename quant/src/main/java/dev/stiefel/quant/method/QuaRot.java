@@ -2,6 +2,7 @@ package dev.stiefel.quant.method;
 
 import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.Steps;
+import dev.stiefel.quant.pipeline.GgmlSteps;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.pipeline.Method;
@@ -38,6 +39,13 @@ import java.util.Map;
  * </ol>
  * Before quantizing, the rotated model is checked against the original (the report's {@code equivalence}).
  *
+ * <p>On llama.cpp's grids ({@code --config Q4_0}, ...) the file must be the whole model, and llama.cpp runs no online
+ * transform: only the rotations that fold into the weights are applied (steps 1–3, R1 and R2 in SpinQuant's naming,
+ * {@link #foldedTransforms}), the online Hadamards of step 4 are left out (named in the report's
+ * {@code online_left_out}), and a quantized K cache, whose Q/K Hadamard (step 5) can only run online, is refused. These
+ * are the transforms of SpinQuant's variant without online Hadamards, with QuaRot's fixed Hadamards for its learned
+ * rotations.
+ *
  * @param options seed, online rotations and GPTQ's options
  * @param useGptq weights by GPTQ on the rotated model ({@code quarot-gptq}) instead of RTN ({@code quarot-rtn})
  */
@@ -65,16 +73,32 @@ public record QuaRot(Options options, boolean useGptq) implements Method {
 
     /** The transforms, in order (Q/K rotation only when {@code keyQuantized}). */
     public static List<Transform> transforms(LlamaConfig c, Options o, boolean keyQuantized) {
-        List<Transform> t = new ArrayList<>(List.of(NormFold.all(), ResidualRotation.randomHadamard(c.dim(), o.seed()), HeadRotation.hadamard(c),
-                OnlineRotation.downProj(c)));
+        List<Transform> t = new ArrayList<>(foldedTransforms(c, o));
+        t.add(OnlineRotation.downProj(c));
         if (o.acrossHeads()) t.add(OnlineRotation.acrossHeads(c));
         if (keyQuantized) t.add(QkRotation.hadamard(c.headDim()));
         return t;
     }
 
+    /** The transforms that fold into the weights entirely: the norm fold, the residual rotation and the per-head rotations. */
+    public static List<Transform> foldedTransforms(LlamaConfig c, Options o) {
+        return List.of(NormFold.all(), ResidualRotation.randomHadamard(c.dim(), o.seed()), HeadRotation.hadamard(c));
+    }
+
+    /** What {@link #transforms} adds at run time and llama.cpp's grids leave out, one line each for the report. */
+    private static List<String> onlineLeftOut(LlamaConfig c, Options o) {
+        List<String> out = new ArrayList<>();
+        out.add(OnlineRotation.downProj(c).describe());
+        if (o.acrossHeads()) out.add(OnlineRotation.acrossHeads(c).describe());
+        return out;
+    }
+
     @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         if (useGptq && calibration == null) throw new IllegalArgumentException(name() + ": GPTQ needs calibration data (e.g. 128 samples of 2048 tokens)");
-        Transforms.Fused fused = Transforms.fuse(fp, transforms(fp.config(), options, config.key() != null));
+        boolean onGrids = config.ggml() != null;
+        GgmlSteps.refuseOnlineQk(name(), config);
+        LlamaConfig c = fp.config();
+        Transforms.Fused fused = Transforms.fuse(fp, onGrids ? foldedTransforms(c, options) : transforms(c, options, config.key() != null));
         Map<String, Object> equivalence = Steps.equivalence(fp, fused, calibration);
         WeightStage weights = useGptq ? new Gptq(options.gptq()) : new Rtn();
         QuantizedModel q = weights.apply(fused.weights(), fused.hooks(), calibration, config, progress);
@@ -85,6 +109,7 @@ public record QuaRot(Options options, boolean useGptq) implements Method {
         quarot.put("transforms", fused.steps());
         // the weights alone are not the model: these must run at inference (a checkpoint saved without them is wrong)
         quarot.put("online_at_run_time", fused.online().stream().map(o -> o.describe()).toList());
+        if (onGrids) quarot.put("online_left_out", onlineLeftOut(c, options)); // llama.cpp runs no online transform
         quarot.put("equivalence_before_quantization", equivalence);
         report.put("quarot", quarot);
         return q.withOnline(fused.online(), report);

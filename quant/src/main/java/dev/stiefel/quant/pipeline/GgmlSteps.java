@@ -6,6 +6,7 @@ import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.io.GgmlType;
 import dev.stiefel.llama.io.ggml.FileType;
 import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.tensor.Tensor;
 
@@ -50,6 +51,17 @@ public final class GgmlSteps {
         Tensor hq = target.rtn(h, ch, "lm_head.weight");
         b.head(hq);
         errors.put("lm_head", entry(h, hq, ch));
+    }
+
+    /**
+     * Rotation methods on llama.cpp's grids keep only the transforms that fold into the weights (llama.cpp runs no online
+     * transform). A quantized K cache would need the Hadamard on Q and K after RoPE (QuaRot's, SpinQuant's R3), which
+     * only runs online: refused, naming it, rather than quantizing K without it.
+     */
+    public static void refuseOnlineQk(String method, QuantConfig config) {
+        if (config.ggml() != null && config.key() != null)
+            throw new IllegalArgumentException(method + " on llama.cpp's " + config.ggml().fileType() + " grids: a quantized K cache needs the online "
+                    + "Hadamard on Q and K after RoPE (R3), which llama.cpp cannot run; use a weight-only config");
     }
 
     /** A report entry: the relative error, and the type (with the fallback's reason) where it is not the default. */

@@ -53,13 +53,22 @@ class GgmlGridsTest {
     @CsvSource({"rtn, Q4_0, 256, true", "rtn, Q4_K_M, 256, false", "rtn, Q8_0, 96, true", "gptq, Q4_K_M, 256, true", "gptq, Q4_0, 96, false",
             "gptq, Q6_K, 256, false", "rtn, Q4_K_S, 256, false", "rtn, Q4_1, 256, true", "awq, Q4_0, 256, true", "awq, Q4_K_M, 96, false", "omniquant, Q4_0, 256, true", "omniquant, Q4_K_M, 256, false"})
     void theWrittenFileIsExactlyTheEvaluatedModel(String methodName, String type, int hidden, boolean tied) throws IOException {
+        writeAndCompare(methodName, Methods.Options.defaults(), type, hidden, tied);
+    }
+
+    /**
+     * Quantizes a random model by the method on the grids of {@code type}, writes the GGUF and checks that it is the
+     * evaluated model: general.file_type, every matrix bit for bit, the logits, a named F16 fallback for ffn_down rows
+     * that are not whole blocks. Returns the quantized model.
+     */
+    private QuantizedModel writeAndCompare(String methodName, Methods.Options options, String type, int hidden, boolean tied) throws IOException {
         LlamaWeights fp = model(hidden, tied);
         QuantConfig config = QuantConfig.parse(type);
         CalibrationData cal = RandomCalibration.of(4, 24, fp.config().vocabSize(), 3);
-        Method method = Methods.byName(methodName, Methods.Options.defaults());
+        Method method = Methods.byName(methodName, options);
         QuantizedModel q = method.apply(fp, cal, config, ProgressFactory.SILENT);
         Path p = dir.resolve(methodName + type + ".gguf");
-        GgmlExport.write(q.weights(), null, p, config.ggml());
+        GgmlExport.write(q.weights(), null, null, p, config.ggml());
         try (LoadedModel m = GgufLoader.load(p); GgufFile f = GgufFile.open(p)) {
             assertThat(f.metadata().integer("general.file_type")).isEqualTo(config.ggml().fileType().id());
             // the file holds Q/K rows in llama.cpp's interleaved order; back in the model's own order they are the same tensors
@@ -74,6 +83,7 @@ class GgmlGridsTest {
                 assertThat(f.metadata().strings("stiefel.fallbacks")).anyMatch(s -> s.startsWith("blk.0.ffn_down.weight: F16"));
             }
         }
+        return q;
     }
 
     /**
@@ -90,7 +100,7 @@ class GgmlGridsTest {
         QuantizedModel q = Methods.byName(methodName, Methods.Options.defaults())
                 .apply(fp, RandomCalibration.of(4, 24, fp.config().vocabSize(), 3), config, ProgressFactory.SILENT);
         Path p = dir.resolve(arch + ".gguf");
-        GgmlExport.write(q.weights(), null, p, config.ggml());
+        GgmlExport.write(q.weights(), null, null, p, config.ggml());
         try (LoadedModel m = GgufLoader.load(p); GgufFile f = GgufFile.open(p)) {
             assertThat(f.metadata().string("general.architecture")).isEqualTo(arch.name().toLowerCase(java.util.Locale.ROOT));
             assertThat(m.weights().config()).isEqualTo(fp.config());
@@ -139,6 +149,34 @@ class GgmlGridsTest {
         assertThat(LogitError.relative(ref, gptq.model(), seqs)).isLessThan(LogitError.relative(ref, rtn.model(), seqs));
     }
 
+    /**
+     * The weight-only rotation methods on the grids: only the transforms that fold into the weights (R1, R2 and, for
+     * OSTQuant, the scalings), then GPTQ or RTN on the grid; the file computes the evaluated model exactly (as above).
+     * One learning epoch keeps OSTQuant/SpinQuant fast; what they learn does not matter to exactness.
+     */
+    @ParameterizedTest
+    @CsvSource({"quarot, Q4_0, 256, true", "quarot-rtn, Q4_K_M, 96, false", "quarot-gptq, Q8_0, 256, false", "spinquant, Q4_0, 96, true",
+            "spinquant-rtn, Q4_K_M, 256, false", "ostquant, Q4_K_M, 256, true", "ostquant-rtn, Q4_0, 256, false"})
+    void rotationMethodsWriteExactlyTheEvaluatedModel(String methodName, String type, int hidden, boolean tied) throws IOException {
+        Methods.Options options = Methods.Options.defaults().withOstquant(new OstQuant.Overrides(1, null, null, null, null, null, null, null, null,
+                null, null, null, null, null, null));
+        QuantizedModel q = writeAndCompare(methodName, options, type, hidden, tied);
+        assertThat(q.foldedIntoWeights()).as("nothing left to run online").isTrue();
+        String section = methodName.startsWith("quarot") ? "quarot" : methodName;
+        assertThat(q.report().get(section).toString()).contains("online_left_out").contains("MLP_OUT");
+    }
+
+    /** A quantized K cache would need the online Q/K Hadamard (R3), which a llama.cpp file cannot carry: refused, naming it. */
+    @ParameterizedTest
+    @CsvSource({"quarot", "quarot-rtn", "spinquant", "ostquant"})
+    void rotationMethodsRefuseAKCacheOnTheGrids(String methodName) {
+        LlamaWeights fp = model(256, true);
+        QuantConfig config = QuantConfig.parse("Q4_0").withKv(dev.stiefel.quant.QuantSpec.kv(4, false, 0), null);
+        CalibrationData cal = RandomCalibration.of(4, 24, fp.config().vocabSize(), 3);
+        assertThatThrownBy(() -> Methods.byName(methodName, Methods.Options.defaults()).apply(fp, cal, config, ProgressFactory.SILENT))
+                .hasMessageContainingAll(methodName, "Q4_0", "Hadamard on Q and K after RoPE");
+    }
+
     /** OSTQuant/SpinQuant for llama.cpp keep only transforms that fold into the weights: no online Hadamard at down_proj. */
     @Test void rotationMethodsOnTheGridsFoldEveryTransform() {
         LlamaWeights fp = model(256, true);
@@ -151,7 +189,7 @@ class GgmlGridsTest {
     @Test void exportingWeightsNotQuantizedOnTheGridIsRefused() {
         LlamaWeights fp = model(256, true);
         QuantConfig config = QuantConfig.parse("Q8_0");
-        assertThatThrownBy(() -> GgmlExport.write(fp, null, dir.resolve("x.gguf"), config.ggml()))
+        assertThatThrownBy(() -> GgmlExport.write(fp, null, null, dir.resolve("x.gguf"), config.ggml()))
                 .hasMessageContainingAll("token_embd.weight", "not quantized on the Q8_0 grids");
     }
 }

@@ -52,6 +52,14 @@ class QuaRotTest {
         assertThat(QuaRot.transforms(EquivalenceCheck.GQA, QuaRot.Options.defaults(), false)).noneMatch(t -> t instanceof QkRotation);
     }
 
+    /** The rotations llama.cpp's grids keep (norm fold, R1, R2) alone are an exact equivalence with nothing online (f64). */
+    @Test void theFoldedRotationsAloneAreExactAndLeaveNothingOnline() {
+        for (LlamaConfig c : List.of(EquivalenceCheck.GQA, EquivalenceCheck.ODD, RandomModels.qwen(EquivalenceCheck.GQA, LlamaConfig.Architecture.QWEN3))) {
+            var fused = EquivalenceCheck.assertEquivalent(RandomModels.random(c, 32), QuaRot.foldedTransforms(c, QuaRot.Options.defaults()), rnd);
+            assertThat(fused.online()).isEmpty();
+        }
+    }
+
     @Test void atW4A4ItBeatsRtnByAClearMarginOnAModelWithActivationOutliers() {
         LlamaConfig c = RandomModels.config(64, 128, 2, 4, 2, 61, Rope.Layout.HALF, false);
         LlamaWeights base = RandomModels.random(c, 21), fp = RandomModels.withOutliers(base, 10, 2, 3);
