@@ -5,13 +5,13 @@ import java.util.Arrays;
 /**
  * The scalar Cholesky, triangular inverse and Gram product that {@link Linalg} used before {@link CholeskyKernels}
  * (kept verbatim in their arithmetic, as the bitwise reference of the blocked kernels): every entry's products are
- * subtracted one at a time in increasing k, multiply then subtract.
+ * subtracted one at a time in increasing k, multiply then subtract. quant's tests build GPTQ's old solver on them.
  */
-final class ScalarCholesky {
+public final class ScalarCholesky {
     private ScalarCholesky() {}
 
     /** The upper U with A = UᵀU: blocked right-looking rows of 64, the inner loops along contiguous rows. */
-    static double[] upper(double[] a, int n) {
+    public static double[] upper(double[] a, int n) {
         final double[] u = a.clone();
         final int block = 64;
         for (int k0 = 0; k0 < n; k0 += block) {
@@ -43,7 +43,7 @@ final class ScalarCholesky {
     }
 
     /** U⁻¹ by back substitution on tiles of 64 identity columns, skipping the known zeros of the triangular result. */
-    static double[] inverseUpper(double[] u, int n) {
+    public static double[] inverseUpper(double[] u, int n) {
         final int tile = 64;
         double[] x = new double[n * n];
         for (int i = 0; i < n; i++) x[i * n + i] = 1;
@@ -67,7 +67,7 @@ final class ScalarCholesky {
     }
 
     /** W·Wᵀ for an upper-triangular W: c_ij = Σ_{k ≥ max(i,j)} w_ik w_jk from +0 in increasing k, mirrored. */
-    static double[] timesOwnTranspose(double[] w, int n) {
+    public static double[] timesOwnTranspose(double[] w, int n) {
         double[] c = new double[n * n];
         for (int i = 0; i < n; i++)
             for (int k = i; k < n; k++) {
