@@ -33,12 +33,26 @@ final class CholeskyKernels {
     /** Columns of the register tile: two vectors. */
     static final int NR = 2 * L;
     /**
-     * Rows per block of the factorization, the depth of each trailing update: the C tile is loaded and stored once per
-     * block, while the panel solve inside the block costs n·BLOCK²/2 vector-streamed multiply-adds.
+     * Rows per block of the factorization: each block's rows are solved right of its square with n·BLOCK²/2
+     * vector-streamed multiply-adds, and the rest of its panel loses the block's products.
      */
     static final int BLOCK = 96;
-    /** Depth of one k slice of the Gram product (the packed panels of a slice stay in L2/L3). */
-    static final int KC = 256;
+    /**
+     * Rows per panel of the factorization, the depth of the trailing update: the trailing matrix (for n = 5632 far
+     * larger than L3) is read and written once per panel, 15 times rather than the 59 times blocks of 96 would take.
+     */
+    static final int PANEL = 4 * BLOCK;
+    /**
+     * Depth of one k slice of the Gram product: C is read and written once per slice, and the two packed operands of a
+     * slice (KC × n doubles each) stay in L3.
+     */
+    static final int KC = 512;
+    /**
+     * Columns a row-by-row solve keeps in registers: three vectors, so that a row's three independent subtraction chains
+     * cover the add latency (with two, each step would wait on it), while a chunk of the inverse, which every row sweeps
+     * from its diagonal down, stays in a 1 MiB L2 up to about 5400 rows (four vectors would spill to L3 from 4096).
+     */
+    static final int ROW_CHUNK = 3 * L;
 
     private CholeskyKernels() {}
 
@@ -121,7 +135,8 @@ final class CholeskyKernels {
 
     /**
      * Factors the symmetric positive definite n × n matrix held in u (row-major, upper triangle read) in place into the
-     * upper U with A = UᵀU; the part below the diagonal is zeroed. Right-looking by blocks of {@link #BLOCK} rows: with
+     * upper U with A = UᵀU; the part below the diagonal is zeroed. Right-looking by panels of {@link #PANEL} rows, each
+     * factored by blocks of {@link #BLOCK} rows: with
      * U's rows u_k, A = Σ_k u_kᵀ u_k, so u_ij = (a_ij − Σ_{k<i} u_ki·u_kj) / u_ii, the products subtracted in increasing
      * k. Each block factors its diagonal square, solves its rows to the right of it, then the trailing matrix loses the
      * block's products in one register-tiled pass.
@@ -129,13 +144,17 @@ final class CholeskyKernels {
      * @throws IllegalArgumentException naming {@code op} and the pivot, when a pivot is not positive
      */
     static void factorUpper(String op, double[] u, int n) {
-        int width = roundUp(Math.max(n - Math.min(n, BLOCK), 0), NR);
-        double[] aPack = new double[BLOCK * width], bPack = new double[BLOCK * width];
-        for (int b0 = 0; b0 < n; b0 += BLOCK) {
-            int b1 = Math.min(n, b0 + BLOCK);
-            factorDiagonalBlock(op, u, n, b0, b1);
-            solveBlockRows(u, n, b0, b1);
-            if (b1 < n) subtractBlockProducts(u, n, b0, b1, aPack, bPack);
+        int depth = Math.min(n, PANEL), width = roundUp(Math.max(n - Math.min(n, BLOCK), 0), Math.max(NR, MR));
+        double[] aPack = new double[depth * width], bPack = new double[depth * width];
+        for (int p0 = 0; p0 < n; p0 += PANEL) {
+            int p1 = Math.min(n, p0 + PANEL);
+            for (int b0 = p0; b0 < p1; b0 += BLOCK) {
+                int b1 = Math.min(p1, b0 + BLOCK);
+                factorDiagonalBlock(op, u, n, b0, b1);
+                solveBlockRows(u, n, b0, b1);
+                if (b1 < p1) subtractBlockProducts(u, n, b0, b1, p1, aPack, bPack);   // the panel's later rows
+            }
+            if (p1 < n) subtractBlockProducts(u, n, p0, p1, n, aPack, bPack);        // the trailing matrix
         }
         for (int i = 1; i < n; i++) Arrays.fill(u, i * n, i * n + i, 0.0);
     }
@@ -161,34 +180,19 @@ final class CholeskyKernels {
 
     /**
      * The block's rows right of its square: u_ij = (u_ij − Σ_{k=b0}^{i−1} u_ki·u_kj) / u_ii for j ≥ b1, row after row
-     * (row i needs the finished rows above it), NR columns at a time in registers; column chunks in parallel.
+     * (row i needs the finished rows above it), {@link #ROW_CHUNK} columns at a time in registers; chunks in parallel.
      */
     private static void solveBlockRows(double[] u, int n, int b0, int b1) {
-        int cols = n - b1, chunks = (cols + NR - 1) / NR, bs = b1 - b0;
-        Parallel.forRange(chunks, Linalg.grain((long) NR * bs * bs / 2), (ch0, ch1) -> {
+        int cols = n - b1, chunks = (cols + ROW_CHUNK - 1) / ROW_CHUNK, bs = b1 - b0;
+        Parallel.forRange(chunks, Linalg.grain((long) ROW_CHUNK * bs * bs / 2), (ch0, ch1) -> {
             for (int ch = ch0; ch < ch1; ch++) {
-                int j = b1 + ch * NR;
-                if (j + NR <= n) {
-                    for (int i = b0; i < b1; i++) {
-                        int ri = i * n;
-                        DoubleVector x0 = DoubleVector.fromArray(S, u, ri + j), x1 = DoubleVector.fromArray(S, u, ri + j + L);
-                        for (int k = b0; k < i; k++) {
-                            DoubleVector a = DoubleVector.broadcast(S, u[k * n + i]);
-                            x0 = x0.sub(a.mul(DoubleVector.fromArray(S, u, k * n + j)));
-                            x1 = x1.sub(a.mul(DoubleVector.fromArray(S, u, k * n + j + L)));
-                        }
-                        DoubleVector d = DoubleVector.broadcast(S, u[ri + i]);
-                        x0.div(d).intoArray(u, ri + j);
-                        x1.div(d).intoArray(u, ri + j + L);
-                    }
-                } else {
-                    for (int i = b0; i < b1; i++) {
-                        int ri = i * n;
-                        for (int jj = j; jj < n; jj++) {
-                            double x = u[ri + jj];
-                            for (int k = b0; k < i; k++) x -= u[k * n + i] * u[k * n + jj];
-                            u[ri + jj] = x / u[ri + i];
-                        }
+                int j = b1 + ch * ROW_CHUNK;
+                for (int i = b0; i < b1; i++) {
+                    if (j + ROW_CHUNK <= n) solveRowChunk(u, n, b0, i, j);
+                    else for (int jj = j; jj < n; jj++) {
+                        double x = u[i * n + jj];
+                        for (int k = b0; k < i; k++) x -= u[k * n + i] * u[k * n + jj];
+                        u[i * n + jj] = x / u[i * n + i];
                     }
                 }
             }
@@ -196,22 +200,44 @@ final class CholeskyKernels {
     }
 
     /**
-     * The trailing matrix (rows and columns ≥ b1, upper tiles only) loses the block's products: u_ij −= Σ_{k=b0}^{b1−1}
-     * u_ki·u_kj. Both operands are the block's rows right of b1, packed once as A tiles and B strips; row tiles are split
-     * across threads by equal work (a tile's row reaches from the diagonal to n).
+     * u_ij for the {@link #ROW_CHUNK} columns j.. of row i: (u_ij − Σ_{k=b0}^{i−1} u_ki·u_kj) / u_ii in three registers.
+     * (The vector loops live in small methods called many times, which C2 compiles whole and early, rather than in long
+     * loops that would wait for an on-stack replacement.)
      */
-    private static void subtractBlockProducts(double[] u, int n, int b0, int b1, double[] aPack, double[] bPack) {
-        final int m = n - b1, kc = b1 - b0, tiles = (m + MR - 1) / MR;
-        packStrips(u, b0 * n + b1, n, 1, kc, m, NR, 1.0, bPack);
+    private static void solveRowChunk(double[] u, int n, int b0, int i, int j) {
+        final int ri = i * n;
+        DoubleVector x0 = DoubleVector.fromArray(S, u, ri + j), x1 = DoubleVector.fromArray(S, u, ri + j + L);
+        DoubleVector x2 = DoubleVector.fromArray(S, u, ri + j + 2 * L);
+        for (int k = b0; k < i; k++) {
+            DoubleVector a = DoubleVector.broadcast(S, u[k * n + i]);
+            int rk = k * n + j;
+            x0 = x0.sub(a.mul(DoubleVector.fromArray(S, u, rk)));
+            x1 = x1.sub(a.mul(DoubleVector.fromArray(S, u, rk + L)));
+            x2 = x2.sub(a.mul(DoubleVector.fromArray(S, u, rk + 2 * L)));
+        }
+        DoubleVector d = DoubleVector.broadcast(S, u[ri + i]);
+        x0.div(d).intoArray(u, ri + j);
+        x1.div(d).intoArray(u, ri + j + L);
+        x2.div(d).intoArray(u, ri + j + 2 * L);
+    }
+
+    /**
+     * Rows [b1, rowEnd) (their upper part, columns ≥ b1, in whole tiles) lose the products of rows [b0, b1):
+     * u_ij −= Σ_{k=b0}^{b1−1} u_ki·u_kj. Both operands are rows [b0, b1) right of b1, packed once as A tiles and B
+     * strips; row tiles are split across threads by equal work (a tile's row reaches from the diagonal to n).
+     */
+    private static void subtractBlockProducts(double[] u, int n, int b0, int b1, int rowEnd, double[] aPack, double[] bPack) {
+        final int m = rowEnd - b1, cols = n - b1, kc = b1 - b0, tiles = (m + MR - 1) / MR;
+        packStrips(u, b0 * n + b1, n, 1, kc, cols, NR, 1.0, bPack);
         packStrips(u, b0 * n + b1, n, 1, kc, m, MR, 1.0, aPack);
-        Linalg.forEqualWork(tiles, t -> (double) (m - t * MR) * kc * MR, (t0, t1) -> {
+        Linalg.forEqualWork(tiles, t -> (double) (cols - t * MR) * kc * MR, (t0, t1) -> {
             double[] scratch = new double[MR * NR];
             for (int t = t0; t < t1; t++) {
                 int i0 = t * MR, mr = Math.min(MR, m - i0);
-                for (int s = i0 / NR; s * NR < m; s++) {
+                for (int s = i0 / NR; s * NR < cols; s++) {
                     int j0 = s * NR;
                     subtractTile(0, kc, aPack, t * kc * MR, bPack, s * kc * NR, u, (b1 + i0) * n + b1 + j0, n,
-                            mr, Math.min(NR, m - j0), scratch);
+                            mr, Math.min(NR, cols - j0), scratch);
                 }
             }
         });
@@ -222,38 +248,45 @@ final class CholeskyKernels {
     /**
      * W = U⁻¹ for an upper-triangular n × n U with a positive diagonal (a Cholesky factor), by back substitution on the
      * columns of the identity: w_iq = (δ_iq − Σ_{k=i+1}^{q} u_ik·w_kq) / u_ii, products subtracted in increasing k, rows
-     * bottom-up. Row i needs every later row finished, so the parallelism is across columns: NR columns at a time are
-     * held in a contiguous buffer that stays in L2 while the rows of U stream past, one register row per i. The sums run
+     * bottom-up. Row i needs every later row finished, so the parallelism is across columns: {@link #ROW_CHUNK} columns
+     * at a time are held in a contiguous buffer while the rows of U stream past, one register row per i. The sums run
      * to the chunk's last row, adding exact zeros (w_kq = 0 for k > q) that change nothing. W's lower triangle is zero.
      */
     static double[] invertUpper(double[] u, int n) {
         double[] w = new double[n * n];
-        int chunks = (n + NR - 1) / NR;
+        int chunks = (n + ROW_CHUNK - 1) / ROW_CHUNK;
         Linalg.forEqualWork(chunks, ch -> {
-            double rows = Math.min(n, (ch + 1) * NR);
-            return rows * rows * NR / 2;
+            double rows = Math.min(n, (ch + 1) * ROW_CHUNK);
+            return rows * rows * ROW_CHUNK / 2;
         }, (ch0, ch1) -> {
-            double[] buf = new double[Math.min(n, ch1 * NR) * NR];
+            double[] buf = new double[Math.min(n, ch1 * ROW_CHUNK) * ROW_CHUNK];
             for (int ch = ch0; ch < ch1; ch++) {
-                int q0 = ch * NR, rows = Math.min(n, q0 + NR), width = rows - q0;
-                Arrays.fill(buf, 0, rows * NR, 0.0);
-                for (int c = 0; c < width; c++) buf[(q0 + c) * NR + c] = 1;
-                for (int i = rows - 1; i >= 0; i--) {
-                    int ri = i * n, bi = i * NR;
-                    DoubleVector x0 = DoubleVector.fromArray(S, buf, bi), x1 = DoubleVector.fromArray(S, buf, bi + L);
-                    for (int k = i + 1; k < rows; k++) {
-                        DoubleVector a = DoubleVector.broadcast(S, u[ri + k]);
-                        x0 = x0.sub(a.mul(DoubleVector.fromArray(S, buf, k * NR)));
-                        x1 = x1.sub(a.mul(DoubleVector.fromArray(S, buf, k * NR + L)));
-                    }
-                    DoubleVector d = DoubleVector.broadcast(S, u[ri + i]);
-                    x0.div(d).intoArray(buf, bi);
-                    x1.div(d).intoArray(buf, bi + L);
-                }
-                for (int i = 0; i < rows; i++) System.arraycopy(buf, i * NR, w, i * n + q0, width);
+                int q0 = ch * ROW_CHUNK, rows = Math.min(n, q0 + ROW_CHUNK), width = rows - q0;
+                Arrays.fill(buf, 0, rows * ROW_CHUNK, 0.0);
+                for (int c = 0; c < width; c++) buf[(q0 + c) * ROW_CHUNK + c] = 1;
+                for (int i = rows - 1; i >= 0; i--) backSubstituteRow(u, n, i, rows, buf);
+                for (int i = 0; i < rows; i++) System.arraycopy(buf, i * ROW_CHUNK, w, i * n + q0, width);
             }
         });
         return w;
+    }
+
+    /** Row i of a chunk held in buf: (row i − Σ_{k=i+1}^{rows−1} u_ik·row k) / u_ii, in three registers. */
+    private static void backSubstituteRow(double[] u, int n, int i, int rows, double[] buf) {
+        final int ri = i * n, bi = i * ROW_CHUNK;
+        DoubleVector x0 = DoubleVector.fromArray(S, buf, bi), x1 = DoubleVector.fromArray(S, buf, bi + L);
+        DoubleVector x2 = DoubleVector.fromArray(S, buf, bi + 2 * L);
+        for (int k = i + 1; k < rows; k++) {
+            DoubleVector a = DoubleVector.broadcast(S, u[ri + k]);
+            int bk = k * ROW_CHUNK;
+            x0 = x0.sub(a.mul(DoubleVector.fromArray(S, buf, bk)));
+            x1 = x1.sub(a.mul(DoubleVector.fromArray(S, buf, bk + L)));
+            x2 = x2.sub(a.mul(DoubleVector.fromArray(S, buf, bk + 2 * L)));
+        }
+        DoubleVector d = DoubleVector.broadcast(S, u[ri + i]);
+        x0.div(d).intoArray(buf, bi);
+        x1.div(d).intoArray(buf, bi + L);
+        x2.div(d).intoArray(buf, bi + 2 * L);
     }
 
     // ------------------------------------------------------------------------------------------ Gram product
@@ -266,7 +299,7 @@ final class CholeskyKernels {
      */
     static void timesOwnTransposeUpper(double[] w, int n, double[] c) {
         Arrays.fill(c, 0.0);
-        int width = roundUp(n, NR);
+        int width = roundUp(n, Math.max(NR, MR));
         double[] aPack = new double[KC * width], bPack = new double[KC * width];
         for (int pc = 0; pc < n; pc += KC) {
             final int kc = Math.min(KC, n - pc), reach = pc + kc, tiles = (reach + MR - 1) / MR, slice = pc;

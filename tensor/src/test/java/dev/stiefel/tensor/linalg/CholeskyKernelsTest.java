@@ -10,7 +10,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The blocked kernels against the scalar loops they replace ({@link ScalarCholesky}), bit for bit, and against naive
- * f64 definitions, on odd sizes and sizes around the block and slice boundaries (BLOCK = 96, KC = 256).
+ * f64 definitions, on odd sizes and sizes around the block, panel and slice boundaries (BLOCK = 96, PANEL = 384, KC = 512).
  */
 class CholeskyKernelsTest {
 
@@ -49,7 +49,7 @@ class CholeskyKernelsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {1, 2, 7, 33, 95, 96, 97, 193, 257, 300})
+    @ValueSource(ints = {1, 2, 7, 33, 95, 96, 97, 193, 257, 385, 600})
     void factorizationInverseAndGramAreBitwiseTheScalarLoops(int n) {
         double[] a = hessianLike(n, new Random(7 + n));
         double[] u = a.clone();
