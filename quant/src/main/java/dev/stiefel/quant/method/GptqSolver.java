@@ -234,8 +234,9 @@ public final class GptqSolver {
             this.out = new float[rows * cols];
             this.codes = new int[rows * cols];
             this.wc = new float[cols][rows];
-            for (int r = 0; r < rows; r++)
-                for (int j = 0; j < cols; j++) wc[j][r] = w[r * cols + perm[j]];
+            for (int r0 = 0; r0 < rows; r0 += 16)          // 16 rows at a time: each column gets a whole cache line
+                for (int j = 0; j < cols; j++)
+                    for (int r = r0; r < Math.min(rows, r0 + 16); r++) wc[j][r] = w[r * cols + perm[j]];
         }
 
         /**
