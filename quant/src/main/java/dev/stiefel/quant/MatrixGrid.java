@@ -30,7 +30,10 @@ public final class MatrixGrid {
 
     private int blockAt(int r, int c) { return (r * blocksPerRow + c / format.blockSize()) * format.blockBytes(); }
 
-    /** Chooses the code of element (r, c) nearest x on its block's grid, stores it and returns its value. */
+    /**
+     * Chooses the code of element (r, c) nearest x on its block's grid, stores it and returns its value. Calls for
+     * different rows may run at once (a row's blocks are its own bytes).
+     */
     public float quantize(int r, int c, float x) {
         int at = blockAt(r, c), i = c % format.blockSize();
         int code = format.nearest(blocks, at, i, x);

@@ -31,6 +31,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * GPTQ over a whole model (Frantar et al. 2023), block by block as IST-DASLab/gptq's {@code llama_sequential}:
@@ -144,18 +145,21 @@ public record Gptq(Options options) implements Method, WeightStage {
                         if (!hessians.containsKey(site)) hessians.put(site, new Hessian(b.get(l, which).size(1)));
                     }
                     Capture.inputs(work, l, xs, sites, (site, x) -> hessians.get(site).add(x));
+                    // the inverse Hessian's factor depends on the inputs alone: one per input site (q/k/v share theirs)
+                    Map<Input, GptqSolver.InverseHessian> inverses = new EnumMap<>(Input.class);
                     for (Linear which : group) {
                         String name = Linears.name(l, which);
                         Tensor w = b.get(l, which);
                         int rows = w.size(0), cols = w.size(1);
-                        double[] h = hessians.get(Linears.inputOf(which)).matrix();
+                        Supplier<GptqSolver.InverseHessian> hinv = () -> inverses.computeIfAbsent(Linears.inputOf(which), site ->
+                                GptqSolver.inverseHessian(hessians.get(site).matrix(), cols, ggml != null ? options.withActOrder(false) : options, name));
                         double loss;
                         if (ggml != null) {   // on llama.cpp's grid of this matrix
                             double[] lossOut = new double[1];
-                            b.set(l, which, onGrid(ggml, w, l, layers, which, h, options, name, lossOut));
+                            b.set(l, which, onGrid(ggml, w, l, layers, which, hinv, options, name, lossOut));
                             loss = lossOut[0];
                         } else {
-                            GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, cols, h, quantizer, options, name);
+                            GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, hinv.get(), quantizer, options, name);
                             b.set(l, which, Tensor.wrap(r.weights(), rows, cols));
                             loss = r.loss();
                         }
@@ -171,10 +175,11 @@ public record Gptq(Options options) implements Method, WeightStage {
 
     /**
      * GPTQ on the grid of one linear: block headers by the format's rule on w, codes by GPTQ's column loop under the
-     * Hessian h; returns the dequantized blocks (checked equal, bit for bit, to the values GPTQ propagated errors
-     * against) and GPTQ's loss in {@code loss[0]}. A matrix stored as F16 is rounded to f16 (nothing to choose).
+     * inverse Hessian hinv (prepared without act-order, and only when a grid is chosen); returns the dequantized blocks
+     * (checked equal, bit for bit, to the values GPTQ propagated errors against) and GPTQ's loss in {@code loss[0]}. A
+     * matrix stored as F16 is rounded to f16 (nothing to choose).
      */
-    private static Tensor onGrid(GgmlTarget target, Tensor w, int layer, int layers, Linear which, double[] h, Options o,
+    private static Tensor onGrid(GgmlTarget target, Tensor w, int layer, int layers, Linear which, Supplier<GptqSolver.InverseHessian> hinv, Options o,
                               String name, double[] loss) {
         int rows = w.size(0), cols = w.size(1);
         FileType.Choice choice = target.choose(layer, layers, which, cols);
@@ -184,7 +189,7 @@ public record Gptq(Options options) implements Method, WeightStage {
         }
         float[] x = w.toFloatArray();
         MatrixGrid grid = target.grid(x, rows, cols, choice, name);
-        GptqSolver.Result r = GptqSolver.quantize(x, rows, cols, h, grid::quantize, o, name);
+        GptqSolver.Result r = GptqSolver.quantize(x, rows, hinv.get(), grid::quantize, o, name);
         Tensor wq = target.record(grid, choice);
         float[] v = wq.toFloatArray();
         for (int i = 0; i < v.length; i++)

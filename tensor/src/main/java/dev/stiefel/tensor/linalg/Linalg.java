@@ -35,9 +35,6 @@ public final class Linalg {
 
     // ------------------------------------------------------------------------------------------------ Cholesky
 
-    /** Rows per block of the blocked Cholesky factorization. */
-    private static final int CHOL_BLOCK = 64;
-
     /** The lower-triangular L with A = L Lᵀ, for a symmetric positive definite A. */
     public static DMatrix cholesky(DMatrix a) {
         return upperCholesky("cholesky", a).transpose();
@@ -49,52 +46,16 @@ public final class Linalg {
     }
 
     /**
-     * Blocked right-looking Cholesky, computed as the upper factor because in row-major storage its updates are
-     * row operations: with U's rows u_k, A = Σ_k u_kᵀ u_k, so once row k is known the trailing matrix loses
-     * u_k[i] * u_k[i..] from each row i > k. A block of {@link #CHOL_BLOCK} rows is first factored on its own;
-     * then every trailing row subtracts the whole block's contribution in one pass (rows in parallel), so the
-     * large trailing matrix is read once per block rather than once per row.
+     * Computed as the upper factor because in row-major storage its updates are row operations: with U's rows u_k,
+     * A = Σ_k u_kᵀ u_k. The blocked, register-tiled work is {@link CholeskyKernels#factorUpper}.
      */
     private static DMatrix upperCholesky(String op, DMatrix a) {
         requireSquare(op, a);
         requireFinite(op, a);
         requireSymmetric(op, a);
-        final int n = a.rows;
         final double[] u = a.data.clone();
-        for (int k0 = 0; k0 < n; k0 += CHOL_BLOCK) {
-            final int b0 = k0, b1 = Math.min(n, k0 + CHOL_BLOCK);
-            // Factor the block rows: each finished row updates the later rows of the same block.
-            for (int k = b0; k < b1; k++) {
-                int rk = k * n;
-                double pivot = u[rk + k];
-                if (!(pivot > 0))
-                    throw new IllegalArgumentException(op + ": " + a.shape() + " matrix is not positive definite"
-                            + " (pivot " + k + " is " + pivot + ")");
-                double r = Math.sqrt(pivot);
-                u[rk + k] = r;
-                for (int j = k + 1; j < n; j++) u[rk + j] /= r;
-                for (int i = k + 1; i < b1; i++) {
-                    double f = u[rk + i];
-                    int ri = i * n;
-                    for (int j = i; j < n; j++) u[ri + j] -= f * u[rk + j];
-                }
-            }
-            // Trailing rows i >= b1 (upper part j >= i) lose the contributions of all block rows. Row i costs
-            // about (n - i) * block, so the row range is split by equal work.
-            final int first = b1;
-            forEqualWork(n - first, t -> (double) (n - first - t) * (b1 - b0), (t0, t1) -> {
-                for (int i = first + t0; i < first + t1; i++) {
-                    int ri = i * n;
-                    for (int k = b0; k < b1; k++) {
-                        int rk = k * n;
-                        double f = u[rk + i];
-                        for (int j = i; j < n; j++) u[ri + j] -= f * u[rk + j];
-                    }
-                }
-            });
-        }
-        for (int i = 1; i < n; i++) Arrays.fill(u, i * n, i * n + i, 0.0);
-        return new DMatrix(n, n, u);
+        CholeskyKernels.factorUpper(op, u, a.rows);
+        return new DMatrix(a.rows, a.rows, u);
     }
 
     /**
@@ -103,41 +64,24 @@ public final class Linalg {
      */
     public static DMatrix choleskyInverse(DMatrix a) {
         DMatrix u = upperCholesky("choleskyInverse", a);
-        DMatrix w = DMatrix.identity(a.rows);
-        forColumnTiles(w, true, (buf, rows, width, firstCol) -> backSubstitute(u, buf, rows, width, firstCol, true));
-        return timesOwnTransposeUpper(w);
+        double[] w = CholeskyKernels.invertUpper(u.data, a.rows);
+        CholeskyKernels.timesOwnTransposeUpper(w, a.rows, u.data);   // U is no longer needed: its array takes A⁻¹
+        return u;
     }
 
-    /** Rows and columns per tile of {@link #timesOwnTransposeUpper}. */
-    private static final int GRAM_TILE = 128;
-
     /**
-     * C = W Wᵀ for an upper-triangular W: c_ij = Σ_{k ≥ max(i,j)} w_ik w_jk. The upper triangle is computed in
-     * the i-k-j order of {@link DMatrix#multiply} against Wᵀ (lower triangular), with loop bounds that skip the
-     * zero triangles, then mirrored.
+     * The upper-triangular U with A⁻¹ = UᵀU, for a symmetric positive definite A: bitwise
+     * {@code choleskyUpper(choleskyInverse(a))}, with two n × n arrays besides A instead of five. This is GPTQ's
+     * inverse-Hessian factor (Frantar et al. 2023, section 3.3, "Cholesky reformulation").
+     *
+     * @throws IllegalArgumentException naming the failing factorization ({@code choleskyInverse} for A itself,
+     *                                  {@code choleskyUpper} for A⁻¹) as those two calls would
      */
-    private static DMatrix timesOwnTransposeUpper(DMatrix w) {
-        final int n = w.rows;
-        final double[] wd = w.data, wt = w.transpose().data, c = new double[n * n];
-        forEqualWork(n, i -> (double) (n - i) * (n - i) / 2, (i0, i1) -> {
-            for (int j0 = i0; j0 < n; j0 += GRAM_TILE) {
-                int j1 = Math.min(n, j0 + GRAM_TILE);
-                for (int k0 = j0; k0 < n; k0 += GRAM_TILE) {
-                    int k1 = Math.min(n, k0 + GRAM_TILE);
-                    for (int i = i0; i < Math.min(i1, j1); i++) {
-                        int ri = i * n, jStart = Math.max(j0, i);
-                        for (int k = Math.max(k0, jStart); k < k1; k++) {
-                            double f = wd[ri + k];
-                            int rk = k * n, jEnd = Math.min(j1, k + 1);
-                            for (int j = jStart; j < jEnd; j++) c[ri + j] += f * wt[rk + j];
-                        }
-                    }
-                }
-            }
-        });
-        for (int i = 0; i < n; i++)
-            for (int j = i + 1; j < n; j++) c[j * n + i] = c[i * n + j];
-        return new DMatrix(n, n, c);
+    public static DMatrix choleskyUpperOfInverse(DMatrix a) {
+        DMatrix inverse = choleskyInverse(a);
+        requireFinite("choleskyUpper", inverse);
+        CholeskyKernels.factorUpper("choleskyUpper", inverse.data, a.rows);
+        return inverse;
     }
 
     // ------------------------------------------------------------------------------------ triangular solves
@@ -147,7 +91,7 @@ public final class Linalg {
         requireSystem("solveLowerTriangular", l, b);
         requireNonZeroDiagonal("solveLowerTriangular", l);
         DMatrix x = b.copy();
-        forColumnTiles(x, false, (buf, rows, width, firstCol) -> forwardSubstitute(l, buf, rows, width, false));
+        forColumnTiles(x, (buf, rows, width) -> forwardSubstitute(l, buf, rows, width, false));
         return x;
     }
 
@@ -156,14 +100,14 @@ public final class Linalg {
         requireSystem("solveUpperTriangular", u, b);
         requireNonZeroDiagonal("solveUpperTriangular", u);
         DMatrix x = b.copy();
-        forColumnTiles(x, false, (buf, rows, width, firstCol) -> backSubstitute(u, buf, rows, width, firstCol, false));
+        forColumnTiles(x, (buf, rows, width) -> backSubstitute(u, buf, rows, width));
         return x;
     }
 
     /** Solves one column tile of a right-hand side held contiguously in {@code buf} (rows x width). */
     @FunctionalInterface
     private interface TileSolver {
-        void solve(double[] buf, int rows, int width, int firstCol);
+        void solve(double[] buf, int rows, int width);
     }
 
     /** Columns per tile of a triangular solve: 64 columns of 4096 rows is 2 MiB. */
@@ -172,42 +116,34 @@ public final class Linalg {
     /**
      * Runs {@code solver} on tiles of {@link #SOLVE_TILE} columns of x, in place. The columns of a triangular
      * solve are independent, so tiles run in parallel, and each is copied into a contiguous buffer that stays in
-     * cache while the rows of the factor stream past it. With {@code upperTriangular} x starts as the identity
-     * and the solution of U X = I is known to be upper triangular: a tile's rows below its last column stay zero
-     * and are skipped.
+     * cache while the rows of the factor stream past it.
      */
-    private static void forColumnTiles(DMatrix x, boolean upperTriangular, TileSolver solver) {
+    private static void forColumnTiles(DMatrix x, TileSolver solver) {
         final int n = x.rows, m = x.cols, tiles = (m + SOLVE_TILE - 1) / SOLVE_TILE;
-        IntToDoubleFunction cost = t -> {
-            double r = upperTriangular ? Math.min(n, (t + 1) * SOLVE_TILE) : n;
-            return r * r * SOLVE_TILE / 2;
-        };
-        forEqualWork(tiles, cost, (t0, t1) -> {
+        forEqualWork(tiles, t -> (double) n * n * SOLVE_TILE / 2, (t0, t1) -> {
             double[] buf = new double[n * SOLVE_TILE];
             for (int t = t0; t < t1; t++) {
                 int c0 = t * SOLVE_TILE, w = Math.min(SOLVE_TILE, m - c0);
-                int rows = upperTriangular ? Math.min(n, c0 + w) : n;
-                for (int i = 0; i < rows; i++) System.arraycopy(x.data, i * m + c0, buf, i * w, w);
-                solver.solve(buf, rows, w, c0);
-                for (int i = 0; i < rows; i++) System.arraycopy(buf, i * w, x.data, i * m + c0, w);
+                for (int i = 0; i < n; i++) System.arraycopy(x.data, i * m + c0, buf, i * w, w);
+                solver.solve(buf, n, w);
+                for (int i = 0; i < n; i++) System.arraycopy(buf, i * w, x.data, i * m + c0, w);
             }
         });
     }
 
     /**
      * Back substitution on a tile: row i of X is (b_i - Σ_{k>i} u_ik x_k) / u_ii, computed bottom-up with whole-row
-     * updates. With {@code upperTriangular} the tile holds columns firstCol.. of the identity, whose solution has
-     * x_kc = 0 for c < k, so each update starts at column k.
+     * updates.
      */
-    private static void backSubstitute(DMatrix u, double[] buf, int rows, int w, int firstCol, boolean upperTriangular) {
+    private static void backSubstitute(DMatrix u, double[] buf, int rows, int w) {
         final int n = u.cols;
         final double[] ud = u.data;
         for (int i = rows - 1; i >= 0; i--) {
             int bi = i * w, ri = i * n;
             for (int k = i + 1; k < rows; k++) {
                 double f = ud[ri + k];
-                int bk = k * w, from = upperTriangular ? Math.max(0, k - firstCol) : 0;
-                for (int q = from; q < w; q++) buf[bi + q] -= f * buf[bk + q];
+                int bk = k * w;
+                for (int q = 0; q < w; q++) buf[bi + q] -= f * buf[bk + q];
             }
             double diag = ud[ri + i];
             for (int q = 0; q < w; q++) buf[bi + q] /= diag;
@@ -245,9 +181,9 @@ public final class Linalg {
             int n = lu.rows, m = b.cols;
             DMatrix x = new DMatrix(n, m);
             for (int i = 0; i < n; i++) System.arraycopy(b.data, pivots[i] * m, x.data, i * m, m);
-            forColumnTiles(x, false, (buf, rows, width, firstCol) -> {
+            forColumnTiles(x, (buf, rows, width) -> {
                 forwardSubstitute(lu, buf, rows, width, true);
-                backSubstitute(lu, buf, rows, width, firstCol, false);
+                backSubstitute(lu, buf, rows, width);
             });
             return x;
         }
