@@ -373,6 +373,7 @@ public final class CpuBackend implements Backend {
         if (packedWeight(a, b, batches, m, n, k, data(out))) return out;
         if (halfWeightRows(a, b, batches, m, n, k, data(out))) return out;
         if (halfWeightPanels(a, b, batches, m, n, k, data(out))) return out;
+        if (f32WeightPanels(a, b, batches, m, n, k, data(out))) return out;
         float[] od = data(out);
         // batch dims broadcast as views (stride 0); the last two keep their own strides
         Tensor ea = matmulOperand(a).expand(Shape.concat(batchShape, new int[]{m, k}));
@@ -459,6 +460,32 @@ public final class CpuBackend implements Backend {
         float[] ct = new float[n * m];
         Sgemm.gemm(new HalfGemv.Rows(w, b.offset(), bst[1], n, k, dt == DType.BF16), StridedMatrix.of(data(ac), ac.offset(), k, m, 1, k),
                 ct, 0, m, Parallel.threads());
+        for (int t = 0; t < m; t++)
+            for (int j = 0; j < n; j++) out[t * n + j] = ct[j * m + t];
+        return true;
+    }
+
+    /**
+     * Several rows against an f32 weight used as x·Wᵀ (prefill): C' = W·Xᵀ with W as Sgemm's A operand, whose rows are
+     * W's contiguous rows (packed by a straight copy), instead of B = Wᵀ, whose panels would be gathered element by
+     * element across W's rows: the gather cost as much as the product for a 128-token prompt. Every element of C is the
+     * same sequence of fused multiply-adds over k in either orientation of the blocked product (the k slices and the
+     * micro-kernel's order do not depend on which operand is A), so the result is the same bits; it is taken only where
+     * both orientations are blocked products (neither side among Sgemm's few-row or small cases, which sum otherwise).
+     * False when not of that shape.
+     */
+    private static boolean f32WeightPanels(Tensor a, Tensor b, int batches, int m, int n, int k, float[] out) {
+        Storage s = b.storage();
+        if (batches != 1 || b.dim() != 2 || b.dtype() != DType.F32) return false;
+        if (m <= Sgemm.FEW_ROWS || n <= Sgemm.FEW_ROWS || (long) m * n * k <= Sgemm.SMALL) return false;
+        if (!(s instanceof FloatStorage || s instanceof MappedStorage)) return false;
+        int[] bst = b.strides();
+        if ((bst[0] != 1 && k > 1) || (bst[1] != k && n > 1)) return false;
+        Tensor ac = f32(a).reshape(m, k).contiguous();
+        StridedMatrix w = s instanceof FloatStorage fs ? StridedMatrix.of(fs.data(), b.offset(), n, k, k, 1)
+                : StridedMatrix.of(((MappedStorage) s).segment(), b.offset(), n, k, k, 1);
+        float[] ct = new float[n * m];
+        Sgemm.gemm(w, StridedMatrix.of(data(ac), ac.offset(), k, m, 1, k), ct, 0, m, false, Parallel.threads());
         for (int t = 0; t < m; t++)
             for (int j = 0; j < n; j++) out[t * n + j] = ct[j * m + t];
         return true;

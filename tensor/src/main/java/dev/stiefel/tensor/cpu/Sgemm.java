@@ -69,7 +69,7 @@ public final class Sgemm {
      */
     static final int FEW_ROWS = 32;
     /** At or below this many multiply-adds the unpacked loop is faster than packing. */
-    private static final long SMALL = 32L * 32 * 32;
+    static final long SMALL = 32L * 32 * 32;
     /**
      * Below this many multiply-adds one thread is used: waking a pool worker costs some 20-80 µs here, and
      * two threads only broke even at about 256³ (140 µs on one core).

@@ -168,6 +168,48 @@ class SgemmTest {
     }
 
     /** A as a {@link RowSource}: the blocked product's bits (it always takes the blocked path), C's padding untouched, bad C refused. */
+    /**
+     * x·Wᵀ with an f32 weight W (a linear layer's product) is computed as W·Xᵀ when both orientations are blocked
+     * products (CpuBackend: W's rows are then packed by a copy instead of gathered). Within one k slice (k ≤ KC) that
+     * is the bits of the product taken the usual way, X times the transposed view of W, heap and mapped: every element
+     * is the same chain of fused multiply-adds. Past KC, an element of an edge tile (computed from zero in a scratch
+     * tile, then added to C) rounds once more where a full tile keeps accumulating in registers, and which elements
+     * sit in edge tiles depends on the orientation: there the two agree to f32 rounding (the f64 reference's bound).
+     */
+    @Test void f32WeightProductsGiveTheBitsOfTheUsualOrientation() throws Exception {
+        Random r = new Random(43);
+        for (int[] mnk : new int[][]{{33, 33, 33}, {128, 64, 64}, {40, 257, 70}, {129, 45, 768}, {129, 45, 769}, {200, 2049, 100}, {40, 70, 1600}, {33, 40, 1}})
+            for (boolean mapped : new boolean[]{false, true}) {
+                int m = mnk[0], n = mnk[1], k = mnk[2];
+                float[] x = random(r, m * k), w = random(r, n * k);
+                float[] want = new float[m * n];
+                Sgemm.gemm(StridedMatrix.rowMajor(x, m, k), StridedMatrix.of(w, 0, k, n, 1, k), want, 0, n, false, 2);
+                dev.stiefel.tensor.Tensor wt;
+                java.nio.file.Path f = null;
+                if (mapped) {
+                    f = java.nio.file.Files.createTempFile("w", ".f32");
+                    java.nio.ByteBuffer bb = java.nio.ByteBuffer.allocate(4 * w.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    bb.asFloatBuffer().put(w);
+                    java.nio.file.Files.write(f, bb.array());
+                }
+                try (dev.stiefel.tensor.MappedFile file = mapped ? dev.stiefel.tensor.MappedFile.open(f) : null) {
+                    wt = mapped ? file.tensor(0, dev.stiefel.tensor.DType.F32, new int[]{n, k}) : dev.stiefel.tensor.Tensor.wrap(w, n, k);
+                    float[] got = dev.stiefel.tensor.Tensor.wrap(x, m, k).matmul(wt.t()).toFloatArray();
+                    if (k <= Sgemm.KC) {
+                        for (int i = 0; i < got.length; i++)
+                            assertThat(Float.floatToRawIntBits(got[i])).as("%s mapped %s element %d", Arrays.toString(mnk), mapped, i)
+                                    .isEqualTo(Float.floatToRawIntBits(want[i]));
+                    } else {
+                        float[] b = new float[k * n]; // Wᵀ row-major, for the f64 reference
+                        for (int j = 0; j < n; j++) for (int p = 0; p < k; p++) b[p * n + j] = w[j * k + p];
+                        assertThat(compare(x, b, null, m, n, k, got, 0, n)).as(Arrays.toString(mnk)).isNull();
+                    }
+                } finally {
+                    if (f != null) java.nio.file.Files.deleteIfExists(f);
+                }
+            }
+    }
+
     @Test void rowSourceAGivesTheBlockedProductsBits() {
         Random r = new Random(41);
         for (int[] mnk : new int[][]{{40, 45, 33}, {101, 70, 1000}, {1, 1, 1}, {15, 2, 769}}) {
