@@ -74,8 +74,8 @@ final class QuantizeCommand implements Callable<Integer> {
             + "{config} in a .gguf name write every model") Path save;
     @Option(names = "--save-format", description = "how --save writes a directory: packed (the default: low-bit codes, docs/FORMAT.md), hf (the "
             + "fake-quantized weights as an f32 Hugging Face checkpoint, for methods whose transforms all fold into the weights) or gptq (a GPTQ-format "
-            + "checkpoint, qweight/qzeros/scales/g_idx, that transformers and vLLM load: 4 or 8 bits, weight-only, rtn or gptq with --static-groups "
-            + "when grouped); a *.gguf name is always GGUF") String saveFormat;
+            + "checkpoint, qweight/qzeros/scales/g_idx, that transformers and vLLM load: 4 or 8 bits, weight-only, any method whose "
+            + "transforms fold into the weights; --act-order with groups needs --static-groups); a *.gguf name is always GGUF") String saveFormat;
     @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
 
     @Override public Integer call() throws Exception {
@@ -225,7 +225,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 if (!GgufSave.isPattern(save)) GgufSave.write(s, lastConfig, last, method, save);
             }
             case "gptq" -> {
-                GptqExport.Result written = GptqExport.write(s.weights(), last, save);
+                GptqExport.Result written = GptqExport.write(last, save);
                 System.err.printf(Locale.ROOT, "wrote %s %s to %s as a GPTQ checkpoint (%d linears, %d-bit, group %s, %s); f16 scales move a weight by at most %.3g%n",
                         method, lastConfig.shorthand(), save, written.linears(), written.settings().bits(),
                         written.settings().groupSize() == 0 ? "per channel" : written.settings().groupSize(),

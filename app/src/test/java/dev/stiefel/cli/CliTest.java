@@ -71,15 +71,20 @@ class CliTest {
         String[] again = run("eval", "ppl", "--model", saved.toString(), "--tokenizer", model.resolve("tokenizer.bin").toString(),
                 "--dataset", text.toString(), "--seqlen", "32", "--limit", "2");
         assertThat(again[0]).as(again[2]).isEqualTo("0");
-        // refused before anything loads: activations quantized; after quantizing: GPTQ's dynamic groups
+        // refused before anything loads: activations quantized; after quantizing: act-order groups (dynamic groups are written)
         String[] act = run("quantize", "--model", dir.resolve("no-such-model").toString(), "--config", "W4A8", "--save-format", "gptq", "--save", saved.toString());
         assertThat(act[0]).isEqualTo("2");
         assertThat(act[2]).contains("weight-only").doesNotContain("no-such-model");
         String[] dynamic = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
                 "--nsamples", "4", "--eval-windows", "2", "--config", "W4A16g16", "--wsym", "--method", "gptq", "--save-format", "gptq",
                 "--save", dir.resolve("dynamic").toString());
-        assertThat(dynamic[0]).isEqualTo("2");
-        assertThat(dynamic[2]).contains("--static-groups");
+        assertThat(dynamic[0]).as(dynamic[2]).isEqualTo("0");
+        assertThat(dynamic[2]).contains("as a GPTQ checkpoint").contains("perplexity of the file read back");
+        String[] actOrder = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
+                "--nsamples", "4", "--eval-windows", "2", "--config", "W4A16g16", "--wsym", "--method", "gptq", "--act-order", "--save-format", "gptq",
+                "--save", dir.resolve("act-order").toString());
+        assertThat(actOrder[0]).isEqualTo("2");
+        assertThat(actOrder[2]).contains("--static-groups");
     }
 
     @Test void quantizeSavesAPackedModelThatRunsWithItsOnlineTransforms() throws Exception {

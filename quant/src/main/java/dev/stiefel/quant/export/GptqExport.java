@@ -2,9 +2,7 @@ package dev.stiefel.quant.export;
 
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.QuantConfig;
-import dev.stiefel.quant.QuantParams;
 import dev.stiefel.quant.QuantSpec;
-import dev.stiefel.quant.Quantizer;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.io.GptqCheckpoint;
@@ -17,18 +15,15 @@ import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
  * A weight-only {@link QuantizedModel} as a GPTQ-format checkpoint ({@link GptqCheckpoint}). The model holds only the
- * fake-quantized weights, so the grid of each linear is found again: the weight spec's {@link Quantizer#fit} on the
- * full-precision weights (what RTN and GPTQ without dynamic groups quantize with), and each fake-quantized element's
- * code is read off that grid and checked to lie exactly on it. A method whose grid cannot be found that way (GPTQ's
- * dynamic groups fit each group on weights already updated; learned clipping; transforms folded into the weights) is
- * refused with the first element that is off the grid.
+ * fake-quantized weights, so the grid of each linear is found again from them ({@link GridFit}: a scale and integer
+ * levels per row and group that reproduce every element bit for bit), whatever chose them: RTN, GPTQ with static or
+ * dynamic groups, AWQ's and OmniQuant's clipping, rotations folded into the weights. A matrix whose groups are not
+ * consecutive columns (GPTQ's act-order without static groups) is refused with the group that is off the grid.
  *
  * <p>Scales are stored in f16, as the format has them. The codes are the method's; the f16 scale differs from the f32
  * one by at most 2^−11 relative, so the file's weights (q − z) · s16 may differ from the evaluated ones by that much:
@@ -56,47 +51,52 @@ public final class GptqExport {
         return new GptqCheckpoint.Settings(w.bits(), w.groupSize(), w.symmetric());
     }
 
-    /** Writes {@code q} (quantized from {@code fp}) as a GPTQ checkpoint directory. */
-    public static Result write(LlamaWeights fp, QuantizedModel q, Path dir) throws IOException {
+    /** Writes {@code q} as a GPTQ checkpoint directory. */
+    public static Result write(QuantizedModel q, Path dir) throws IOException {
         GptqCheckpoint.Settings s = settings(q.config());
         if (!q.foldedIntoWeights())
             throw new IllegalArgumentException("gptq format: the method leaves transforms that run at inference time (" + q.online().getFirst().describe()
                     + "); a GPTQ checkpoint cannot hold them");
-        LlamaWeights original = RopePermutation.toLayout(fp, Rope.Layout.HALF), quantized = RopePermutation.toLayout(q.weights(), Rope.Layout.HALF);
-        Map<Tensor, String> names = new IdentityHashMap<>();
-        List<Tensor> tensors = quantized.tensors();
-        for (int i = 0; i < tensors.size(); i++) names.put(tensors.get(i), quantized.hfNames().get(i));
-        Quantizer quantizer = new Quantizer(q.config().weight());
+        LlamaWeights quantized = RopePermutation.toLayout(q.weights(), Rope.Layout.HALF); // (a permutation of rows keeps each row's grid)
         Map<String, GptqCheckpoint.Linear> linears = new LinkedHashMap<>();
         double maxChange = 0;
+        int top = (1 << s.bits()) - 1;
         for (int l = 0; l < quantized.config().layers(); l++)
             for (Linear which : Linears.BLOCK) {
                 Tensor t = Linears.weight(quantized, l, which);
                 int rows = t.shape()[0], cols = t.shape()[1];
                 String name = Linears.name(l, which);
-                QuantParams p = quantizer.fit(Linears.weight(original, l, which).toFloatArray(), rows, cols, name);
                 float[] fq = t.toFloatArray();
-                int[] codes = new int[rows * cols], zeros = new int[rows * p.groups()];
-                float[] scales = new float[rows * p.groups()];
-                for (int i = 0; i < scales.length; i++) {
-                    scales[i] = Half.f16ToFloat(Half.floatToF16(p.scale()[i]));
-                    if (!(scales[i] > 0) || Float.isInfinite(scales[i]))
-                        throw new IllegalArgumentException("gptq format: " + name + " row " + i / p.groups() + " group " + i % p.groups() + " has scale "
-                                + p.scale()[i] + ", which f16 cannot hold");
-                    zeros[i] = (int) p.zero()[i] - p.qmin(); // signed symmetric levels [−2^(b−1), 2^(b−1)) become unsigned with zero 2^(b−1)
+                GridFit.Fit f;
+                try {
+                    f = GridFit.fit(fq, rows, cols, s.bits(), s.bits(), s.groupSize(), s.symmetric(), name);
+                } catch (GridFit.OffGrid e) {
+                    throw new IllegalArgumentException("gptq format: " + e.getMessage() + "; the format holds one scale per row and group of consecutive "
+                            + "columns (GPTQ with --act-order needs --static-groups)");
                 }
+                int groups = f.groups();
+                int[] codes = f.codes().clone(), zeros = new int[rows * groups];
+                float[] scales = new float[rows * groups];
+                int g = s.groupSize() == 0 ? Math.max(cols, 1) : s.groupSize();
                 for (int r = 0; r < rows; r++)
-                    for (int c = 0; c < cols; c++) {
-                        int k = p.index(r, c);
-                        float x = fq[r * cols + c], level = Quantizer.level(x, p.scale()[k], p.zero()[k], p.qmin(), p.qmax());
-                        if (Float.floatToRawIntBits((level - p.zero()[k]) * p.scale()[k]) != Float.floatToRawIntBits(x))
-                            throw new IllegalArgumentException("gptq format: " + name + " [" + r + ", " + c + "] = " + x + " is not on the grid fitted to the "
-                                    + "full-precision weights (scale " + p.scale()[k] + ", zero " + p.zero()[k] + "): the method chose its own scales (GPTQ with "
-                                    + "groups needs --static-groups; learned clipping and folded transforms cannot be re-derived)");
-                        codes[r * cols + c] = (int) level - p.qmin();
-                        maxChange = Math.max(maxChange, Math.abs((codes[r * cols + c] - zeros[k]) * (double) scales[k] - x));
+                    for (int gi = 0; gi < groups; gi++) {
+                        int i = r * groups + gi, j0 = gi * g, j1 = Math.min(cols, j0 + g);
+                        zeros[i] = (int) f.zeros()[i] - f.qmin(); // the zero point in code units: 2^(b−1) on a symmetric grid
+                        if (zeros[i] == 0) { // the v1 format stores zero − 1: move the group up one code where it has room
+                            int most = 0;
+                            for (int j = j0; j < j1; j++) most = Math.max(most, codes[r * cols + j]);
+                            if (most < top) {
+                                zeros[i] = 1;
+                                for (int j = j0; j < j1; j++) codes[r * cols + j]++;
+                            }
+                        }
+                        scales[i] = Half.f16ToFloat(Half.floatToF16(f.scales()[i]));
+                        if (!(scales[i] > 0) || Float.isInfinite(scales[i]))
+                            throw new IllegalArgumentException("gptq format: " + name + " row " + r + " group " + gi + " has scale " + f.scales()[i] + ", which f16 cannot hold");
+                        for (int j = j0; j < j1; j++)
+                            maxChange = Math.max(maxChange, Math.abs((codes[r * cols + j] - zeros[i]) * (double) scales[i] - fq[r * cols + j]));
                     }
-                linears.put(names.get(t), new GptqCheckpoint.Linear(rows, cols, codes, scales, zeros));
+                linears.put(name + ".weight", new GptqCheckpoint.Linear(rows, cols, codes, scales, zeros));
             }
         GptqCheckpoint.write(quantized, s, linears, dir);
         return new Result(s, linears.size(), maxChange);

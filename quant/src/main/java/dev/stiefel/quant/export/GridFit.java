@@ -25,10 +25,25 @@ public final class GridFit {
     }
 
     /**
+     * The codes of a matrix on its grid: {@code codes[r·cols + j]} = q − qmin ∈ [0, 2^bits − 1], and per row and group
+     * ({@code groups} per row) the scale and the integer zero point z (quant's convention: 0 on a symmetric grid), so
+     * that every element is (q − z)·s.
+     */
+    public record Fit(int rows, int cols, int bits, int groupSize, boolean symmetric, int groups, int[] codes, float[] scales, float[] zeros) {
+        public int qmin() { return symmetric ? -(1 << (bits - 1)) : 0; }
+    }
+
+    /**
      * Packs {@code w} [rows, cols] (row-major, fake-quantized with a {@code specBits}-bit grid) into codes of
      * {@code bits} (≥ specBits), groups of {@code groupSize} columns (0: per row), symmetric or asymmetric layout.
      */
     public static PackedMatrix pack(float[] w, int rows, int cols, int specBits, int bits, int groupSize, boolean symmetric, String name) throws OffGrid {
+        Fit f = fit(w, rows, cols, specBits, bits, groupSize, symmetric, name);
+        return PackedMatrix.ofCodes(f.codes(), rows, cols, bits, groupSize, symmetric, f.scales(), f.zeros());
+    }
+
+    /** The grid of {@code w} as {@link #pack} finds it, before the codes are packed. */
+    public static Fit fit(float[] w, int rows, int cols, int specBits, int bits, int groupSize, boolean symmetric, String name) throws OffGrid {
         if (specBits > bits) throw new IllegalArgumentException("grid fit: " + specBits + "-bit values do not fit " + bits + "-bit codes");
         int g = groupSize == 0 ? Math.max(cols, 1) : groupSize, groups = cols == 0 ? 0 : (cols + g - 1) / g;
         int[] codes = new int[rows * cols];
@@ -51,7 +66,7 @@ public final class GridFit {
                 zeros[at] = z;
                 for (int j = 0; j < len; j++) codes[r * cols + j0 + j] = n[j] + z - qmin;
             }
-        return PackedMatrix.ofCodes(codes, rows, cols, bits, groupSize, symmetric, scales, zeros);
+        return new Fit(rows, cols, bits, groupSize, symmetric, groups, codes, scales, zeros);
     }
 
     /**

@@ -67,7 +67,7 @@ class GptqExportTest {
     void rtnFileComputesTheEvaluatedModelBitForBit(int bits, int group, boolean sym) throws Exception {
         LlamaWeights fp = f16Friendly(RandomModels.random(CONFIG, 7), bits, group, sym);
         QuantizedModel q = new Rtn().apply(fp, null, config(bits, group, sym), ProgressFactory.SILENT);
-        GptqExport.Result r = GptqExport.write(fp, q, dir);
+        GptqExport.Result r = GptqExport.write(q, dir);
         assertThat(r.maxWeightChange()).isZero();
         assertThat(r.linears()).isEqualTo(14);
         assertSameLogits(q, dir);
@@ -77,11 +77,11 @@ class GptqExportTest {
         LlamaWeights fp = f16Friendly(RandomModels.random(CONFIG, 8), 4, 16, false);
         var cal = RandomCalibration.of(2, 8, CONFIG.vocabSize(), 3);
         QuantizedModel q = new Gptq(Gptq.Options.defaults().withStaticGroups(true)).apply(fp, cal, config(4, 16, false), ProgressFactory.SILENT);
-        assertThat(GptqExport.write(fp, q, dir).maxWeightChange()).isZero();
+        assertThat(GptqExport.write(q, dir).maxWeightChange()).isZero();
         assertSameLogits(q, dir);
         LlamaWeights fp8 = f16Friendly(RandomModels.random(CONFIG, 8), 8, 0, true);
         QuantizedModel q8 = new Gptq().apply(fp8, cal, config(8, 0, true), ProgressFactory.SILENT);
-        assertThat(GptqExport.write(fp8, q8, dir).maxWeightChange()).isZero();
+        assertThat(GptqExport.write(q8, dir).maxWeightChange()).isZero();
         assertSameLogits(q8, dir);
     }
 
@@ -89,8 +89,12 @@ class GptqExportTest {
     @Test void f16ScalesMoveTheWeightsByAtMostTheReportedChange() throws Exception {
         LlamaWeights fp = RandomModels.random(CONFIG, 9);
         QuantizedModel q = new Rtn().apply(fp, null, config(4, 16, true), ProgressFactory.SILENT);
-        GptqExport.Result r = GptqExport.write(fp, q, dir);
-        assertThat(r.maxWeightChange()).isPositive();
+        assertThat(writtenWithReportedChange(q)).isPositive();
+    }
+
+    /** Writes q, reads it back, and checks the largest weight change against the report and f16's 2^−11 bound; returns it. */
+    private double writtenWithReportedChange(QuantizedModel q) throws Exception {
+        GptqExport.Result r = GptqExport.write(q, dir);
         try (LlamaWeights back = HuggingFaceLoader.load(dir)) {
             LlamaWeights expected = dev.stiefel.llama.io.RopePermutation.toLayout(q.weights(), Rope.Layout.HALF);
             double max = 0, scale = 0;
@@ -99,8 +103,8 @@ class GptqExportTest {
                     float[] a = Linears.weight(back, l, which).toFloatArray(), e = Linears.weight(expected, l, which).toFloatArray();
                     for (int i = 0; i < a.length; i++) { max = Math.max(max, Math.abs(a[i] - e[i])); scale = Math.max(scale, Math.abs(e[i])); }
                 }
-            assertThat(max).isEqualTo(r.maxWeightChange());
-            assertThat(max).isLessThanOrEqualTo(scale * 0x1p-11);
+            assertThat(max).as(q.report().get("method").toString()).isEqualTo(r.maxWeightChange()).isLessThanOrEqualTo(scale * 0x1p-11);
+            return max;
         }
     }
 
@@ -111,15 +115,29 @@ class GptqExportTest {
         assertThatThrownBy(() -> GptqExport.settings(QuantConfig.parse("Q4_0"))).hasMessageContaining("integer weight quantization");
         assertThatThrownBy(() -> GptqExport.settings(config(4, 0, true).withEmbeddingAndHead(true, false))).hasMessageContaining("embedding");
         var cal = RandomCalibration.of(2, 8, CONFIG.vocabSize(), 3);
-        // GPTQ's dynamic groups fit each group on updated weights: not re-derivable from the originals
-        QuantizedModel dynamic = new Gptq().apply(fp, cal, config(4, 16, false), ProgressFactory.SILENT);
-        assertThatThrownBy(() -> GptqExport.write(fp, dynamic, dir)).hasMessageContaining("not on the grid").hasMessageContaining("--static-groups");
-        // asymmetric groups whose zero point is 0 (lowest value above −s/2): v1 stores zero − 1, which would wrap
+        // act-order groups are not consecutive columns: no per-group grid of the format holds them
+        QuantizedModel actOrder = new Gptq(Gptq.Options.defaults().withActOrder(true)).apply(fp, cal, config(4, 16, false), ProgressFactory.SILENT);
+        assertThatThrownBy(() -> GptqExport.write(actOrder, dir)).hasMessageContaining("row").hasMessageContaining("--static-groups");
+        // an asymmetric group that uses all 16 codes with zero point 0: v1 stores zero − 1, which would wrap
         LlamaWeights fp9 = RandomModels.random(CONFIG, 9); // has such a group in layer 0's o_proj
         QuantizedModel zeroZero = new Rtn().apply(fp9, null, config(4, 16, false), ProgressFactory.SILENT);
-        assertThatThrownBy(() -> GptqExport.write(fp9, zeroZero, dir)).hasMessageContaining("zero point 0");
+        assertThatThrownBy(() -> GptqExport.write(zeroZero, dir)).hasMessageContaining("zero point 0");
         QuantizedModel online = new QuaRot(QuaRot.Options.defaults(), false).apply(fp, cal, config(4, 0, true), ProgressFactory.SILENT);
-        assertThatThrownBy(() -> GptqExport.write(fp, online, dir)).hasMessageContaining("inference time");
+        assertThatThrownBy(() -> GptqExport.write(online, dir)).hasMessageContaining("inference time");
+    }
+
+    /**
+     * The grid is found from the evaluated weights, so methods that choose their own scales are written too: GPTQ's
+     * dynamic groups (fitted on updated weights), AWQ's clipped grids. An asymmetric group whose zero point is 0 (v1
+     * stores zero − 1) is moved up one code where it has room, the same values. Only f16 scale rounding moves a weight.
+     */
+    @Test void methodsWithTheirOwnScalesAreWrittenAsEvaluated() throws Exception {
+        var cal = RandomCalibration.of(2, 8, CONFIG.vocabSize(), 3);
+        LlamaWeights fp = RandomModels.random(CONFIG, 11);
+        for (QuantizedModel q : new QuantizedModel[]{new Gptq().apply(fp, cal, config(4, 16, false), ProgressFactory.SILENT),
+                new dev.stiefel.quant.method.Awq().apply(fp, cal, config(4, 32, true), ProgressFactory.SILENT),
+                new Rtn().apply(fp, null, config(8, 32, false), ProgressFactory.SILENT)})
+            writtenWithReportedChange(q);
     }
 
     private static void assertSameLogits(QuantizedModel q, Path dir) throws Exception {
