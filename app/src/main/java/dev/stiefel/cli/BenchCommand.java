@@ -15,7 +15,7 @@ import java.util.Random;
  * that go into docs/BENCHMARKS.md come from the JMH benchmarks in the bench module (several forks).
  */
 @Command(name = "bench", description = "Measure kernel throughput (quick; JMH in bench/ gives the reported figures).",
-        subcommands = {BenchCommand.Matmul.class, BenchCommand.Matvec.class, BenchGenerateCommand.class, BenchCheckpointCommand.class})
+        subcommands = {BenchCommand.Matmul.class, BenchCommand.Matvec.class, BenchGenerateCommand.class, BenchCheckpointCommand.class, BenchQuantizeCommand.class})
 final class BenchCommand implements Runnable {
     @Override public void run() { new picocli.CommandLine(this).usage(System.out); }
 
