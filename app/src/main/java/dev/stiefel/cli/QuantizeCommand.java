@@ -137,8 +137,10 @@ final class QuantizeCommand implements Callable<Integer> {
                     r.set("settings", EvalCommand.JSON.valueToTree(config.describe()));
                     r.set("report", EvalCommand.JSON.valueToTree(q.report()));
                     table.add(row(config.shorthand(), m, stats.time("evaluate", () -> ppl(q.model(), evalTokens, window, m + " " + config.shorthand(), r))));
-                    last = q;
-                    lastConfig = config;
+                    if (save != null) { // held for --save only: a model is as large as the original in f32, and the next method needs the room
+                        last = q;
+                        lastConfig = config;
+                    }
                     if (save != null && GgufSave.isGguf(save) && GgufSave.isPattern(save)) {
                         if (!q.foldedIntoWeights())
                             throw new IllegalArgumentException("--save: " + m + " leaves rotations that run at inference time; llama.cpp cannot run them");
