@@ -28,6 +28,7 @@ import java.time.LocalDate;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Comparator;
+import dev.stiefel.tensor.Tensor;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -174,6 +175,49 @@ class LoaderFuzzTest {
                 new Seed("config", files, HuggingFaceLoader.CONFIG));
         campaign(new Reader("safetensors index + config", seeds, NO_FIELDS, json(),
                 (d, f) -> { try (LlamaWeights w = HuggingFaceLoader.load(d)) { w.config(); } }, ModelFormatException.class));
+    }
+
+    /**
+     * Packed checkpoints (issue 17): config.json with its quantization section, and model.safetensors with codes,
+     * scales, zero points and the section's f64 tensors, each corrupted in turn; loaded as the CLI loads them (the
+     * weights, then the section's tensors) and every packed matrix decoded.
+     */
+    @Test void packedCheckpoints() throws Exception {
+        List<Seed> seeds = new ArrayList<>();
+        for (boolean symmetric : new boolean[]{true, false}) {
+            Path dir = Files.createDirectories(seedDir.resolve("packed-" + symmetric));
+            PackedCheckpoint.write(packedModel(symmetric), new PackedCheckpoint.Packing(4, 32, symmetric),
+                    JSON.createObjectNode().put("method", "rtn"), Map.of("quantization.online.0.left", new double[]{1, 0, 0, 1}), dir);
+            Map<String, byte[]> files = new LinkedHashMap<>();
+            for (String f : List.of(HuggingFaceLoader.CONFIG, HuggingFaceLoader.SINGLE)) files.put(f, Files.readAllBytes(dir.resolve(f)));
+            seeds.add(new Seed("config " + symmetric, files, HuggingFaceLoader.CONFIG));
+            seeds.add(new Seed("tensors " + symmetric, files, HuggingFaceLoader.SINGLE));
+        }
+        Mutator either = (b, fields, r, log) -> b.length > 0 && b[0] == '{' ? Mutations.json(b, r, log) : mutateSafetensors(b, fields, r, log);
+        campaign(new Reader("packed checkpoint", seeds, b -> b.length > 0 && b[0] == '{' ? List.of() : FormatFields.safetensors(b), either, (d, f) -> {
+            try (LoadedModel m = ModelFiles.load(d)) {
+                for (Tensor t : m.weights().tensors()) t.toFloatArray();
+                m.quantizationTensors().size();
+            }
+        }, ModelFormatException.class));
+    }
+
+    /** The tiny model with every block matrix as 4-bit codes (random scales), norms and embedding in f32. */
+    private static LlamaWeights packedModel(boolean symmetric) {
+        LlamaWeights w = tinyModel(false, Rope.Layout.HALF);
+        java.util.List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (LlamaWeights.Layer l : w.layers())
+            layers.add(l.withMatrices(l.attnNorm(), pack(l.wq(), symmetric), pack(l.wk(), symmetric), pack(l.wv(), symmetric), pack(l.wo(), symmetric),
+                    l.ffnNorm(), pack(l.wGate(), symmetric), pack(l.wUp(), symmetric), pack(l.wDown(), symmetric)));
+        return new LlamaWeights(w.config(), w.embedding(), layers, w.finalNorm(), w.output(), List.of());
+    }
+
+    private static Tensor pack(Tensor t, boolean symmetric) {
+        int rows = t.size(0), cols = t.size(1), groups = (cols + 31) / 32;
+        float[] s = new float[rows * groups], z = new float[rows * groups];
+        java.util.Arrays.fill(s, 0.01f);
+        if (!symmetric) java.util.Arrays.fill(z, 8);
+        return dev.stiefel.tensor.PackedStorage.tensor(dev.stiefel.tensor.packed.PackedMatrix.quantize(t.toFloatArray(), rows, cols, 4, 32, symmetric, s, z));
     }
 
     @Test void tokenizerJsonFiles() throws Exception {
