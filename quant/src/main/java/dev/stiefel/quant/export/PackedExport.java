@@ -66,11 +66,12 @@ public final class PackedExport {
         QuantSpec w = config.weight();
         if (config.ggml() != null)
             throw new IllegalArgumentException("packed format: " + config.shorthand() + " is a llama.cpp grid; save it as a GGUF file (--save model.gguf)");
-        if (w == null) throw new IllegalArgumentException("packed format: " + config.shorthand() + " leaves the weights in full precision; there is nothing to pack");
+        if (w == null) throw new IllegalArgumentException("packed format: " + config.shorthand() + " leaves the weights in full precision; there is nothing to pack "
+                + "(--save-format hf writes the model as an f32 checkpoint)");
         int g = w.granularity() == QuantSpec.Granularity.PER_TENSOR ? 0 : w.groupSize();
         if (g % dev.stiefel.tensor.packed.PackedMatrix.BLOCK != 0)
             throw new IllegalArgumentException("packed format: weight groups of " + g + " columns; packed codes need a multiple of "
-                    + dev.stiefel.tensor.packed.PackedMatrix.BLOCK + " (or per-channel scales)");
+                    + dev.stiefel.tensor.packed.PackedMatrix.BLOCK + " (or per-channel scales; --save-format hf writes the fake-quantized f32 checkpoint)");
         return new PackedCheckpoint.Packing(containerBits(w.bits()), g, w.symmetric());
     }
 
