@@ -79,6 +79,23 @@ public final class QuantHooks implements Hooks {
      */
     public QuantHooks withIntegerLevels() { return new QuantHooks(config, inner, staticParams, true); }
 
+    /**
+     * The sites a model of {@code layers} blocks quantized with {@code config} needs a calibrated range for, by the
+     * names {@link #calibrate} gives them: every linear input of every block (and the head's when the head is
+     * quantized) for static activations, every layer's K and V cache for static K/V.
+     */
+    public static java.util.List<String> staticSites(QuantConfig config, int layers) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            if (config.activation() != null && !config.activation().dynamic())
+                for (Input where : new Input[]{Input.ATTN_IN, Input.ATTN_OUT, Input.MLP_IN, Input.MLP_OUT}) out.add(Linears.name(l, where));
+            if (config.key() != null && !config.key().dynamic()) out.add("model.layers." + l + ".k_cache");
+            if (config.value() != null && !config.value().dynamic()) out.add("model.layers." + l + ".v_cache");
+        }
+        if (config.activation() != null && !config.activation().dynamic() && config.quantizeHead()) out.add(Linears.name(-1, Input.HEAD_IN));
+        return out;
+    }
+
     /** Site names of the static ranges in use (empty when every spec is dynamic). */
     public Map<String, QuantParams> staticParams() { return staticParams; }
 

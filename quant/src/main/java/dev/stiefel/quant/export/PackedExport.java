@@ -261,7 +261,13 @@ public final class PackedExport {
         if (!list.isArray()) throw new IllegalArgumentException("online must be an array, got " + s.get("online"));
         for (int i = 0; i < list.size(); i++) {
             try {
-                online.add(FlatJson.isKronecker(list.get(i)) ? FlatJson.kronecker(list.get(i), tensors) : OnlineJson.fromJson(list.get(i)));
+                Online o = FlatJson.isKronecker(list.get(i)) ? FlatJson.kronecker(list.get(i), tensors) : OnlineJson.fromJson(list.get(i));
+                int width = siteWidth(weights.config(), o.site());
+                if (o.rowSize() != width)
+                    throw new IllegalArgumentException("a transform of rows of " + o.rowSize() + " at " + o.site() + ", where this model's rows have " + width);
+                if (o instanceof KroneckerOnline k && k.layer() >= weights.config().layers())
+                    throw new IllegalArgumentException("layer " + k.layer() + " of a model of " + weights.config().layers());
+                online.add(o);
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("online[" + i + "]: " + e.getMessage());
             }
@@ -284,10 +290,13 @@ public final class PackedExport {
             JsonNode scale = e.getValue().path("scale"), zero = e.getValue().path("zero");
             if (spec == null || spec.dynamic())
                 throw new IllegalArgumentException("static_ranges." + site + ": the config has no static quantizer there");
-            if (!scale.isNumber() || !zero.isNumber() || !(scale.floatValue() > 0) || zero.floatValue() != Math.rint(zero.floatValue()))
-                throw new IllegalArgumentException("static_ranges." + site + " must be {scale > 0, integer zero}, got " + e.getValue());
+            if (!scale.isNumber() || !zero.isNumber() || !(scale.floatValue() > 0) || !Float.isFinite(scale.floatValue())
+                    || zero.floatValue() != Math.rint(zero.floatValue()) || zero.floatValue() < (spec.symmetric() ? 0 : spec.qmin()) || zero.floatValue() > (spec.symmetric() ? 0 : spec.qmax()))
+                throw new IllegalArgumentException("static_ranges." + site + " must be {a finite scale > 0, a zero point on the " + spec + " grid}, got " + e.getValue());
             ranges.put(site, new QuantParams(spec.bits(), spec.symmetric(), 1, 1, 1, 1, new float[]{scale.floatValue()}, new float[]{zero.floatValue()}, new int[1]));
         }
+        for (String site : QuantHooks.staticSites(c, weights.config().layers()))
+            if (!ranges.containsKey(site)) throw new IllegalArgumentException("static_ranges has no range for " + site + ", which the config quantizes with a static range");
         Hooks hooks = QuantHooks.calibrated(OnlineHooks.of(online), c, ranges);
         JsonNode query = s.path("query");
         if (!query.isMissingNode() && !query.isNull()) { // OmniQuant's Q quantizer, after RoPE, per head
@@ -296,6 +305,16 @@ public final class PackedExport {
             report.put("q", query.asText());
         }
         return new QuantizedModel(weights, hooks, c, online, report);
+    }
+
+    /** Features per row at a site: the linear inputs' widths, one head's features for Q/K/V. */
+    private static int siteWidth(dev.stiefel.llama.LlamaConfig c, dev.stiefel.quant.transform.Site site) {
+        return switch (site) {
+            case ATTN_IN, MLP_IN, HEAD_IN -> c.dim();
+            case ATTN_OUT -> c.qDim();
+            case MLP_OUT -> c.hiddenDim();
+            case QUERY, KEY, VALUE -> c.headDim();
+        };
     }
 
     private static QuantSpec spec(JsonNode cfg, String key) {
