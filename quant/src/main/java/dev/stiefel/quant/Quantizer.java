@@ -241,13 +241,6 @@ public final class Quantizer {
         return FakeQuant.quantize(x.reshape(rows, cols), Var.of(Tensor.wrap(s, rows, cols)), Var.of(Tensor.wrap(z, rows, cols)), p.qmin(), p.qmax());
     }
 
-    /** The packed integer form of x (codes, scales, zero points); its {@link PackedTensor#dequantize()} is {@link #fakeQuant(Tensor, String)}. */
-    public PackedTensor pack(Tensor x, String name) {
-        int[] rc = rowsCols(x.shape(), name);
-        float[] v = x.toFloatArray();
-        return PackedTensor.pack(v, fit(v, rc[0], rc[1], name), x.shape());
-    }
-
     /** The error for a value that is not finite: the tensor, the row and column in a row-major [*, cols] view, the element. */
     /**
      * The rows an activation is quantized in, [rows, features], the one place every activation quantizer (inference,

@@ -143,7 +143,7 @@ public final class Lwc implements WeightQuantizer {
 
     /**
      * The learned grid as the quant core's scale/zero table: {@code Quantizer.apply(W, params(W))} equals
-     * {@link #fold} bit for bit, so the result can be packed ({@code PackedTensor.pack}).
+     * {@link #fold} bit for bit, so the result packs like any other (the packed model's codes are found from it).
      */
     public QuantParams params(Tensor w) {
         float[] scale = new float[rows * groups], zero = new float[rows * groups];

@@ -1,6 +1,5 @@
 package dev.stiefel.quant.method;
 
-import dev.stiefel.quant.PackedTensor;
 import dev.stiefel.quant.QuantParams;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.Quantizer;
@@ -43,14 +42,12 @@ public final class GptqSolver {
     private GptqSolver() {}
 
     /**
-     * The quantized matrix in the original column order, as fake-quantized f32 values and as codes with their
-     * parameters (which pack into a {@link PackedTensor} that dequantizes to exactly {@code weights}).
+     * The quantized matrix in the original column order, as fake-quantized f32 values and as codes c = q − qmin with
+     * their parameters ((c + qmin − z)·s is exactly {@code weights}, act-order groups included).
      *
      * @param loss GPTQ's reported error Σ (w − q)² / U_jj² / 2 over all elements
      */
-    public record Result(float[] weights, int[] codes, QuantParams params, double loss, int[] order) {
-        public PackedTensor packed(int... shape) { return PackedTensor.ofCodes(codes, params, shape); }
-    }
+    public record Result(float[] weights, int[] codes, QuantParams params, double loss, int[] order) {}
 
     /**
      * What GPTQ needs from a Hessian, independent of the weights (steps 1, 3, 4 and 5): matrices that read the same

@@ -4,7 +4,6 @@ import dev.stiefel.quant.learn.Lwc;
 import dev.stiefel.quant.learn.Ste;
 import dev.stiefel.autograd.GradCheck;
 import dev.stiefel.autograd.Var;
-import dev.stiefel.quant.PackedTensor;
 import dev.stiefel.quant.QuantParams;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.Quantizer;
@@ -143,7 +142,6 @@ class LwcTest {
         float[] folded = lwc.fold(w).toFloatArray();
         QuantParams p = lwc.params(w);
         assertThat(Quantizer.apply(w.toFloatArray(), p)).isEqualTo(folded);
-        assertThat(PackedTensor.pack(w.toFloatArray(), p, w.shape()).dequantize().toFloatArray()).isEqualTo(folded);
     }
 
     /**
