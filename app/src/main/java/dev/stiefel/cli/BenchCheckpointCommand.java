@@ -27,12 +27,7 @@ final class BenchCheckpointCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "a .gguf file, or a directory for a Hugging Face checkpoint") Path out;
 
     @Override public Integer call() throws Exception {
-        LlamaConfig c = SyntheticWeights.preset(preset);
-        if (layers != null) {
-            BenchCommand.requirePositive("--layers", layers);
-            c = new LlamaConfig(c.dim(), c.hiddenDim(), layers, c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.normEps(),
-                    c.ropeTheta(), c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen());
-        }
+        LlamaConfig c = BenchCommand.preset(preset, layers);
         DType type = DType.parse(dtype);
         System.err.printf("building %s (%d layers) with random %s weights ...%n", preset, c.layers(), type.lower());
         LlamaWeights w = SyntheticWeights.create(c, type, 1);

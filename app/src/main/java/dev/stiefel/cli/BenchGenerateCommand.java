@@ -45,28 +45,23 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
         if (model != null && quant != null) throw new IllegalArgumentException("--model and --quant: a model file is timed as it is stored");
         QuantConfig qc = quant == null ? null : QuantConfig.parse(quant);
         if (qc != null) PackedExport.packing(qc); // a config the packed kernels cannot run fails before minutes of building
-        LlamaModel model;
+        LlamaModel lm;
         LlamaWeights w;
-        if (this.model != null) {
-            LoadedModel loaded = ModelFiles.load(this.model);
+        if (model != null) {
+            LoadedModel loaded = ModelFiles.load(model);
             w = loaded.weights();
-            model = loaded.isPacked() ? PackedExport.load(loaded).model() : new LlamaModel(w);
-            System.out.printf("timing %s%s%n", this.model, loaded.isPacked() ? " (packed)" : "");
+            lm = loaded.isPacked() ? PackedExport.load(loaded).model() : new LlamaModel(w);
+            System.out.printf("timing %s%s%n", model, loaded.isPacked() ? " (packed)" : "");
         } else {
-            LlamaConfig c = SyntheticWeights.preset(preset);
-            if (layers != null) {
-                BenchCommand.requirePositive("--layers", layers);
-                c = new LlamaConfig(c.dim(), c.hiddenDim(), layers, c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.normEps(),
-                        c.ropeTheta(), c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen());
-            }
+            LlamaConfig c = BenchCommand.preset(preset, layers);
             DType type = DType.parse(dtype);
             System.out.printf("building %s (%d layers) with random %s weights%s ...%n", preset, c.layers(), type.lower(), qc == null ? "" : ", then RTN to " + qc.shorthand() + " codes");
             w = SyntheticWeights.create(c, type, 1);
             if (qc != null) {
                 QuantizedModel q = PackedExport.rtn(w, qc, ProgressFactory.STDERR);
                 w = q.weights();
-                model = q.model();
-            } else model = new LlamaModel(w);
+                lm = q.model();
+            } else lm = new LlamaModel(w);
         }
         LlamaConfig c = w.config();
         double streamed = decodeBytes(w);
@@ -77,7 +72,7 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
         for (int i = 0; i < prompt; i++) ids[i] = rnd.nextInt(c.vocabSize());
         double[] prefill = new double[reps], decode = new double[reps];
         for (int r = -1; r < reps; r++) {
-            Generator.Result res = new Generator(model).generate(ids, tokens, Sampler.greedy(), -1, t -> {});
+            Generator.Result res = new Generator(lm).generate(ids, tokens, Sampler.greedy(), -1, t -> {});
             if (r < 0) continue;
             prefill[r] = res.prefillTokensPerSecond();
             decode[r] = res.decodeTokensPerSecond();

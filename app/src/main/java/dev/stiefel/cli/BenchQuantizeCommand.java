@@ -35,12 +35,7 @@ final class BenchQuantizeCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         for (String a : quantizeArgs)
             if (a.equals("--model") || a.startsWith("--model=")) throw new IllegalArgumentException("bench quantize: the model is the synthetic --preset; use quantize --model for a file");
-        LlamaConfig c = SyntheticWeights.preset(preset);
-        if (layers != null) {
-            BenchCommand.requirePositive("--layers", layers);
-            c = new LlamaConfig(c.dim(), c.hiddenDim(), layers, c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.normEps(),
-                    c.ropeTheta(), c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen());
-        }
+        LlamaConfig c = BenchCommand.preset(preset, layers);
         DType type = DType.parse(dtype);
         Path file = cache.resolve(preset + "-" + type.lower() + "-" + c.layers() + "layers.gguf");
         if (!Files.isRegularFile(file)) {

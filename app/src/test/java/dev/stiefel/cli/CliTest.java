@@ -120,6 +120,28 @@ class CliTest {
         assertThat(again2[2]).contains("already quantized");
     }
 
+    /** The bench commands on a one-block SmolLM-135M shape: a synthetic GGUF, quantize on it (written once, reused), the packed runtime timed. */
+    @Test void benchCommandsWriteTheirCheckpointAndTimeThePackedRuntime() throws Exception {
+        Path gguf = dir.resolve("smol.gguf"), cache = dir.resolve("synthetic");
+        String[] ck = run("bench", "checkpoint", "--preset", "smollm-135m", "--layers", "1", "--dtype", "bf16", "--out", gguf.toString());
+        assertThat(ck[0]).as(ck[2]).isEqualTo("0");
+        assertThat(Files.size(gguf)).isGreaterThan(2L * 49152 * 576);
+        String[] q = run("bench", "quantize", "--preset", "smollm-135m", "--layers", "1", "--cache", cache.toString(), "--method", "rtn",
+                "--config", "W4A16g32", "--calib", text.toString(), "--eval", text.toString(), "--nsamples", "1", "--seqlen", "16", "--eval-windows", "1");
+        assertThat(q[0]).as(q[2]).isEqualTo("0");
+        assertThat(q[1]).contains("W4A16 g32", "rtn");
+        assertThat(q[2]).contains("writing smollm-135m").contains("time: load").contains("memory: peak heap");
+        String[] again = run("bench", "quantize", "--preset", "smollm-135m", "--layers", "1", "--cache", cache.toString(), "--method", "rtn",
+                "--config", "W4A16g32", "--calib", text.toString(), "--eval", text.toString(), "--nsamples", "1", "--seqlen", "16", "--eval-windows", "1");
+        assertThat(again[2]).contains("reusing");
+        String[] g = run("bench", "generate", "--preset", "smollm-135m", "--layers", "1", "--quant", "W4A16g32", "--prompt", "4", "--tokens", "2", "--reps", "1");
+        assertThat(g[0]).as(g[2]).isEqualTo("0");
+        assertThat(g[1]).contains("then RTN to W4A16 g32 codes").contains("prefill:").contains("decode:");
+        String[] bad = run("bench", "generate", "--quant", "W4A16g16");
+        assertThat(bad[0]).isEqualTo("2");
+        assertThat(bad[2]).contains("multiple of 32");
+    }
+
     @Test void everyMethodRunsEndToEndOnAGeneratedCheckpoint() throws Exception {
         Path json = dir.resolve("all.json");
         String[] r = run("quantize", "--model", model.toString(), "--calib", text.toString(), "--eval", text.toString(), "--seqlen", "32",
