@@ -243,7 +243,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 System.err.println("wrote the last quantized weights to " + save + " as f32 (activation/KV quantization is applied at run time, not stored)");
             }
             default -> {
-                PackedExport.Result written = PackedExport.write(last, method, save);
+                PackedExport.Result written = PackedExport.write(last, method, save, ProgressFactory.STDERR);
                 String tokenizer = copyTokenizer(s, save);
                 System.err.printf(Locale.ROOT, "wrote %s %s to %s as a packed model: %d matrices in %s codes, %.2f MB%s; %s%n", method, lastConfig.shorthand(), save,
                         written.packed(), written.packing(), written.packedBytes() / 1e6, written.fallback().isEmpty() ? "" : ", " + written.fallback().size() + " stored in f32",

@@ -12,6 +12,7 @@ import dev.stiefel.llama.io.LoadedModel;
 import dev.stiefel.llama.io.ModelFormatException;
 import dev.stiefel.llama.io.PackedCheckpoint;
 import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.QuantParams;
@@ -76,10 +77,13 @@ public final class PackedExport {
     }
 
     /** Writes {@code q} to {@code dir}; the method is named in the file. Refuses what the format cannot reproduce. */
-    public static Result write(QuantizedModel q, String method, Path dir) throws IOException {
+    public static Result write(QuantizedModel q, String method, Path dir) throws IOException { return write(q, method, dir, ProgressFactory.SILENT); }
+
+    /** The same, with a progress bar over the layers being packed (a 7B model's codes take a while to find). */
+    public static Result write(QuantizedModel q, String method, Path dir, ProgressFactory progress) throws IOException {
         PackedCheckpoint.Packing packing = packing(q.config());
         Map<String, String> fallback = new LinkedHashMap<>();
-        LlamaWeights packed = packWeights(q, packing, fallback);
+        LlamaWeights packed = packWeights(q, packing, fallback, progress);
         Map<String, double[]> tensors = new LinkedHashMap<>();
         ObjectNode section = section(q, method, fallback, tensors);
         checkHooks(q, section, tensors);
@@ -111,7 +115,7 @@ public final class PackedExport {
      * the config's dynamic activation/KV quantizers this is {@code rtn}'s model as a packed one (benchmarks on
      * synthetic weights; static ranges would need calibration and are refused).
      */
-    public static QuantizedModel rtn(LlamaWeights w, QuantConfig c, dev.stiefel.quant.ProgressFactory progress) {
+    public static QuantizedModel rtn(LlamaWeights w, QuantConfig c, ProgressFactory progress) {
         PackedCheckpoint.Packing packing = packing(c);
         for (QuantSpec s : new QuantSpec[]{c.activation(), c.key(), c.value()})
             if (s != null && !s.dynamic()) throw new IllegalArgumentException("packed rtn: static " + s + " needs calibration; use quantize --save");
@@ -141,13 +145,17 @@ public final class PackedExport {
     // ------------------------------------------------------------ weights
 
     /** Every quantized matrix of {@code q} as codes, or in f32 (recorded in {@code fallback}) where its values are off the grid. */
-    static LlamaWeights packWeights(QuantizedModel q, PackedCheckpoint.Packing packing, Map<String, String> fallback) {
+    static LlamaWeights packWeights(QuantizedModel q, PackedCheckpoint.Packing packing, Map<String, String> fallback, ProgressFactory progress) {
         LlamaWeights w = q.weights();
         QuantConfig c = q.config();
         WeightsBuilder b = new WeightsBuilder(w);
         Map<Tensor, Tensor> done = new IdentityHashMap<>(); // a tied embedding/head is one matrix
-        for (int l = 0; l < w.config().layers(); l++)
-            for (Linear which : Linears.BLOCK) b.set(l, which, pack(Linears.weight(w, l, which), c, packing, Linears.name(l, which) + ".weight", fallback, done));
+        try (dev.stiefel.llama.Progress p = progress.open("packing", w.config().layers(), "layers")) {
+            for (int l = 0; l < w.config().layers(); l++) {
+                for (Linear which : Linears.BLOCK) b.set(l, which, pack(Linears.weight(w, l, which), c, packing, Linears.name(l, which) + ".weight", fallback, done));
+                p.step(1);
+            }
+        }
         if (c.quantizeEmbedding()) b.embedding(pack(w.embedding(), c, packing, "model.embed_tokens.weight", fallback, done));
         if (c.quantizeHead()) b.head(pack(w.output(), c, packing, "lm_head.weight", fallback, done));
         return b.build();
