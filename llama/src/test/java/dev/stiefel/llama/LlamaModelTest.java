@@ -182,6 +182,15 @@ class LlamaModelTest {
             }
             logits[asLevels] = all;
             bytes[asLevels] = cache.bytes();
+            // zero-shot scoring truncates the cache and continues: the overwritten rows read back as the new ones
+            cache.truncate(7);
+            float[] again = new float[0];
+            for (int t = 7; t < 10; t++) {
+                float[] step = model.nextLogits(Tensor.ofInts(new int[]{toks[t]}, 1, 1), cache).toFloatArray();
+                again = java.util.Arrays.copyOf(again, again.length + step.length);
+                System.arraycopy(step, 0, again, again.length - step.length, step.length);
+            }
+            assertThat(again).as("after truncate").containsExactly(java.util.Arrays.copyOfRange(all, all.length - again.length, all.length));
         }
         assertThat(logits[1]).containsExactly(logits[0]);
         // per layer, K and V: capacity × rows per token × (codes + an f32 scale + a one-byte zero point)
