@@ -1,6 +1,6 @@
 package dev.stiefel.cli;
 
-import dev.stiefel.llama.SyntheticWeights;
+
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.cpu.Sgemm;
 import dev.stiefel.tensor.cpu.Sgemv;
@@ -35,15 +35,6 @@ final class BenchCommand implements Runnable {
 
     static int[] threadCounts(int[] asked) {
         return asked != null ? asked : Parallel.threads() == 1 ? new int[]{1} : new int[]{1, Parallel.threads()};
-    }
-
-    /** A real model's shape by name ({@link SyntheticWeights#preset}), cut to {@code layers} blocks when given. */
-    static dev.stiefel.llama.LlamaConfig preset(String name, Integer layers) {
-        dev.stiefel.llama.LlamaConfig c = SyntheticWeights.preset(name);
-        if (layers == null) return c;
-        requirePositive("--layers", layers);
-        return new dev.stiefel.llama.LlamaConfig(c.dim(), c.hiddenDim(), layers, c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.normEps(),
-                c.ropeTheta(), c.ropeScaling(), c.ropeLayout(), c.tiedEmbeddings(), c.maxSeqLen());
     }
 
     static void requirePositive(String name, int v) {

@@ -13,9 +13,9 @@ import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.export.PackedExport;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.tensor.DType;
-import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.Arrays;
@@ -28,9 +28,7 @@ import java.util.Random;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Prefill and decode tokens/s on synthetic weights of a real model shape (e.g. TinyLlama-1.1B).")
 final class BenchGenerateCommand implements java.util.concurrent.Callable<Integer> {
-    @Option(names = "--preset", defaultValue = "tinyllama-1.1b", description = "model shape: tinyllama-1.1b, llama-2-7b, smollm-135m (default ${DEFAULT-VALUE})") String preset;
-    @Option(names = "--layers", description = "keep only this many blocks (to fit memory); figures are per model as built") Integer layers;
-    @Option(names = "--dtype", defaultValue = "f32", description = "weight storage: f32, bf16 or f16 (default ${DEFAULT-VALUE})") String dtype;
+    @Mixin SyntheticShape shape;
     @Option(names = "--prompt", defaultValue = "128", description = "prompt tokens for the prefill (default ${DEFAULT-VALUE})") int prompt;
     @Option(names = "--tokens", defaultValue = "32", description = "tokens to decode (default ${DEFAULT-VALUE})") int tokens;
     @Option(names = "--reps", defaultValue = "3", description = "timed runs; the median is reported (default ${DEFAULT-VALUE})") int reps;
@@ -53,9 +51,9 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
             lm = loaded.isPacked() ? PackedExport.load(loaded).model() : new LlamaModel(w);
             System.out.printf("timing %s%s%n", model, loaded.isPacked() ? " (packed)" : "");
         } else {
-            LlamaConfig c = BenchCommand.preset(preset, layers);
-            DType type = DType.parse(dtype);
-            System.out.printf("building %s (%d layers) with random %s weights%s ...%n", preset, c.layers(), type.lower(), qc == null ? "" : ", then RTN to " + qc.shorthand() + " codes");
+            LlamaConfig c = shape.config();
+            DType type = shape.dtype(DType.F32);
+            System.out.printf("building %s (%d layers) with random %s weights%s ...%n", shape.preset, c.layers(), type.lower(), qc == null ? "" : ", then RTN to " + qc.shorthand() + " codes");
             w = SyntheticWeights.create(c, type, 1);
             if (qc != null) {
                 QuantizedModel q = PackedExport.rtn(w, qc, ProgressFactory.STDERR);
@@ -90,7 +88,7 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
     /** Bytes of every weight a decode step reads in full: the linear layers and the output head (one embedding row aside); packed ones as stored. */
     static double decodeBytes(LlamaWeights w) {
         double bytes = 0;
-        for (Tensor t : decodeMatrices(w)) bytes += t.storage() instanceof PackedStorage p ? p.matrix().bytes() : (double) t.numel() * t.dtype().bytes();
+        for (Tensor t : decodeMatrices(w)) bytes += SyntheticShape.storedBytes(t);
         return bytes;
     }
 

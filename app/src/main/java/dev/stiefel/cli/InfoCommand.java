@@ -3,7 +3,6 @@ package dev.stiefel.cli;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.quant.export.PackedExport;
 import dev.stiefel.quant.pipeline.QuantizedModel;
-import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.backend.Backends;
@@ -12,9 +11,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.IdentityHashMap;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** What this machine gives the kernels: JDK, vector width, threads, backends; with --model, what a model file holds. */
@@ -45,11 +42,9 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("shape       dim %d, hidden %d, %d layers, %d heads (%d KV) of %d, vocab %d, context %d%n", c.dim(), c.hiddenDim(), c.layers(),
                     c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.maxSeqLen());
             long params = 0, stored = 0;
-            Map<Tensor, Boolean> seen = new IdentityHashMap<>();
-            for (Tensor t : loaded.weights().tensors()) {
-                if (seen.put(t, true) != null) continue;
+            for (Tensor t : loaded.weights().tensors()) { // each once: a tied head is the embedding
                 params += t.numel();
-                stored += t.storage() instanceof PackedStorage p ? p.matrix().bytes() : (long) t.numel() * t.dtype().bytes();
+                stored += SyntheticShape.storedBytes(t);
             }
             System.out.printf("weights     %,d parameters in %.2f MB (%.2f bits per parameter)%n", params, stored / 1e6, 8.0 * stored / params);
             if (!loaded.isPacked()) return;

@@ -8,6 +8,7 @@ import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -241,11 +242,7 @@ public final class GptqCheckpoint {
 
     private static byte[] check(SafetensorsFile f, String name, SafetensorsDType dtype, int... shape) throws ModelFormatException {
         if (!f.contains(name)) throw new ModelFormatException(f.path(), "GPTQ tensor '" + name + "' is missing");
-        SafetensorsFile.Entry e = f.entry(name);
-        if (e.dtype() != dtype || !java.util.Arrays.equals(e.shape(), shape))
-            throw new ModelFormatException(f.path(), "tensor '" + name + "' at offset " + f.fileOffset(e) + " is " + e.dtype() + " "
-                    + dev.stiefel.tensor.Shape.str(e.shape()) + ", expected " + dtype + " " + dev.stiefel.tensor.Shape.str(shape));
-        return f.byteArray(name);
+        return f.bytes(name, dtype, shape, "the quantization_config").toArray(ValueLayout.JAVA_BYTE);
     }
 
     /** The names of the four tensors that stand for {@code prefix.weight}. */

@@ -207,10 +207,6 @@ public final class PackedCheckpoint {
     private static MemorySegment checked(Map<String, SafetensorsFile> where, String name, SafetensorsDType dtype, int... shape) throws ModelFormatException {
         SafetensorsFile f = where.get(name);
         if (f == null) throw new ModelFormatException(where.values().iterator().next().path(), "packed tensor '" + name + "' is missing");
-        SafetensorsFile.Entry e = f.entry(name);
-        if (e.dtype() != dtype || !Arrays.equals(e.shape(), shape))
-            throw new ModelFormatException(f.path(), "tensor '" + name + "' at offset " + f.fileOffset(e) + " is " + e.dtype() + " " + Shape.str(e.shape())
-                    + ", but the packing in config.json needs " + dtype + " " + Shape.str(shape));
-        return f.bytes(name);
+        return f.bytes(name, dtype, shape, "the packing in config.json");
     }
 }

@@ -215,6 +215,19 @@ public final class SafetensorsFile implements AutoCloseable {
         return file.segment().asSlice(fileOffset(e), e.byteSize());
     }
 
+    /**
+     * The raw bytes of {@code name}, which must be a {@code dtype} tensor of {@code shape} as {@code expectedBy} (the
+     * settings that imply it, for the message) says; otherwise an error names this file, the tensor, its offset, what
+     * it is and what was expected.
+     */
+    public MemorySegment bytes(String name, SafetensorsDType dtype, int[] shape, String expectedBy) throws ModelFormatException {
+        Entry e = entry(name);
+        if (e.dtype() != dtype || !java.util.Arrays.equals(e.shape(), shape))
+            throw new ModelFormatException(path, "tensor '" + name + "' at offset " + fileOffset(e) + " is " + e.dtype() + " " + Shape.str(e.shape())
+                    + ", but " + expectedBy + " needs " + dtype + " " + Shape.str(shape));
+        return bytes(name);
+    }
+
     /** The raw bytes copied onto the heap. */
     public byte[] byteArray(String name) throws ModelFormatException { return bytes(name).toArray(ValueLayout.JAVA_BYTE); }
 

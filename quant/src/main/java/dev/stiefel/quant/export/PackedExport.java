@@ -90,7 +90,7 @@ public final class PackedExport {
         PackedCheckpoint.write(packed, packing, section, tensors, dir);
         long bytes = 0;
         int n = 0;
-        for (Tensor t : distinct(packed.tensors()))
+        for (Tensor t : packed.tensors()) // (each once: a tied head is the embedding)
             if (t.storage() instanceof PackedStorage ps) { bytes += ps.matrix().bytes(); n++; }
         return new Result(packing, n, fallback, bytes);
     }
@@ -172,13 +172,6 @@ public final class PackedExport {
             out = t.to(dev.stiefel.tensor.DType.F32);
         }
         done.put(t, out);
-        return out;
-    }
-
-    private static List<Tensor> distinct(List<Tensor> ts) {
-        Map<Tensor, Boolean> seen = new IdentityHashMap<>();
-        List<Tensor> out = new ArrayList<>();
-        for (Tensor t : ts) if (seen.put(t, true) == null) out.add(t);
         return out;
     }
 
