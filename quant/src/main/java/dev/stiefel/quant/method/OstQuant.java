@@ -1,6 +1,5 @@
 package dev.stiefel.quant.method;
 
-import dev.stiefel.quant.pipeline.TrainingLoop;
 import dev.stiefel.quant.pipeline.WeightStage;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.quant.pipeline.GgmlSteps;
@@ -13,6 +12,7 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
+import dev.stiefel.llama.train.TrainingLoop;
 import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;

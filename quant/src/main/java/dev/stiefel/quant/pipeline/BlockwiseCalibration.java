@@ -9,6 +9,7 @@ import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
+import dev.stiefel.llama.train.TrainingLoop;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.pipeline.Steps;

@@ -1,4 +1,4 @@
-package dev.stiefel.quant.pipeline;
+package dev.stiefel.llama.train;
 
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
@@ -7,15 +7,17 @@ import dev.stiefel.llama.Progress;
 import java.util.Locale;
 
 /**
- * The one training loop of the learned methods (OSTQuant/SpinQuant end to end, OmniQuant and FlatQuant per block):
- * steps [start, total) in epochs of {@code stepsPerEpoch}; each step builds its loss on the tape, stops at once on a
- * loss that is not finite (with the method's advice), zeroes the gradients, back-propagates and steps every optimizer.
- * What differs between methods (how a step's batch is drawn, what is saved after it) is the {@link Steps} they pass.
+ * The one training loop: of {@link Trainer} (next-token training from scratch, one epoch of steps) and of quant's
+ * learned methods (OSTQuant/SpinQuant end to end, OmniQuant and FlatQuant per block): steps [start, total) in epochs of
+ * {@code stepsPerEpoch}; each step builds its loss on the tape, stops at once on a loss that is not finite (with the
+ * caller's advice), zeroes the gradients, back-propagates and steps every optimizer. What differs between users (how a
+ * step's batch is drawn, what the optimizer step includes, such as clipping the gradients, and what is logged or saved
+ * after it) is the {@link Optimizers} and {@link Steps} they pass.
  */
 public final class TrainingLoop {
     private TrainingLoop() {}
 
-    /** The optimizers of a run, stepped together. */
+    /** The optimizers of a run, stepped together (after anything the gradients need first, such as clipping). */
     public interface Optimizers {
         void zeroGrad();
 
