@@ -1,6 +1,5 @@
 package dev.stiefel.llama.train;
 
-import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.GradClip;
 import dev.stiefel.autograd.LrSchedule;
 import dev.stiefel.autograd.Losses;
@@ -13,6 +12,7 @@ import dev.stiefel.llama.eval.Perplexity;
 import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,7 +24,8 @@ import java.util.function.Consumer;
  * Next-token training of a LLaMA from scratch with the project's own autodiff: random windows of the corpus,
  * cross-entropy, AdamW (decay on matrices only, as GPT-2/llama2.c do), linear warm-up then cosine decay,
  * clipping by global norm. The batch of step k depends only on (seed, k), so a run resumed from a checkpoint
- * continues exactly as if it had not stopped.
+ * continues exactly as if it had not stopped. The steps run on {@link TrainingLoop}, the loop the quantization methods
+ * learn with (so a loss that is not finite stops the run, with the last checkpoint kept).
  */
 public final class Trainer {
 
@@ -82,26 +83,16 @@ public final class Trainer {
         return off;
     }
 
-    /** One optimizer step; returns (loss, gradient norm before clipping). */
-    public double[] trainStep() {
-        int k = step(), t = s.seqLen();
+    /** The windows of step {@code k}: their tokens and their next tokens (the targets), batch × seqLen each. */
+    private int[][] windows(int k) {
+        int t = s.seqLen();
         int[] off = batchOffsets(k);
         int[] ids = new int[s.batch() * t], targets = new int[s.batch() * t];
         for (int b = 0; b < off.length; b++) {
             System.arraycopy(train, off[b], ids, b * t, t);
             System.arraycopy(train, off[b] + 1, targets, b * t, t);
         }
-        Var loss;
-        try (var on = Grad.on()) {
-            loss = Losses.crossEntropy(model.forward(Tensor.ofInts(ids, s.batch(), t), null), targets);
-            loss.backward();
-        }
-        double norm = GradClip.clipByNorm(params, s.clip());
-        decayed.step();
-        plain.step();
-        decayed.zeroGrad();
-        plain.zeroGrad();
-        return new double[]{loss.value().item(), norm};
+        return new int[][]{ids, targets};
     }
 
     /** Mean next-token loss on up to {@code windows} non-overlapping validation windows of seqLen tokens. */
@@ -116,21 +107,62 @@ public final class Trainer {
      * (when not null) every {@code checkpointEvery} steps and at the end.
      */
     public void run(Progress progress, Consumer<Log> onLog, TrainingCheckpoint checkpoint) throws IOException {
+        run(s.steps(), progress, onLog, checkpoint);
+    }
+
+    /**
+     * Trains from {@link #step()} up to step {@code until} (at most {@code settings.steps()}; the schedule stays that of
+     * the whole run) on the one {@link TrainingLoop}, checkpointing at {@code until} too: a run stopped there resumes
+     * from its checkpoint exactly as if it had not stopped.
+     */
+    public void run(int until, Progress progress, Consumer<Log> onLog, TrainingCheckpoint checkpoint) throws IOException {
+        if (until > s.steps()) throw new IllegalArgumentException("train: cannot run to step " + until + " of " + s.steps());
         long tokensPerStep = (long) s.batch() * s.seqLen();
-        double smoothed = Double.NaN;
-        while (step() < s.steps()) {
-            long t0 = System.nanoTime();
-            double lr = decayed.currentLr();
-            double[] r = trainStep();
-            double seconds = (System.nanoTime() - t0) * 1e-9;
-            int k = step();
-            boolean last = k == s.steps();
-            double valLoss = (s.evalEvery() > 0 && k % s.evalEvery() == 0) || last ? validationLoss(8) : Double.NaN;
-            smoothed = Double.isNaN(smoothed) ? r[0] : 0.9 * smoothed + 0.1 * r[0];
-            onLog.accept(new Log(k, r[0], valLoss, lr, r[1], tokensPerStep / seconds));
-            progress.status(String.format(Locale.ROOT, "loss %.4f  %.0f tok/s", smoothed, tokensPerStep / seconds));
-            progress.step(1);
-            if (checkpoint != null && ((s.checkpointEvery() > 0 && k % s.checkpointEvery() == 0) || last)) checkpoint.save(this);
+        double[] smoothed = {Double.NaN}, gradNorm = {Double.NaN}; // the norm is taken before clipping
+        try {
+            // from scratch there is one epoch (the steps), and the bar shows the smoothed loss and the throughput instead
+            // of the loop's epoch mean, so the loop gets a silent bar
+            TrainingLoop.run("train", step(), until, s.steps(), new TrainingLoop.Optimizers() {
+                @Override public void zeroGrad() {
+                    decayed.zeroGrad();
+                    plain.zeroGrad();
+                }
+
+                @Override public void step() {
+                    gradNorm[0] = GradClip.clipByNorm(params, s.clip());
+                    decayed.step();
+                    plain.step();
+                }
+            }, new TrainingLoop.Steps() {
+                long t0;
+                double lr;
+
+                @Override public Var loss(int epoch, int k) {
+                    t0 = System.nanoTime();
+                    lr = decayed.currentLr();
+                    int[][] w = windows(k);
+                    return Losses.crossEntropy(model.forward(Tensor.ofInts(w[0], s.batch(), s.seqLen()), null), w[1]);
+                }
+
+                @Override public void after(int epoch, int step, double loss) {
+                    double seconds = (System.nanoTime() - t0) * 1e-9;
+                    int k = step + 1;
+                    double valLoss = (s.evalEvery() > 0 && k % s.evalEvery() == 0) || k == s.steps() ? validationLoss(8) : Double.NaN;
+                    smoothed[0] = Double.isNaN(smoothed[0]) ? loss : 0.9 * smoothed[0] + 0.1 * loss;
+                    onLog.accept(new Log(k, loss, valLoss, lr, gradNorm[0], tokensPerStep / seconds));
+                    progress.status(String.format(Locale.ROOT, "loss %.4f  %.0f tok/s", smoothed[0], tokensPerStep / seconds));
+                    progress.step(1);
+                    if (checkpoint != null && ((s.checkpointEvery() > 0 && k % s.checkpointEvery() == 0) || k == until)) {
+                        try {
+                            checkpoint.save(Trainer.this);
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        }
+                    }
+                }
+            }, Progress.silent(), "lower the learning rate");
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
         }
     }
 

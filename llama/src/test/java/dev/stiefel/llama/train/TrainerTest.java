@@ -57,9 +57,8 @@ class TrainerTest {
 
         LlamaWeights first = Init.gpt2(CONFIG, 5);
         Trainer a = new Trainer(first, train, val, settings(12));
-        for (int i = 0; i < 7; i++) a.trainStep();
         TrainingCheckpoint ckpt = new TrainingCheckpoint(dir.resolve("ckpt"));
-        ckpt.save(a);
+        a.run(7, Progress.silent(), l -> {}, ckpt); // stops at step 7, checkpointed there
 
         LlamaWeights second = Init.gpt2(CONFIG, 99); // different initial weights: the checkpoint must overwrite them
         Trainer b = new Trainer(second, train, val, settings(12));
