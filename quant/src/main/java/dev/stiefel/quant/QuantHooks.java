@@ -30,6 +30,9 @@ public final class QuantHooks implements Hooks {
     private final QuantConfig config;
     private final Hooks inner;
     private final Quantizer act, key, value;
+    /** The dynamic sites' quantizers (null where a spec is absent or static), with this hooks' gradient choice. */
+    private final ActivationQuantizer dynamicAct, dynamicKey, dynamicValue;
+    private final ActivationQuantizer.Gradient gradient;
     private final Map<String, QuantParams> staticParams;
     /**
      * Whether linear inputs, K and V come out as their integer levels ({@link Int8Storage}): for the packed runtime's
@@ -37,23 +40,41 @@ public final class QuantHooks implements Hooks {
      */
     private final boolean integerLevels;
 
-    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams) { this(config, inner, staticParams, false); }
+    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams) {
+        this(config, inner, staticParams, false, ActivationQuantizer.Gradient.CONSTANT_RANGE);
+    }
 
-    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams, boolean integerLevels) {
+    private QuantHooks(QuantConfig config, Hooks inner, Map<String, QuantParams> staticParams, boolean integerLevels, ActivationQuantizer.Gradient gradient) {
         this.config = config;
         this.inner = inner;
         this.integerLevels = integerLevels;
+        this.gradient = gradient;
         this.act = config.activation() == null ? null : new Quantizer(check(config.activation(), "activations", false));
         this.key = config.key() == null ? null : new Quantizer(check(config.key(), "K cache", true));
         this.value = config.value() == null ? null : new Quantizer(check(config.value(), "V cache", true));
+        this.dynamicAct = dynamic(act);
+        this.dynamicKey = dynamic(key);
+        this.dynamicValue = dynamic(value);
         this.staticParams = Map.copyOf(staticParams);
     }
+
+    private ActivationQuantizer dynamic(Quantizer q) { return q == null || !q.spec().dynamic() ? null : ActivationQuantizer.of(q.spec(), gradient); }
 
     /** Hooks quantizing what {@code config} says, with nothing applied before. */
     public static QuantHooks of(QuantConfig config) { return new QuantHooks(config, Hooks.NONE, Map.of()); }
 
     /** Hooks quantizing after {@code inner} at every point. */
     public static QuantHooks over(Hooks inner, QuantConfig config) { return new QuantHooks(config, inner, Map.of()); }
+
+    /**
+     * The same for learning a transform in front of the quantizers (OSTQuant, SpinQuant): the dynamic sites'
+     * gradient also runs through each row's scale ({@link ActivationQuantizer.Gradient#THROUGH_RANGE}), which is
+     * what rewards a transform for shrinking a row's range; with constant scales the straight-through gradient is the
+     * identity and the loss would see only the quantized point, not how the transform moves the grid. Same values.
+     */
+    public static QuantHooks learning(Hooks inner, QuantConfig config) {
+        return new QuantHooks(config, inner, Map.of(), false, ActivationQuantizer.Gradient.THROUGH_RANGE);
+    }
 
     /** The same with static ranges already calibrated ({@link #staticParams} of an earlier run, read from a model file). */
     public static QuantHooks calibrated(Hooks inner, QuantConfig config, Map<String, QuantParams> staticParams) {
@@ -77,7 +98,7 @@ public final class QuantHooks implements Hooks {
      * W4A8, W4A4) and the KV cache stores K and V at their bit width. For the packed runtime; outside a tape only (a
      * value that carries a gradient is quantized as before).
      */
-    public QuantHooks withIntegerLevels() { return new QuantHooks(config, inner, staticParams, true); }
+    public QuantHooks withIntegerLevels() { return new QuantHooks(config, inner, staticParams, true, gradient); }
 
     /**
      * The sites a model of {@code layers} blocks quantized with {@code config} needs a calibrated range for, by the
@@ -113,19 +134,19 @@ public final class QuantHooks implements Hooks {
         x = inner.input(layer, where, x);
         if (act == null || (where == Input.HEAD_IN && !config.quantizeHead())) return x;
         if (integerLevels && !x.requiresGrad() && integerRows(act.spec())) return Var.of(levels(act, x.value(), Linears.name(layer, where)));
-        return quantize(act, x, Linears.name(layer, where));
+        return quantize(act, dynamicAct, x, Linears.name(layer, where));
     }
 
     @Override public Var query(int layer, Var q) { return inner.query(layer, q); }
 
     @Override public Var key(int layer, Var k) {
         k = inner.key(layer, k);
-        return key == null ? k : quantizeKv(key, k, "model.layers." + layer + ".k_cache");
+        return key == null ? k : quantize(key, dynamicKey, k, "model.layers." + layer + ".k_cache");
     }
 
     @Override public Var value(int layer, Var v) {
         v = inner.value(layer, v);
-        return value == null ? v : quantizeKv(value, v, "model.layers." + layer + ".v_cache");
+        return value == null ? v : quantize(value, dynamicValue, v, "model.layers." + layer + ".v_cache");
     }
 
     /** Whether a spec's rows fit {@link Int8Rows}: dynamic, one scale per token, at most 8 bits. */
@@ -145,13 +166,13 @@ public final class QuantHooks implements Hooks {
         return Int8Storage.tensor(Int8Rows.ofLevels(rc[0], rc[1], p.bits(), p.symmetric(), lv, p.scale(), p.zero())).reshape(shape);
     }
 
-    /** K/V [B, T, heads, headDim]: rows are (token, head) for per-head scales, tokens over all heads otherwise. */
-    private Var quantizeKv(Quantizer q, Var x, String name) {
-        return quantize(q, Quantizer.rows(x, q.spec()), name).reshape(x.shape());
-    }
-
-    private Var quantize(Quantizer q, Var x, String name) {
-        if (q.spec().dynamic()) return q.fakeQuant(x, name);
+    /**
+     * A site's value: a dynamic spec through its {@link ActivationQuantizer} (rows per token, or for K/V [B, T, heads,
+     * headDim] per token and head when per head, tokens over all heads otherwise), a static one with its calibrated
+     * per-tensor range.
+     */
+    private Var quantize(Quantizer q, ActivationQuantizer dynamic, Var x, String name) {
+        if (dynamic != null) return dynamic.quantize(x, Ste.STRAIGHT_THROUGH, name);
         QuantParams p = staticParams.get(name);
         if (p == null)
             throw new IllegalStateException("quant hooks: static " + q.spec() + " at " + name + " has no calibrated range; run QuantHooks.calibrate first");
@@ -193,7 +214,7 @@ public final class QuantHooks implements Hooks {
             Quantizer q = site.endsWith("k_cache") ? key : site.endsWith("v_cache") ? value : act;
             params.put(site, q.fitRange(e.getValue()[0], e.getValue()[1], 1, 1, site));
         }
-        return new QuantHooks(config, inner, params, integerLevels);
+        return new QuantHooks(config, inner, params, integerLevels, gradient);
     }
 
     private static void observe(Map<String, double[]> ranges, String site, Tensor x) {

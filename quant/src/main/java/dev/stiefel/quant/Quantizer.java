@@ -230,6 +230,12 @@ public final class Quantizer {
 
     /** {@link FakeQuant#quantize} of x viewed as [rows, cols], with p's scales and zeros spread to every element. */
     public static Var fakeQuantSte(Var x, QuantParams p) {
+        Tensor[] sz = perElement(p);
+        return FakeQuant.quantize(x.reshape(p.rows(), p.cols()), Var.of(sz[0]), Var.of(sz[1]), p.qmin(), p.qmax());
+    }
+
+    /** p's scale and zero point of every element of its [rows, cols] matrix. */
+    private static Tensor[] perElement(QuantParams p) {
         int rows = p.rows(), cols = p.cols();
         float[] s = new float[rows * cols], z = new float[rows * cols];
         for (int r = 0, i = 0; r < rows; r++)
@@ -238,7 +244,56 @@ public final class Quantizer {
                 s[i] = p.scale()[k];
                 z[i] = p.zero()[k];
             }
-        return FakeQuant.quantize(x.reshape(rows, cols), Var.of(Tensor.wrap(s, rows, cols)), Var.of(Tensor.wrap(z, rows, cols)), p.qmin(), p.qmax());
+        return new Tensor[]{Tensor.wrap(s, rows, cols), Tensor.wrap(z, rows, cols)};
+    }
+
+    /**
+     * Fake quantization of x [rows, cols] with p's scales and zero points on the tape, the gradient reaching x through
+     * each row's (or row group's) scale as well as through the straight-through rounding. Where every row, or every
+     * group of consecutive columns dividing a row, has its own scale and the range is not clipped, the scale is also
+     * computed on the tape from the group's extremes, s = (max(x, 0) − min(x, 0)) / qmax (symmetric: max(|min|, max) /
+     * qmax), as the reference quantizers take it from {@code amax}/{@code amin}: the loss then reaches x through the
+     * scale too (the LSQ term round(x/s) − x/s that carries the rounding error), without which a learnable transform in
+     * front of the quantizer would see the gradient of the full-precision function only. The value is still p's
+     * exactly ({@link #exactOnTape}). The zero point is a constant, as the references round it with
+     * {@code torch.round}, whose gradient is 0. Other layouts (per tensor, ragged groups) and clipped ranges keep p's
+     * values as constants. The forward value is {@link #apply}'s bit for bit either way.
+     */
+    public static Var fakeQuantThroughRange(Var x, QuantParams p, Clipping clipping, Ste ste) {
+        int rows = p.rows(), cols = p.cols(), groups = p.groups();
+        if (x.shape().length != 2 || x.shape()[0] != rows || x.shape()[1] != cols)
+            throw new IllegalArgumentException("fake quant: parameters for " + rows + "×" + cols + ", tensor is " + Shape.str(x.shape()));
+        boolean perRowGroups = clipping.kind() == Clipping.Kind.NONE && p.paramRows() == rows && groups > 0 && cols % groups == 0
+                && java.util.Arrays.equals(p.groupOf(), QuantParams.consecutiveGroups(cols, cols / groups));
+        if (!perRowGroups) return fakeQuantSte(x, p, ste);
+        int n = rows * groups;
+        Var grouped = x.reshape(n, cols / groups);
+        Var zeros = Var.of(Tensor.zeros(n, 1));
+        Var hi = ste.max(grouped).maximum(zeros), lo = ste.min(grouped).minimum(zeros);
+        Var s = exactOnTape(rangeScale(hi, lo, p.symmetric(), p.qmax()), Tensor.of(p.scale(), n, 1), ste);
+        Var z = Var.of(ste.constant(Tensor.of(p.zero(), n, 1)));
+        return ste.fakeQuant(grouped, s, z, p.qmin(), p.qmax()).reshape(rows, cols);
+    }
+
+    /** The scale of a range [lo, hi] ∋ 0 on the tape: (hi − lo) / qmax, symmetric max(hi, −lo) / qmax. */
+    static Var rangeScale(Var hi, Var lo, boolean symmetric, int qmax) {
+        return (symmetric ? hi.maximum(lo.neg()) : hi.sub(lo)).div((float) qmax);
+    }
+
+    /**
+     * {@code onTape} with the value {@code exact}: onTape + (exact − onTape), the difference frozen. Both are one scale
+     * computed in f32 on the tape and in f64 by {@link #paramsFor}, a few ulps apart (or a floor where the range is
+     * empty), so the difference is exact (Sterbenz) and so is the sum: the value is {@code exact} bit for bit, the
+     * gradient onTape's.
+     */
+    static Var exactOnTape(Var onTape, Tensor exact, Ste ste) {
+        return onTape.add(Var.of(ste.constant(exact.sub(onTape.value()))));
+    }
+
+    /** {@link FakeQuant#quantize} of x viewed as [rows, cols] with p's values as constants, rounded and clamped by {@code ste}. */
+    static Var fakeQuantSte(Var x, QuantParams p, Ste ste) {
+        Tensor[] sz = perElement(p);
+        return ste.fakeQuant(x.reshape(p.rows(), p.cols()), Var.of(ste.constant(sz[0])), Var.of(ste.constant(sz[1])), p.qmin(), p.qmax());
     }
 
     /** The error for a value that is not finite: the tensor, the row and column in a row-major [*, cols] view, the element. */

@@ -21,7 +21,7 @@ import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.flat.FlatJson;
 import dev.stiefel.quant.flat.FlatRuntime;
 import dev.stiefel.quant.flat.KroneckerOnline;
-import dev.stiefel.quant.learn.ActivationQuantizer;
+import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.quant.omni.QueryQuantHooks;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.transform.Online;
@@ -302,7 +302,7 @@ public final class PackedExport {
         JsonNode query = s.path("query");
         if (!query.isMissingNode() && !query.isNull()) { // OmniQuant's Q quantizer, after RoPE, per head
             if (!query.isTextual()) throw new IllegalArgumentException("query must be a spec, got " + query);
-            hooks = hooks.then(new QueryQuantHooks(ActivationQuantizer.heads(QuantSpec.parse(query.asText()))));
+            hooks = hooks.then(new QueryQuantHooks(ActivationQuantizer.of(QuantSpec.parse(query.asText()), ActivationQuantizer.Gradient.CONSTANT_RANGE)));
             report.put("q", query.asText());
         }
         return new QuantizedModel(weights, hooks, c, online, report);

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.flat;
 
+import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
@@ -11,7 +12,7 @@ import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.calib.ChannelMaxima;
 import dev.stiefel.quant.learn.Lwc;
-import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.Ste;
 import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.quant.transform.Site;
 import dev.stiefel.tensor.Tensor;
@@ -39,7 +40,7 @@ public final class FlatBlock implements Hooks {
     private final Var attnScale, mlpScale, downScale;
     private final Factor a1, a2, m1, m2, d1, d2, po, pv, pk;
     private final Map<Linear, WeightQuantizer> weights = new EnumMap<>(Linear.class);
-    private final Map<Site, Lac> lac = new EnumMap<>(Site.class);
+    private final Map<Site, ActivationQuantizer> lac = new EnumMap<>(Site.class);
 
     /**
      * @param affineForm FREE or SVD: the form of AFFINE factors
@@ -78,9 +79,9 @@ public final class FlatBlock implements Hooks {
             }
         }
         if (config.activation() != null)
-            for (Site site : List.of(Site.ATTN_IN, Site.ATTN_OUT, Site.MLP_IN, Site.MLP_OUT)) lac.put(site, Lac.linearInput(config.activation(), learnLac));
-        if (config.key() != null) lac.put(Site.KEY, Lac.heads(config.key(), learnLac));
-        if (config.value() != null) lac.put(Site.VALUE, Lac.heads(config.value(), learnLac));
+            for (Site site : List.of(Site.ATTN_IN, Site.ATTN_OUT, Site.MLP_IN, Site.MLP_OUT)) lac.put(site, ActivationQuantizer.learnableClipping(config.activation(), learnLac));
+        if (config.key() != null) lac.put(Site.KEY, ActivationQuantizer.learnableClipping(config.key(), learnLac));
+        if (config.value() != null) lac.put(Site.VALUE, ActivationQuantizer.learnableClipping(config.value(), learnLac));
     }
 
     /**
@@ -132,7 +133,7 @@ public final class FlatBlock implements Hooks {
     public List<Var> clippingParameters() {
         List<Var> out = new ArrayList<>();
         for (WeightQuantizer q : weights.values()) out.addAll(q.parameters());
-        for (Lac l : lac.values()) out.addAll(l.parameters());
+        for (ActivationQuantizer l : lac.values()) out.addAll(l.parameters());
         return out;
     }
 
@@ -195,8 +196,8 @@ public final class FlatBlock implements Hooks {
             case ATTN_OUT -> Kronecker.apply(x, m(po), null);
             case HEAD_IN -> x;
         };
-        Lac q = lac.get(Site.of(where));
-        return q == null ? t : q.quantize(t, Ste.STRAIGHT_THROUGH);
+        ActivationQuantizer q = lac.get(Site.of(where));
+        return q == null ? t : q.quantize(t, Ste.STRAIGHT_THROUGH, Site.of(where).at(layer));
     }
 
     @Override public Var query(int l, Var q) { return l != layer || pk == null ? q : q.matmul(pk.inverseTranspose()); }
@@ -204,19 +205,19 @@ public final class FlatBlock implements Hooks {
     @Override public Var key(int l, Var k) {
         if (l != layer) return k;
         Var t = pk == null ? k : k.matmul(pk.matrix());
-        Lac q = lac.get(Site.KEY);
-        return q == null ? t : q.quantize(t, Ste.STRAIGHT_THROUGH);
+        ActivationQuantizer q = lac.get(Site.KEY);
+        return q == null ? t : q.quantize(t, Ste.STRAIGHT_THROUGH, Site.KEY.at(layer));
     }
 
     @Override public Var value(int l, Var v) {
-        Lac q = lac.get(Site.VALUE);
-        return l != layer || q == null ? v : q.quantize(v, Ste.STRAIGHT_THROUGH);
+        ActivationQuantizer q = lac.get(Site.VALUE);
+        return l != layer || q == null ? v : q.quantize(v, Ste.STRAIGHT_THROUGH, Site.VALUE.at(layer));
     }
 
     // ------------------------------------------------------------ freezing
 
     /** The learned block: transforms to fold, weight quantizers for the final grid, frozen activation quantizers. */
-    public record Frozen(FlatLayer transforms, Map<Linear, WeightQuantizer> weights, Map<Site, Lac> lac) {
+    public record Frozen(FlatLayer transforms, Map<Linear, WeightQuantizer> weights, Map<Site, ActivationQuantizer> lac) {
         /** The block's weights with the transforms folded (f64) and then quantized to their grids. */
         public LlamaWeights.Layer fold(LlamaConfig c, LlamaWeights.Layer fp) {
             LlamaWeights.Layer f = transforms.fold(c, fp);
@@ -233,7 +234,7 @@ public final class FlatBlock implements Hooks {
     }
 
     public Frozen freeze() {
-        Map<Site, Lac> frozen = new EnumMap<>(Site.class);
+        Map<Site, ActivationQuantizer> frozen = new EnumMap<>(Site.class);
         lac.forEach((site, q) -> frozen.put(site, q.frozen()));
         FlatLayer t = new FlatLayer(layer, c.headDim(), values(attnScale), values(mlpScale), values(downScale),
                 v(a1), v(a2), v(m1), v(m2), v(d1), v(d2), v(po), v(pv), v(pk));

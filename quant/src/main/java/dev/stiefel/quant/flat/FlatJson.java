@@ -1,5 +1,6 @@
 package dev.stiefel.quant.flat;
 
+import dev.stiefel.quant.ActivationQuantizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
@@ -66,10 +67,10 @@ public final class FlatJson {
     }
 
     /** Every layer's frozen clipping quantizers, in layer order. */
-    public static ArrayNode clipping(List<Map<Site, Lac>> lac) {
+    public static ArrayNode clipping(List<Map<Site, ActivationQuantizer>> lac) {
         ArrayNode a = JSON.arrayNode();
         for (int l = 0; l < lac.size(); l++)
-            for (Map.Entry<Site, Lac> e : lac.get(l).entrySet()) {
+            for (Map.Entry<Site, ActivationQuantizer> e : lac.get(l).entrySet()) {
                 float[] c = e.getValue().logits();
                 a.addObject().put("layer", l).put("site", e.getKey().name()).put("spec", e.getValue().spec().toString())
                         .put("c_max", (double) c[0]).put("c_min", (double) c[1]);
@@ -78,9 +79,9 @@ public final class FlatJson {
     }
 
     /** The clipping quantizers of {@code layers} layers from their entries; an error names the entry and field. */
-    public static List<Map<Site, Lac>> clipping(JsonNode a, int layers) {
+    public static List<Map<Site, ActivationQuantizer>> clipping(JsonNode a, int layers) {
         if (!a.isArray()) throw new IllegalArgumentException("activation_clipping must be an array, got " + a);
-        List<Map<Site, Lac>> out = new ArrayList<>();
+        List<Map<Site, ActivationQuantizer>> out = new ArrayList<>();
         for (int l = 0; l < layers; l++) out.add(new EnumMap<>(Site.class));
         for (int i = 0; i < a.size(); i++) {
             JsonNode e = a.get(i);
@@ -89,7 +90,7 @@ public final class FlatJson {
                 if (layer >= layers) throw new IllegalArgumentException("layer " + layer + " of a model of " + layers);
                 JsonNode cMax = e.path("c_max"), cMin = e.path("c_min");
                 if (!cMax.isNumber() || !cMin.isNumber()) throw new IllegalArgumentException("c_max and c_min must be numbers");
-                out.get(layer).put(site(e.path("site").asText("")), Lac.frozen(QuantSpec.parse(e.path("spec").asText("")), cMax.floatValue(), cMin.floatValue()));
+                out.get(layer).put(site(e.path("site").asText("")), ActivationQuantizer.learnedClipping(QuantSpec.parse(e.path("spec").asText("")), cMax.floatValue(), cMin.floatValue()));
             } catch (IllegalArgumentException x) {
                 throw new IllegalArgumentException("activation_clipping[" + i + "]: " + x.getMessage());
             }

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.flat;
 
+import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.autograd.LrSchedule;
 import dev.stiefel.autograd.Optimizer;
@@ -182,7 +183,7 @@ public final class FlatQuant implements Method {
         int layers = c.layers();
         List<TransformKind> plan = plan(fp);
         List<TransformKind> chosen = new ArrayList<>(Collections.nCopies(layers, (TransformKind) null));
-        List<Map<Site, Lac>> lacs = new ArrayList<>(Collections.nCopies(layers, (Map<Site, Lac>) null));
+        List<Map<Site, ActivationQuantizer>> lacs = new ArrayList<>(Collections.nCopies(layers, (Map<Site, ActivationQuantizer>) null));
         double[] searchSeconds = new double[layers];
 
         BlockwiseCalibration driver = new BlockwiseCalibration(name, null, false, false, progress, null);

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.learn;
 
+import dev.stiefel.quant.Ste;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantParams;

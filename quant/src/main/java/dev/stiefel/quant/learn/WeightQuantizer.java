@@ -1,5 +1,6 @@
 package dev.stiefel.quant.learn;
 
+import dev.stiefel.quant.Ste;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantParams;
@@ -27,14 +28,14 @@ public interface WeightQuantizer {
      * Round-to-nearest with the quant core's {@link Quantizer}: scales and zero points found on the weight's current
      * values (with the spec's clipping, if any), the weight passing by straight-through rounding, the gradient also
      * reaching it through the row's (or group's) scale as in the reference's min-max quantizer
-     * ({@code ActivationQuantizer.spread}). Its fold is {@code Quantizer.fakeQuant} exactly.
+     * ({@link Quantizer#fakeQuantThroughRange}). Its fold is {@code Quantizer.fakeQuant} exactly.
      */
     static WeightQuantizer fixed(Quantizer q, String name) {
         return new WeightQuantizer() {
             @Override public Var quantize(Var w, Ste ste) {
                 int rows = w.shape()[0], cols = w.shape()[1];
                 QuantParams p = q.fit(w.value().toFloatArray(), rows, cols, name);
-                return ActivationQuantizer.spread(w, p, ste, q.spec().clipping());
+                return Quantizer.fakeQuantThroughRange(w, p, q.spec().clipping(), ste);
             }
 
             @Override public Tensor fold(Tensor w) {

@@ -1,6 +1,7 @@
 package dev.stiefel.quant.method;
 
-import dev.stiefel.quant.learn.LearningQuant;
+import dev.stiefel.quant.Ste;
+import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaConfig;
@@ -174,13 +175,14 @@ public final class OstQuantView {
     }
 
     /**
-     * The same for learning: quantizers whose scales follow x on the tape ({@link LearningQuant}), so the gradient sees
-     * how a transform changes each row's range. Same forward values as {@link #model}.
+     * The same for learning: quantizers whose scales follow x on the tape ({@link QuantHooks#learning}, and for the
+     * weights {@link WeightQuantizer#fixed}), so the gradient sees how a transform changes each row's range. Same
+     * forward values as {@link #model}, bit for bit.
      */
     public LlamaModel learningModel(QuantConfig config, boolean quantizeWeights) {
         QuantSpec w = quantizeWeights ? config.weight() : null;
-        Hooks h = w != null && LearningQuant.supports(w) ? learningHooks(w) : hooks(w);
-        return new LlamaModel(base, config.activation() == null && config.key() == null && config.value() == null ? h : LearningQuant.over(h, config));
+        Hooks h = w != null ? learningHooks(w) : hooks(null);
+        return new LlamaModel(base, config.activation() == null && config.key() == null && config.value() == null ? h : QuantHooks.learning(h, config));
     }
 
     private Hooks learningHooks(QuantSpec weightSpec) {
@@ -231,7 +233,7 @@ public final class OstQuantView {
     }
 
     private Var quantize(Quantizer wq, QuantSpec learning, Var w, int l, Hooks.Linear which) {
-        if (learning != null) return LearningQuant.fakeQuant(w, learning);
+        if (learning != null) return WeightQuantizer.fixed(new Quantizer(learning), Linears.name(l, which)).quantize(w, Ste.STRAIGHT_THROUGH);
         return wq == null ? w : wq.fakeQuant(w, Linears.name(l, which));
     }
 

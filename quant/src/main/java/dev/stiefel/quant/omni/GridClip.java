@@ -6,7 +6,7 @@ import dev.stiefel.llama.io.ggml.FileType;
 import dev.stiefel.quant.GgmlTarget;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.learn.Lwc;
-import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.Ste;
 import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.tensor.Tensor;
 

@@ -1,7 +1,8 @@
 package dev.stiefel.quant.omni;
 
 import dev.stiefel.quant.pipeline.BlockDriver;
-import dev.stiefel.quant.learn.ActivationQuantizer;
+import dev.stiefel.quant.ActivationQuantizer;
+import static dev.stiefel.quant.ActivationQuantizer.Gradient.THROUGH_RANGE;
 import dev.stiefel.quant.learn.Lwc;
 import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.quant.pipeline.BlockwiseCalibration;
@@ -149,10 +150,10 @@ public final class OmniQuant implements Method {
             throw new IllegalArgumentException(name + ": nothing to learn for " + config.shorthand()
                     + " (LWC needs quantized weights; LET is off); turn one of them on or use epochs 0");
         // quantizers first: a config OmniQuant cannot run fails before any work
-        ActivationQuantizer act = config.activation() == null ? null : ActivationQuantizer.linearInput(config.activation());
-        ActivationQuantizer key = config.key() == null ? null : ActivationQuantizer.heads(config.key());
-        ActivationQuantizer value = config.value() == null ? null : ActivationQuantizer.heads(config.value());
-        ActivationQuantizer query = s.quantizeQuery() ? ActivationQuantizer.heads(config.key()) : null;
+        ActivationQuantizer act = config.activation() == null ? null : ActivationQuantizer.linearInput(config.activation(), THROUGH_RANGE);
+        ActivationQuantizer key = config.key() == null ? null : ActivationQuantizer.of(config.key(), THROUGH_RANGE);
+        ActivationQuantizer value = config.value() == null ? null : ActivationQuantizer.of(config.value(), THROUGH_RANGE);
+        ActivationQuantizer query = s.quantizeQuery() ? ActivationQuantizer.of(config.key(), THROUGH_RANGE) : null;
         Hooks inference = query == null ? QuantHooks.of(config) : QuantHooks.of(config).then(new QueryQuantHooks(query));
 
         Map<String, Object> report = Steps.section();

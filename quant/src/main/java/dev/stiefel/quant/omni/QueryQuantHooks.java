@@ -1,7 +1,7 @@
 package dev.stiefel.quant.omni;
 
-import dev.stiefel.quant.learn.ActivationQuantizer;
-import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.ActivationQuantizer;
+import dev.stiefel.quant.Ste;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
 

@@ -19,4 +19,10 @@ public enum Site {
             case HEAD_IN -> HEAD_IN;
         };
     }
+
+    /** The site in layer {@code layer}, as errors and reports name it ({@code model.layers.3.mlp_in}; the head's input is {@code head_in}). */
+    public String at(int layer) {
+        String s = name().toLowerCase(java.util.Locale.ROOT);
+        return this == HEAD_IN ? s : "model.layers." + layer + "." + s;
+    }
 }

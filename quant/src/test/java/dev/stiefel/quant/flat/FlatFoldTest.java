@@ -1,5 +1,6 @@
 package dev.stiefel.quant.flat;
 
+import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.quant.pipeline.BlockDriver;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
@@ -100,7 +101,7 @@ class FlatFoldTest {
                 Factor.Form form = (Factor.Form) kf[1];
                 List<LlamaWeights.Layer> folded = new ArrayList<>();
                 List<Online> online = new ArrayList<>();
-                List<Map<dev.stiefel.quant.transform.Site, Lac>> lacs = new ArrayList<>();
+                List<Map<dev.stiefel.quant.transform.Site, ActivationQuantizer>> lacs = new ArrayList<>();
                 try (var off = Grad.off()) {
                     Var x = new LlamaModel(fp).embed(ids);
                     for (int l = 0; l < c.layers(); l++) {

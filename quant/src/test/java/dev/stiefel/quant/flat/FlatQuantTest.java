@@ -1,5 +1,6 @@
 package dev.stiefel.quant.flat;
 
+import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.LlamaModel;
@@ -14,7 +15,7 @@ import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.catalog.Methods;
 import dev.stiefel.quant.method.Rtn;
-import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.Ste;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -127,12 +128,12 @@ class FlatQuantTest {
     @Test void learnableActivationClippingMatchesANaiveQuantizer() {
         Random rnd = new Random(2);
         for (int bits : new int[]{2, 4}) {
-            Lac lac = Lac.linearInput(dev.stiefel.quant.QuantSpec.activations(bits, false, 0), true);
+            ActivationQuantizer lac = ActivationQuantizer.learnableClipping(dev.stiefel.quant.QuantSpec.activations(bits, false, 0), true);
             lac.parameters().get(0).value().copyFrom(Tensor.full(1.5f, 1));
             lac.parameters().get(1).value().copyFrom(Tensor.full(0.5f, 1));
             int rows = 7, n = 33;
             Tensor x = Tensor.randn(rnd, rows, n);
-            float[] got = lac.quantize(Var.of(x), Ste.STRAIGHT_THROUGH).value().toFloatArray(), xv = x.toFloatArray();
+            float[] got = lac.quantize(Var.of(x), Ste.STRAIGHT_THROUGH, "x").value().toFloatArray(), xv = x.toFloatArray();
             double rMax = 1 / (1 + Math.exp(-1.5)), rMin = 1 / (1 + Math.exp(-0.5));
             int qmax = (1 << bits) - 1;
             for (int r = 0; r < rows; r++) {
@@ -146,7 +147,7 @@ class FlatQuantTest {
             }
             // the gradient reaches both clipping factors
             try (var on = Grad.on()) {
-                Var y = lac.quantize(Var.of(x), Ste.STRAIGHT_THROUGH);
+                Var y = lac.quantize(Var.of(x), Ste.STRAIGHT_THROUGH, "x");
                 y.mul(Var.of(Tensor.randn(rnd, rows, n))).sum().backward();
             }
             for (Var p : lac.parameters()) assertThat(Math.abs(p.grad().item())).isPositive();

@@ -1,6 +1,6 @@
 package dev.stiefel.quant.learn;
 
-import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.Ste;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.tensor.Tensor;
 

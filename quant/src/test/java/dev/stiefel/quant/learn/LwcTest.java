@@ -1,7 +1,7 @@
 package dev.stiefel.quant.learn;
 
 import dev.stiefel.quant.learn.Lwc;
-import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.Ste;
 import dev.stiefel.autograd.GradCheck;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantParams;

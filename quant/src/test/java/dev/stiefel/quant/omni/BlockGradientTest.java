@@ -1,9 +1,9 @@
 package dev.stiefel.quant.omni;
 
-import dev.stiefel.quant.learn.ActivationQuantizer;
+import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.quant.learn.Lwc;
 import dev.stiefel.quant.learn.FrozenSte;
-import dev.stiefel.quant.learn.Ste;
+import dev.stiefel.quant.Ste;
 import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.autograd.GradCheck;
 import dev.stiefel.autograd.Var;
@@ -38,8 +38,8 @@ class BlockGradientTest {
     private final LlamaWeights w = RandomModels.random(c, 41);
     private final Tensor x = Tensor.randn(new Random(42), 1, 5, c.dim());
     private final QuantSpec weights = QuantSpec.weights(4, false, 4);
-    private final ActivationQuantizer act = ActivationQuantizer.linearInput(QuantSpec.activations(4, false, 0));
-    private final ActivationQuantizer heads = ActivationQuantizer.heads(QuantSpec.kv(4, false, 0));
+    private final ActivationQuantizer act = ActivationQuantizer.linearInput(QuantSpec.activations(4, false, 0), ActivationQuantizer.Gradient.THROUGH_RANGE);
+    private final ActivationQuantizer heads = ActivationQuantizer.of(QuantSpec.kv(4, false, 0), ActivationQuantizer.Gradient.THROUGH_RANGE);
 
     /** LET's four scales, then γ, β of each linear in block order. */
     private Tensor[] parameters() {

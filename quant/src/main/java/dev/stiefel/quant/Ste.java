@@ -1,4 +1,4 @@
-package dev.stiefel.quant.learn;
+package dev.stiefel.quant;
 
 import dev.stiefel.autograd.Var;
 import dev.stiefel.tensor.Tensor;
