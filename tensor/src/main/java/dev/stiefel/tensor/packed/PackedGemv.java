@@ -62,7 +62,14 @@ public final class PackedGemv {
         switch (w.bits()) { // one row kernel per format, chosen once per call
             case 2 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row2(w, r, xp, xs); });
             case 3 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row3(w, r, xp, xs); });
-            case 4 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row4(w, r, xp, xs); });
+            case 4 -> {
+                if (Nibbles.fits(w)) {
+                    Nibbles nb = new Nibbles(w, xp);
+                    Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = nb.row(r); });
+                } else {
+                    Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row4(w, r, xp, xs); });
+                }
+            }
             default -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row8(w, r, xp, xs); });
         }
     }
