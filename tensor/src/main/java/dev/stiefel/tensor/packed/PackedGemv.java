@@ -74,6 +74,9 @@ public final class PackedGemv {
         }
     }
 
+    /** Whether {@link #gemv} takes w's rows a vector of codes at a time ({@link Nibbles}: 4-bit rows of 128 columns or more). */
+    public static boolean chunked(PackedMatrix w) { return Nibbles.fits(w); }
+
     /**
      * Y = X·Wᵀ: X [m, W.cols()] row-major from {@code x[xOff]}, Y [m, W.rows()] row-major from {@code y[yOff]}. One
      * row is {@link #gemv}; more go through the blocked product.
