@@ -9,7 +9,11 @@ import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantHooks;
+import dev.stiefel.quant.QuantParams;
+import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.Quantizer;
+import dev.stiefel.tensor.PackedStorage;
+import dev.stiefel.tensor.packed.PackedMatrix;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.pipeline.GgmlSteps;
@@ -29,9 +33,37 @@ public final class Steps {
     /** Fake-quantized copy of a weight [out, in] (any dtype) as a heap f32 tensor. */
     public static Tensor rtn(Tensor w, Quantizer q, String name) { return q.fakeQuant(w, name); }
 
+    /**
+     * A round-to-nearest weight as the model will hold it: as low-bit codes ({@link PackedMatrix}, the fake quantizer's
+     * values bit for bit: (c − z_c)·s = (q − z)·s) when the grid is one a packed matrix stores exactly (2, 3, 4 or 8
+     * bits, per channel or in groups of a multiple of 32 columns), in an eighth to a quarter of f32's memory, which is
+     * what lets a large model's RTN result fit (issue 19); otherwise its f32 fake-quantized values.
+     */
+    static Tensor packedOrF32(float[] w, int rows, int cols, QuantParams p, QuantSpec spec) {
+        int bits = spec.bits(), g = spec.groupSize();
+        boolean packable = (bits == 2 || bits == 3 || bits == 4 || bits == 8) && spec.granularity() != QuantSpec.Granularity.PER_TENSOR
+                && g % PackedMatrix.BLOCK == 0 && rows > 0 && cols > 0;
+        if (!packable) return Tensor.wrap(Quantizer.apply(w, p), rows, cols);
+        return PackedStorage.tensor(PackedMatrix.quantize(w, rows, cols, bits, g, spec.symmetric(), p.scale(), p.zero()));
+    }
+
+    /** {@link #relativeError} of w against its fake quantization under p, element by element (no copy of the matrix). */
+    static double relativeError(float[] w, QuantParams p) {
+        int cols = p.cols(), qmin = p.qmin(), qmax = p.qmax();
+        double num = 0, den = 0;
+        for (int i = 0; i < w.length; i++) {
+            int k = p.index(i / cols, i % cols);
+            double d = (double) Quantizer.fakeQuant(w[i], p.scale()[k], p.zero()[k], qmin, qmax) - w[i];
+            num += d * d;
+            den += (double) w[i] * w[i];
+        }
+        return den == 0 ? (num == 0 ? 0 : Double.POSITIVE_INFINITY) : Math.sqrt(num / den);
+    }
+
     /** ||Ŵ − W||_F / ||W||_F, in f64: how far a weight moved. */
-    public static double relativeError(Tensor w, Tensor wq) {
-        float[] a = w.toFloatArray(), b = wq.toFloatArray();
+    public static double relativeError(Tensor w, Tensor wq) { return relativeError(w.toFloatArray(), wq.toFloatArray()); }
+
+    static double relativeError(float[] a, float[] b) {
         double num = 0, den = 0;
         for (int i = 0; i < a.length; i++) {
             double d = (double) b[i] - a[i];
@@ -58,9 +90,10 @@ public final class Steps {
                 for (Linear which : Linears.BLOCK) {
                     String name = Linears.name(l, which);
                     Tensor w = b.get(l, which);
-                    Tensor wq = rtn(w, q, name + ".weight");
-                    b.set(l, which, wq);
-                    errors.put(name, round(relativeError(w, wq)));
+                    float[] v = w.toFloatArray();
+                    QuantParams params = q.fit(v, w.size(0), w.size(1), name + ".weight");
+                    errors.put(name, round(relativeError(v, params)));
+                    b.set(l, which, packedOrF32(v, w.size(0), w.size(1), params, config.weight()));
                 }
                 p.step(1);
             }
