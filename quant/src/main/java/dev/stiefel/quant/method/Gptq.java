@@ -160,7 +160,7 @@ public record Gptq(Options options) implements Method, WeightStage {
                             loss = lossOut[0];
                         } else {
                             GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, hinv.get(), quantizer, options, name);
-                            b.set(l, which, Tensor.wrap(r.weights(), rows, cols));
+                            b.set(l, which, Steps.packedOrF32(r.weights(), r.codes(), rows, cols, r.params(), quantizer.spec(), name));
                             loss = r.loss();
                         }
                         losses.put(name, Steps.round(loss));

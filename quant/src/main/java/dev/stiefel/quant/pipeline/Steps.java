@@ -35,16 +35,40 @@ public final class Steps {
 
     /**
      * A round-to-nearest weight as the model will hold it: as low-bit codes ({@link PackedMatrix}, the fake quantizer's
-     * values bit for bit: (c − z_c)·s = (q − z)·s) when the grid is one a packed matrix stores exactly (2, 3, 4 or 8
-     * bits, per channel or in groups of a multiple of 32 columns), in an eighth to a quarter of f32's memory, which is
-     * what lets a large model's RTN result fit (issue 19); otherwise its f32 fake-quantized values.
+     * values bit for bit: (c − z_c)·s = (q − z)·s) when {@link #packable}, in an eighth to a quarter of f32's memory,
+     * which is what lets a large model's result fit (issue 19); otherwise its f32 fake-quantized values.
      */
     static Tensor packedOrF32(float[] w, int rows, int cols, QuantParams p, QuantSpec spec) {
+        if (!packable(spec, p, rows, cols)) return Tensor.wrap(Quantizer.apply(w, p), rows, cols);
+        return PackedStorage.tensor(PackedMatrix.quantize(w, rows, cols, spec.bits(), spec.groupSize(), spec.symmetric(), p.scale(), p.zero()));
+    }
+
+    /**
+     * The same for a weight whose codes a method chose itself (GPTQ: c = q − qmin in column order, and {@code values}
+     * the fake-quantized f32 it propagated its errors against): packed when {@link #packable}, checked equal to
+     * {@code values} bit for bit.
+     */
+    public static Tensor packedOrF32(float[] values, int[] codes, int rows, int cols, QuantParams p, QuantSpec spec, String name) {
+        if (codes == null || !packable(spec, p, rows, cols)) return Tensor.wrap(values, rows, cols);
+        PackedMatrix m = PackedMatrix.ofCodes(codes, rows, cols, spec.bits(), spec.groupSize(), spec.symmetric(), p.scale(), p.zero());
+        for (int r = 0, i = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++, i++)
+                if (Float.floatToRawIntBits(m.value(r, j)) != Float.floatToRawIntBits(values[i]))
+                    throw new IllegalStateException(name + ": packed element (" + r + ", " + j + ") is " + m.value(r, j) + ", the method's " + values[i]);
+        return PackedStorage.tensor(m);
+    }
+
+    /**
+     * Whether a {@link PackedMatrix} holds weights of this spec and parameters exactly: 2, 3, 4 or 8 bits (the code
+     * widths), one parameter set per row and group of consecutive columns, groups a multiple of 32 or per channel
+     * (GPTQ's act-order groups are not consecutive: they stay in f32).
+     */
+    static boolean packable(QuantSpec spec, QuantParams p, int rows, int cols) {
         int bits = spec.bits(), g = spec.groupSize();
-        boolean packable = (bits == 2 || bits == 3 || bits == 4 || bits == 8) && spec.granularity() != QuantSpec.Granularity.PER_TENSOR
-                && g % PackedMatrix.BLOCK == 0 && rows > 0 && cols > 0;
-        if (!packable) return Tensor.wrap(Quantizer.apply(w, p), rows, cols);
-        return PackedStorage.tensor(PackedMatrix.quantize(w, rows, cols, bits, g, spec.symmetric(), p.scale(), p.zero()));
+        if (!(bits == 2 || bits == 3 || bits == 4 || bits == 8) || spec.granularity() == QuantSpec.Granularity.PER_TENSOR
+                || g % PackedMatrix.BLOCK != 0 || rows == 0 || cols == 0 || p.paramRows() != rows) return false;
+        int width = g == 0 ? cols : Math.min(g, cols);
+        return java.util.Arrays.equals(p.groupOf(), QuantParams.consecutiveGroups(cols, width));
     }
 
     /** {@link #relativeError} of w against its fake quantization under p, element by element (no copy of the matrix). */
