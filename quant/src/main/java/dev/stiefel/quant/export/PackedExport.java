@@ -164,6 +164,12 @@ public final class PackedExport {
     private static Tensor pack(Tensor t, QuantConfig c, PackedCheckpoint.Packing packing, String name, Map<String, String> fallback, Map<Tensor, Tensor> done) {
         Tensor seen = done.get(t);
         if (seen != null) return seen;
+        // already codes of this layout (RTN and GPTQ keep their results packed): written as they are
+        if (t.storage() instanceof PackedStorage ps && ps.matrix().bits() == packing.bits() && ps.matrix().groupSize() == packing.groupSize()
+                && ps.matrix().symmetric() == packing.symmetric() && t.offset() == 0 && t.isContiguous()) {
+            done.put(t, t);
+            return t;
+        }
         Tensor out;
         try {
             out = PackedStorage.tensor(GridFit.pack(t.toFloatArray(), t.size(0), t.size(1), c.weight().bits(), packing.bits(), packing.groupSize(), packing.symmetric(), name));
