@@ -1,7 +1,6 @@
 package dev.stiefel.tensor.packed;
 
 import static dev.stiefel.tensor.packed.PackedCodes.F;
-import static dev.stiefel.tensor.packed.PackedCodes.I;
 import static dev.stiefel.tensor.packed.PackedCodes.L;
 
 import dev.stiefel.tensor.cpu.VectorMath;
@@ -30,9 +29,9 @@ import jdk.incubator.vector.VectorSpecies;
  * </pre>
  * needs no correction at all for a symmetric grid (z = 8); an asymmetric one subtracts s·(z − 8)·Σx per group from the
  * row's sum, with Σx per group computed once per call. Groups of at least a chunk (g ≥ 8L) scale a group's lane-wise
- * partial sums by a broadcast scale; smaller groups (g32, and g64 on 16 lanes) load the chunk's 2 or 4 scales at once and spread them over the lanes (one permute). A row's
- * last blocks that do not fill a chunk are added block by block in x's own order. Each row is one fixed sequence of
- * operations whichever thread computes it.
+ * partial sums by a broadcast scale; smaller groups (g32, and g64 on 16 lanes) load the chunk's 2 or 4 scales at once
+ * and spread them over the lanes (one permute). A row's last blocks that do not fill a chunk are added block by block in
+ * x's own order. Each row is one fixed sequence of operations whichever thread computes it.
  */
 final class Nibbles {
     /** Blocks and columns per chunk (one load of L ints). */
@@ -49,7 +48,7 @@ final class Nibbles {
     /** The scales of one chunk's 2 or 4 groups, one load. */
     private static final VectorSpecies<Float> S2 = FloatVector.SPECIES_64, S4 = FloatVector.SPECIES_128;
 
-    /** Whether the chunked kernel takes w: 4 bits, a whole chunk per row, one group per row or groups that tile chunks or are tiled by them. */
+    /** Whether the chunked kernel takes w: 4 bits, a whole chunk per row, and one group per row or groups that tile chunks or are tiled by them. */
     static boolean fits(PackedMatrix w) {
         int gb = w.groupBlocks();
         return w.bits() == 4 && w.blocks() >= CHUNK_BLOCKS && (w.groups() == 1 || gb % CHUNK_BLOCKS == 0 || CHUNK_BLOCKS % gb == 0);
