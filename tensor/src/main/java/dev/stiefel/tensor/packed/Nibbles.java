@@ -156,11 +156,22 @@ final class Nibbles {
         return sum;
     }
 
-    /** Σ_g s·(z − 8)·Σx over the row's groups: 0 for a symmetric grid. */
+    /**
+     * Σ_g s·(z − 8)·Σx over the row's groups, L groups at a time (as scalar code it cost a third of the kernel's time at
+     * g32, one group per 32 products): 0 for a symmetric grid.
+     */
     private float zeroTerm(int r) {
         if (w.symmetric()) return 0f;
-        float sum = 0f;
-        for (int gi = 0; gi < groupSums.length; gi++) sum += w.scale(r, gi) * ((w.zeroCode(r, gi) - 8) * groupSums[gi]);
+        float[] scales = w.scales();
+        byte[] zeros = w.zeros(); // 4-bit zero points: 0..15, so the signed widening is exact
+        int groups = groupSums.length, at = r * groups, gi = 0;
+        FloatVector acc = FloatVector.zero(F);
+        for (; gi + L <= groups; gi += L) {
+            FloatVector z = (FloatVector) ByteVector.fromArray(PackedCodes.BS, zeros, at + gi).convertShape(VectorOperators.B2F, F, 0);
+            acc = FloatVector.fromArray(F, scales, at + gi).mul(z.sub(8f)).fma(FloatVector.fromArray(F, groupSums, gi), acc);
+        }
+        float sum = VectorMath.sum(acc);
+        for (; gi < groups; gi++) sum += scales[at + gi] * (zeros[at + gi] - 8) * groupSums[gi];
         return sum;
     }
 
