@@ -281,9 +281,17 @@ final class QuantizeCommand implements Callable<Integer> {
                 r = Perplexity.evaluate(model, e.getValue(), o, p);
             }
             ppl.put(e.getKey(), r.perplexity());
-            cells[i++] = String.format(Locale.ROOT, "%.4f", r.perplexity());
+            cells[i++] = perplexity(r.perplexity());
         }
         return cells;
+    }
+
+    /**
+     * A perplexity for the table: four decimals, as docs/RESULTS.md prints them; from a million up (random weights
+     * of a synthetic checkpoint reach 10^100) four significant digits in exponent form, not a hundred-digit integer.
+     */
+    static String perplexity(double p) {
+        return String.format(Locale.ROOT, p < 1e6 ? "%.4f" : "%.4e", p);
     }
 
     private static String[] row(String config, String method, String[] cells) {
