@@ -24,6 +24,7 @@ import dev.stiefel.quant.flat.KroneckerOnline;
 import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.quant.omni.QueryQuantHooks;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.quant.transform.OnlineHooks;
 import dev.stiefel.quant.transform.OnlineJson;
@@ -127,7 +128,12 @@ public final class PackedExport {
             for (int l = 0; l < w.config().layers(); l++) {
                 for (Linear which : Linears.BLOCK) {
                     String name = Linears.name(l, which) + ".weight";
-                    b.set(l, which, pack(q.fakeQuant(Linears.weight(w, l, which), name), c, packing, name, fallback, done));
+                    Tensor t = Linears.weight(w, l, which);
+                    float[] v = t.toFloatArray();
+                    dev.stiefel.quant.QuantParams params = q.fit(v, t.size(0), t.size(1), name);
+                    // codes straight from the parameters where the grid is a code width; else found from the values
+                    b.set(l, which, Steps.packable(c.weight(), params, t.size(0), t.size(1)) ? Steps.packedOrF32(v, t.size(0), t.size(1), params, c.weight())
+                            : pack(Tensor.wrap(dev.stiefel.quant.Quantizer.apply(v, params), t.size(0), t.size(1)), c, packing, name, fallback, done));
                 }
                 p.step(1);
             }

@@ -38,7 +38,7 @@ public final class Steps {
      * values bit for bit: (c − z_c)·s = (q − z)·s) when {@link #packable}, in an eighth to a quarter of f32's memory,
      * which is what lets a large model's result fit (issue 19); otherwise its f32 fake-quantized values.
      */
-    static Tensor packedOrF32(float[] w, int rows, int cols, QuantParams p, QuantSpec spec) {
+    public static Tensor packedOrF32(float[] w, int rows, int cols, QuantParams p, QuantSpec spec) {
         if (!packable(spec, p, rows, cols)) return Tensor.wrap(Quantizer.apply(w, p), rows, cols);
         return PackedStorage.tensor(PackedMatrix.quantize(w, rows, cols, spec.bits(), spec.groupSize(), spec.symmetric(), p.scale(), p.zero()));
     }
@@ -63,7 +63,7 @@ public final class Steps {
      * widths), one parameter set per row and group of consecutive columns, groups a multiple of 32 or per channel
      * (GPTQ's act-order groups are not consecutive: they stay in f32).
      */
-    static boolean packable(QuantSpec spec, QuantParams p, int rows, int cols) {
+    public static boolean packable(QuantSpec spec, QuantParams p, int rows, int cols) {
         int bits = spec.bits(), g = spec.groupSize();
         if (!(bits == 2 || bits == 3 || bits == 4 || bits == 8) || spec.granularity() == QuantSpec.Granularity.PER_TENSOR
                 || g % PackedMatrix.BLOCK != 0 || rows == 0 || cols == 0 || p.paramRows() != rows) return false;
