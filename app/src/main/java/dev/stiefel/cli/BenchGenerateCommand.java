@@ -65,6 +65,9 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
         double streamed = decodeBytes(w);
         System.out.printf("decode streams %.2f GB of weights per token; prompt %d tokens, %d decoded, %d timed runs after 1 warm-up%n",
                 streamed * 1e-9, prompt, tokens, reps);
+        double built = RunStats.peakHeapBytes() / 1048576.0;
+        RunStats.resetPeakHeap(); // the figure below is generation's, not that of building random weights
+        double live = java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() / 1048576.0;
         int[] ids = new int[prompt];
         Random rnd = new Random(3);
         for (int i = 0; i < prompt; i++) ids[i] = rnd.nextInt(c.vocabSize());
@@ -81,7 +84,8 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
         double flopsPerToken = 2.0 * decodeParameters(w);
         System.out.printf("prefill: %8.1f tokens/s (%.1f GFLOP/s in the linear layers)%n", p, p * flopsPerToken * 1e-9);
         System.out.printf("decode:  %8.2f tokens/s (%.1f GB/s of weights)%n", d, d * streamed * 1e-9);
-        System.out.printf("memory:  peak heap %.1f MiB%n", RunStats.peakHeapBytes() / 1048576.0);
+        System.out.printf("memory:  %.1f MiB of heap live with the model loaded; peak heap %.1f MiB while generating, %.1f MiB while building "
+                + "or loading the model (peaks are the heap pools' peaks summed: an upper bound)%n", live, RunStats.peakHeapBytes() / 1048576.0, built);
         return 0;
     }
 

@@ -50,6 +50,16 @@ final class RunStats {
 
     long mappedBytes() { return mappedBytes; }
 
+    /**
+     * Starts the heap pools' peaks again from what is live now (after a collection): what a later {@link #peakHeapBytes}
+     * reports is then the peak of the work after this point, not of building what it runs on.
+     */
+    static void resetPeakHeap() {
+        System.gc();
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans())
+            if (pool.getType() == MemoryType.HEAP) pool.resetPeakUsage();
+    }
+
     static long peakHeapBytes() {
         long peak = 0;
         for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans())
