@@ -85,7 +85,7 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
         System.out.printf("prefill: %8.1f tokens/s (%.1f GFLOP/s in the linear layers)%n", p, p * flopsPerToken * 1e-9);
         System.out.printf("decode:  %8.2f tokens/s (%.1f GB/s of weights)%n", d, d * streamed * 1e-9);
         System.out.printf("memory:  %.1f MiB of heap live with the model loaded; peak heap %.1f MiB while generating, %.1f MiB while building "
-                + "or loading the model (peaks are the heap pools' peaks summed: an upper bound)%n", live, RunStats.peakHeapBytes() / 1048576.0, built);
+                + "or loading the model (peaks: upper bounds, the heap pools' peaks summed)%n", live, RunStats.peakHeapBytes() / 1048576.0, built);
         return 0;
     }
 

@@ -15,7 +15,7 @@ import java.util.stream.Stream;
 
 /**
  * What a long run cost, printed at its end: seconds per stage (in the order they ran, a stage run twice adds up), the
- * peak Java heap (the sum of the heap pools' peaks since the JVM started) and the bytes of the model files, which
+ * peak Java heap (at most: the sum of the heap pools' peaks since the JVM started, capped by the maximum heap) and the bytes of the model files, which
  * the loaders map instead of reading (so they are page cache, not heap).
  */
 final class RunStats {
@@ -60,11 +60,15 @@ final class RunStats {
             if (pool.getType() == MemoryType.HEAP) pool.resetPeakUsage();
     }
 
+    /**
+     * An upper bound of the heap's peak use: the heap pools' peaks summed (they need not have peaked at once), capped by
+     * the largest heap the JVM may use, which the true peak cannot exceed.
+     */
     static long peakHeapBytes() {
         long peak = 0;
         for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans())
             if (pool.getType() == MemoryType.HEAP && pool.getPeakUsage() != null) peak += pool.getPeakUsage().getUsed();
-        return peak;
+        return Math.min(peak, Runtime.getRuntime().maxMemory());
     }
 
     /** Two lines for the end of a run. */
@@ -75,7 +79,7 @@ final class RunStats {
             b.append(String.format(Locale.ROOT, " %s %.1f s,", e.getKey(), e.getValue()));
             total += e.getValue();
         }
-        b.append(String.format(Locale.ROOT, " total %.1f s%nmemory: peak heap %s, model files mapped %s", total, bytes(peakHeapBytes()), bytes(mappedBytes)));
+        b.append(String.format(Locale.ROOT, " total %.1f s%nmemory: peak heap at most %s, model files mapped %s", total, bytes(peakHeapBytes()), bytes(mappedBytes)));
         return b.toString();
     }
 
