@@ -25,7 +25,8 @@ import jdk.incubator.vector.FloatVector;
  * where Σ_j x_j over each group is the same for every row, so it is computed once per call (lane-wise: each lane
  * keeps its own partial sums until the row's single fixed-order lane sum, {@link VectorMath#sum}). x is copied once
  * into a buffer padded with zeros to whole blocks, so a row has no tail: padded columns have code 0 and x 0 and add
- * nothing. A row's value is one fixed sequence of operations whichever thread computes it.
+ * nothing. A row's value is one fixed sequence of operations whichever thread computes it. 4-bit rows of at least one
+ * chunk (128 columns on AVX-512) go through {@link Nibbles} instead, which reads a vector of ints of codes at a time.
  *
  * <p>gemm: C = W·Xᵀ through {@link Sgemm}'s blocked product with W as the A operand: each thread dequantizes its W
  * rows, one k slice of 14 rows at a time, straight into the packed A panels (the f32 values are the fake quantizer's,
