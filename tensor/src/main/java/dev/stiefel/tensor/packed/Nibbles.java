@@ -64,7 +64,8 @@ final class Nibbles {
         int[] laneGroup = new int[L];
         for (int l = 0; l < L; l++) laneGroup[l] = groupBlocks >= CHUNK_BLOCKS ? 0 : (l / 4) / groupBlocks;
         this.spread = VectorShuffle.fromArray(F, laneGroup, 0);
-        this.groupSums = new float[w.groups()];
+        // Σx per group, for the zero-point term of an asymmetric grid only
+        this.groupSums = new float[w.symmetric() ? 0 : w.groups()];
         int groupCols = groupBlocks * PackedMatrix.BLOCK;
         for (int gi = 0; gi < groupSums.length; gi++) {
             float sum = 0;
@@ -164,7 +165,7 @@ final class Nibbles {
         if (w.symmetric()) return 0f;
         float[] scales = w.scales();
         byte[] zeros = w.zeros(); // 4-bit zero points: 0..15, so the signed widening is exact
-        int groups = groupSums.length, at = r * groups, gi = 0;
+        int groups = w.groups(), at = r * groups, gi = 0;
         FloatVector acc = FloatVector.zero(F);
         for (; gi + L <= groups; gi += L) {
             FloatVector z = (FloatVector) ByteVector.fromArray(PackedCodes.BS, zeros, at + gi).convertShape(VectorOperators.B2F, F, 0);
