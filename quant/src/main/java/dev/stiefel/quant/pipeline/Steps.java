@@ -74,25 +74,25 @@ public final class Steps {
     /** {@link #relativeError} of w against its fake quantization under p, element by element (no copy of the matrix). */
     static double relativeError(float[] w, QuantParams p) {
         int cols = p.cols(), qmin = p.qmin(), qmax = p.qmax();
-        double num = 0, den = 0;
-        for (int i = 0; i < w.length; i++) {
+        return relativeError(w, i -> {
             int k = p.index(i / cols, i % cols);
-            double d = (double) Quantizer.fakeQuant(w[i], p.scale()[k], p.zero()[k], qmin, qmax) - w[i];
-            num += d * d;
-            den += (double) w[i] * w[i];
-        }
-        return den == 0 ? (num == 0 ? 0 : Double.POSITIVE_INFINITY) : Math.sqrt(num / den);
+            return Quantizer.fakeQuant(w[i], p.scale()[k], p.zero()[k], qmin, qmax);
+        });
     }
 
     /** ||Ŵ − W||_F / ||W||_F, in f64: how far a weight moved. */
-    public static double relativeError(Tensor w, Tensor wq) { return relativeError(w.toFloatArray(), wq.toFloatArray()); }
+    public static double relativeError(Tensor w, Tensor wq) {
+        float[] b = wq.toFloatArray();
+        return relativeError(w.toFloatArray(), i -> b[i]);
+    }
 
-    static double relativeError(float[] a, float[] b) {
+    /** ||Ŵ − W||_F / ||W||_F with Ŵ's element i from {@code quantized}. */
+    private static double relativeError(float[] w, java.util.function.IntToDoubleFunction quantized) {
         double num = 0, den = 0;
-        for (int i = 0; i < a.length; i++) {
-            double d = (double) b[i] - a[i];
+        for (int i = 0; i < w.length; i++) {
+            double d = quantized.applyAsDouble(i) - w[i];
             num += d * d;
-            den += (double) a[i] * a[i];
+            den += (double) w[i] * w[i];
         }
         return den == 0 ? (num == 0 ? 0 : Double.POSITIVE_INFINITY) : Math.sqrt(num / den);
     }
