@@ -49,7 +49,7 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("weights     %,d parameters in %.2f MB (%.2f bits per parameter)%n", params, stored / 1e6, 8.0 * stored / params);
             if (!loaded.isPacked()) return;
             QuantizedModel q = PackedExport.load(loaded);
-            System.out.printf("packed      %s, %s%n", q.report().get("method"), q.config());
+            System.out.printf("packed      %s, %s%n", q.report().method(), q.config());
             System.out.printf("packing     %s%n", loaded.quantization().path("packing"));
             for (var o : q.online()) System.out.printf("online      %s%n", o.describe());
             var fallback = loaded.quantization().path("fallback");

@@ -135,7 +135,7 @@ final class QuantizeCommand implements Callable<Integer> {
                     double seconds = (System.nanoTime() - t0) * 1e-9;
                     ObjectNode r = rows.addObject().put("method", m).put("config", config.shorthand()).put("quantize_seconds", seconds);
                     r.set("settings", EvalCommand.JSON.valueToTree(config.describe()));
-                    r.set("report", EvalCommand.JSON.valueToTree(q.report()));
+                    r.set("report", ReportJson.of(q));
                     table.add(row(config.shorthand(), m, stats.time("evaluate", () -> ppl(q.model(), evalTokens, window, m + " " + config.shorthand(), r))));
                     if (save != null) { // held for --save only: a model is as large as the original in f32, and the next method needs the room
                         last = q;

@@ -34,7 +34,7 @@ class OstQuantCliTest {
     private static String options(Path json, int row) throws Exception {
         JsonNode n = new ObjectMapper().readTree(json.toFile());
         JsonNode r = n.get("results").get(row);
-        return r.get("report").get(r.get("method").asText()).get("options").asText();
+        return r.get("report").get("learning").get("options").asText();
     }
 
     @Test void flagsOverrideEachMethodsPresetAndReachTheReport() throws Exception {
@@ -48,7 +48,7 @@ class OstQuantCliTest {
         // SpinQuant keeps its own optimizer and learning rate under the same flags
         assertThat(spin).contains("rotationOptimizer=CAYLEY_SGD", "rotationLr=1.5", "loss=KL", "steps=3");
         JsonNode n = new ObjectMapper().readTree(json.toFile());
-        assertThat(n.get("results").get(1).get("report").get("ostquant").get("steps").asInt()).isEqualTo(3);
+        assertThat(n.get("results").get(1).get("report").get("learning").get("steps").asInt()).isEqualTo(3);
 
         String[] alt = quantize("--method", "spinquant-rtn", "--ost-optimizer", "radam", "--ost-rotation-lr", "0.02", "--ost-scalings",
                 "--ost-init", "womi", "--ost-weights-while-learning", "on", "--ost-epochs", "1", "--json", json.toString());
@@ -70,7 +70,7 @@ class OstQuantCliTest {
         assertThat(b[2]).contains("resuming from step 3 of 4");
         JsonNode x = new ObjectMapper().readTree(straight.toFile()).get("results").get(1), y = new ObjectMapper().readTree(resumed.toFile()).get("results").get(1);
         assertThat(y.get("perplexity")).isEqualTo(x.get("perplexity"));
-        assertThat(y.get("report").get("ostquant-rtn").get("calibration_loss_after")).isEqualTo(x.get("report").get("ostquant-rtn").get("calibration_loss_after"));
+        assertThat(y.get("report").get("learning").get("calibration_loss_after")).isEqualTo(x.get("report").get("learning").get("calibration_loss_after"));
     }
 
     @Test void badFlagsAreMessages() {

@@ -6,9 +6,7 @@ import dev.stiefel.llama.Sampler;
 import dev.stiefel.tensor.Tensor;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 
 /**
@@ -84,12 +82,8 @@ public record CalibrationData(List<int[]> samples, String source, long seed) {
         return n >= samples.size() ? this : new CalibrationData(samples.subList(0, n), source + ", first " + n, seed);
     }
 
-    public Map<String, Object> describe() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("source", source);
-        m.put("nsamples", samples.size());
-        m.put("seqlen", seqLen());
-        m.put("seed", seed);
-        return m;
-    }
+    /** Where the samples came from and how many, for reports. */
+    public record Description(String source, int nsamples, int seqlen, long seed) {}
+
+    public Description describe() { return new Description(source, samples.size(), seqLen(), seed); }
 }

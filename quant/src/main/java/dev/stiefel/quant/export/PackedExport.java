@@ -24,6 +24,7 @@ import dev.stiefel.quant.flat.KroneckerOnline;
 import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.quant.omni.QueryQuantHooks;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.quant.transform.OnlineHooks;
@@ -142,10 +143,7 @@ public final class PackedExport {
         if (c.quantizeHead()) b.head(c.quantizeEmbedding() && w.output() == w.embedding() ? b.build().embedding()
                 : pack(q.fakeQuant(w.output(), "lm_head.weight"), c, packing, "lm_head.weight", fallback, done));
         if (!fallback.isEmpty()) throw new IllegalStateException("packed rtn: off the grid it was just quantized on: " + fallback);
-        Map<String, Object> report = new LinkedHashMap<>();
-        report.put("method", "rtn");
-        report.putAll(c.describe());
-        return runtime(new QuantizedModel(b.build(), QuantHooks.of(c), c, List.of(), report));
+        return runtime(new QuantizedModel(b.build(), QuantHooks.of(c), c, List.of(), Report.of("rtn")));
     }
 
     // ------------------------------------------------------------ weights
@@ -286,10 +284,7 @@ public final class PackedExport {
             }
         }
         String kind = s.path("hooks").asText("");
-        Map<String, Object> report = new LinkedHashMap<>();
-        report.put("method", s.path("method").asText("?"));
-        report.putAll(c.describe());
-        if (!online.isEmpty()) report.put("online_at_run_time", online.stream().map(Online::describe).toList());
+        Report report = Report.of(s.path("method").asText("?"));
         if (kind.equals(FLATQUANT))
             return new QuantizedModel(weights, new FlatRuntime(online, FlatJson.clipping(s.path("activation_clipping"), weights.config().layers())), c, online, report);
         if (!kind.equals(QUANTIZERS)) throw new IllegalArgumentException("hooks must be \"" + QUANTIZERS + "\" or \"" + FLATQUANT + "\", got " + s.get("hooks"));
@@ -315,7 +310,6 @@ public final class PackedExport {
         if (!query.isMissingNode() && !query.isNull()) { // OmniQuant's Q quantizer, after RoPE, per head
             if (!query.isTextual()) throw new IllegalArgumentException("query must be a spec, got " + query);
             hooks = hooks.then(new QueryQuantHooks(ActivationQuantizer.of(QuantSpec.parse(query.asText()), ActivationQuantizer.Gradient.CONSTANT_RANGE)));
-            report.put("q", query.asText());
         }
         return new QuantizedModel(weights, hooks, c, online, report);
     }

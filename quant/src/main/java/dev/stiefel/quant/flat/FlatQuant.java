@@ -11,6 +11,7 @@ import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.calib.CalibrationData;
@@ -196,18 +197,19 @@ public final class FlatQuant implements Method {
             return new BlockwiseCalibration.Block() {
                 FlatBlock.Frozen frozen;
 
-                @Override public Map<String, Object> train(Trainer t) {
-                    Map<String, Object> r = Steps.section();
+                @Override public Report.BlockFigures train(Trainer t) {
                     FlatBlock b = candidates.get(0);
+                    Report.KindSearch found = null;
                     if (search) {
                         long t0 = System.nanoTime();
-                        b = FlatQuant.this.search(candidates, t, r);
+                        Chosen c = FlatQuant.this.search(candidates, t);
                         searchSeconds[l] = (System.nanoTime() - t0) * 1e-9;
-                        r.put("search_seconds", Steps.round(searchSeconds[l]));
+                        b = c.block();
+                        found = new Report.KindSearch(c.logits(), c.epochLoss(), c.candidateMse(), Steps.round(searchSeconds[l]));
                     }
                     chosen.set(l, b.kind());
-                    r.put("kind", b.kind().name().toLowerCase(Locale.ROOT));
-                    r.putAll(FlatQuant.this.train(b, t, options.epochs(), search ? "fine-tune" : null));
+                    Report.BlockFigures r = FlatQuant.this.train(b, t, options.epochs(), search ? "fine-tune" : null)
+                            .withKind(b.kind().name().toLowerCase(Locale.ROOT), found);
                     frozen = b.freeze();
                     lacs.set(l, frozen.lac());
                     return r;
@@ -219,22 +221,14 @@ public final class FlatQuant implements Method {
             };
         }, online -> { throw new IllegalStateException("flatquant trains on full-precision inputs"); });
 
-        Map<String, Object> report = Steps.section();
-        report.put("method", name);
-        report.putAll(config.describe());
-        report.put("flatquant", describe());
-        report.put("calibration", calibration.describe());
-        report.put("plan", chosen.stream().map(k -> k.name().toLowerCase(Locale.ROOT)).toList());
-        if (search) report.put("search_seconds", Steps.round(Arrays.stream(searchSeconds).sum()));
-        report.put("blocks", result.blocks());
         FlatRuntime hooks = new FlatRuntime(result.online(), lacs);
-        report.put("online_at_run_time", result.online().stream().map(dev.stiefel.quant.transform.Online::describe).toList());
-
         WeightsBuilder b = new WeightsBuilder(fp);
-        Map<String, Object> errors = Steps.section();
+        Map<String, Report.TensorError> errors = Steps.figures();
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = BlockDriver.withLayers(b.build(), result.layers());
-        if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
+        Report report = Report.of(name).withCalibration(calibration.describe())
+                .with(section(chosen.stream().map(k -> k.name().toLowerCase(Locale.ROOT)).toList(), search ? Steps.round(Arrays.stream(searchSeconds).sum()) : null))
+                .withBlocks(result.blocks(), result.resumed()).withWeightError(errors);
         return new QuantizedModel(quantized, hooks, config, result.online(), report);
     }
 
@@ -255,15 +249,13 @@ public final class FlatQuant implements Method {
     }
 
     /** Trains one block alone: MSE before and after over the whole set, each epoch's mean loss. */
-    private Map<String, Object> train(FlatBlock b, Trainer t, int epochs, String phase) {
+    private Report.BlockFigures train(FlatBlock b, Trainer t, int epochs, String phase) {
         BlockwiseCalibration.Loop probe = new BlockwiseCalibration.Loop(phase, epochs, options.batch(), List.of(), null, null, "");
         List<Optimizer> opts = optimizers(List.of(b), Math.max(1, epochs * probe.steps(t.samples())));
-        Map<String, Object> r = Steps.section();
-        r.put("mse_before", Steps.round(t.loss(b, () -> {})));
-        r.put("epoch_loss", t.run(b, new BlockwiseCalibration.Loop(phase, epochs, options.batch(), opts, null, null,
-                "lower the learning rate (" + options.lr() + ")")));
-        r.put("mse_after", Steps.round(t.loss(b, () -> {})));
-        return r;
+        double before = Steps.round(t.loss(b, () -> {}));
+        List<Double> epochLoss = t.run(b, new BlockwiseCalibration.Loop(phase, epochs, options.batch(), opts, null, null,
+                "lower the learning rate (" + options.lr() + ")"));
+        return Report.BlockFigures.learned(before, epochLoss, Steps.round(t.loss(b, () -> {})));
     }
 
     /**
@@ -271,7 +263,7 @@ public final class FlatQuant implements Method {
      * with g Gumbel(0, 1) noise drawn per step and τ going geometrically from τ0 to τ1 over the search epochs; every
      * candidate's parameters and α learn from the one calibration loss. Returns the candidate of the largest α.
      */
-    private FlatBlock search(List<FlatBlock> candidates, Trainer t, Map<String, Object> report) {
+    private Chosen search(List<FlatBlock> candidates, Trainer t) {
         int k = candidates.size(), epochs = options.searchEpochs();
         Var logits = Var.param(Tensor.zeros(k));
         double[] tau = {options.temperature()};
@@ -304,39 +296,38 @@ public final class FlatQuant implements Method {
         float[] a = logits.value().toFloatArray();
         int best = 0;
         for (int i = 1; i < k; i++) if (a[i] > a[best]) best = i;
-        Map<String, Object> s = Steps.section();
+        Map<String, Double> s = Steps.figures();
         for (int i = 0; i < k; i++) s.put(candidates.get(i).kind().name().toLowerCase(Locale.ROOT), Steps.round(a[i]));
-        report.put("search_logits", s);
-        report.put("search_epoch_loss", loss);
         // each candidate alone after the search, on the whole calibration set: does the argmax agree with the losses?
-        Map<String, Object> alone = Steps.section();
+        Map<String, Double> alone = Steps.figures();
         for (FlatBlock b : candidates) alone.put(b.kind().name().toLowerCase(Locale.ROOT), Steps.round(t.loss(b, () -> {})));
-        report.put("search_candidate_mse", alone);
-        return candidates.get(best);
+        return new Chosen(candidates.get(best), s, loss, alone);
     }
 
-    private Map<String, Object> describe() {
-        Map<String, Object> m = Steps.section();
-        m.put("epochs", options.epochs());
-        m.put("lr", options.lr());
-        m.put("clipping_lr", 10 * options.lr());
-        m.put("batch", options.batch());
-        m.put("scales", options.scales());
-        m.put("alpha", options.alpha());
-        m.put("lwc", options.lwc());
-        m.put("lac", options.lac());
-        m.put("affine_form", options.affineForm().name().toLowerCase(Locale.ROOT));
-        m.put("optimizer", "AdamW betas (0.9, 0.999), eps 1e-8, weight decay 0.01, cosine to lr*1e-3; Riemannian Adam for orthogonal factors");
-        m.put("inputs", "full-precision block inputs (as the reference's cali_flat_quant)");
-        if (search) {
-            m.put("search_epochs", options.searchEpochs());
-            m.put("search_warmup", options.searchWarmup());
-            m.put("temperature", options.temperature() + " -> " + options.finalTemperature());
-            m.put("gumbel", options.gumbel());
-            m.put("search_lr", options.searchLr());
-        }
-        m.put("seed", options.seed());
-        return m;
+    /** A search's outcome: the candidate of the largest logit, the final logits, each epoch's loss, each candidate's MSE alone. */
+    private record Chosen(FlatBlock block, Map<String, Double> logits, List<Double> epochLoss, Map<String, Double> candidateMse) {}
+
+    /**
+     * What the report shows of the settings (the clipping parameters learn at 10 × lr, as the reference's), the search's
+     * when there is one (null otherwise), the plan each block got, and the search's total seconds (null without one).
+     */
+    public record Section(int epochs, double lr, double clippingLr, int batch, boolean scales, double alpha, boolean lwc, boolean lac,
+                          String affineForm, String optimizer, String inputs, SearchSettings search, long seed, List<String> plan,
+                          Double searchSeconds) implements Report.Section {
+        @Override public String key() { return "flatquant"; }
+    }
+
+    /** The search's settings: its epochs, the warm-up epochs with frozen logits, the temperature schedule, Gumbel noise, the logits' rate. */
+    public record SearchSettings(int epochs, int warmup, String temperature, boolean gumbel, double lr) {}
+
+    private Section section(List<String> plan, Double searchSeconds) {
+        return new Section(options.epochs(), options.lr(), 10 * options.lr(), options.batch(), options.scales(), options.alpha(), options.lwc(), options.lac(),
+                options.affineForm().name().toLowerCase(Locale.ROOT),
+                "AdamW betas (0.9, 0.999), eps 1e-8, weight decay 0.01, cosine to lr*1e-3; Riemannian Adam for orthogonal factors",
+                "full-precision block inputs (as the reference's cali_flat_quant)",
+                search ? new SearchSettings(options.searchEpochs(), options.searchWarmup(), options.temperature() + " -> " + options.finalTemperature(),
+                        options.gumbel(), options.searchLr()) : null,
+                options.seed(), plan, searchSeconds);
     }
 
     @Override public String toString() { return name + options; }

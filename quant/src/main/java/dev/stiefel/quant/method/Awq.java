@@ -18,6 +18,7 @@ import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.Capture;
@@ -97,7 +98,7 @@ public record Awq(Options options) implements Method {
         LlamaModel model = new LlamaModel(fp);
         DoubleWeights w = DoubleWeights.of(fp);
         boolean vo = c.kvHeads() == c.heads() && c.qDim() == c.kvDim();
-        Map<String, Object> scaleReport = Steps.section();
+        Map<String, Map<String, ScaleChoice>> scaleReport = Steps.figures();
         List<Map<Linear, Clip>> clips = new ArrayList<>(); // per layer: each clipped linear's [row][group] bounds
         // each block's inputs are the full-precision model's outputs of the blocks before it (llm-awq's run_awq)
         new BlockDriver(name(), BlockDriver.Inputs.FULL_PRECISION, false, false, null, null).run(fp, calibration, block -> {
@@ -116,7 +117,7 @@ public record Awq(Options options) implements Method {
                 found.put(Between.UP_DOWN, searchScales(linearObjective(fp, l, Linear.DOWN, feats.get(Input.MLP_OUT), rounding), feats.get(Input.MLP_OUT), options.grid()));
                 p.step(1);
                 // 2. fold them, and scale the captured inputs the same way for the clip search
-                Map<String, Object> layerReport = new LinkedHashMap<>();
+                Map<String, ScaleChoice> layerReport = new LinkedHashMap<>();
                 for (var e : found.entrySet()) {
                     double[][] perLayer = new double[c.layers()][];
                     perLayer[l] = e.getValue().scales();
@@ -130,8 +131,7 @@ public record Awq(Options options) implements Method {
                     };
                     feats.put(site, divide(feats.get(site), e.getValue().scales()));
                     Search s = e.getValue();
-                    layerReport.put(e.getKey().name().toLowerCase(java.util.Locale.ROOT), Map.of("alpha", s.ratio(),
-                            "loss", Steps.round(s.loss()), "loss_unscaled", Steps.round(s.lossUnscaled())));
+                    layerReport.put(e.getKey().name().toLowerCase(java.util.Locale.ROOT), new ScaleChoice(s.ratio(), Steps.round(s.loss()), Steps.round(s.lossUnscaled())));
                 }
                 scaleReport.put("model.layers." + l, layerReport);
                 // 3. clip search on the scaled weights and inputs
@@ -151,29 +151,37 @@ public record Awq(Options options) implements Method {
         }, done -> Hooks.NONE);
         // the scaled model is still exactly the original one; clipping then changes it
         Transforms.Fused scaled = Transforms.fuse(w, List.of());
-        Map<String, Object> equivalence = Steps.equivalence(fp, scaled, calibration);
+        Report.Equivalence equivalence = Steps.equivalence(fp, scaled, calibration);
         if (options.clip())
             for (int l = 0; l < c.layers(); l++)
                 for (var e : clips.get(l).entrySet())
                     w.setLinear(l, e.getKey(), clamp(w.linear(l, e.getKey()), e.getValue().maxima(), e.getValue().group()));
         QuantizedModel q = new Rtn().apply(w.toWeights(), Hooks.NONE, calibration, config, progress);
-        Map<String, Object> report = new LinkedHashMap<>(q.report());
-        report.put("method", name());
-        Map<String, Object> awq = Steps.section();
-        awq.put("grid", options.grid());
-        awq.put("searched_on", config.ggml() != null
+        Section awq = new Section(options.grid(), config.ggml() != null
                 ? "llama.cpp " + config.ggml().fileType() + " grids: each candidate by the ggml type of its matrix (reference rule, fallbacks included; F16 matrices are not clipped)"
-                : config.weight().toString());
-        awq.put("scaled", "input_layernorm → q/k/v (attention output), " + (vo ? "v → o, " : "") + "post_attention_layernorm → gate/up (MLP output), up → down"
-                + (vo ? "" : "; v → o skipped: GQA (as llm-awq)"));
-        awq.put("clip", options.clip() ? Map.of("grid", options.clipGrid(), "max_shrink", options.clipMaxShrink(), "tokens", options.clipTokens(),
-                "layers", "v, o, gate, up, down (not q, k)") : false);
-        awq.put("equivalence_after_scaling", equivalence);
-        awq.put("scales", scaleReport);
-        report.put("awq", awq);
-        report.put("calibration", calibration.describe());
+                : config.weight().toString(),
+                "input_layernorm → q/k/v (attention output), " + (vo ? "v → o, " : "") + "post_attention_layernorm → gate/up (MLP output), up → down"
+                        + (vo ? "" : "; v → o skipped: GQA (as llm-awq)"),
+                options.clip() ? new ClipSettings(options.clipGrid(), options.clipMaxShrink(), options.clipTokens(), "v, o, gate, up, down (not q, k)") : null,
+                equivalence, scaleReport);
+        Report report = q.report().withMethod(name()).withCalibration(calibration.describe()).with(awq);
         return q.withReport(report);
     }
+
+    /**
+     * What the report shows: the search grid, the grid the candidates were rounded on, the scaled pairs, the clip
+     * search's settings (null: off), the scaled model's distance from the original, and each layer's chosen ratios.
+     */
+    public record Section(int grid, String searchedOn, String scaled, ClipSettings clip, Report.Equivalence equivalenceAfterScaling,
+                          Map<String, Map<String, ScaleChoice>> scales) implements Report.Section {
+        @Override public String key() { return "awq"; }
+    }
+
+    /** One scaled pair's search: the chosen ratio α of s = s_x^α, and the block loss with and without it. */
+    public record ScaleChoice(double alpha, double loss, double lossUnscaled) {}
+
+    /** The clip search: its grid, the largest shrink of max|w| it tries, the tokens it sees, the layers it clips. */
+    public record ClipSettings(int grid, double maxShrink, int tokens, String layers) {}
 
     /** The layers whose weights are clipped: every linear but q and k ("due to qk bmm, it is hard to clip precisely"). */
     static final List<Linear> CLIPPED = List.of(Linear.V, Linear.O, Linear.GATE, Linear.UP, Linear.DOWN);

@@ -20,6 +20,7 @@ import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.Capture;
@@ -58,7 +59,7 @@ public record Gptq(Options options) implements Method, WeightStage {
      * @param trueSequential re-capture inputs after each group of linears within a block; without it every linear of a
      *                       block sees full-precision block inputs
      */
-    public record Options(int blockSize, double dampRatio, boolean actOrder, boolean staticGroups, boolean trueSequential) {
+    public record Options(int blockSize, double dampRatio, boolean actOrder, boolean staticGroups, boolean trueSequential) implements Report.Section {
         public Options {
             if (blockSize < 1) throw new IllegalArgumentException("gptq: block size must be >= 1, got " + blockSize);
             if (!(dampRatio >= 0 && Double.isFinite(dampRatio))) throw new IllegalArgumentException("gptq: dampening ratio must be >= 0, got " + dampRatio);
@@ -66,6 +67,8 @@ public record Gptq(Options options) implements Method, WeightStage {
 
         /** The reference defaults: blocks of 128, dampening 0.01, no act-order, dynamic groups, true-sequential. */
         public static Options defaults() { return new Options(128, 0.01, false, false, true); }
+
+        @Override public String key() { return "gptq"; }
 
         public Options withActOrder(boolean a) { return new Options(blockSize, dampRatio, a, staticGroups, trueSequential); }
 
@@ -97,32 +100,19 @@ public record Gptq(Options options) implements Method, WeightStage {
      */
     public QuantizedModel apply(LlamaWeights fp, Hooks online, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         if (calibration == null) throw new IllegalArgumentException("gptq: needs calibration data (e.g. 128 samples of 2048 tokens)");
-        Map<String, Object> report = Steps.section();
-        report.put("method", name());
-        report.putAll(config.describe());
-        Map<String, Object> opts = Steps.section();
-        opts.put("block_size", options.blockSize());
-        opts.put("damp_ratio", options.dampRatio());
-        opts.put("act_order", options.actOrder());
-        opts.put("static_groups", options.staticGroups());
-        opts.put("true_sequential", options.trueSequential());
-        report.put("gptq", opts);
-        report.put("calibration", calibration.describe());
-
         WeightsBuilder b = new WeightsBuilder(fp);
-        Map<String, Object> losses = Steps.section();
+        Map<String, Double> losses = Steps.figures();
         if (config.weight() != null) quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), config.ggml(), progress, losses);
-        Map<String, Object> errors = Steps.section();
+        Map<String, Report.TensorError> errors = Steps.figures();
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = b.build();
         QuantHooks hooks = Steps.hooks(online, config, quantized, calibration);
-        report.put("gptq_loss", losses);
-        if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
+        Report report = Report.of(name()).withCalibration(calibration.describe()).withGptqLoss(losses).withWeightError(errors).with(options);
         return new QuantizedModel(quantized, hooks, config, List.of(), report);
     }
 
     private void quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
-                                GgmlTarget ggml, ProgressFactory progress, Map<String, Object> losses) {
+                                GgmlTarget ggml, ProgressFactory progress, Map<String, Double> losses) {
         // The working model reads every linear weight through the builder (quantized ones as soon as they exist) and
         // applies the online transforms everywhere else: within a block, each group's Hessian sees the groups before it
         // already quantized (true-sequential).

@@ -17,6 +17,7 @@ import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.OnlineRotation;
 import dev.stiefel.quant.transform.Rotation;
@@ -29,10 +30,8 @@ import dev.stiefel.tensor.linalg.DMatrix;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Random;
 
 /**
@@ -428,32 +427,29 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         return x;
     }
 
+    /**
+     * What the report shows of the learning: the options, the learning rates used, the steps taken, the calibration
+     * loss before and after, and the first and last epoch's mean loss.
+     */
+    public record Learned(String options, String learningRates, int steps, double calibrationLossBefore, double calibrationLossAfter,
+                          double lossFirstEpoch, double lossLastEpoch) implements Report.Section {
+        @Override public String key() { return "learning"; }
+    }
+
     @Override public QuantizedModel apply(LlamaWeights fp, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         if (calibration == null) throw new IllegalArgumentException(name + ": learning the transforms needs calibration data (--calib)");
         GgmlSteps.refuseOnlineQk(name, config);
         OstQuantView view = initialView(fp, config, options);
         Learning learning = learn(name, fp, view, calibration, config, options, progress);
         Transforms.Fused fused = view.fuse();
-        Map<String, Object> equivalence = Steps.equivalence(fp, fused, calibration);
+        Report.Equivalence equivalence = Steps.equivalence(fp, fused, calibration);
         WeightStage weights = options.useGptq() ? new Gptq(gptq) : new Rtn();
         QuantizedModel q = weights.apply(fused.weights(), fused.hooks(), calibration, config, progress);
-        Map<String, Object> report = new LinkedHashMap<>(q.report());
-        report.put("method", name);
-        Map<String, Object> section = Steps.section();
-        section.put("options", options.toString());
-        section.put("learning_rates", java.util.Arrays.toString(options.learningRates(config)));
-        section.put("steps", learning.steps());
-        section.put("calibration_loss_before", Steps.round(learning.lossBefore()));
-        section.put("calibration_loss_after", Steps.round(learning.lossAfter()));
-        section.put("loss_first_epoch", Steps.round(learning.firstEpochLoss()));
-        section.put("loss_last_epoch", Steps.round(learning.lastEpochLoss()));
-        section.put("transforms", fused.steps());
-        if (!view.skipped().isEmpty()) section.put("skipped", view.skipped()); // transforms this architecture has no exact form for
-        section.put("online_at_run_time", fused.online().stream().map(x -> x.describe()).toList());
-        if (config.ggml() != null) // llama.cpp runs no online transform
-            section.put("online_left_out", List.of(OnlineRotation.downProj(fp.config()).describe()));
-        section.put("equivalence_before_quantization", equivalence);
-        report.put(name, section);
+        Learned learned = new Learned(options.toString(), java.util.Arrays.toString(options.learningRates(config)), learning.steps(),
+                Steps.round(learning.lossBefore()), Steps.round(learning.lossAfter()), Steps.round(learning.firstEpochLoss()), Steps.round(learning.lastEpochLoss()));
+        // view.skipped(): transforms this architecture has no exact form for; llama.cpp runs no online transform
+        Report report = q.report().withMethod(name).with(learned).with(new Report.Transformed(fused.steps(),
+                config.ggml() != null ? List.of(OnlineRotation.downProj(fp.config()).describe()) : List.of(), equivalence)).withSkipped(view.skipped());
         return q.withOnline(fused.online(), report);
     }
 }

@@ -9,6 +9,7 @@ import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.HeadRotation;
 import dev.stiefel.quant.transform.NormFold;
@@ -19,9 +20,7 @@ import dev.stiefel.quant.transform.Transform;
 import dev.stiefel.quant.transform.Transforms;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * QuaRot (Ashkboos et al., NeurIPS 2024): rotate the model so that no activation has outlier channels, then quantize
@@ -85,6 +84,11 @@ public record QuaRot(Options options, boolean useGptq) implements Method {
         return List.of(NormFold.all(), ResidualRotation.randomHadamard(c.dim(), o.seed()), HeadRotation.hadamard(c));
     }
 
+    /** The report's record of the random Hadamard's seed. */
+    public record Seeded(long seed) implements Report.Section {
+        @Override public String key() { return "quarot"; }
+    }
+
     /** What {@link #transforms} adds at run time and llama.cpp's grids leave out, one line each for the report. */
     private static List<String> onlineLeftOut(LlamaConfig c, Options o) {
         List<String> out = new ArrayList<>();
@@ -99,19 +103,12 @@ public record QuaRot(Options options, boolean useGptq) implements Method {
         GgmlSteps.refuseOnlineQk(name(), config);
         LlamaConfig c = fp.config();
         Transforms.Fused fused = Transforms.fuse(fp, onGrids ? foldedTransforms(c, options) : transforms(c, options, config.key() != null));
-        Map<String, Object> equivalence = Steps.equivalence(fp, fused, calibration);
+        Report.Equivalence equivalence = Steps.equivalence(fp, fused, calibration);
         WeightStage weights = useGptq ? new Gptq(options.gptq()) : new Rtn();
         QuantizedModel q = weights.apply(fused.weights(), fused.hooks(), calibration, config, progress);
-        Map<String, Object> report = new LinkedHashMap<>(q.report());
-        report.put("method", name());
-        Map<String, Object> quarot = Steps.section();
-        quarot.put("seed", options.seed());
-        quarot.put("transforms", fused.steps());
-        // the weights alone are not the model: these must run at inference (a checkpoint saved without them is wrong)
-        quarot.put("online_at_run_time", fused.online().stream().map(o -> o.describe()).toList());
-        if (onGrids) quarot.put("online_left_out", onlineLeftOut(c, options)); // llama.cpp runs no online transform
-        quarot.put("equivalence_before_quantization", equivalence);
-        report.put("quarot", quarot);
+        // the weights alone are not the model: fused.online() must run at inference (QuantizedModel.online)
+        Report report = q.report().withMethod(name()).with(new Seeded(options.seed()))
+                .with(new Report.Transformed(fused.steps(), onGrids ? onlineLeftOut(c, options) : List.of(), equivalence));
         return q.withOnline(fused.online(), report);
     }
 }

@@ -9,6 +9,7 @@ import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
 
@@ -33,17 +34,14 @@ public record Rtn() implements Method, WeightStage {
      * online Hadamards), and the activation/KV quantizers act after them.
      */
     public QuantizedModel apply(LlamaWeights fp, Hooks online, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
-        Map<String, Object> report = Steps.section();
-        report.put("method", name());
-        report.putAll(config.describe());
-        Map<String, Object> errors = Steps.section();
+        Map<String, Report.TensorError> errors = Steps.figures();
         WeightsBuilder b = new WeightsBuilder(fp);
         Steps.rtnLinears(b, config, progress, errors);
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = b.build();
         QuantHooks hooks = Steps.hooks(online, config, quantized, calibration);
-        if (calibration != null && !hooks.staticParams().isEmpty()) report.put("calibration", calibration.describe());
-        report.put("weight_relative_error", errors);
+        Report report = Report.of(name()).withWeightError(errors);
+        if (calibration != null && !hooks.staticParams().isEmpty()) report = report.withCalibration(calibration.describe());
         return new QuantizedModel(quantized, hooks, config, List.of(), report);
     }
 }

@@ -13,6 +13,7 @@ import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.QuantSpec.Granularity;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.calib.ActivationStats;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.ChannelScaling;
@@ -22,7 +23,6 @@ import dev.stiefel.quant.transform.Transforms;
 import dev.stiefel.tensor.linalg.DMatrix;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -73,17 +73,9 @@ public record SmoothQuant(Options options, WeightStage weights) implements Metho
         QuantConfig used = configFor(config, options.level());
         Smoothed smoothed = smooth(fp, calibration, options.alpha());
         QuantizedModel q = weights.apply(smoothed.fused().weights(), Hooks.NONE, calibration, used, progress);
-        Map<String, Object> report = new LinkedHashMap<>(q.report());
-        report.put("method", name());
-        report.putAll(used.describe());
-        Map<String, Object> sq = Steps.section();
-        sq.put("alpha", options.alpha());
-        sq.put("level", options.level().name());
-        sq.put("smoothed", "input_layernorm → q/k/v, post_attention_layernorm → gate/up");
-        sq.put("outlier_ratio", smoothed.outlierRatios());
-        sq.put("equivalence_before_quantization", Steps.equivalence(fp, smoothed.fused(), calibration));
-        report.put("smoothquant", sq);
-        report.put("calibration", calibration.describe());
+        Section sq = new Section(options.alpha(), options.level(), "input_layernorm → q/k/v, post_attention_layernorm → gate/up",
+                smoothed.outlierRatios(), Steps.equivalence(fp, smoothed.fused(), calibration));
+        Report report = q.report().withMethod(name()).withCalibration(calibration.describe()).with(sq);
         return q.withReport(report);
     }
 
@@ -91,14 +83,23 @@ public record SmoothQuant(Options options, WeightStage weights) implements Metho
      * The smoothed full-precision model and, per site and layer, the outlier ratio max_j m_j / mean_j m_j of the
      * channel maxima m_j before and after (m_j / s_j).
      */
-    public record Smoothed(Transforms.Fused fused, Map<String, Object> outlierRatios) {}
+    public record Smoothed(Transforms.Fused fused, Map<String, OutlierRatios> outlierRatios) {}
+
+    /** One site's outlier ratio per layer, before and after the migration. */
+    public record OutlierRatios(List<Double> before, List<Double> after) {}
+
+    /** What the report shows: α, the level, where it smoothed, the outlier ratios, and the smoothed model's distance from the original. */
+    public record Section(double alpha, Level level, String smoothed, Map<String, OutlierRatios> outlierRatio,
+                          Report.Equivalence equivalenceBeforeQuantization) implements Report.Section {
+        @Override public String key() { return "smoothquant"; }
+    }
 
     /** The migration alone (eq. 3–4), before any quantization: the maxima from one pass of {@code fp} over the data. */
     public static Smoothed smooth(LlamaWeights fp, CalibrationData calibration, double alpha) {
         ActivationStats stats = ActivationStats.collect(new LlamaModel(fp), calibration, java.util.Set.of(Input.ATTN_IN, Input.MLP_IN));
         DoubleWeights w = DoubleWeights.of(fp);
         int layers = fp.config().layers();
-        Map<String, Object> ratios = Steps.section();
+        Map<String, OutlierRatios> ratios = Steps.figures();
         List<ChannelScaling> scalings = new ArrayList<>();
         for (Input site : List.of(Input.ATTN_IN, Input.MLP_IN)) {
             double[][] s = new double[layers][];
@@ -112,10 +113,7 @@ public record SmoothQuant(Options options, WeightStage weights) implements Metho
                 after.add(Steps.round(ActivationStats.outlierRatio(moved)));
             }
             scalings.add(new ChannelScaling(site == Input.ATTN_IN ? Between.ATTN_IN : Between.MLP_IN, s));
-            Map<String, Object> r = new LinkedHashMap<>();
-            r.put("before", before);
-            r.put("after", after);
-            ratios.put(site.name().toLowerCase(java.util.Locale.ROOT), r);
+            ratios.put(site.name().toLowerCase(java.util.Locale.ROOT), new OutlierRatios(before, after));
         }
         return new Smoothed(Transforms.fuse(w, scalings), ratios);
     }

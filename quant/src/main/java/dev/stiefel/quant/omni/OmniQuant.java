@@ -19,6 +19,8 @@ import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
+import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.CalibrationData;
@@ -156,14 +158,6 @@ public final class OmniQuant implements Method {
         ActivationQuantizer query = s.quantizeQuery() ? ActivationQuantizer.of(config.key(), THROUGH_RANGE) : null;
         Hooks inference = query == null ? QuantHooks.of(config) : QuantHooks.of(config).then(new QueryQuantHooks(query));
 
-        Map<String, Object> report = Steps.section();
-        report.put("method", name);
-        report.putAll(config.describe());
-        if (query != null) report.put("q", config.key() + " (as OmniQuant's W4A4: Q after RoPE, with K's spec)");
-        report.put("omniquant", describe(s));
-        if (s.let() && fp.config().architecture().qkNorm()) report.put("skipped", Let.identity(fp.config()).skipped()); // Qwen3: no Q→K scales
-        report.put("calibration", calibration.describe());
-
         LlamaConfig c = fp.config();
         BlockDriver.Resume resume = options.workDir() == null ? null
                 : new BlockDriver.Resume(options.workDir(), name + "-" + config.shorthand().replace(" ", ""), fingerprint(fp, calibration, config, s));
@@ -187,23 +181,20 @@ public final class OmniQuant implements Method {
             }
             BlockHooks hooks = new BlockHooks(l, let, wq, act, query, key, value);
             return new BlockwiseCalibration.Block() {
-                @Override public Map<String, Object> train(BlockwiseCalibration.Trainer trainer) { return OmniQuant.this.train(hooks, trainer, s.epochs()); }
+                @Override public Report.BlockFigures train(BlockwiseCalibration.Trainer trainer) { return OmniQuant.this.train(hooks, trainer, s.epochs()); }
 
                 @Override public LlamaWeights.Layer fold() { return hooks.fold(w); }
             };
         }, online -> inference);
-        if (result.workDir() != null) {
-            report.put("work_dir", result.workDir().toString());
-            if (result.resumedAfter() > 0) report.put("resumed_after_blocks", result.resumedAfter());
-        }
-        report.put("blocks", result.blocks());
         List<LlamaWeights.Layer> done = result.layers();
 
         WeightsBuilder b = new WeightsBuilder(fp);
-        Map<String, Object> errors = Steps.section();
+        Map<String, Report.TensorError> errors = Steps.figures();
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = withLayers(b.build(), done);
-        if (!errors.isEmpty()) report.put("rtn_relative_error", errors);
+        Report report = Report.of(name).withCalibration(calibration.describe()).with(section(s, query != null ? config.key() : null))
+                .withBlocks(result.blocks(), result.resumed()).withWeightError(errors);
+        if (s.let() && fp.config().architecture().qkNorm()) report = report.withSkipped(Let.identity(fp.config()).skipped()); // Qwen3: no Q→K scales
         return new QuantizedModel(quantized, inference, config, List.of(), report);
     }
 
@@ -212,19 +203,16 @@ public final class OmniQuant implements Method {
      * of one sample each, LET's scales truncated away from 0 before every forward. Reports the block MSE over the whole
      * calibration set before and after, and each epoch's mean training loss.
      */
-    private Map<String, Object> train(BlockHooks hooks, BlockwiseCalibration.Trainer trainer, int epochs) {
+    private Report.BlockFigures train(BlockHooks hooks, BlockwiseCalibration.Trainer trainer, int epochs) {
         List<Var> lwcParams = hooks.lwcParameters(), letParams = hooks.letParameters();
         List<Optimizer> optimizers = new ArrayList<>();
         if (!lwcParams.isEmpty()) optimizers.add(Optimizer.adamW(lwcParams, LrSchedule.constant(options.lwcLr()), 0.9, 0.999, 1e-8, 0));
         if (!letParams.isEmpty()) optimizers.add(Optimizer.adamW(letParams, LrSchedule.constant(options.letLr()), 0.9, 0.999, 1e-8, 0));
         Runnable truncate = hooks.let() == null ? () -> {} : hooks.let()::truncate;
-        Map<String, Object> r = Steps.section();
-        r.put("mse_before", Steps.round(trainer.loss(hooks, truncate)));
+        double before = Steps.round(trainer.loss(hooks, truncate));
         List<Double> epochLoss = trainer.run(hooks, new BlockwiseCalibration.Loop(null, epochs, 1, optimizers, truncate, null,
                 "lower the learning rates (lwc " + options.lwcLr() + ", let " + options.letLr() + ")"));
-        r.put("mse_after", Steps.round(trainer.loss(hooks, truncate)));
-        r.put("epoch_loss", epochLoss);
-        return r;
+        return Report.BlockFigures.learned(before, epochLoss, Steps.round(trainer.loss(hooks, truncate)));
     }
 
     // ------------------------------------------------------------ helpers
@@ -232,21 +220,21 @@ public final class OmniQuant implements Method {
     /** {@code w} with its blocks replaced by {@code layers} (norms included, which WeightsBuilder keeps). */
     static LlamaWeights withLayers(LlamaWeights w, List<LlamaWeights.Layer> layers) { return BlockDriver.withLayers(w, layers); }
 
-    private Map<String, Object> describe(Settings s) {
-        Map<String, Object> m = Steps.section();
-        m.put("epochs", s.epochs());
-        m.put("lwc", s.lwc());
-        m.put("let", s.let());
-        m.put("lwc_lr", options.lwcLr());
-        m.put("let_lr", options.letLr());
-        m.put("alpha", options.alpha());
-        m.put("aug_loss", s.augLoss());
-        m.put("quantize_query", s.quantizeQuery());
-        m.put("let_shift", false);
-        m.put("lwc_init", "gamma = beta = " + Lwc.INIT + " (sigmoid " + Steps.round(1 / (1 + Math.exp(-Lwc.INIT))) + ")");
-        m.put("let_init", "SmoothQuant max|X|^alpha / max|W|^(1-alpha) for attn/mlp/out, 1 for qk");
-        m.put("optimizer", "AdamW betas (0.9, 0.999), eps 1e-8, weight decay 0, constant learning rates, batch size 1");
-        return m;
+    /**
+     * What the report shows of the settings: epochs, which of LWC and LET learned, their rates, LET's α, the augmented
+     * loss, whether Q is quantized and with which spec (null when not), and how the parameters start and learn.
+     */
+    public record Section(int epochs, boolean lwc, boolean let, double lwcLr, double letLr, double alpha, boolean augLoss,
+                          boolean quantizeQuery, String query, String lwcInit, String letInit, String optimizer) implements Report.Section {
+        @Override public String key() { return "omniquant"; }
+    }
+
+    private Section section(Settings s, QuantSpec query) {
+        return new Section(s.epochs(), s.lwc(), s.let(), options.lwcLr(), options.letLr(), options.alpha(), s.augLoss(),
+                query != null, query == null ? null : query + " (as OmniQuant's W4A4: Q after RoPE, with K's spec)",
+                "gamma = beta = " + Lwc.INIT + " (sigmoid " + Steps.round(1 / (1 + Math.exp(-Lwc.INIT))) + ")",
+                "SmoothQuant max|X|^alpha / max|W|^(1-alpha) for attn/mlp/out, 1 for qk; no shift (let_shift off)",
+                "AdamW betas (0.9, 0.999), eps 1e-8, weight decay 0, constant learning rates, batch size 1");
     }
 
     /** What the result depends on: model (config and a checksum of every weight), data (every token), config, options. */

@@ -14,7 +14,6 @@ import dev.stiefel.tensor.Tensor;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Function;
 
 /**
@@ -71,7 +70,7 @@ public final class BlockDriver {
      * A block's outcome: its weights as the next blocks and the result use them (null: unchanged, for a step that
      * writes its weights elsewhere), the parts of it that run online, and what the report shows for it (may be null).
      */
-    public record Done(LlamaWeights.Layer layer, List<Online> online, Map<String, Object> report) {
+    public record Done(LlamaWeights.Layer layer, List<Online> online, Report.BlockFigures report) {
         public Done {
             online = List.copyOf(online);
         }
@@ -87,7 +86,10 @@ public final class BlockDriver {
      * The processed blocks: every layer's weights, the online parts in layer order, the per-block reports, and the work
      * directory's path and resume point when there was one.
      */
-    public record Result(List<LlamaWeights.Layer> layers, List<Online> online, Map<String, Object> blocks, Path workDir, int resumedAfter) {}
+    public record Result(List<LlamaWeights.Layer> layers, List<Online> online, List<Report.BlockFigures> blocks, Path workDir, int resumedAfter) {
+        /** Where the run kept its work and after how many blocks it resumed, for the report; null without a work directory. */
+        public Report.Resumed resumed() { return workDir == null ? null : new Report.Resumed(workDir.toString(), resumedAfter); }
+    }
 
     private final String name;
     private final Inputs inputs;
@@ -126,8 +128,8 @@ public final class BlockDriver {
         WorkDir wd = resume == null ? null : WorkDir.open(resume.root(), resume.label(), resume.fingerprint());
         int start = wd == null ? 0 : wd.finished();
         for (int l = 0; l < start; l++) done.set(l, wd.loadBlock(l));
-        Map<String, Object> blocks = Steps.section();
-        if (wd != null) blocks.putAll(wd.blockReports());
+        List<Report.BlockFigures> blocks = new ArrayList<>();
+        if (wd != null) blocks.addAll(wd.blockFigures());
 
         Activations fpIn = null, qIn = null;
         if (start == 0) {
@@ -157,9 +159,9 @@ public final class BlockDriver {
             // the processed block on the quantized inputs: the next block's quantized inputs
             Activations qOut = last || !quantized ? null
                     : runBlock(new LlamaModel(withLayers(fp, done), inference.apply(online)), l, qIn, writer(wd, "quant", l + 1, qIn));
-            Map<String, Object> blockReport = d.report() == null ? Steps.section() : d.report();
-            blockReport.put("seconds", Steps.round((System.nanoTime() - t0) * 1e-9));
-            blocks.put("model.layers." + l, blockReport);
+            double seconds = Steps.round((System.nanoTime() - t0) * 1e-9);
+            Report.BlockFigures blockReport = d.report() == null ? Report.BlockFigures.timed(seconds) : d.report().withSeconds(seconds);
+            blocks.add(blockReport);
             if (wd != null) {
                 wd.commit(l, layer, blockReport);
                 for (Activations a : new Activations[]{fpIn, qIn, aug}) discard(wd, a);

@@ -18,7 +18,6 @@ import dev.stiefel.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Function;
 import java.util.function.IntConsumer;
 import java.util.function.UnaryOperator;
@@ -36,7 +35,7 @@ public final class BlockwiseCalibration {
     /** One block's learnable state as a recipe built it. */
     public interface Block {
         /** Learns the parameters with the trainer's loop; returns what the report shows for the block. */
-        Map<String, Object> train(Trainer trainer);
+        Report.BlockFigures train(Trainer trainer);
 
         /** The block's weights with the learned state folded in (plain tensors). */
         LlamaWeights.Layer fold();
@@ -96,7 +95,7 @@ public final class BlockwiseCalibration {
     public BlockDriver.Result run(LlamaWeights fp, CalibrationData calibration, Recipe recipe, Function<List<Online>, Hooks> inference) {
         return driver.run(fp, calibration, b -> {
             Block block = recipe.prepare(b.layer(), b.maxima());
-            Map<String, Object> report = block.train(new Trainer(fp, b.layer(), b.inputs(), b.targets(), b.augmented()));
+            Report.BlockFigures report = block.train(new Trainer(fp, b.layer(), b.inputs(), b.targets(), b.augmented()));
             return new BlockDriver.Done(block.fold(), block.online(), report);
         }, inference);
     }

@@ -20,7 +20,7 @@ import java.util.Map;
 public final class GgmlSteps {
     private GgmlSteps() {}
 
-    public static void rtnLinears(WeightsBuilder b, GgmlTarget target, Map<String, Object> errors) {
+    public static void rtnLinears(WeightsBuilder b, GgmlTarget target, Map<String, Report.TensorError> errors) {
         int layers = b.base().config().layers();
         for (int l = 0; l < layers; l++)
             for (Linear which : Linears.BLOCK) {
@@ -34,7 +34,7 @@ public final class GgmlSteps {
     }
 
     /** The embedding and the head, always (llama-quantize quantizes both); a tied pair stays one tensor, with the head's type. */
-    public static void embeddingAndHead(WeightsBuilder b, GgmlTarget target, Map<String, Object> errors) {
+    public static void embeddingAndHead(WeightsBuilder b, GgmlTarget target, Map<String, Report.TensorError> errors) {
         LlamaWeights base = b.base();
         boolean tied = base.output() == base.embedding();
         Tensor e = base.embedding();
@@ -65,9 +65,8 @@ public final class GgmlSteps {
     }
 
     /** A report entry: the relative error, and the type (with the fallback's reason) where it is not the default. */
-    public static Object entry(Tensor w, Tensor wq, FileType.Choice choice) {
+    public static Report.TensorError entry(Tensor w, Tensor wq, FileType.Choice choice) {
         double err = Steps.round(Steps.relativeError(w, wq));
-        if (choice.isFallback()) return choice.type() + " (fallback: " + choice.fallback() + "), error " + err;
-        return choice.type() == GgmlType.F32 ? err : choice.type() + ", error " + err;
+        return new Report.TensorError(err, choice.type() == GgmlType.F32 ? null : choice.type().toString(), choice.fallback());
     }
 }

@@ -6,10 +6,7 @@ import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.transform.Online;
 
-import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * What a method produces, the one description the evaluation, the writers and the reports read:
@@ -21,17 +18,16 @@ import java.util.Map;
  *   <li>{@code online}: the transforms the forward pass must still apply at run time, each at its site (QuaRot's and
  *       OSTQuant's online Hadamards, FlatQuant's Kronecker products). Empty when the weights alone are the model;</li>
  *   <li>{@code hooks}: the forward pass's hooks that apply {@code online} and quantize activations and the KV cache;</li>
- *   <li>{@code report}: every setting and per-layer figure that produced it, in insertion order so a JSON report reads
- *       top to bottom. It is for people: no code decides anything from it.</li>
+ *   <li>{@code report}: how it was made ({@link Report}: the method, its settings and figures, typed). It is for
+ *       people: no code decides anything from it.</li>
  * </ul>
  * The weights may share tensors (norms, an unquantized embedding) with the full-precision weights they came from,
  * so those must stay open while this model is used.
  */
-public record QuantizedModel(LlamaWeights weights, Hooks hooks, QuantConfig config, List<Online> online, Map<String, Object> report) {
+public record QuantizedModel(LlamaWeights weights, Hooks hooks, QuantConfig config, List<Online> online, Report report) {
 
     public QuantizedModel {
         online = List.copyOf(online);
-        report = Collections.unmodifiableMap(new LinkedHashMap<>(report));
     }
 
     /** The model to evaluate or generate with. */
@@ -41,10 +37,10 @@ public record QuantizedModel(LlamaWeights weights, Hooks hooks, QuantConfig conf
     public boolean foldedIntoWeights() { return online.isEmpty(); }
 
     /** The same model with its online transforms named and a method's report in place of the inner step's. */
-    public QuantizedModel withOnline(List<Online> transforms, Map<String, Object> newReport) {
+    public QuantizedModel withOnline(List<Online> transforms, Report newReport) {
         return new QuantizedModel(weights, hooks, config, transforms, newReport);
     }
 
     /** The same model with another report (a recipe wrapping an inner step's result). */
-    public QuantizedModel withReport(Map<String, Object> newReport) { return new QuantizedModel(weights, hooks, config, online, newReport); }
+    public QuantizedModel withReport(Report newReport) { return new QuantizedModel(weights, hooks, config, online, newReport); }
 }

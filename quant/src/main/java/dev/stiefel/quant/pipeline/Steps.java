@@ -101,7 +101,7 @@ public final class Steps {
      * Round-to-nearest of every block linear in {@code b} with the config's weight spec (one progress step per layer);
      * the relative error of each goes into {@code errors} under its module name.
      */
-    public static void rtnLinears(WeightsBuilder b, QuantConfig config, ProgressFactory progress, Map<String, Object> errors) {
+    public static void rtnLinears(WeightsBuilder b, QuantConfig config, ProgressFactory progress, Map<String, Report.TensorError> errors) {
         if (config.weight() == null) return;
         if (config.ggml() != null) {
             GgmlSteps.rtnLinears(b, config.ggml(), errors);
@@ -116,7 +116,7 @@ public final class Steps {
                     Tensor w = b.get(l, which);
                     float[] v = w.toFloatArray();
                     QuantParams params = q.fit(v, w.size(0), w.size(1), name + ".weight");
-                    errors.put(name, round(relativeError(v, params)));
+                    errors.put(name, Report.TensorError.of(round(relativeError(v, params))));
                     b.set(l, which, packedOrF32(v, w.size(0), w.size(1), params, config.weight()));
                 }
                 p.step(1);
@@ -128,7 +128,7 @@ public final class Steps {
      * The embedding table and the output head, by round-to-nearest with the weight spec, when the config asks
      * (the papers keep both in full precision). A tied pair quantized on both sides stays one tensor.
      */
-    public static void embeddingAndHead(WeightsBuilder b, QuantConfig config, Map<String, Object> errors) {
+    public static void embeddingAndHead(WeightsBuilder b, QuantConfig config, Map<String, Report.TensorError> errors) {
         if (config.weight() == null || !(config.quantizeEmbedding() || config.quantizeHead())) return;
         if (config.ggml() != null) {
             GgmlSteps.embeddingAndHead(b, config.ggml(), errors);
@@ -141,12 +141,12 @@ public final class Steps {
         if (config.quantizeEmbedding()) {
             emb = rtn(base.embedding(), q, "model.embed_tokens.weight");
             b.embedding(emb);
-            errors.put("model.embed_tokens", round(relativeError(base.embedding(), emb)));
+            errors.put("model.embed_tokens", Report.TensorError.of(round(relativeError(base.embedding(), emb))));
         }
         if (config.quantizeHead()) {
             Tensor head = tied && emb != null ? emb : rtn(base.output(), q, "lm_head.weight");
             b.head(head);
-            errors.put("lm_head", round(relativeError(base.output(), head)));
+            errors.put("lm_head", Report.TensorError.of(round(relativeError(base.output(), head))));
         }
     }
 
@@ -170,7 +170,7 @@ public final class Steps {
      * first calibration sample, or on 32 seeded random tokens without calibration data. Exactness is tested in f64 by
      * the transform tests; this figure is the f32 round-off a run actually got.
      */
-    public static Map<String, Object> equivalence(LlamaWeights fp, Transforms.Fused fused, CalibrationData calibration) {
+    public static Report.Equivalence equivalence(LlamaWeights fp, Transforms.Fused fused, CalibrationData calibration) {
         Tensor ids;
         if (calibration != null) ids = calibration.ids(0);
         else {
@@ -180,11 +180,7 @@ public final class Steps {
             ids = Tensor.ofInts(t, 1, t.length);
         }
         Transforms.Difference d = Transforms.compare(new LlamaModel(fp), fused.model(), List.of(ids));
-        Map<String, Object> m = section();
-        m.put("max_abs_logit_diff", round(d.maxAbs()));
-        m.put("relative", round(d.relative()));
-        m.put("tokens", ids.size(1));
-        return m;
+        return new Report.Equivalence(round(d.maxAbs()), round(d.relative()), ids.size(1));
     }
 
     /** A report figure to 6 significant digits (reports stay readable; the figures are not bit-exact anyway). */
@@ -192,6 +188,6 @@ public final class Steps {
         return Double.isFinite(v) && v != 0 ? Double.parseDouble(String.format(Locale.ROOT, "%.6g", v)) : v;
     }
 
-    /** A fresh ordered map for a report section. */
-    public static Map<String, Object> section() { return new LinkedHashMap<>(); }
+    /** A fresh ordered map for a report's per-tensor figures (model order). */
+    public static <V> Map<String, V> figures() { return new LinkedHashMap<>(); }
 }

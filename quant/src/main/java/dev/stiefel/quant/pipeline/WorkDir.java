@@ -1,5 +1,9 @@
 package dev.stiefel.quant.pipeline;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.io.SafetensorsFile;
 import dev.stiefel.llama.io.SafetensorsWriter;
@@ -9,6 +13,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +36,11 @@ final class WorkDir {
 
     private final RunDirectory run;
     private int finished;
-    private Map<String, Object> blocks = new LinkedHashMap<>();
+    /** The block figures as state.json keeps them: snake_case fields under each block's module name. */
+    private static final ObjectMapper FIGURES = new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .setSerializationInclusion(JsonInclude.Include.NON_NULL).configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+    private final List<Report.BlockFigures> blocks = new ArrayList<>();
 
     private WorkDir(RunDirectory run) { this.run = run; }
 
@@ -42,7 +51,8 @@ final class WorkDir {
         Map<String, Object> s = w.run.readJson(STATE);
         if (s != null) {
             w.finished = ((Number) s.get("finished_blocks")).intValue();
-            w.blocks = (Map<String, Object>) s.getOrDefault("blocks", new LinkedHashMap<>());
+            for (Object b : ((Map<String, Object>) s.getOrDefault("blocks", Map.of())).values())
+                w.blocks.add(FIGURES.convertValue(b, Report.BlockFigures.class));
         }
         return w;
     }
@@ -52,8 +62,8 @@ final class WorkDir {
     /** Blocks finished and saved. */
     int finished() { return finished; }
 
-    /** The reports of the finished blocks, by module name. */
-    Map<String, Object> blockReports() { return blocks; }
+    /** The figures of the finished blocks, in layer order. */
+    List<Report.BlockFigures> blockFigures() { return blocks; }
 
     /** The activation cache file of a kind ("fp", "quant", "aug") entering or belonging to block {@code l}. */
     Path activations(String kind, int l) { return run.file(kind + "-" + l + ".act"); }
@@ -74,17 +84,19 @@ final class WorkDir {
     void delete(Path p) { run.delete(p); }
 
     /** Writes block l's folded weights, then records it as finished (with its report) in state.json. */
-    void commit(int l, LlamaWeights.Layer layer, Map<String, Object> report) {
+    void commit(int l, LlamaWeights.Layer layer, Report.BlockFigures figures) {
         Tensor[] t = {layer.attnNorm(), layer.wq(), layer.wk(), layer.wv(), layer.wo(), layer.ffnNorm(), layer.wGate(), layer.wUp(), layer.wDown(),
                 layer.bq(), layer.bk(), layer.bv(), layer.qNorm(), layer.kNorm()};
         SafetensorsWriter w = new SafetensorsWriter().metadata("block", String.valueOf(l));
         for (int i = 0; i < t.length; i++) if (t[i] != null) w.add(TENSORS.get(i), t[i].contiguous(), dev.stiefel.tensor.DType.F32);
         run.writeTensors("block-" + l + ".safetensors", w);
-        blocks.put("model.layers." + l, report);
+        blocks.add(figures);
         finished = l + 1;
+        Map<String, Object> byName = new LinkedHashMap<>();
+        for (int i = 0; i < blocks.size(); i++) byName.put("model.layers." + i, FIGURES.convertValue(blocks.get(i), Map.class));
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("finished_blocks", finished);
-        s.put("blocks", blocks);
+        s.put("blocks", byName);
         run.writeJson(STATE, s);
     }
 

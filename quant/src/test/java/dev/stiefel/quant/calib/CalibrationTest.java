@@ -52,7 +52,7 @@ class CalibrationTest {
         for (int i = 0; i < 20; i++) differs |= a.samples().get(i)[0] != c.samples().get(i)[0];
         assertThat(differs).isTrue();
         assertThat(a.ids(3).shape()).containsExactly(1, 37);
-        assertThat(a.describe()).containsEntry("nsamples", 20).containsEntry("seqlen", 37).containsEntry("seed", 42L);
+        assertThat(a.describe()).isEqualTo(new CalibrationData.Description(a.source(), 20, 37, 42L));
         assertThat(a.first(5).size()).isEqualTo(5);
         // the whole stream is one window when they are equally long
         assertThat(CalibrationData.sample(positions(10), 3, 10, 1, "s").samples()).allSatisfy(s -> assertThat(s).isEqualTo(positions(10)));

@@ -103,7 +103,7 @@ class GptqExportTest {
                     float[] a = Linears.weight(back, l, which).toFloatArray(), e = Linears.weight(expected, l, which).toFloatArray();
                     for (int i = 0; i < a.length; i++) { max = Math.max(max, Math.abs(a[i] - e[i])); scale = Math.max(scale, Math.abs(e[i])); }
                 }
-            assertThat(max).as(q.report().get("method").toString()).isEqualTo(r.maxWeightChange()).isLessThanOrEqualTo(scale * 0x1p-11);
+            assertThat(max).as(q.report().method()).isEqualTo(r.maxWeightChange()).isLessThanOrEqualTo(scale * 0x1p-11);
             return max;
         }
     }

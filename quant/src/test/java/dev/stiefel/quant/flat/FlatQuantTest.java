@@ -10,6 +10,7 @@ import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.RandomCalibration;
 import dev.stiefel.quant.adaptive.TransformKind;
 import dev.stiefel.quant.calib.CalibrationData;
@@ -37,8 +38,9 @@ class FlatQuantTest {
         return LogitError.relative(new LlamaModel(fp), q.model(), RandomModels.sequences(new Random(99), 3, 32, vocab));
     }
 
-    @SuppressWarnings("unchecked")
-    private static Map<String, Map<String, Object>> blocks(QuantizedModel q) { return (Map<String, Map<String, Object>>) q.report().get("blocks"); }
+    private static List<Report.BlockFigures> blocks(QuantizedModel q) { return q.report().blocks(); }
+
+    private static List<String> plan(QuantizedModel q) { return q.report().section(FlatQuant.Section.class).plan(); }
 
     private static FlatQuant.Options quick(int epochs) { return FlatQuant.Options.defaults().withEpochs(epochs).withBatch(1); }
 
@@ -51,18 +53,20 @@ class FlatQuantTest {
         LlamaWeights fp = outlierModel(3);
         QuantConfig cfg = QuantConfig.parse("W4A4KV4");
         QuantizedModel q = FlatQuant.flatquant(quick(8)).apply(fp, calibration(16, 32, 53, 5), cfg, ProgressFactory.SILENT);
-        for (Map<String, Object> b : blocks(q).values()) {
-            assertThat(((Number) b.get("mse_after")).doubleValue()).as("%s", b).isLessThan(0.9 * ((Number) b.get("mse_before")).doubleValue());
-            assertThat(b.get("kind")).isEqualTo("affine");
-            assertThat((List<?>) b.get("epoch_loss")).hasSize(8);
+        assertThat(blocks(q)).hasSize(2);
+        for (Report.BlockFigures b : blocks(q)) {
+            assertThat(b.mseAfter()).as("%s", b).isLessThan(0.9 * b.mseBefore());
+            assertThat(b.kind()).isEqualTo("affine");
+            assertThat(b.epochLoss()).hasSize(8);
+            assertThat(b.search()).isNull();
         }
         double rtn = logitError(fp, new Rtn().apply(fp, null, cfg, ProgressFactory.SILENT), 53), flat = logitError(fp, q, 53);
         assertThat(flat).as("flatquant %s vs rtn %s", flat, rtn).isLessThan(0.7 * rtn);
-        assertThat(q.report().get("plan")).isEqualTo(List.of("affine", "affine"));
+        assertThat(plan(q)).isEqualTo(List.of("affine", "affine"));
         // FlatQuant's online transforms (its Fig. 2): a Kronecker pair before q/k/v, o_proj, gate/up and down_proj, and
         // one per head on Q and K, in every block
         List<String> sites = new java.util.ArrayList<>();
-        for (Object o : (List<?>) q.report().get("online_at_run_time")) sites.add(((String) o).substring(0, ((String) o).indexOf(':')));
+        for (var o : q.online()) sites.add(o.describe().substring(0, o.describe().indexOf(':')));
         List<String> expected = new java.util.ArrayList<>();
         for (int l = 0; l < 2; l++)
             for (String site : List.of("ATTN_IN", "ATTN_OUT", "MLP_IN", "MLP_OUT", "QUERY", "KEY")) expected.add("layer " + l + " " + site);
@@ -74,39 +78,39 @@ class FlatQuantTest {
         CalibrationData cal = calibration(4, 24, 53, 7);
         QuantConfig cfg = QuantConfig.parse("W3A3K2V2");
         QuantizedModel rot = FlatQuant.rotation(quick(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
-        assertThat(rot.report().get("plan")).isEqualTo(List.of("rotation", "rotation"));
+        assertThat(plan(rot)).isEqualTo(List.of("rotation", "rotation"));
         QuantizedModel mixed = FlatQuant.withPlan("mixed", List.of(TransformKind.NONE, TransformKind.AFFINE), quick(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
-        assertThat(mixed.report().get("plan")).isEqualTo(List.of("none", "affine"));
+        assertThat(plan(mixed)).isEqualTo(List.of("none", "affine"));
         QuantizedModel ruled = FlatQuant.withRule("ruled", w -> java.util.Collections.nCopies(w.config().layers(), TransformKind.ROTATION), quick(1))
                 .apply(fp, cal, cfg, ProgressFactory.SILENT);
-        assertThat(ruled.report().get("plan")).isEqualTo(List.of("rotation", "rotation"));
+        assertThat(plan(ruled)).isEqualTo(List.of("rotation", "rotation"));
         QuantizedModel s = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
         // with the whole search as warm-up the logits never move: every block keeps the first candidate (affine)
         QuantizedModel frozen = FlatQuant.search(quick(1).withSearch(2, 1.0, 0.2, true, 5e-2).withSearchWarmup(2)).apply(fp, cal, cfg, ProgressFactory.SILENT);
-        assertThat(frozen.report().get("plan")).isEqualTo(List.of("affine", "affine"));
+        assertThat(plan(frozen)).isEqualTo(List.of("affine", "affine"));
         // the plan is what each block's search chose, in block order; the search's time is the blocks' total
-        List<Object> chosen = new java.util.ArrayList<>();
+        List<String> chosen = new java.util.ArrayList<>();
         double seconds = 0;
-        for (Map<String, Object> b : blocks(s).values()) {
-            chosen.add(b.get("kind"));
-            seconds += ((Number) b.get("search_seconds")).doubleValue();
+        for (Report.BlockFigures b : blocks(s)) {
+            chosen.add(b.kind());
+            seconds += b.search().seconds();
         }
-        assertThat(s.report().get("plan")).isEqualTo(chosen);
-        assertThat(((Number) s.report().get("search_seconds")).doubleValue()).isCloseTo(seconds, org.assertj.core.data.Percentage.withPercentage(1e-3));
-        for (Map<String, Object> b : blocks(s).values()) {
-            Map<?, ?> logits = (Map<?, ?>) b.get("search_logits");
+        assertThat(plan(s)).isEqualTo(chosen);
+        assertThat(s.report().section(FlatQuant.Section.class).searchSeconds()).isCloseTo(seconds, org.assertj.core.data.Percentage.withPercentage(1e-3));
+        assertThat(rot.report().section(FlatQuant.Section.class).searchSeconds()).isNull();
+        for (Report.BlockFigures b : blocks(s)) {
+            Map<String, Double> logits = b.search().logits();
             assertThat(List.copyOf(logits.keySet())).isEqualTo(List.of("affine", "rotation", "none"));
-            String best = logits.entrySet().stream().max((x, y) -> Double.compare(((Number) x.getValue()).doubleValue(), ((Number) y.getValue()).doubleValue()))
-                    .map(x -> (String) x.getKey()).orElseThrow();
-            assertThat(b.get("kind")).isEqualTo(best);
-            assertThat((List<?>) b.get("search_epoch_loss")).hasSize(2);
-            assertThat(List.copyOf(((Map<?, ?>) b.get("search_candidate_mse")).keySet())).isEqualTo(List.of("affine", "rotation", "none"));
+            String best = logits.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElseThrow();
+            assertThat(b.kind()).isEqualTo(best);
+            assertThat(b.search().epochLoss()).hasSize(2);
+            assertThat(List.copyOf(b.search().candidateMse().keySet())).isEqualTo(List.of("affine", "rotation", "none"));
         }
         // every variant learns what RTN cannot: measured 0.52-0.55 of RTN's logit error (RTN 0.93 at W3A3K2V2)
         double rtn = logitError(fp, new Rtn().apply(fp, null, cfg, ProgressFactory.SILENT), 53);
         for (QuantizedModel q : List.of(rot, mixed, s)) {
             double e = logitError(fp, q, 53);
-            assertThat(e).as("%s %s vs rtn %s", q.report().get("method"), e, rtn).isLessThan(0.7 * rtn);
+            assertThat(e).as("%s %s vs rtn %s", q.report().method(), e, rtn).isLessThan(0.7 * rtn);
         }
     }
 
@@ -163,8 +167,7 @@ class FlatQuantTest {
         LlamaWeights fp = RandomModels.withOutliers(RandomModels.random(dev.stiefel.quant.transform.EquivalenceCheck.ODD, 1), 20f, 3, 2);
         QuantConfig cfg = QuantConfig.parse("W4A4KV4").withKvGroup(10);
         QuantizedModel q = FlatQuant.flatquant(quick(3)).apply(fp, calibration(4, 16, 29, 2), cfg, ProgressFactory.SILENT);
-        for (Map<String, Object> b : blocks(q).values())
-            assertThat(((Number) b.get("mse_after")).doubleValue()).as("%s", b).isLessThan(((Number) b.get("mse_before")).doubleValue());
+        for (Report.BlockFigures b : blocks(q)) assertThat(b.mseAfter()).as("%s", b).isLessThan(b.mseBefore());
         double rtn = logitError(fp, new Rtn().apply(fp, null, cfg, ProgressFactory.SILENT), 29), flat = logitError(fp, q, 29);
         assertThat(flat).as("flatquant %s vs rtn %s", flat, rtn).isLessThan(0.5 * rtn);
     }

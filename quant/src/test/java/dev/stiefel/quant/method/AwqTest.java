@@ -132,12 +132,16 @@ class AwqTest {
         assertThat(awq).as("AWQ %s vs RTN %s", awq, rtn).isLessThan(0.8 * rtn);
         QuantizedModel noClip = new Awq(Awq.Options.defaults().withClip(false)).apply(fp, calib, c, ProgressFactory.SILENT);
         assertThat(LogitError.relative(ref, noClip.model(), heldOut)).isLessThan(rtn);
-        @SuppressWarnings("unchecked") Map<String, Object> a = (Map<String, Object>) q.report().get("awq");
-        assertThat((String) a.get("scaled")).contains("v → o skipped: GQA");
-        @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) a.get("equivalence_after_scaling");
-        assertThat((Double) eq.get("relative")).isLessThan(1e-5);
-        assertThat(((Map<?, ?>) a.get("scales")).containsKey("model.layers.1")).isTrue();
-        assertThat(q.report()).containsEntry("method", "awq").containsEntry("weights", "int3 asym g16 static per-channel");
+        Awq.Section a = q.report().section(Awq.Section.class);
+        assertThat(a.scaled()).contains("v → o skipped: GQA");
+        assertThat(a.equivalenceAfterScaling().relative()).isLessThan(1e-5);
+        assertThat(a.scales()).containsKey("model.layers.1");
+        assertThat(a.clip()).isNotNull();
+        assertThat(noClip.report().section(Awq.Section.class).clip()).isNull();
+        assertThat(q.report().method()).isEqualTo("awq");
+        assertThat(q.report().calibration()).isEqualTo(calib.describe());
+        assertThat(q.config().weight()).hasToString("int3 asym g16 static per-channel");
+        assertThat(q.report().weightError()).containsKey("model.layers.1.mlp.down_proj");
         assertThatThrownBy(() -> new Awq().apply(fp, calib, QuantConfig.parse("W16A8"), ProgressFactory.SILENT)).hasMessageContaining("weight-only");
         assertThatThrownBy(() -> new Awq().apply(fp, null, c, ProgressFactory.SILENT)).hasMessageContaining("calibration");
     }
@@ -147,11 +151,9 @@ class AwqTest {
         LlamaWeights w = RandomModels.withOutliers(RandomModels.random(mha, 8), 10, 1, 2);
         QuantizedModel q = new Awq().apply(w, new CalibrationData(List.of(RandomModels.tokens(rnd, 30, 29), RandomModels.tokens(rnd, 30, 29)), "r", 1),
                 QuantConfig.parse("W4A16 g16"), ProgressFactory.SILENT);
-        @SuppressWarnings("unchecked") Map<String, Object> a = (Map<String, Object>) q.report().get("awq");
-        @SuppressWarnings("unchecked") Map<String, Object> layer = (Map<String, Object>) ((Map<String, Object>) a.get("scales")).get("model.layers.0");
-        assertThat(layer).containsKeys("attn_in", "v_o", "mlp_in", "up_down");
-        @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) a.get("equivalence_after_scaling");
-        assertThat((Double) eq.get("relative")).isLessThan(1e-5);
+        Awq.Section a = q.report().section(Awq.Section.class);
+        assertThat(a.scales().get("model.layers.0")).containsOnlyKeys("attn_in", "v_o", "mlp_in", "up_down");
+        assertThat(a.equivalenceAfterScaling().relative()).isLessThan(1e-5);
     }
 
     /**
@@ -189,8 +191,7 @@ class AwqTest {
         assertThat(block).isEqualTo(java.util.Arrays.copyOf(wq, 256));
         assertThat(Awq.Rounding.of(QuantConfig.parse("Q4_0").ggml(), 2).groups(0, Linear.DOWN, 172)).as("F16 fallback").isNull();
         QuantizedModel q = new Awq().apply(m, calib, c, ProgressFactory.SILENT);
-        @SuppressWarnings("unchecked") Map<String, Object> a = (Map<String, Object>) q.report().get("awq");
-        assertThat((String) a.get("searched_on")).contains("Q4_K_M");
+        assertThat(q.report().section(Awq.Section.class).searchedOn()).contains("Q4_K_M");
     }
 
     /** mean over tokens and rows of (x·w_r − x·ŵ_r)², w and ŵ [rows, cols], in f64 loops. */

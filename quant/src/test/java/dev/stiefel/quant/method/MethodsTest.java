@@ -12,6 +12,7 @@ import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.tensor.Rope;
@@ -88,12 +89,16 @@ class MethodsTest {
                         assertThat(levels.size()).isLessThanOrEqualTo(8);
                     }
             }
-        Map<String, Object> report = q.report();
-        assertThat(report).containsEntry("method", "rtn").containsEntry("shorthand", "W3A16 g16")
+        Report report = q.report();
+        assertThat(report.method()).isEqualTo("rtn");
+        assertThat(report.calibration()).as("RTN without static ranges uses no data").isNull();
+        assertThat(report.sections()).isEmpty();
+        assertThat(q.config().describe()).containsEntry("shorthand", "W3A16 g16")
                 .containsEntry("weights", "int3 asym g16 static per-channel").containsEntry("activations", "fp").containsEntry("head", "fp");
-        @SuppressWarnings("unchecked") Map<String, Object> errors = (Map<String, Object>) report.get("weight_relative_error");
+        Map<String, Report.TensorError> errors = report.weightError();
         assertThat(errors).hasSize(config.layers() * 7).containsKey("model.layers.1.mlp.down_proj");
-        assertThat((Double) errors.get("model.layers.0.self_attn.q_proj")).isBetween(0.01, 0.5);
+        assertThat(errors.get("model.layers.0.self_attn.q_proj").relative()).isBetween(0.01, 0.5);
+        assertThat(errors.get("model.layers.0.self_attn.q_proj").type()).isNull();
     }
 
     @Test void theEmbeddingAndHeadAreQuantizedOnRequestAndATiedPairIsUntiedWhenOnlyOneIs() {
@@ -117,7 +122,7 @@ class MethodsTest {
         QuantConfig c = QuantConfig.parse("W3A16");
         QuantizedModel plain = new Rtn().apply(fp, null, c, ProgressFactory.SILENT);
         QuantizedModel searched = new Rtn().apply(fp, null, c.withWeightClipping(QuantSpec.Clipping.search()), ProgressFactory.SILENT);
-        assertThat(searched.report().get("weights")).isEqualTo("int3 asym clip-search(p=2.4) static per-channel");
+        assertThat(searched.config().weight()).hasToString("int3 asym clip-search(p=2.4) static per-channel");
         for (Linear which : Linears.BLOCK) {
             float[] w = Linears.weight(fp, 0, which).toFloatArray();
             float[] a = Linears.weight(plain.weights(), 0, which).toFloatArray(), b = Linears.weight(searched.weights(), 0, which).toFloatArray();
@@ -136,10 +141,11 @@ class MethodsTest {
             assertThat(gptq).as("%s: GPTQ %s vs RTN %s", shorthand, gptq, rtn).isLessThan(rtn);
             QuantizedModel ordered = new Gptq(Gptq.Options.defaults().withActOrder(true)).apply(fp, calib, c, ProgressFactory.SILENT);
             assertThat(relativeLogitError(ordered)).as("%s act-order", shorthand).isLessThan(rtn);
-            assertThat(g.report()).containsEntry("method", "gptq").containsEntry("shorthand", shorthand).containsKey("gptq_loss");
-            assertThat(g.report().get("gptq")).isEqualTo(Map.of("block_size", 128, "damp_ratio", 0.01, "act_order", false,
-                    "static_groups", false, "true_sequential", true));
-            assertThat(g.report().get("calibration")).isEqualTo(calib.describe());
+            assertThat(g.report().method()).isEqualTo("gptq");
+            assertThat(g.config().shorthand()).isEqualTo(shorthand);
+            assertThat(g.report().gptqLoss()).hasSize(config.layers() * 7).allSatisfy((name, loss) -> assertThat(loss).as(name).isPositive());
+            assertThat(g.report().section(Gptq.Options.class)).isEqualTo(Gptq.Options.defaults());
+            assertThat(g.report().calibration()).isEqualTo(calib.describe());
         }
     }
 
@@ -194,8 +200,9 @@ class MethodsTest {
             for (boolean[] flags : new boolean[][]{{true, false}, {false, true}}) {
                 Methods.Options o = new Methods.Options(flags[0], flags[1]).withOstquant(fewSteps);
                 QuantizedModel q = Methods.byName(name, o).apply(fp, calib, c, ProgressFactory.SILENT);
-                @SuppressWarnings("unchecked") Map<String, Object> gptq = (Map<String, Object>) q.report().get("gptq");
-                assertThat(gptq).as(name).containsEntry("act_order", flags[0]).containsEntry("static_groups", flags[1]);
+                Gptq.Options gptq = q.report().section(Gptq.Options.class);
+                assertThat(gptq.actOrder()).as(name).isEqualTo(flags[0]);
+                assertThat(gptq.staticGroups()).as(name).isEqualTo(flags[1]);
                 boolean differs = false;
                 for (int l = 0; l < config.layers() && !differs; l++)
                     for (Linear which : Linears.BLOCK)
@@ -211,7 +218,8 @@ class MethodsTest {
         QuantConfig c = QuantConfig.parse("W8A8").withActivation(staticA8);
         assertThatThrownBy(() -> new Rtn().apply(fp, null, c, ProgressFactory.SILENT)).hasMessageContaining("need calibration data");
         QuantizedModel q = new Rtn().apply(fp, calib, c, ProgressFactory.SILENT);
-        assertThat(q.report()).containsEntry("activations", "int8 asym static per-tensor").containsKey("calibration");
+        assertThat(q.config().activation()).isEqualTo(staticA8);
+        assertThat(q.report().calibration()).isEqualTo(calib.describe());
         assertThat(relativeLogitError(q)).isLessThan(0.05);
     }
 }

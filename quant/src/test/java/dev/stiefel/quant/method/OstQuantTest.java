@@ -9,6 +9,7 @@ import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -102,11 +103,16 @@ class OstQuantTest {
             QuantizedModel q = m.apply(fp, calib, config, ProgressFactory.SILENT);
             double err = LogitError.relative(ref, q.model(), heldOut);
             assertThat(err).as("%s %s vs RTN %s", name, err, rtn).isLessThan(rtn);
-            @SuppressWarnings("unchecked") Map<String, Object> s = (Map<String, Object>) q.report().get(name);
-            assertThat(q.report()).containsEntry("method", name);
-            assertThat(s).containsKeys("loss_first_epoch", "loss_last_epoch", "transforms", "online_at_run_time");
-            @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) s.get("equivalence_before_quantization");
-            assertThat((Double) eq.get("relative")).isLessThan(1e-4);
+            assertThat(q.report().method()).isEqualTo(name);
+            OstQuant.Learned learned = q.report().section(OstQuant.Learned.class);
+            assertThat(learned.steps()).isEqualTo(3 * 2); // 3 epochs of 4 windows in batches of 2
+            assertThat(learned.lossFirstEpoch()).isPositive();
+            assertThat(learned.lossLastEpoch()).isPositive();
+            Report.Transformed t = q.report().section(Report.Transformed.class);
+            assertThat(t.folded()).isNotEmpty();
+            assertThat(t.onlineLeftOut()).isEmpty();
+            assertThat(q.online()).isNotEmpty();
+            assertThat(t.equivalenceBeforeQuantization().relative()).isLessThan(1e-4);
         }
         assertThatThrownBy(() -> OstQuant.ostquant().apply(fp, null, config, ProgressFactory.SILENT)).hasMessageContaining("calibration");
         assertThat(Methods.NAMES).contains("ostquant", "spinquant");

@@ -9,6 +9,7 @@ import dev.stiefel.llama.testing.RandomModels;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.EquivalenceCheck;
 import dev.stiefel.quant.transform.QkRotation;
@@ -18,7 +19,6 @@ import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -45,8 +45,7 @@ class QuaRotTest {
             // through the method with nothing quantized: the same model, and the report says how close it was
             QuantizedModel q = QuaRot.rtn().apply(fp, null, QuantConfig.FP, ProgressFactory.SILENT);
             assertThat(LogitError.relative(new LlamaModel(fp), q.model(), RandomModels.sequences(rnd, 2, 20, c.vocabSize()))).isLessThan(1e-5);
-            @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) ((Map<String, Object>) q.report().get("quarot")).get("equivalence_before_quantization");
-            assertThat((Double) eq.get("relative")).isLessThan(1e-5);
+            assertThat(q.report().section(Report.Transformed.class).equivalenceBeforeQuantization().relative()).isLessThan(1e-5);
         }
         // the Q/K rotation is only added when K is quantized
         assertThat(QuaRot.transforms(EquivalenceCheck.GQA, QuaRot.Options.defaults(), false)).noneMatch(t -> t instanceof QkRotation);
@@ -77,12 +76,14 @@ class QuaRotTest {
             // measured: RTN 0.54, QuaRot-RTN 0.25, QuaRot-GPTQ 0.21 (W4A4)
             assertThat(quarotRtn).as("%s QuaRot-RTN %s vs RTN %s", shorthand, quarotRtn, rtn).isLessThan(0.6 * rtn);
             assertThat(quarotGptq).as("%s QuaRot-GPTQ %s vs QuaRot-RTN %s", shorthand, quarotGptq, quarotRtn).isLessThan(quarotRtn);
-            assertThat(qg.report()).containsEntry("method", "quarot-gptq").containsKey("gptq_loss").containsEntry("shorthand", shorthand);
-            assertThat(qr.report()).containsEntry("method", "quarot-rtn").containsKey("weight_relative_error");
-            @SuppressWarnings("unchecked") List<String> steps = (List<String>) ((Map<String, Object>) qr.report().get("quarot")).get("transforms");
-            assertThat(steps).hasSize(shorthand.endsWith("KV4") ? 6 : 5);
-            @SuppressWarnings("unchecked") List<String> online = (List<String>) ((Map<String, Object>) qr.report().get("quarot")).get("online_at_run_time");
-            assertThat(online).hasSize(shorthand.endsWith("KV4") ? 4 : 2).anyMatch(o -> o.startsWith("MLP_OUT"));
+            assertThat(qg.report().method()).isEqualTo("quarot-gptq");
+            assertThat(qg.report().gptqLoss()).isNotEmpty();
+            assertThat(qg.report().sections()).extracting(Report.Section::key).containsExactly("gptq", "quarot", "transforms");
+            assertThat(qr.report().method()).isEqualTo("quarot-rtn");
+            assertThat(qr.report().weightError()).isNotEmpty();
+            assertThat(qr.report().gptqLoss()).isEmpty();
+            assertThat(qr.report().section(Report.Transformed.class).folded()).hasSize(shorthand.endsWith("KV4") ? 6 : 5);
+            assertThat(qr.online()).hasSize(shorthand.endsWith("KV4") ? 4 : 2).anyMatch(o -> o.describe().startsWith("MLP_OUT"));
         }
         assertThatThrownBy(() -> QuaRot.gptq().apply(fp, null, QuantConfig.parse("W4A4"), ProgressFactory.SILENT)).hasMessageContaining("calibration");
     }

@@ -11,6 +11,7 @@ import dev.stiefel.quant.pipeline.Method;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.flat.FlatQuant;
 import dev.stiefel.quant.omni.OmniQuant;
@@ -85,17 +86,13 @@ class QwenReferencePipelineTest {
                 QuantizedModel q = e.getValue().apply(fp, calib, config, ProgressFactory.SILENT);
                 double err = LogitError.relative(new LlamaModel(fp), q.model(), eval);
                 assertThat(err).as("%s on %s", e.getKey(), name).isFinite().isPositive().isLessThan(0.5);
-                Map<String, Object> report = q.report();
-                Object section = report.get(e.getKey().startsWith("quarot") ? "quarot" : e.getKey().startsWith("ostquant") ? "ostquant-rtn"
-                        : e.getKey().startsWith("spinquant") ? "spinquant-rtn" : "none");
-                if (section instanceof Map<?, ?> m) {
-                    @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) m.get("equivalence_before_quantization");
-                    assertThat((Double) eq.get("relative")).as("%s fused f32 vs original", e.getKey()).isLessThan(1e-4);
-                    if (e.getKey().equals("ostquant"))
-                        assertThat(m.containsKey("skipped")).as("Q→K scaling skipped on Qwen3 only").isEqualTo(c.architecture().qkNorm());
-                }
+                Report report = q.report();
+                if (report.has(Report.Transformed.class))
+                    assertThat(report.section(Report.Transformed.class).equivalenceBeforeQuantization().relative()).as("%s fused f32 vs original", e.getKey()).isLessThan(1e-4);
+                if (e.getKey().equals("ostquant"))
+                    assertThat(report.skipped().containsKey("qk_scaling")).as("Q→K scaling skipped on Qwen3 only").isEqualTo(c.architecture().qkNorm());
                 if (e.getKey().equals("omniquant"))
-                    assertThat(report.containsKey("skipped")).as("LET's Q→K skipped on Qwen3 only").isEqualTo(c.architecture().qkNorm());
+                    assertThat(report.skipped().containsKey("let_qk")).as("LET's Q→K skipped on Qwen3 only").isEqualTo(c.architecture().qkNorm());
             }
         }
     }

@@ -21,7 +21,6 @@ import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 
@@ -85,11 +84,13 @@ class SmoothQuantTest {
         double sq = LogitError.relative(ref, q.model(), heldOut);
         // measured: SmoothQuant 0.015, RTN 0.064
         assertThat(sq).as("SmoothQuant %s vs RTN %s", sq, rtn).isLessThan(0.5 * rtn);
-        @SuppressWarnings("unchecked") Map<String, Object> s = (Map<String, Object>) q.report().get("smoothquant");
-        assertThat(s).containsEntry("alpha", 0.5).containsEntry("level", "CONFIG").containsKey("outlier_ratio");
-        @SuppressWarnings("unchecked") Map<String, Object> eq = (Map<String, Object>) s.get("equivalence_before_quantization");
-        assertThat((Double) eq.get("relative")).isLessThan(1e-5);
-        assertThat(q.report()).containsEntry("method", "smoothquant").containsEntry("activations", "int8 asym dynamic per-token");
+        SmoothQuant.Section s = q.report().section(SmoothQuant.Section.class);
+        assertThat(s.alpha()).isEqualTo(0.5);
+        assertThat(s.level()).isEqualTo(SmoothQuant.Level.CONFIG);
+        assertThat(s.outlierRatio()).containsOnlyKeys("attn_in", "mlp_in");
+        assertThat(s.equivalenceBeforeQuantization().relative()).isLessThan(1e-5);
+        assertThat(q.report().method()).isEqualTo("smoothquant");
+        assertThat(q.config().activation()).hasToString("int8 asym dynamic per-token");
     }
 
     @Test void thePapersO1ToO3Settings() {
@@ -98,7 +99,7 @@ class SmoothQuantTest {
                 .containsEntry("weights", "int8 sym static per-tensor").containsEntry("activations", "int8 sym dynamic per-token");
         assertThat(SmoothQuant.configFor(c, SmoothQuant.Level.O2).describe()).containsEntry("activations", "int8 sym dynamic per-tensor");
         QuantizedModel o3 = new SmoothQuant(new SmoothQuant.Options(0.5, SmoothQuant.Level.O3)).apply(fp, calib, c, ProgressFactory.SILENT);
-        assertThat(o3.report()).containsEntry("activations", "int8 sym static per-tensor").containsEntry("weights", "int8 sym static per-tensor");
+        assertThat(o3.config().describe()).containsEntry("activations", "int8 sym static per-tensor").containsEntry("weights", "int8 sym static per-tensor");
         double err = LogitError.relative(new LlamaModel(fp), o3.model(), heldOut);
         assertThat(err).isLessThan(0.1); // measured 0.033: per-tensor static ranges, the coarsest setting, calibrated on the smoothed model
         assertThat(Methods.byName("smoothquant", Methods.Options.defaults().withSmoothAlpha(0.8)).name()).isEqualTo("smoothquant");

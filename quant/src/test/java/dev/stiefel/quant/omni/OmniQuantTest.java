@@ -16,6 +16,7 @@ import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.pipeline.QuantizedModel;
+import dev.stiefel.quant.pipeline.Report;
 import dev.stiefel.quant.RandomCalibration;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.catalog.Methods;
@@ -46,8 +47,7 @@ class OmniQuantTest {
 
     private static OmniQuant omni(int epochs) { return new OmniQuant(OmniQuant.Options.defaults().withEpochs(epochs)); }
 
-    @SuppressWarnings("unchecked")
-    private static Map<String, Map<String, Object>> blocks(QuantizedModel q) { return (Map<String, Map<String, Object>>) q.report().get("blocks"); }
+    private static List<Report.BlockFigures> blocks(QuantizedModel q) { return q.report().blocks(); }
 
     // ------------------------------------------------------------ it learns
 
@@ -63,19 +63,21 @@ class OmniQuantTest {
         LlamaWeights outliers = RandomModels.withOutliers(RandomModels.random(RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false), 10), 25f, new int[]{3, 17, 30});
         QuantizedModel w6a6 = omni(10).apply(outliers, calibration(8, 32, 53, 9), QuantConfig.parse("W6A6"), ProgressFactory.SILENT);
         assertLowered(w6a6, 0.97, 10);
-        Map<?, ?> settings = (Map<?, ?>) w6a6.report().get("omniquant");
-        assertThat(settings.get("lwc")).isEqualTo(true);
-        assertThat(settings.get("let")).isEqualTo(true);
-        assertThat(settings.get("epochs")).isEqualTo(10);
+        OmniQuant.Section settings = w6a6.report().section(OmniQuant.Section.class);
+        assertThat(settings.lwc()).isTrue();
+        assertThat(settings.let()).isTrue();
+        assertThat(settings.epochs()).isEqualTo(10);
+        assertThat(w6a6.report().resumed()).as("no work directory").isNull();
     }
 
     private static void assertLowered(QuantizedModel q, double factor, int epochs) {
-        Map<String, Map<String, Object>> blocks = blocks(q);
-        assertThat(blocks).containsOnlyKeys("model.layers.0", "model.layers.1");
-        for (Map<String, Object> b : blocks.values()) {
-            double before = ((Number) b.get("mse_before")).doubleValue(), after = ((Number) b.get("mse_after")).doubleValue();
-            assertThat(after).as("%s", b).isLessThan(factor * before);
-            assertThat((List<?>) b.get("epoch_loss")).hasSize(epochs);
+        List<Report.BlockFigures> blocks = blocks(q);
+        assertThat(blocks).hasSize(2);
+        for (Report.BlockFigures b : blocks) {
+            assertThat(b.mseAfter()).as("%s", b).isLessThan(factor * b.mseBefore());
+            assertThat(b.epochLoss()).hasSize(epochs);
+            assertThat(b.kind()).isNull();
+            assertThat(b.seconds()).isPositive();
         }
     }
 
@@ -101,9 +103,9 @@ class OmniQuantTest {
         double omni = logitError(fp, q, 53);
         assertThat(omni).as("omniquant %s vs rtn %s", omni, rtn).isLessThan(0.95 * rtn);
         assertThat(omni).as("omniquant %s vs its initial clipping %s", omni, untrained).isLessThan(0.95 * untrained);
-        Map<?, ?> settings = (Map<?, ?>) q.report().get("omniquant");
-        assertThat(settings.get("let")).as("weight-only: LWC only, as the reference scripts").isEqualTo(false);
-        assertThat(settings.get("aug_loss")).as("2-bit weight-only: the reference scripts' aug_loss").isEqualTo(true);
+        OmniQuant.Section settings = q.report().section(OmniQuant.Section.class);
+        assertThat(settings.let()).as("weight-only: LWC only, as the reference scripts").isFalse();
+        assertThat(settings.augLoss()).as("2-bit weight-only: the reference scripts' aug_loss").isTrue();
     }
 
     // ------------------------------------------------------------ what it trains is what it ships
@@ -166,12 +168,11 @@ class OmniQuantTest {
         }).apply(fp, calib, config, ProgressFactory.SILENT);
 
         assertThat(trainedBlocks).as("only the unfinished block is trained again").containsExactly(2);
-        assertThat(resumed.report().get("resumed_after_blocks")).isEqualTo(2);
-        assertThat(blocks(resumed)).isEqualTo(blocks(reference).entrySet().stream().collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, e -> {
-            Map<String, Object> m = new java.util.LinkedHashMap<>(e.getValue());
-            m.put("seconds", blocks(resumed).get(e.getKey()).get("seconds"));
-            return m;
-        })));
+        assertThat(resumed.report().resumed().afterBlocks()).isEqualTo(2);
+        // the figures read back from the work directory are the ones the uninterrupted run reported (the times aside)
+        List<Report.BlockFigures> want = new ArrayList<>();
+        for (int l = 0; l < blocks(reference).size(); l++) want.add(blocks(reference).get(l).withSeconds(blocks(resumed).get(l).seconds()));
+        assertThat(blocks(resumed)).isEqualTo(want);
         List<Tensor> a = reference.weights().tensors(), b = resumed.weights().tensors();
         assertThat(b).hasSameSizeAs(a);
         for (int i = 0; i < a.size(); i++) assertThat(b.get(i).toFloatArray()).as("tensor %d", i).isEqualTo(a.get(i).toFloatArray());
