@@ -1,7 +1,6 @@
 package dev.stiefel.cli;
 
 import dev.stiefel.llama.LlamaConfig;
-import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.SyntheticWeights;
 import dev.stiefel.llama.io.HuggingFaceWriter;
 import dev.stiefel.tensor.DType;
@@ -26,10 +25,9 @@ final class BenchCheckpointCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         LlamaConfig c = shape.config();
         DType type = shape.dtype(DType.F32);
-        System.err.printf("building %s (%d layers) with random %s weights ...%n", shape.preset, c.layers(), type.lower());
-        LlamaWeights w = SyntheticWeights.create(c, type, 1);
-        if (GgufSave.isGguf(out)) SyntheticShape.writeGguf(w, type, out);
-        else HuggingFaceWriter.write(w, out);
+        System.err.printf("writing %s (%d layers) with random %s weights ...%n", shape.preset, c.layers(), type.lower());
+        if (GgufSave.isGguf(out)) SyntheticShape.writeGguf(SyntheticWeights.source(c, type, 1), type, out); // one block in memory at a time
+        else HuggingFaceWriter.write(SyntheticWeights.create(c, type, 1), out);
         System.err.printf("wrote %s%n", out);
         return 0;
     }

@@ -37,7 +37,7 @@ final class BenchQuantizeCommand implements Callable<Integer> {
         if (!Files.isRegularFile(file)) {
             System.err.printf("writing %s (%d layers, random %s weights) to %s, once ...%n", shape.preset, c.layers(), type.lower(), file);
             Files.createDirectories(cache);
-            SyntheticShape.writeGguf(SyntheticWeights.create(c, type, 1), type, file);
+            SyntheticShape.writeGguf(SyntheticWeights.source(c, type, 1), type, file); // one block in memory at a time
         } else System.err.printf("reusing %s%n", file);
         List<String> args = new ArrayList<>(List.of("quantize", "--model", file.toString()));
         args.addAll(quantizeArgs);

@@ -3,6 +3,7 @@ package dev.stiefel.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stiefel.llama.LlamaModel;
+import dev.stiefel.llama.MappedPages;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
 import dev.stiefel.llama.eval.EvalDataset;
@@ -96,6 +97,10 @@ final class QuantizeCommand implements Callable<Integer> {
             if (s.loaded().isPacked())
                 throw new IllegalArgumentException(s.description() + " is a packed model, already quantized; quantize the model it was made from");
             stats.model(s.loaded().source());
+            if (stats.mappedBytes() > RunStats.physicalMemory() / 4) { // keep about one block of a large model resident
+                MappedPages.releaseAfterEachBlock(true);
+                System.err.printf("model files: %s, over a quarter of memory; each block's mapped pages are released after use%n", RunStats.bytes(stats.mappedBytes()));
+            }
             int window = Math.min(seqLen, s.weights().config().maxSeqLen());
             LlamaModel fp = s.model();
 
@@ -167,7 +172,8 @@ final class QuantizeCommand implements Callable<Integer> {
             System.err.println(stats.summary());
             ObjectNode cost = report.putObject("cost");
             cost.set("seconds", EvalCommand.JSON.valueToTree(stats.seconds()));
-            cost.put("peak_heap_bytes", RunStats.peakHeapBytes()).put("model_file_bytes", stats.mappedBytes());
+            cost.put("peak_heap_bytes", RunStats.peakHeapBytes()).put("model_file_bytes", stats.mappedBytes()).put("peak_resident_bytes", RunStats.peakResidentBytes())
+                    .put("mapped_pages_released_after_each_block", MappedPages.releasingAfterEachBlock());
             if (json != null) EvalCommand.writeJson(json, report);
         }
         return 0;

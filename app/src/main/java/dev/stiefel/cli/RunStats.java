@@ -71,6 +71,26 @@ final class RunStats {
         return Math.min(peak, Runtime.getRuntime().maxMemory());
     }
 
+    /**
+     * The process's peak resident set (Linux's VmHWM in /proc/self/status: heap, code, and every mapped page it read),
+     * or -1 where the system does not say.
+     */
+    static long peakResidentBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+
+    /** Physical memory, or Long.MAX_VALUE where the JVM cannot tell. */
+    static long physicalMemory() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) return os.getTotalMemorySize();
+        return Long.MAX_VALUE;
+    }
+
     /** Two lines for the end of a run. */
     String summary() {
         StringBuilder b = new StringBuilder("time:");
@@ -79,7 +99,9 @@ final class RunStats {
             b.append(String.format(Locale.ROOT, " %s %.1f s,", e.getKey(), e.getValue()));
             total += e.getValue();
         }
-        b.append(String.format(Locale.ROOT, " total %.1f s%nmemory: peak heap at most %s, model files mapped %s", total, bytes(peakHeapBytes()), bytes(mappedBytes)));
+        long rss = peakResidentBytes();
+        b.append(String.format(Locale.ROOT, " total %.1f s%nmemory: peak heap at most %s, model files mapped %s%s", total, bytes(peakHeapBytes()), bytes(mappedBytes),
+                rss < 0 ? "" : ", peak resident " + bytes(rss)));
         return b.toString();
     }
 

@@ -32,7 +32,7 @@ final class SyntheticShape {
     DType dtype(DType fallback) { return dtype == null ? fallback : DType.parse(dtype); }
 
     /** The weights as a GGUF file with the synthetic vocabulary, the matrices in their own dtype (llama.cpp reads it). */
-    static void writeGguf(LlamaWeights w, DType type, Path file) throws IOException {
+    static void writeGguf(dev.stiefel.llama.WeightSource w, DType type, Path file) throws IOException {
         GgmlType matrices = switch (type) {
             case F32 -> GgmlType.F32;
             case F16 -> GgmlType.F16;

@@ -154,7 +154,9 @@ public final class LlamaModel {
         Var m = hooks.input(l, Input.MLP_IN, x.rmsNorm(w(lw.ffnNorm()), config.normEps()));
         Var act = linear(l, Linear.GATE, m, lw.wGate()).swiglu(linear(l, Linear.UP, m, lw.wUp())); // silu(gate) ⊙ up
         act = hooks.input(l, Input.MLP_OUT, act);
-        return x.add(linear(l, Linear.DOWN, act, lw.wDown()));
+        Var out = x.add(linear(l, Linear.DOWN, act, lw.wDown()));
+        MappedPages.doneWith(lw); // computed eagerly: the block's weights are not read again in this pass
+        return out;
     }
 
     /** Final RMSNorm and the output head: logits [B, T, vocab]. */

@@ -13,7 +13,7 @@ import java.util.List;
  * says. Tensors may be memory-mapped views of any floating dtype; {@link #close()} releases what the loader
  * opened, after which the tensors must not be used.
  */
-public final class LlamaWeights implements AutoCloseable {
+public final class LlamaWeights implements WeightSource, AutoCloseable {
 
     /**
      * One transformer block: the attention norm and projections, then the MLP norm and SwiGLU projections; then what
@@ -103,13 +103,13 @@ public final class LlamaWeights implements AutoCloseable {
                     + " block has none");
     }
 
-    public LlamaConfig config() { return config; }
-    public Tensor embedding() { return embedding; }
+    @Override public LlamaConfig config() { return config; }
+    @Override public Tensor embedding() { return embedding; }
     public List<Layer> layers() { return layers; }
-    public Layer layer(int i) { return layers.get(i); }
-    public Tensor finalNorm() { return finalNorm; }
+    @Override public Layer layer(int i) { return layers.get(i); }
+    @Override public Tensor finalNorm() { return finalNorm; }
     /** The output head [vocab, dim]; the embedding itself when the config ties them. */
-    public Tensor output() { return output; }
+    @Override public Tensor output() { return output; }
 
     /**
      * Every tensor once, in a fixed order: embedding, per layer (attn norm, q, k, v, o, ffn norm, gate, up, down, then

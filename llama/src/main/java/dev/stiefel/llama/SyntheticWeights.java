@@ -64,17 +64,53 @@ public final class SyntheticWeights {
                 1, 2, 0, true, true);
     }
 
+    /** The whole model in memory. The same values as {@link #source} hands out, part by part. */
     public static LlamaWeights create(LlamaConfig c, DType dtype, long seed) {
-        SplittableRandom root = new SplittableRandom(seed);
+        WeightSource s = source(c, dtype, seed);
         List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < c.layers(); l++)
-            layers.add(new LlamaWeights.Layer(ones(c.dim(), dtype), linear(root, c.qDim(), c.dim(), dtype),
-                    linear(root, c.kvDim(), c.dim(), dtype), linear(root, c.kvDim(), c.dim(), dtype),
-                    linear(root, c.dim(), c.qDim(), dtype), ones(c.dim(), dtype), linear(root, c.hiddenDim(), c.dim(), dtype),
-                    linear(root, c.hiddenDim(), c.dim(), dtype), linear(root, c.dim(), c.hiddenDim(), dtype)));
-        Tensor emb = fill(root, c.vocabSize(), c.dim(), 1.0, dtype);
-        Tensor out = c.tiedEmbeddings() ? null : linear(root, c.vocabSize(), c.dim(), dtype);
-        return new LlamaWeights(c, emb, layers, ones(c.dim(), dtype), out, List.of());
+        for (int l = 0; l < c.layers(); l++) layers.add(s.layer(l));
+        Tensor emb = s.embedding();
+        return new LlamaWeights(c, emb, layers, s.finalNorm(), c.tiedEmbeddings() ? null : s.output(), List.of());
+    }
+
+    /**
+     * The model built part by part on demand: each part (the embedding, each block, the head) from its own stream of
+     * the seed, so a writer can stream a checkpoint of any size in the memory of one block. The last block built is
+     * kept, since a writer asks for a block's matrices one at a time.
+     */
+    public static WeightSource source(LlamaConfig c, DType dtype, long seed) {
+        return new WeightSource() {
+            private int cachedLayer = -1;
+            private LlamaWeights.Layer cached;
+
+            @Override public LlamaConfig config() { return c; }
+
+            @Override public Tensor embedding() { return fill(part(seed, 0), c.vocabSize(), c.dim(), 1.0, dtype); }
+
+            @Override public synchronized LlamaWeights.Layer layer(int l) {
+                if (l < 0 || l >= c.layers()) throw new IndexOutOfBoundsException("synthetic weights: block " + l + " of " + c.layers());
+                if (l != cachedLayer) {
+                    SplittableRandom r = part(seed, 2 + l);
+                    cached = new LlamaWeights.Layer(ones(c.dim(), dtype), linear(r, c.qDim(), c.dim(), dtype),
+                            linear(r, c.kvDim(), c.dim(), dtype), linear(r, c.kvDim(), c.dim(), dtype),
+                            linear(r, c.dim(), c.qDim(), dtype), ones(c.dim(), dtype), linear(r, c.hiddenDim(), c.dim(), dtype),
+                            linear(r, c.hiddenDim(), c.dim(), dtype), linear(r, c.dim(), c.hiddenDim(), dtype));
+                    cachedLayer = l;
+                }
+                return cached;
+            }
+
+            @Override public Tensor finalNorm() { return ones(c.dim(), dtype); }
+
+            @Override public Tensor output() { return c.tiedEmbeddings() ? embedding() : linear(part(seed, 1), c.vocabSize(), c.dim(), dtype); }
+        };
+    }
+
+    /** Part {@code i}'s own stream: the i-th split of the seed's root, so no part depends on which others were built. */
+    private static SplittableRandom part(long seed, int i) {
+        SplittableRandom root = new SplittableRandom(seed), r = root.split();
+        for (int k = 0; k < i; k++) r = root.split();
+        return r;
     }
 
     private static Tensor linear(SplittableRandom root, int out, int in, DType dtype) {

@@ -36,4 +36,13 @@ public record MappedStorage(MemorySegment segment, DType dtype) implements Stora
     }
 
     @Override public boolean isReadOnly() { return true; }
+
+    /**
+     * Drops this region's pages from the process's resident memory ({@link MemorySegment#unload}, madvise DONTNEED on
+     * Linux): the values stay in the file (and usually in the page cache) and come back on the next read. Safe at any
+     * time, since the mapping is read-only; a way to stream a model larger than memory one block at a time.
+     */
+    public void releasePages() {
+        if (segment.isMapped()) segment.unload();
+    }
 }

@@ -2,6 +2,7 @@ package dev.stiefel.llama.io;
 
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.WeightSource;
 import dev.stiefel.llama.tokenizer.Vocabulary;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
@@ -22,7 +23,7 @@ import java.util.Map;
 public final class GgufModelWriter {
     private GgufModelWriter() {}
 
-    public static void write(LlamaWeights weights, Vocabulary vocab, Path path, GgmlType matrixType) throws IOException {
+    public static void write(WeightSource weights, Vocabulary vocab, Path path, GgmlType matrixType) throws IOException {
         write(weights, vocab, null, path, fileType(matrixType), name -> matrixType, Map.of());
     }
 
@@ -44,15 +45,18 @@ public final class GgufModelWriter {
      * @param preTokenizer a byte-level BPE vocabulary's tokenizer.ggml.pre ("qwen2", "llama-bpe", ...), or null to write
      *                     none (llama.cpp then warns and splits with its "default" regexes); must be null for SentencePiece
      */
-    public static void write(LlamaWeights weights, Vocabulary vocab, String preTokenizer, Path path, int fileType, Encoding encoding,
+    public static void write(WeightSource weights, Vocabulary vocab, String preTokenizer, Path path, int fileType, Encoding encoding,
                              Map<String, GgufValue> extra) throws IOException {
         LlamaConfig c0 = weights.config();
         if (c0.ropeScaling() != null)
             throw new IllegalArgumentException("gguf writer: LLaMA-3.1 rope scaling (llama.cpp's rope_freqs tensor) is not written");
         LlamaConfig.Architecture arch = c0.architecture();
         boolean llama = arch == LlamaConfig.Architecture.LLAMA;
-        LlamaWeights w = RopePermutation.toLayout(weights, llama ? Rope.Layout.INTERLEAVED : Rope.Layout.HALF);
-        LlamaConfig c = w.config();
+        LlamaConfig c = c0.withRopeLayout(llama ? Rope.Layout.INTERLEAVED : Rope.Layout.HALF);
+        // Q/K rows (and the q/k biases and norms) in the file's order, permuted as each is written
+        boolean permute = c0.ropeLayout() != c.ropeLayout();
+        java.util.function.BiFunction<Tensor, Integer, Tensor> rope = (t, heads) -> t == null || !permute ? t
+                : c.ropeLayout() == Rope.Layout.INTERLEAVED ? RopePermutation.toInterleaved(t, heads) : RopePermutation.toHalf(t, heads);
         String name = arch.name().toLowerCase(java.util.Locale.ROOT), k = name + ".";
         GgufWriter g = new GgufWriter()
                 .putString("general.architecture", name)
@@ -76,30 +80,32 @@ public final class GgufModelWriter {
         extra.forEach(g::put);
 
         // ready-made Q/K blocks are reordered only where rows change order: a rotate-half LLaMA written interleaved
+        // every tensor is added with its shape and read only as it is written, so a streaming source is held one block at a time
         Matrices m = new Matrices(g, encoding, llama && c0.ropeLayout() != Rope.Layout.INTERLEAVED ? c : null);
-        m.add("token_embd.weight", w.embedding(), 0);
+        int dim = c.dim(), q = c.qDim(), kv = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
+        m.add("token_embd.weight", new int[]{c.vocabSize(), dim}, weights::embedding, 0);
         for (int l = 0; l < c.layers(); l++) {
-            LlamaWeights.Layer x = w.layer(l);
+            int i = l;
             String p = "blk." + l + ".";
-            g.addTensor(p + "attn_norm.weight", x.attnNorm(), GgmlType.F32);
-            m.add(p + "attn_q.weight", x.wq(), c.heads());
-            m.add(p + "attn_k.weight", x.wk(), c.kvHeads());
-            m.add(p + "attn_v.weight", x.wv(), 0);
-            m.add(p + "attn_output.weight", x.wo(), 0);
-            g.addTensor(p + "ffn_norm.weight", x.ffnNorm(), GgmlType.F32);
-            m.add(p + "ffn_gate.weight", x.wGate(), 0);
-            m.add(p + "ffn_up.weight", x.wUp(), 0);
-            m.add(p + "ffn_down.weight", x.wDown(), 0);
+            g.addTensor(p + "attn_norm.weight", new int[]{dim}, GgmlType.F32, () -> weights.layer(i).attnNorm());
+            m.add(p + "attn_q.weight", new int[]{q, dim}, () -> rope.apply(weights.layer(i).wq(), c.heads()), c.heads());
+            m.add(p + "attn_k.weight", new int[]{kv, dim}, () -> rope.apply(weights.layer(i).wk(), c.kvHeads()), c.kvHeads());
+            m.add(p + "attn_v.weight", new int[]{kv, dim}, () -> weights.layer(i).wv(), 0);
+            m.add(p + "attn_output.weight", new int[]{dim, q}, () -> weights.layer(i).wo(), 0);
+            g.addTensor(p + "ffn_norm.weight", new int[]{dim}, GgmlType.F32, () -> weights.layer(i).ffnNorm());
+            m.add(p + "ffn_gate.weight", new int[]{hidden, dim}, () -> weights.layer(i).wGate(), 0);
+            m.add(p + "ffn_up.weight", new int[]{hidden, dim}, () -> weights.layer(i).wUp(), 0);
+            m.add(p + "ffn_down.weight", new int[]{dim, hidden}, () -> weights.layer(i).wDown(), 0);
             if (arch.qkvBias())
-                g.addTensor(p + "attn_q.bias", x.bq(), GgmlType.F32)
-                 .addTensor(p + "attn_k.bias", x.bk(), GgmlType.F32)
-                 .addTensor(p + "attn_v.bias", x.bv(), GgmlType.F32);
+                g.addTensor(p + "attn_q.bias", new int[]{q}, GgmlType.F32, () -> rope.apply(weights.layer(i).bq(), c.heads()))
+                 .addTensor(p + "attn_k.bias", new int[]{kv}, GgmlType.F32, () -> rope.apply(weights.layer(i).bk(), c.kvHeads()))
+                 .addTensor(p + "attn_v.bias", new int[]{kv}, GgmlType.F32, () -> weights.layer(i).bv());
             if (arch.qkNorm())
-                g.addTensor(p + "attn_q_norm.weight", x.qNorm(), GgmlType.F32)
-                 .addTensor(p + "attn_k_norm.weight", x.kNorm(), GgmlType.F32);
+                g.addTensor(p + "attn_q_norm.weight", new int[]{hd}, GgmlType.F32, () -> rope.apply(weights.layer(i).qNorm(), 1))
+                 .addTensor(p + "attn_k_norm.weight", new int[]{hd}, GgmlType.F32, () -> rope.apply(weights.layer(i).kNorm(), 1));
         }
-        g.addTensor("output_norm.weight", w.finalNorm(), GgmlType.F32);
-        if (!c.tiedEmbeddings()) m.add("output.weight", w.output(), 0);
+        g.addTensor("output_norm.weight", new int[]{dim}, GgmlType.F32, weights::finalNorm);
+        if (!c.tiedEmbeddings()) m.add("output.weight", new int[]{c.vocabSize(), dim}, weights::output, 0);
         g.write(path);
     }
 
@@ -127,21 +133,21 @@ public final class GgufModelWriter {
 
     /** Adds matrices by their encoding; ready-made Q/K blocks of a rotate-half model get their rows reordered like the values. */
     private record Matrices(GgufWriter g, Encoding encoding, LlamaConfig halfLayout) {
-        void add(String name, Tensor values, int ropeHeads) {
+        void add(String name, int[] shape, java.util.function.Supplier<Tensor> values, int ropeHeads) {
             GgmlType type = encoding.type(name);
             byte[] blocks = encoding.blocks(name);
             if (blocks == null) {
-                g.addTensor(name, values, type);
+                g.addTensor(name, shape, type, values);
                 return;
             }
             if (ropeHeads > 0 && halfLayout != null) {
-                int rows = values.size(0), rowBytes = blocks.length / rows;
+                int rows = shape[0], rowBytes = blocks.length / rows;
                 int[] order = RopePermutation.interleavedFromHalf(ropeHeads, rows / ropeHeads);
                 byte[] permuted = new byte[blocks.length];
                 for (int r = 0; r < rows; r++) System.arraycopy(blocks, order[r] * rowBytes, permuted, r * rowBytes, rowBytes);
                 blocks = permuted;
             }
-            g.addBlocks(name, values.shape(), type, blocks);
+            g.addBlocks(name, shape, type, blocks);
         }
     }
 

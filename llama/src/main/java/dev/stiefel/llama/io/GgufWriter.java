@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Builds a GGUF v3 file (layout in {@link GgufFile}) and writes it atomically. Tensors are given row-major and
@@ -26,8 +27,16 @@ import java.util.Map;
  */
 public final class GgufWriter {
     /** A tensor to write: values (quantized on writing) or, when {@code blocks} is set, the bytes themselves. */
-    private record Item(String name, Tensor tensor, int[] shape, GgmlType type, byte[] blocks) {
+    /** A tensor to write: its values on demand (built only while it is written, when they come from a supplier), or ready-made blocks. */
+    private record Item(String name, Supplier<Tensor> values, int[] shape, GgmlType type, byte[] blocks) {
         long numel() { return Shape.numel(shape); }
+
+        Tensor tensor() {
+            Tensor t = values.get();
+            if (!java.util.Arrays.equals(t.shape(), shape))
+                throw new IllegalStateException("gguf: tensor " + name + " was declared " + Shape.str(shape) + " but its values are " + Shape.str(t.shape()));
+            return t;
+        }
     }
 
     private final Map<String, GgufValue> metadata = new LinkedHashMap<>();
@@ -54,10 +63,18 @@ public final class GgufWriter {
     }
 
     public GgufWriter addTensor(String name, Tensor t, GgmlType type) {
+        return addTensor(name, t.shape(), type, () -> t);
+    }
+
+    /**
+     * A tensor of {@code shape} whose values are asked for only when the file is written, and dropped right after:
+     * a writer of a large model then holds one tensor at a time.
+     */
+    public GgufWriter addTensor(String name, int[] shape, GgmlType type, Supplier<Tensor> values) {
         if (!(type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || BlockFormats.of(type) != null))
             throw new IllegalArgumentException("gguf: cannot write " + type + " (F32, F16, BF16 and " + BlockFormats.types() + " only)");
-        checkShape(name, t.shape(), type);
-        tensors.put(name, new Item(name, t, t.shape(), type, null));
+        checkShape(name, shape, type);
+        tensors.put(name, new Item(name, values, shape.clone(), type, null));
         return this;
     }
 
@@ -121,13 +138,14 @@ public final class GgufWriter {
             AtomicFiles.writeFully(out, ByteBuffer.wrap(it.blocks()));
             return;
         }
+        Tensor t = it.tensor();
         switch (it.type()) {
-            case F32 -> TensorBytes.write(it.tensor(), DType.F32, out);
-            case F16 -> TensorBytes.write(it.tensor(), DType.F16, out);
-            case BF16 -> TensorBytes.write(it.tensor(), DType.BF16, out);
+            case F32 -> TensorBytes.write(t, DType.F32, out);
+            case F16 -> TensorBytes.write(t, DType.F16, out);
+            case BF16 -> TensorBytes.write(t, DType.BF16, out);
             default -> {
                 BlockFormat f = BlockFormats.of(it.type());
-                float[] x = it.tensor().toFloatArray();
+                float[] x = t.toFloatArray();
                 int bs = f.blockSize(), bb = f.blockBytes(), blocks = x.length / bs, chunk = 1 << 12;
                 byte[] buf = new byte[chunk * bb];
                 for (int b = 0; b < blocks; b += chunk) {

@@ -511,4 +511,29 @@ class GgufTest {
         }
         throw new AssertionError("not found");
     }
+
+    /**
+     * A streamed source (synthetic weights built block by block, rotate-half Q/K permuted as written) gives the file the
+     * whole model in memory gives, byte for byte, and is asked for the blocks in order: with its one-block cache, each
+     * block is built once and the writer never holds more than one.
+     */
+    @Test void aStreamedSourceWritesTheSameFileOneBlockAtATime() throws IOException {
+        LlamaConfig c = gqa(Rope.Layout.HALF, false);
+        Path whole = dir.resolve("whole.gguf"), streamed = dir.resolve("streamed.gguf");
+        GgufModelWriter.write(dev.stiefel.llama.SyntheticWeights.create(c, DType.BF16, 3), null, whole, GgmlType.BF16);
+        dev.stiefel.llama.WeightSource s = dev.stiefel.llama.SyntheticWeights.source(c, DType.BF16, 3);
+        List<Integer> asked = new java.util.ArrayList<>();
+        GgufModelWriter.write(new dev.stiefel.llama.WeightSource() {
+            @Override public LlamaConfig config() { return s.config(); }
+            @Override public Tensor embedding() { return s.embedding(); }
+            @Override public LlamaWeights.Layer layer(int l) {
+                if (asked.isEmpty() || asked.getLast() != l) asked.add(l);
+                return s.layer(l);
+            }
+            @Override public Tensor finalNorm() { return s.finalNorm(); }
+            @Override public Tensor output() { return s.output(); }
+        }, null, streamed, GgmlType.BF16);
+        assertThat(asked).containsExactly(0, 1);
+        assertThat(Files.readAllBytes(streamed)).isEqualTo(Files.readAllBytes(whole));
+    }
 }

@@ -5,6 +5,7 @@ import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.MappedPages;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.Capture;
 import dev.stiefel.quant.calib.ChannelMaxima;
@@ -153,6 +154,7 @@ public final class BlockDriver {
             Activations aug = augmented ? runBlock(new LlamaModel(fp), l, qIn, writer(wd, "aug", l, null)) : null;
 
             Done d = step.process(new Block(l, quantized ? qIn : fpIn, targets ? target : null, targets ? maxima : null, aug));
+            MappedPages.doneWith(fp.layer(l));
             LlamaWeights.Layer layer = d.layer() == null ? done.get(l) : d.layer();
             done.set(l, layer);
             online.addAll(d.online());

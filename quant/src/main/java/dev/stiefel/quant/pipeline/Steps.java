@@ -4,6 +4,7 @@ import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.MappedPages;
 import dev.stiefel.llama.Progress;
 import dev.stiefel.quant.Linears;
 import dev.stiefel.quant.ProgressFactory;
@@ -119,6 +120,7 @@ public final class Steps {
                     errors.put(name, Report.TensorError.of(round(relativeError(v, params))));
                     b.set(l, which, packedOrF32(v, w.size(0), w.size(1), params, config.weight()));
                 }
+                MappedPages.doneWith(b.base().layer(l));
                 p.step(1);
             }
         }
