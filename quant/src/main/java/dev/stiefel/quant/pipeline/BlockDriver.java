@@ -12,6 +12,9 @@ import dev.stiefel.quant.calib.ChannelMaxima;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.tensor.Tensor;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -122,7 +125,6 @@ public final class BlockDriver {
      * online parts of the blocks done so far (what the quantized chain runs through).
      */
     public Result run(LlamaWeights fp, CalibrationData calibration, Step step, Function<List<Online>, Hooks> inference) {
-        int layers = fp.config().layers();
         boolean quantized = inputs == Inputs.QUANTIZED, fullPrecision = !quantized || targets;
         List<LlamaWeights.Layer> done = new ArrayList<>(fp.layers());
         List<Online> online = new ArrayList<>();
@@ -132,9 +134,22 @@ public final class BlockDriver {
         List<Report.BlockFigures> blocks = new ArrayList<>();
         if (wd != null) blocks.addAll(wd.blockFigures());
 
+        // where the activations live: the work directory, a scratch directory when they would crowd the heap, or memory
+        Path cache = wd != null ? wd.dir() : spillDirectory(fp, calibration, fullPrecision, quantized);
+        try {
+            return run(fp, calibration, step, inference, wd, cache, start, done, online, blocks);
+        } finally {
+            if (wd == null && cache != null) deleteScratch(cache);
+        }
+    }
+
+    private Result run(LlamaWeights fp, CalibrationData calibration, Step step, Function<List<Online>, Hooks> inference, WorkDir wd, Path cache,
+                       int start, List<LlamaWeights.Layer> done, List<Online> online, List<Report.BlockFigures> blocks) {
+        int layers = fp.config().layers();
+        boolean quantized = inputs == Inputs.QUANTIZED, fullPrecision = !quantized || targets;
         Activations fpIn = null, qIn = null;
         if (start == 0) {
-            Activations[] emb = embed(wd, fp, calibration, fullPrecision, quantized);
+            Activations[] emb = embed(cache, fp, calibration, fullPrecision, quantized);
             fpIn = emb[0];
             qIn = emb[1];
         } else if (start < layers) {
@@ -149,9 +164,9 @@ public final class BlockDriver {
             Activations target = null;
             if (fullPrecision) {
                 maxima = new ChannelMaxima(l);
-                target = runBlock(new LlamaModel(fp, maxima), l, fpIn, writer(wd, "fp", l + 1, quantized ? fpIn : null));
+                target = runBlock(new LlamaModel(fp, maxima), l, fpIn, writer(cache, "fp", l + 1, quantized ? fpIn : null));
             }
-            Activations aug = augmented ? runBlock(new LlamaModel(fp), l, qIn, writer(wd, "aug", l, null)) : null;
+            Activations aug = augmented ? runBlock(new LlamaModel(fp), l, qIn, writer(cache, "aug", l, null)) : null;
 
             Done d = step.process(new Block(l, quantized ? qIn : fpIn, targets ? target : null, targets ? maxima : null, aug));
             MappedPages.doneWith(fp.layer(l));
@@ -160,14 +175,14 @@ public final class BlockDriver {
             online.addAll(d.online());
             // the processed block on the quantized inputs: the next block's quantized inputs
             Activations qOut = last || !quantized ? null
-                    : runBlock(new LlamaModel(withLayers(fp, done), inference.apply(online)), l, qIn, writer(wd, "quant", l + 1, qIn));
+                    : runBlock(new LlamaModel(withLayers(fp, done), inference.apply(online)), l, qIn, writer(cache, "quant", l + 1, qIn));
             double seconds = Steps.round((System.nanoTime() - t0) * 1e-9);
             Report.BlockFigures blockReport = d.report() == null ? Report.BlockFigures.timed(seconds) : d.report().withSeconds(seconds);
             blocks.add(blockReport);
-            if (wd != null) {
-                wd.commit(l, layer, blockReport);
-                for (Activations a : new Activations[]{fpIn, qIn, aug}) discard(wd, a);
-                if (last) discard(wd, target);
+            if (wd != null) wd.commit(l, layer, blockReport);
+            if (cache != null) { // after the commit: a resumed run starts from the next block's files
+                for (Activations a : new Activations[]{fpIn, qIn, aug}) discard(a);
+                if (last) discard(target);
             }
             listener.blockSaved(l);
             fpIn = target;
@@ -186,20 +201,20 @@ public final class BlockDriver {
     }
 
     /** Where a block's outputs go: a file in the work directory, or in memory (over the inputs they replace, if given). */
-    private static Activations.Writer writer(WorkDir wd, String kind, int index, Activations replacing) {
-        if (wd != null) return Activations.file(wd.activations(kind, index));
+    private static Activations.Writer writer(Path cache, String kind, int index, Activations replacing) {
+        if (cache != null) return Activations.file(cache.resolve(WorkDir.activationsName(kind, index)));
         return replacing instanceof Activations.Memory m ? m.overwrite() : Activations.memory();
     }
 
     /** Block 0's inputs for the chains asked for: the samples' embeddings, in memory or streamed to files. */
-    private static Activations[] embed(WorkDir wd, LlamaWeights fp, CalibrationData calibration, boolean fullPrecision, boolean quantized) {
+    private static Activations[] embed(Path cache, LlamaWeights fp, CalibrationData calibration, boolean fullPrecision, boolean quantized) {
         LlamaModel model = new LlamaModel(fp);
-        if (wd == null) {
+        if (cache == null) {
             List<Tensor> emb = Capture.embed(model, calibration);
             return new Activations[]{fullPrecision ? Activations.Memory.of(emb) : null, quantized ? Activations.Memory.of(emb) : null};
         }
-        Activations.Writer f = fullPrecision ? Activations.file(wd.activations("fp", 0)) : null;
-        Activations.Writer q = quantized ? Activations.file(wd.activations("quant", 0)) : null;
+        Activations.Writer f = fullPrecision ? writer(cache, "fp", 0, null) : null;
+        Activations.Writer q = quantized ? writer(cache, "quant", 0, null) : null;
         try (var off = Grad.off()) {
             for (int i = 0; i < calibration.size(); i++) {
                 Tensor e = model.embed(calibration.ids(i)).value();
@@ -210,10 +225,45 @@ public final class BlockDriver {
         return new Activations[]{f == null ? null : f.finish(), q == null ? null : q.finish()};
     }
 
-    private static void discard(WorkDir wd, Activations a) {
+    private static void discard(Activations a) {
         if (a == null) return;
         a.close();
-        if (a instanceof Activations.OnDisk d) wd.delete(d.file());
+        if (a instanceof Activations.OnDisk d) {
+            try {
+                Files.deleteIfExists(d.file());
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot delete the activation cache " + d.file(), e);
+            }
+        }
+    }
+
+    /**
+     * A scratch directory for the calibration activations when the copies a run holds at once (each chain's inputs and
+     * outputs, {@code samples × tokens × dim} f32 each) would take more than a third of the largest heap, or than the
+     * bytes the system property {@code stiefel.spillActivationsAbove} gives; else null (memory). A 7B model's 128 × 2048
+     * calibration tokens are 4.3 GB per copy. The files are read a sample at a time, through the page cache.
+     */
+    private Path spillDirectory(LlamaWeights fp, CalibrationData calibration, boolean fullPrecision, boolean quantized) {
+        long copy = (long) calibration.size() * calibration.seqLen() * fp.config().dim() * Float.BYTES;
+        long held = copy * ((fullPrecision ? 2 : 0) + (quantized ? 2 : 0) + (augmented ? 1 : 0));
+        long limit = Long.getLong("stiefel.spillActivationsAbove", Runtime.getRuntime().maxMemory() / 3);
+        if (held <= limit) return null;
+        try {
+            Path dir = Files.createTempDirectory("stiefel-" + name + "-activations");
+            System.err.printf(java.util.Locale.ROOT, "%s: calibration activations (%.2f GB at once) go to %s, read a sample at a time%n", name, held / 1e9, dir);
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(name + ": cannot create a scratch directory for the calibration activations", e);
+        }
+    }
+
+    private static void deleteScratch(Path dir) {
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) Files.deleteIfExists(f);
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete the scratch directory " + dir, e);
+        }
     }
 
     /** {@code w} with its blocks replaced by {@code layers} (norms included). */

@@ -66,7 +66,10 @@ final class WorkDir {
     List<Report.BlockFigures> blockFigures() { return blocks; }
 
     /** The activation cache file of a kind ("fp", "quant", "aug") entering or belonging to block {@code l}. */
-    Path activations(String kind, int l) { return run.file(kind + "-" + l + ".act"); }
+    Path activations(String kind, int l) { return run.file(activationsName(kind, l)); }
+
+    /** The file name of a kind's activations entering (or belonging to) block l, in a work or scratch directory. */
+    static String activationsName(String kind, int l) { return kind + "-" + l + ".act"; }
 
     /** Opens the caches a resumed run starts from, or fails naming what is missing. */
     Activations.OnDisk openActivations(String kind, int l) {
@@ -81,7 +84,6 @@ final class WorkDir {
         }
     }
 
-    void delete(Path p) { run.delete(p); }
 
     /** Writes block l's folded weights, then records it as finished (with its report) in state.json. */
     void commit(int l, LlamaWeights.Layer layer, Report.BlockFigures figures) {
