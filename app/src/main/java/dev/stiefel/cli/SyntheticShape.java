@@ -1,8 +1,8 @@
 package dev.stiefel.cli;
 
 import dev.stiefel.llama.LlamaConfig;
-import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.SyntheticWeights;
+import dev.stiefel.llama.WeightSource;
 import dev.stiefel.llama.io.GgmlType;
 import dev.stiefel.llama.io.GgufModelWriter;
 import dev.stiefel.tensor.DType;
@@ -32,7 +32,7 @@ final class SyntheticShape {
     DType dtype(DType fallback) { return dtype == null ? fallback : DType.parse(dtype); }
 
     /** The weights as a GGUF file with the synthetic vocabulary, the matrices in their own dtype (llama.cpp reads it). */
-    static void writeGguf(dev.stiefel.llama.WeightSource w, DType type, Path file) throws IOException {
+    static void writeGguf(WeightSource w, DType type, Path file) throws IOException {
         GgmlType matrices = switch (type) {
             case F32 -> GgmlType.F32;
             case F16 -> GgmlType.F16;
