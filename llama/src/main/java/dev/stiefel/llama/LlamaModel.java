@@ -1,5 +1,6 @@
 package dev.stiefel.llama;
 
+import dev.stiefel.autograd.Checkpoint;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks.Input;
@@ -31,21 +32,33 @@ public final class LlamaModel {
     private final Hooks hooks;
     /** Weights being trained, by identity: the forward uses these parameters instead of constants. */
     private final Map<Tensor, Var> trained;
+    /** With the tape on, each block is recomputed in backward ({@link Checkpoint}) closing over these; null: recorded. */
+    private final List<Var> checkpointed;
 
     public LlamaModel(LlamaWeights weights) { this(weights, Hooks.NONE); }
 
-    public LlamaModel(LlamaWeights weights, Hooks hooks) { this(weights, hooks, new IdentityHashMap<>()); }
+    public LlamaModel(LlamaWeights weights, Hooks hooks) { this(weights, hooks, new IdentityHashMap<>(), null); }
 
-    private LlamaModel(LlamaWeights weights, Hooks hooks, Map<Tensor, Var> trained) {
+    private LlamaModel(LlamaWeights weights, Hooks hooks, Map<Tensor, Var> trained, List<Var> checkpointed) {
         this.weights = weights;
         this.config = weights.config();
         this.rope = config.rope();
         this.hooks = hooks;
         this.trained = trained;
+        this.checkpointed = checkpointed;
     }
 
     /** The same weights seen through other hooks (a quantized or transformed view of the model). */
-    public LlamaModel withHooks(Hooks hooks) { return new LlamaModel(weights, hooks, trained); }
+    public LlamaModel withHooks(Hooks hooks) { return new LlamaModel(weights, hooks, trained, checkpointed); }
+
+    /**
+     * The same model with activation checkpointing (Chen et al. 2016): on the tape, each block keeps only its input and
+     * runs again when its gradient arrives, so a backward pass holds one block's activations instead of every block's
+     * (for a 1.1B model on 2048 tokens, gigabytes). {@code params} are the parameters the blocks read (their weights
+     * when trainable, the hooks' learnable transforms): they receive their gradients during each block's recompute. The
+     * values are the same; the gradients are the same up to the order their terms are summed in.
+     */
+    public LlamaModel checkpointed(List<Var> params) { return new LlamaModel(weights, hooks, trained, List.copyOf(params)); }
 
     /**
      * The same model with every weight a parameter (training from scratch): the forward reads the parameters' tensors,
@@ -55,7 +68,7 @@ public final class LlamaModel {
     public LlamaModel trainable() {
         Map<Tensor, Var> params = new IdentityHashMap<>();
         for (Tensor t : weights.tensors()) params.computeIfAbsent(t, Var::param);
-        return new LlamaModel(weights, hooks, params);
+        return new LlamaModel(weights, hooks, params, checkpointed);
     }
 
     /** The parameters of a {@link #trainable()} model, in {@link LlamaWeights#tensors()} order, each once. */
@@ -92,9 +105,19 @@ public final class LlamaModel {
     public Var forward(Tensor ids, KvCache cache) {
         Var x = embed(ids);
         int start = cache == null ? 0 : cache.length();
-        for (int l = 0; l < config.layers(); l++) x = block(l, x, start, cache);
+        x = blocks(x, start, cache);
         if (cache != null) cache.advance(ids.size(1));
         return head(x);
+    }
+
+    /** Every block in turn on the residual stream x (checkpointed when this model is, the tape on and no cache). */
+    public Var blocks(Var x, int start, KvCache cache) {
+        boolean recompute = checkpointed != null && cache == null && Grad.enabled();
+        for (int l = 0; l < config.layers(); l++) {
+            int layer = l;
+            x = recompute ? Checkpoint.run(in -> block(layer, in[0], start, null), checkpointed, x) : block(l, x, start, cache);
+        }
+        return x;
     }
 
     /** Logits [B, vocab] of the last position only, for generation (the head runs on one token per row). */
@@ -102,7 +125,7 @@ public final class LlamaModel {
         try (var off = Grad.off()) {
             Var x = embed(ids);
             int start = cache == null ? 0 : cache.length();
-            for (int l = 0; l < config.layers(); l++) x = block(l, x, start, cache);
+            x = blocks(x, start, cache);
             if (cache != null) cache.advance(ids.size(1));
             int t = ids.size(1);
             return head(x.narrow(1, t - 1, 1)).value().reshape(ids.size(0), config.vocabSize());

@@ -324,7 +324,8 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         params.addAll(view.scales());
         LearningState state = o.workDir() == null ? null
                 : LearningState.open(o.workDir(), label + "-" + config.shorthand().replace(" ", ""), LearningState.fingerprint(label, fp, calibration, config, o, params));
-        LlamaModel student = view.learningModel(config, quantizeWeightsWhileLearning(config, o)), teacher = new LlamaModel(fp);
+        LlamaModel plain = view.learningModel(config, quantizeWeightsWhileLearning(config, o)), teacher = new LlamaModel(fp);
+        LlamaModel student = checkpointBlocks(fp.config(), o.batch(), calibration.seqLen()) ? plain.checkpointed(params) : plain;
         OptimizerGroup.Builder b = OptimizerGroup.builder();
         double[] rates = o.learningRates(config);
         LrSchedule rotLr = LrSchedule.cosine(rates[0], Math.max(total, 1), 0);
@@ -423,8 +424,22 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
     /** The residual stream after the last block (before the final norm). */
     private static Var hidden(LlamaModel m, Tensor ids) {
         Var x = m.embed(ids);
-        for (int l = 0; l < m.config().layers(); l++) x = m.block(l, x, 0, null);
-        return x;
+        return m.blocks(x, 0, null);
+    }
+
+    /**
+     * Whether the learning forward recomputes each block in backward ({@link LlamaModel#checkpointed}): when the tape of
+     * every block would take over a quarter of the heap, estimated as 16 residual-width and 4 MLP-width activations per
+     * token and the attention weights. The system property {@code stiefel.checkpointBlocks} ({@code true} or
+     * {@code false}) decides instead when set. The learned transforms are the same up to the order gradient terms are
+     * summed in.
+     */
+    static boolean checkpointBlocks(LlamaConfig c, int batch, int seqLen) {
+        String forced = System.getProperty("stiefel.checkpointBlocks");
+        if (forced != null) return Boolean.parseBoolean(forced);
+        long tokens = (long) batch * seqLen;
+        long perBlock = tokens * (16L * c.dim() + 4L * c.hiddenDim()) * Float.BYTES + (long) batch * c.heads() * seqLen * seqLen * Float.BYTES;
+        return perBlock * c.layers() > Runtime.getRuntime().maxMemory() / 4;
     }
 
     /**

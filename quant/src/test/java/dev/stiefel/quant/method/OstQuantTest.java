@@ -53,6 +53,40 @@ class OstQuantTest {
         }
     }
 
+    /**
+     * Learning with each block recomputed in backward (what a model too large for the tape gets) learns the same
+     * transforms up to the order gradient terms are summed in: the same losses and rotations to f32 round-off, for the
+     * KL-Top objective (through the logits) and MSE (through the last hidden state), which both run the blocks.
+     */
+    @Test void checkpointedLearningLearnsTheSameTransforms() {
+        LlamaWeights fp = RandomModels.withOutliers(RandomModels.random(C, 8), 10, 2, 3);
+        CalibrationData calib = calibration(4, 20);
+        QuantConfig w4a4 = QuantConfig.parse("W4A4KV4");
+        for (OstQuant.Options o : List.of(OstQuant.Options.ostquant().withEpochs(2).withBatch(2),
+                OstQuant.Options.ostquant().withEpochs(2).withBatch(2).withLoss(OstQuant.Loss.MSE))) {
+            List<OstQuant.Learning> runs = new ArrayList<>();
+            List<float[]> rotations = new ArrayList<>();
+            assertThat(OstQuant.checkpointBlocks(C, 2, 20)).as("a small model's tape fits").isFalse();
+            assertThat(OstQuant.checkpointBlocks(dev.stiefel.llama.SyntheticWeights.preset("tinyllama-1.1b"), 4, 2048))
+                    .as("TinyLlama's tape on 4 × 2048 tokens (~87 GB) does not").isTrue();
+            for (String forced : List.of("false", "true")) {
+                System.setProperty("stiefel.checkpointBlocks", forced);
+                try {
+                    assertThat(OstQuant.checkpointBlocks(C, 2, 20)).isEqualTo(Boolean.parseBoolean(forced));
+                    OstQuantView view = OstQuant.initialView(fp, w4a4, o);
+                    runs.add(OstQuant.learn(fp, view, calib, w4a4, o, ProgressFactory.SILENT));
+                    rotations.add(view.rotations().getFirst().value().toFloatArray());
+                } finally {
+                    System.clearProperty("stiefel.checkpointBlocks");
+                }
+            }
+            assertThat(runs.get(1).lossBefore()).as("%s: the same forward", o.loss()).isEqualTo(runs.get(0).lossBefore());
+            assertThat(runs.get(1).lossAfter()).as("%s", o.loss()).isCloseTo(runs.get(0).lossAfter(), org.assertj.core.data.Percentage.withPercentage(1e-3));
+            for (int i = 0; i < rotations.get(0).length; i++)
+                assertThat(rotations.get(1)[i]).as("%s rotation element %d", o.loss(), i).isCloseTo(rotations.get(0)[i], org.assertj.core.data.Offset.offset(1e-5f));
+        }
+    }
+
     /** The KL-Top variant option reaches the objective: each variant's loss is Losses.klTop with that variant, and they differ. */
     @Test void theKlTopVariantReachesTheLoss() {
         LlamaConfig c = RandomModels.config(16, 32, 1, 2, 1, 41, Rope.Layout.HALF, false);
