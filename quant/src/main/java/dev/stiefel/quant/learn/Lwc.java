@@ -5,6 +5,7 @@ import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantParams;
 import dev.stiefel.quant.QuantSpec;
+import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -135,11 +136,16 @@ public final class Lwc implements WeightQuantizer {
         return new Var[]{h, Var.of(z)};
     }
 
-    /** The quantized weight with the learned clipping: what is written into the model. */
+    /**
+     * The quantized weight with the learned clipping: what is written into the model, as packed codes where a packed
+     * matrix holds the grid (checked equal to the f32 values bit for bit), so a large model's result is not f32.
+     */
     @Override public Tensor fold(Tensor w) {
+        Tensor folded;
         try (var off = Grad.off()) {
-            return quantize(Var.of(w), Ste.STRAIGHT_THROUGH).value();
+            folded = quantize(Var.of(w), Ste.STRAIGHT_THROUGH).value();
         }
+        return Steps.packedOrFolded(w.toFloatArray(), folded, params(w), spec, "lwc " + rows + "×" + cols);
     }
 
     /**

@@ -1,10 +1,10 @@
 package dev.stiefel.quant.learn;
 
 import dev.stiefel.quant.Ste;
-import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantParams;
 import dev.stiefel.quant.Quantizer;
+import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.tensor.Tensor;
 
 import java.util.List;
@@ -18,7 +18,7 @@ public interface WeightQuantizer {
     /** Ŵ on the tape, from the (possibly transformed) weight W [rows, cols]. */
     Var quantize(Var w, Ste ste);
 
-    /** The weight as written into the quantized model. */
+    /** The weight as written into the quantized model (packed codes or f32: the same values). */
     Tensor fold(Tensor w);
 
     /** Learnable parameters (none for a fixed grid). */
@@ -38,10 +38,10 @@ public interface WeightQuantizer {
                 return Quantizer.fakeQuantThroughRange(w, p, q.spec().clipping(), ste);
             }
 
-            @Override public Tensor fold(Tensor w) {
-                try (var off = Grad.off()) {
-                    return q.fakeQuant(w, name);
-                }
+            @Override public Tensor fold(Tensor w) { // as RTN keeps it: packed codes where a packed matrix holds the grid
+                float[] v = w.toFloatArray();
+                int rows = w.size(0), cols = w.size(1);
+                return Steps.packedOrF32(v, rows, cols, q.fit(v, rows, cols, name), q.spec());
             }
 
             @Override public List<Var> parameters() { return List.of(); }

@@ -12,7 +12,7 @@ import java.util.List;
  * What a method produces, the one description the evaluation, the writers and the reports read:
  * <ul>
  *   <li>{@code weights}: every quantized linear replaced by its fake-quantized values (computed once, not on every
- *       forward; as packed codes where RTN or GPTQ chose them on a grid a packed matrix holds, else in f32), every
+ *       forward; as packed codes where RTN, GPTQ or OmniQuant chose them on a grid a packed matrix holds, else in f32), every
  *       transform that folds already folded in;</li>
  *   <li>{@code config}: the weight, activation, K and V specs the model was quantized for;</li>
  *   <li>{@code online}: the transforms the forward pass must still apply at run time, each at its site (QuaRot's and

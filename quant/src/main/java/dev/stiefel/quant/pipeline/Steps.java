@@ -51,8 +51,23 @@ public final class Steps {
      */
     public static Tensor packedOrF32(float[] values, int[] codes, int rows, int cols, QuantParams p, QuantSpec spec, String name) {
         if (codes == null || !packable(spec, p, rows, cols)) return Tensor.wrap(values, rows, cols);
-        PackedMatrix m = PackedMatrix.ofCodes(codes, rows, cols, spec.bits(), spec.groupSize(), spec.symmetric(), p.scale(), p.zero());
-        for (int r = 0, i = 0; r < rows; r++)
+        return checked(PackedMatrix.ofCodes(codes, rows, cols, spec.bits(), spec.groupSize(), spec.symmetric(), p.scale(), p.zero()), values, name);
+    }
+
+    /**
+     * A learned quantizer's result (OmniQuant's LWC): {@code w} rounded on the grid of {@code p} as packed codes when
+     * {@link #packable}, checked equal to {@code folded} (the quantizer's own f32 values) bit for bit; else {@code folded}.
+     */
+    public static Tensor packedOrFolded(float[] w, Tensor folded, QuantParams p, QuantSpec spec, String name) {
+        int rows = folded.size(0), cols = folded.size(1);
+        if (!packable(spec, p, rows, cols)) return folded;
+        return checked(PackedMatrix.quantize(w, rows, cols, spec.bits(), spec.groupSize(), spec.symmetric(), p.scale(), p.zero()),
+                folded.toFloatArray(), name);
+    }
+
+    private static Tensor checked(PackedMatrix m, float[] values, String name) {
+        int cols = m.cols();
+        for (int r = 0, i = 0; r < m.rows(); r++)
             for (int j = 0; j < cols; j++, i++)
                 if (Float.floatToRawIntBits(m.value(r, j)) != Float.floatToRawIntBits(values[i]))
                     throw new IllegalStateException(name + ": packed element (" + r + ", " + j + ") is " + m.value(r, j) + ", the method's " + values[i]);

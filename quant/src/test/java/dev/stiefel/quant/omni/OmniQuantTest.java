@@ -63,6 +63,11 @@ class OmniQuantTest {
         LlamaWeights outliers = RandomModels.withOutliers(RandomModels.random(RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false), 10), 25f, new int[]{3, 17, 30});
         QuantizedModel w6a6 = omni(10).apply(outliers, calibration(8, 32, 53, 9), QuantConfig.parse("W6A6"), ProgressFactory.SILENT);
         assertLowered(w6a6, 0.97, 10);
+        // the result is held as a packed model holds it: codes for 3 bits in groups of 32, f32 for 6 bits (no code width)
+        for (Linear which : Linears.BLOCK) {
+            assertThat(Linears.weight(q.weights(), 1, which).storage()).as("W3 g32 %s", which).isInstanceOf(dev.stiefel.tensor.PackedStorage.class);
+            assertThat(Linears.weight(w6a6.weights(), 1, which).storage()).as("W6 %s", which).isInstanceOf(dev.stiefel.tensor.FloatStorage.class);
+        }
         OmniQuant.Section settings = w6a6.report().section(OmniQuant.Section.class);
         assertThat(settings.lwc()).isTrue();
         assertThat(settings.let()).isTrue();
