@@ -102,17 +102,30 @@ public record Gptq(Options options) implements Method, WeightStage {
         if (calibration == null) throw new IllegalArgumentException("gptq: needs calibration data (e.g. 128 samples of 2048 tokens)");
         WeightsBuilder b = new WeightsBuilder(fp);
         Map<String, Double> losses = Steps.figures();
-        if (config.weight() != null) quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), config.ggml(), progress, losses);
+        double[] seconds = new double[4];
+        List<Report.BlockFigures> blocks = config.weight() == null ? List.of()
+                : quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), config.ggml(), progress, losses, seconds);
         Map<String, Report.TensorError> errors = Steps.figures();
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = b.build();
         QuantHooks hooks = Steps.hooks(online, config, quantized, calibration);
-        Report report = Report.of(name()).withCalibration(calibration.describe()).withGptqLoss(losses).withWeightError(errors).with(options);
+        Report report = Report.of(name()).withCalibration(calibration.describe()).withGptqLoss(losses).withWeightError(errors).with(options)
+                .with(new Seconds(Steps.round(seconds[0]), Steps.round(seconds[1]), Steps.round(seconds[2]), Steps.round(seconds[3])))
+                .withBlocks(blocks, null);
         return new QuantizedModel(quantized, hooks, config, List.of(), report);
     }
 
-    private void quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
-                                GgmlTarget ggml, ProgressFactory progress, Map<String, Double> losses) {
+    /**
+     * Where GPTQ's time went, summed over the blocks: the forward passes that capture each group's inputs, the Hessians'
+     * XᵀX products, the inverse Hessians' f64 factors, and the column loops (with packing). The rest of a block's
+     * seconds (its {@code blocks} figure) is the block driver's pass that makes the next block's inputs.
+     */
+    public record Seconds(double captureForward, double hessians, double inverseHessians, double columnLoops) implements Report.Section {
+        @Override public String key() { return "gptq_seconds"; }
+    }
+
+    private List<Report.BlockFigures> quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
+                                GgmlTarget ggml, ProgressFactory progress, Map<String, Double> losses, double[] seconds) {
         // The working model reads every linear weight through the builder (quantized ones as soon as they exist) and
         // applies the online transforms everywhere else: within a block, each group's Hessian sees the groups before it
         // already quantized (true-sequential).
@@ -122,7 +135,7 @@ public record Gptq(Options options) implements Method, WeightStage {
         List<List<Linear>> order = options.trueSequential() ? SEQUENTIAL : List.of(Linears.BLOCK);
         int layers = fp.config().layers();
         // each block's inputs are the quantized blocks' outputs (GPTQ's llama_sequential)
-        new BlockDriver(name(), BlockDriver.Inputs.QUANTIZED, false, false, null, null).run(fp, calibration, block -> {
+        return new BlockDriver(name(), BlockDriver.Inputs.QUANTIZED, false, false, null, null).run(fp, calibration, block -> {
             int l = block.layer();
             List<Tensor> xs = block.inputList();
             try (Progress p = progress.open("gptq layer " + (l + 1) + "/" + layers, Linears.BLOCK.size(), "linears")) {
@@ -134,15 +147,29 @@ public record Gptq(Options options) implements Method, WeightStage {
                         sites.add(site);
                         if (!hessians.containsKey(site)) hessians.put(site, new Hessian(b.get(l, which).size(1)));
                     }
-                    Capture.inputs(work, l, xs, sites, (site, x) -> hessians.get(site).add(x));
+                    long c0 = System.nanoTime();
+                    double[] inHessians = {0};
+                    Capture.inputs(work, l, xs, sites, (site, x) -> {
+                        long h0 = System.nanoTime();
+                        hessians.get(site).add(x);
+                        inHessians[0] += (System.nanoTime() - h0) * 1e-9;
+                    });
+                    seconds[0] += (System.nanoTime() - c0) * 1e-9 - inHessians[0];
+                    seconds[1] += inHessians[0];
                     // the inverse Hessian's factor depends on the inputs alone: one per input site (q/k/v share theirs)
                     Map<Input, GptqSolver.InverseHessian> inverses = new EnumMap<>(Input.class);
                     for (Linear which : group) {
                         String name = Linears.name(l, which);
                         Tensor w = b.get(l, which);
                         int rows = w.size(0), cols = w.size(1);
-                        Supplier<GptqSolver.InverseHessian> hinv = () -> inverses.computeIfAbsent(Linears.inputOf(which), site ->
-                                GptqSolver.inverseHessian(hessians.get(site).matrix(), cols, ggml != null ? options.withActOrder(false) : options, name));
+                        Supplier<GptqSolver.InverseHessian> hinv = () -> inverses.computeIfAbsent(Linears.inputOf(which), site -> {
+                            long i0 = System.nanoTime();
+                            var f = GptqSolver.inverseHessian(hessians.get(site).matrix(), cols, ggml != null ? options.withActOrder(false) : options, name);
+                            seconds[2] += (System.nanoTime() - i0) * 1e-9;
+                            return f;
+                        });
+                        long s0 = System.nanoTime();
+                        double inverseBefore = seconds[2]; // the factor is made lazily, inside the solve
                         double loss;
                         if (ggml != null) {   // on llama.cpp's grid of this matrix
                             double[] lossOut = new double[1];
@@ -153,6 +180,7 @@ public record Gptq(Options options) implements Method, WeightStage {
                             b.set(l, which, Steps.packedOrF32(r.weights(), r.codes(), rows, cols, r.params(), quantizer.spec(), name));
                             loss = r.loss();
                         }
+                        seconds[3] += (System.nanoTime() - s0) * 1e-9 - (seconds[2] - inverseBefore);
                         losses.put(name, Steps.round(loss));
                         p.status(name.substring(name.lastIndexOf('.') + 1) + " loss " + String.format(java.util.Locale.ROOT, "%.4g", loss));
                         p.step(1);
@@ -160,7 +188,7 @@ public record Gptq(Options options) implements Method, WeightStage {
                 }
             }
             return new BlockDriver.Done(b.layer(l), List.of(), null);
-        }, done -> online);
+        }, done -> online).blocks();
     }
 
     /**

@@ -78,7 +78,7 @@ class QuaRotTest {
             assertThat(quarotGptq).as("%s QuaRot-GPTQ %s vs QuaRot-RTN %s", shorthand, quarotGptq, quarotRtn).isLessThan(quarotRtn);
             assertThat(qg.report().method()).isEqualTo("quarot-gptq");
             assertThat(qg.report().gptqLoss()).isNotEmpty();
-            assertThat(qg.report().sections()).extracting(Report.Section::key).containsExactly("gptq", "quarot", "transforms");
+            assertThat(qg.report().sections()).extracting(Report.Section::key).containsExactly("gptq", "gptq_seconds", "quarot", "transforms");
             assertThat(qr.report().method()).isEqualTo("quarot-rtn");
             assertThat(qr.report().weightError()).isNotEmpty();
             assertThat(qr.report().gptqLoss()).isEmpty();
