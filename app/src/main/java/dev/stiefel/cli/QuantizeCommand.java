@@ -93,6 +93,7 @@ final class QuantizeCommand implements Callable<Integer> {
         String calibName = calib != null ? calib : embedded ? "stories-calib" : "c4";
         List<String> evalNames = evals != null ? evals : List.of(embedded ? "stories" : "wikitext2");
         RunStats stats = new RunStats();
+        boolean releasing = MappedPages.releasingAfterEachBlock(); // this run's policy ends with it
         try (ModelSession s = stats.time("load", () -> ModelSession.open(modelOptions))) {
             if (s.loaded().isPacked())
                 throw new IllegalArgumentException(s.description() + " is a packed model, already quantized; quantize the model it was made from");
@@ -175,6 +176,8 @@ final class QuantizeCommand implements Callable<Integer> {
             cost.put("peak_heap_bytes", RunStats.peakHeapBytes()).put("model_file_bytes", stats.mappedBytes()).put("peak_resident_bytes", RunStats.peakResidentBytes())
                     .put("mapped_pages_released_after_each_block", MappedPages.releasingAfterEachBlock());
             if (json != null) EvalCommand.writeJson(json, report);
+        } finally {
+            MappedPages.releaseAfterEachBlock(releasing);
         }
         return 0;
     }
