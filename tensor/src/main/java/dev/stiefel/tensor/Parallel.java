@@ -60,39 +60,13 @@ public final class Parallel {
             new Chunks(n, chunks, 0, chunks, body).invoke();
             return;
         }
-        claimed(n, chunks, chunks - 1, body);
-    }
-
-    /**
-     * {@link #forRange} for a body whose rows are independent (each output computed from its own row alone, as in a
-     * matrix-vector product), in up to four chunks per thread of at least {@code grain} rows. A decode step is a chain
-     * of such products of a few hundred microseconds each, and a pool worker takes tens of microseconds to wake: with one
-     * chunk per thread the caller waits for the late worker's whole half, with four it has done most of the work by the
-     * time the worker arrives and the two share what is left.
-     */
-    public static void forRows(int n, int threads, int grain, RangeBody body) {
-        if (n <= 0) return;
-        int useful = Math.min(threads, THREADS);
-        int chunks = Math.max(1, Math.min(4 * useful, (n + Math.max(1, grain) - 1) / Math.max(1, grain)));
-        if (chunks == 1 || useful == 1) {
-            body.run(0, n);
-            return;
-        }
-        if (ForkJoinTask.getPool() == POOL) {
-            new Chunks(n, chunks, 0, chunks, body).invoke();
-            return;
-        }
-        claimed(n, chunks, Math.min(chunks, useful) - 1, body);
-    }
-
-    private static void claimed(int n, int chunks, int helperCount, RangeBody body) {
         // A caller from outside the pool takes chunks itself, in order, while pool workers take them too as they
         // wake up. Waking a parked worker costs tens of microseconds on this machine, as much as a whole
         // element-wise op on a [256, 1376] tensor: when no worker has come by the time the caller is done with
         // its chunk, the caller goes on with the next one instead of waiting, and the late worker finds nothing
         // left. The chunks are the same whoever runs them, so results do not depend on the timing.
         Claims claims = new Claims(n, chunks, body);
-        ForkJoinTask<?>[] helpers = new ForkJoinTask<?>[helperCount];
+        ForkJoinTask<?>[] helpers = new ForkJoinTask<?>[chunks - 1];
         for (int i = 0; i < helpers.length; i++) helpers[i] = POOL.submit(claims::runAll);
         RuntimeException failure = null;
         try {

@@ -41,23 +41,4 @@ class ParallelTest {
         });
         for (int i = 0; i < 64 * 64; i++) assertThat(hits.get(i)).isEqualTo(1);
     }
-
-    /** forRows splits into up to four chunks per thread and still runs every row once; one thread runs it inline. */
-    @Test
-    void rowsRunExactlyOnceInFinerChunks() {
-        for (int n : new int[]{0, 1, 7, 33, 257, 10_007})
-            for (int threads : new int[]{1, 2, 3, 64})
-                for (int grain : new int[]{1, 4, 100}) {
-                    AtomicIntegerArray hits = new AtomicIntegerArray(Math.max(n, 1));
-                    java.util.Set<Long> ranges = java.util.concurrent.ConcurrentHashMap.newKeySet();
-                    Parallel.forRows(n, threads, grain, (from, to) -> {
-                        ranges.add(((long) from << 32) | to);
-                        for (int i = from; i < to; i++) hits.incrementAndGet(i);
-                    });
-                    for (int i = 0; i < n; i++) assertThat(hits.get(i)).as("n=%d threads=%d grain=%d i=%d", n, threads, grain, i).isEqualTo(1);
-                    int useful = Math.min(threads, Parallel.threads());
-                    int expected = n == 0 ? 0 : useful == 1 ? 1 : Math.max(1, Math.min(4 * useful, (n + grain - 1) / grain));
-                    assertThat(ranges).as("n=%d threads=%d grain=%d", n, threads, grain).hasSize(expected);
-                }
-    }
 }

@@ -48,7 +48,7 @@ final class HalfGemv {
         MemorySegment w = heap != null ? MemorySegment.ofArray(heap) : mapped;
         int grain = Math.max(4, (1 << 15) / Math.max(k, 1));
         int useThreads = (long) n * k < (1L << 20) ? 1 : threads;
-        Parallel.forRows(n, useThreads, grain, (from, to) -> { // a row's value does not depend on its chunk
+        Parallel.forRange(n, useThreads, grain, (from, to) -> {
             int j = from;
             for (; j + 4 <= to; j += 4) {
                 long row = 2 * (wOff + j * wRowStride), rs = 2 * wRowStride;

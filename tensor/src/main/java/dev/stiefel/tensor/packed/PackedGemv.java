@@ -62,17 +62,17 @@ public final class PackedGemv {
         float[] xs = chunked ? null : groupSums(w, xp); // Nibbles keeps its own, and only for an asymmetric grid
         int t = (long) n * k < PARALLEL_MIN ? 1 : w.usableThreads(threads), grain = Math.max(4, GRAIN_ELEMENTS / k);
         switch (w.bits()) { // one row kernel per format, chosen once per call
-            case 2 -> Parallel.forRows(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row2(w, r, xp, xs); });
-            case 3 -> Parallel.forRows(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row3(w, r, xp, xs); });
+            case 2 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row2(w, r, xp, xs); });
+            case 3 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row3(w, r, xp, xs); });
             case 4 -> {
                 if (chunked) {
                     Nibbles nb = new Nibbles(w, xp);
-                    Parallel.forRows(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = nb.row(r); });
+                    Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = nb.row(r); });
                 } else {
-                    Parallel.forRows(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row4(w, r, xp, xs); });
+                    Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row4(w, r, xp, xs); });
                 }
             }
-            default -> Parallel.forRows(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row8(w, r, xp, xs); });
+            default -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row8(w, r, xp, xs); });
         }
     }
 
