@@ -48,12 +48,11 @@ final class CholeskyKernels {
      */
     static final int KC = 512;
     /**
-     * Columns a row-by-row solve keeps in registers: six vectors, six independent subtraction chains. The triangular
-     * inverse streams U's upper triangle once per chunk of columns, from memory once U outgrows the caches (a 5632² U
-     * is 254 MB, an 11008² one 970 MB), so the chunk's width divides that traffic; the chunk itself (rows × 48 doubles,
-     * 4 MB for 11008 rows) stays in L3. Three vectors kept a 5632-row chunk in L2 but read U twice as often.
+     * Columns a row-by-row solve keeps in registers: three vectors, so that a row's three independent subtraction chains
+     * cover the add latency (with two, each step would wait on it), while a chunk of the inverse, which every row sweeps
+     * from its diagonal down, stays in a 1 MiB L2 up to about 5400 rows (four vectors would spill to L3 from 4096).
      */
-    static final int ROW_CHUNK = 6 * L;
+    static final int ROW_CHUNK = 3 * L;
 
     private CholeskyKernels() {}
 
@@ -201,32 +200,25 @@ final class CholeskyKernels {
     }
 
     /**
-     * u_ij for the {@link #ROW_CHUNK} columns j.. of row i: (u_ij − Σ_{k=b0}^{i−1} u_ki·u_kj) / u_ii in six registers.
+     * u_ij for the {@link #ROW_CHUNK} columns j.. of row i: (u_ij − Σ_{k=b0}^{i−1} u_ki·u_kj) / u_ii in three registers.
      * (The vector loops live in small methods called many times, which C2 compiles whole and early, rather than in long
      * loops that would wait for an on-stack replacement.)
      */
     private static void solveRowChunk(double[] u, int n, int b0, int i, int j) {
         final int ri = i * n;
         DoubleVector x0 = DoubleVector.fromArray(S, u, ri + j), x1 = DoubleVector.fromArray(S, u, ri + j + L);
-        DoubleVector x2 = DoubleVector.fromArray(S, u, ri + j + 2 * L), x3 = DoubleVector.fromArray(S, u, ri + j + 3 * L);
-        DoubleVector x4 = DoubleVector.fromArray(S, u, ri + j + 4 * L), x5 = DoubleVector.fromArray(S, u, ri + j + 5 * L);
+        DoubleVector x2 = DoubleVector.fromArray(S, u, ri + j + 2 * L);
         for (int k = b0; k < i; k++) {
             DoubleVector a = DoubleVector.broadcast(S, u[k * n + i]);
             int rk = k * n + j;
             x0 = x0.sub(a.mul(DoubleVector.fromArray(S, u, rk)));
             x1 = x1.sub(a.mul(DoubleVector.fromArray(S, u, rk + L)));
             x2 = x2.sub(a.mul(DoubleVector.fromArray(S, u, rk + 2 * L)));
-            x3 = x3.sub(a.mul(DoubleVector.fromArray(S, u, rk + 3 * L)));
-            x4 = x4.sub(a.mul(DoubleVector.fromArray(S, u, rk + 4 * L)));
-            x5 = x5.sub(a.mul(DoubleVector.fromArray(S, u, rk + 5 * L)));
         }
         DoubleVector d = DoubleVector.broadcast(S, u[ri + i]);
         x0.div(d).intoArray(u, ri + j);
         x1.div(d).intoArray(u, ri + j + L);
         x2.div(d).intoArray(u, ri + j + 2 * L);
-        x3.div(d).intoArray(u, ri + j + 3 * L);
-        x4.div(d).intoArray(u, ri + j + 4 * L);
-        x5.div(d).intoArray(u, ri + j + 5 * L);
     }
 
     /**
@@ -279,29 +271,22 @@ final class CholeskyKernels {
         return w;
     }
 
-    /** Row i of a chunk held in buf: (row i − Σ_{k=i+1}^{rows−1} u_ik·row k) / u_ii, in six registers. */
+    /** Row i of a chunk held in buf: (row i − Σ_{k=i+1}^{rows−1} u_ik·row k) / u_ii, in three registers. */
     private static void backSubstituteRow(double[] u, int n, int i, int rows, double[] buf) {
         final int ri = i * n, bi = i * ROW_CHUNK;
         DoubleVector x0 = DoubleVector.fromArray(S, buf, bi), x1 = DoubleVector.fromArray(S, buf, bi + L);
-        DoubleVector x2 = DoubleVector.fromArray(S, buf, bi + 2 * L), x3 = DoubleVector.fromArray(S, buf, bi + 3 * L);
-        DoubleVector x4 = DoubleVector.fromArray(S, buf, bi + 4 * L), x5 = DoubleVector.fromArray(S, buf, bi + 5 * L);
+        DoubleVector x2 = DoubleVector.fromArray(S, buf, bi + 2 * L);
         for (int k = i + 1; k < rows; k++) {
             DoubleVector a = DoubleVector.broadcast(S, u[ri + k]);
             int bk = k * ROW_CHUNK;
             x0 = x0.sub(a.mul(DoubleVector.fromArray(S, buf, bk)));
             x1 = x1.sub(a.mul(DoubleVector.fromArray(S, buf, bk + L)));
             x2 = x2.sub(a.mul(DoubleVector.fromArray(S, buf, bk + 2 * L)));
-            x3 = x3.sub(a.mul(DoubleVector.fromArray(S, buf, bk + 3 * L)));
-            x4 = x4.sub(a.mul(DoubleVector.fromArray(S, buf, bk + 4 * L)));
-            x5 = x5.sub(a.mul(DoubleVector.fromArray(S, buf, bk + 5 * L)));
         }
         DoubleVector d = DoubleVector.broadcast(S, u[ri + i]);
         x0.div(d).intoArray(buf, bi);
         x1.div(d).intoArray(buf, bi + L);
         x2.div(d).intoArray(buf, bi + 2 * L);
-        x3.div(d).intoArray(buf, bi + 3 * L);
-        x4.div(d).intoArray(buf, bi + 4 * L);
-        x5.div(d).intoArray(buf, bi + 5 * L);
     }
 
     // ------------------------------------------------------------------------------------------ Gram product
