@@ -141,15 +141,32 @@ public final class LlamaModel {
         return w(weights.embedding()).embedding(ids);
     }
 
-    /** Block {@code l} on the residual stream x [B, T, dim] whose first token sits at position {@code start}. */
+    /**
+     * Block {@code l} on the residual stream x [B, T, dim] whose first token sits at position {@code start}: attention,
+     * then the MLP, each added to the residual stream. The four parts are public so that a calibration pass can stop
+     * after one, keep what it computed, and go on from there later (true-sequential GPTQ).
+     */
     public Var block(int l, Var x, int start, KvCache cache) {
+        Var heads = attentionHeads(l, x, start, cache);
+        x = attentionResidual(l, x, heads);
+        Var act = mlpActivation(l, x);
+        Var out = mlpResidual(l, x, act);
+        MappedPages.doneWith(weights.layer(l)); // computed eagerly: the block's weights are not read again in this pass
+        return out;
+    }
+
+    /**
+     * Block l's attention up to the output projection: softmax(q·kᵀ/√d)·v [B, T, H·d] on h = RMSNorm(x), as the o
+     * projection reads it ({@link Input#ATTN_OUT}, after its hook).
+     */
+    public Var attentionHeads(int l, Var x, int start, KvCache cache) {
         LlamaWeights.Layer lw = weights.layer(l);
         int[] s = x.shape();
         int b = s[0], t = s[1], heads = config.heads(), kvHeads = config.kvHeads(), hd = config.headDim();
         int[] positions = new int[t];
         for (int i = 0; i < t; i++) positions[i] = start + i;
 
-        // Attention: h = RMSNorm(x); q, k, v = h·Wqᵀ (+ bq), h·Wkᵀ (+ bk), h·Wvᵀ (+ bv); RoPE on q and k
+        // h = RMSNorm(x); q, k, v = h·Wqᵀ (+ bq), h·Wkᵀ (+ bk), h·Wvᵀ (+ bv); RoPE on q and k
         Var h = hooks.input(l, Input.ATTN_IN, x.rmsNorm(w(lw.attnNorm()), config.normEps()));
         Var q = linear(l, Linear.Q, h, lw.wq(), lw.bq()).reshape(b, t, heads, hd);
         Var k = linear(l, Linear.K, h, lw.wk(), lw.bk()).reshape(b, t, kvHeads, hd);
@@ -170,16 +187,28 @@ public final class LlamaModel {
             k = Var.of(kv[0]);
             v = Var.of(kv[1]);
         }
-        Var heads_ = attention(q, k, v);
-        x = x.add(linear(l, Linear.O, hooks.input(l, Input.ATTN_OUT, heads_), lw.wo()));
+        return hooks.input(l, Input.ATTN_OUT, attention(q, k, v));
+    }
 
-        // MLP: SwiGLU(h) = (silu(h·Wgateᵀ) ⊙ h·Wupᵀ)·Wdownᵀ on h = RMSNorm(x)
+    /** The residual stream after block l's attention: x + heads·Woᵀ. */
+    public Var attentionResidual(int l, Var x, Var heads) {
+        return x.add(linear(l, Linear.O, heads, weights.layer(l).wo()));
+    }
+
+    /**
+     * Block l's MLP up to the down projection: SwiGLU's silu(h·Wgateᵀ) ⊙ h·Wupᵀ on h = RMSNorm(x), as the down
+     * projection reads it ({@link Input#MLP_OUT}, after its hook).
+     */
+    public Var mlpActivation(int l, Var x) {
+        LlamaWeights.Layer lw = weights.layer(l);
         Var m = hooks.input(l, Input.MLP_IN, x.rmsNorm(w(lw.ffnNorm()), config.normEps()));
         Var act = linear(l, Linear.GATE, m, lw.wGate()).swiglu(linear(l, Linear.UP, m, lw.wUp())); // silu(gate) ⊙ up
-        act = hooks.input(l, Input.MLP_OUT, act);
-        Var out = x.add(linear(l, Linear.DOWN, act, lw.wDown()));
-        MappedPages.doneWith(lw); // computed eagerly: the block's weights are not read again in this pass
-        return out;
+        return hooks.input(l, Input.MLP_OUT, act);
+    }
+
+    /** The residual stream after block l: x + act·Wdownᵀ. */
+    public Var mlpResidual(int l, Var x, Var act) {
+        return x.add(linear(l, Linear.DOWN, act, weights.layer(l).wDown()));
     }
 
     /** Final RMSNorm and the output head: logits [B, T, vocab]. */

@@ -5,7 +5,9 @@ import dev.stiefel.llama.io.ggml.FileType;
 import dev.stiefel.quant.GgmlTarget;
 import dev.stiefel.quant.MatrixGrid;
 import dev.stiefel.quant.pipeline.WeightStage;
+import dev.stiefel.quant.pipeline.Activations;
 import dev.stiefel.quant.pipeline.BlockDriver;
+import dev.stiefel.quant.pipeline.SequentialCapture;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
@@ -39,9 +41,9 @@ import java.util.function.Supplier;
  * <ol>
  *   <li>the calibration samples' embeddings are the inputs of block 0;</li>
  *   <li>in block l, the linear layers are quantized in true-sequential order: q/k/v (one shared input), then o, then
- *       gate/up (one shared input), then down; before each group the block runs again on its inputs, with the
- *       earlier groups already quantized, and the inputs of the group's layers build its Hessian H = 2XXᵀ
- *       ({@link Hessian});</li>
+ *       gate/up (one shared input), then down; the inputs of each group are computed with the earlier groups already
+ *       quantized, and build its Hessian H = 2XXᵀ ({@link Hessian}). The reference runs the block again from its input
+ *       for each group; {@link SequentialCapture} keeps each part's result instead, with the same values;</li>
  *   <li>each weight is quantized by {@link GptqSolver} under its H;</li>
  *   <li>the block's outputs, computed with its quantized weights, are the inputs of block l + 1.</li>
  * </ol>
@@ -117,8 +119,9 @@ public record Gptq(Options options) implements Method, WeightStage {
 
     /**
      * Where GPTQ's time went, summed over the blocks: the forward passes that capture each group's inputs, the Hessians'
-     * XᵀX products, the inverse Hessians' f64 factors, and the column loops (with packing). The rest of a block's
-     * seconds (its {@code blocks} figure) is the block driver's pass that makes the next block's inputs.
+     * XᵀX products, the inverse Hessians' f64 factors, and the column loops (with packing). True-sequential GPTQ also
+     * computes the next block's inputs (in {@code captureForward}); without it, the block driver does, in the rest of a
+     * block's seconds (its {@code blocks} figure).
      */
     public record Seconds(double captureForward, double hessians, double inverseHessians, double columnLoops) implements Report.Section {
         @Override public String key() { return "gptq_seconds"; }
@@ -135,9 +138,12 @@ public record Gptq(Options options) implements Method, WeightStage {
         List<List<Linear>> order = options.trueSequential() ? SEQUENTIAL : List.of(Linears.BLOCK);
         int layers = fp.config().layers();
         // each block's inputs are the quantized blocks' outputs (GPTQ's llama_sequential)
-        return new BlockDriver(name(), BlockDriver.Inputs.QUANTIZED, false, false, null, null).run(fp, calibration, block -> {
+        BlockDriver driver = new BlockDriver(name(), BlockDriver.Inputs.QUANTIZED, false, false, null, null);
+        if (options.trueSequential()) driver = driver.withScratch(SequentialCapture.scratchFloatsPerToken(fp.config()));
+        return driver.run(fp, calibration, block -> {
             int l = block.layer();
-            List<Tensor> xs = block.inputList();
+            // true-sequential: each group's inputs from the block run up to it once (SequentialCapture); else one pass
+            SequentialCapture sequential = options.trueSequential() ? new SequentialCapture(work, block) : null;
             try (Progress p = progress.open("gptq layer " + (l + 1) + "/" + layers, Linears.BLOCK.size(), "linears")) {
                 for (List<Linear> group : order) {
                     Map<Input, Hessian> hessians = new EnumMap<>(Input.class);
@@ -149,11 +155,13 @@ public record Gptq(Options options) implements Method, WeightStage {
                     }
                     long c0 = System.nanoTime();
                     double[] inHessians = {0};
-                    Capture.inputs(work, l, xs, sites, (site, x) -> {
+                    java.util.function.BiConsumer<Input, Tensor> sink = (site, x) -> {
                         long h0 = System.nanoTime();
                         hessians.get(site).add(x);
                         inHessians[0] += (System.nanoTime() - h0) * 1e-9;
-                    });
+                    };
+                    if (sequential != null) sequential.capture(sites.iterator().next(), sink);
+                    else Capture.inputs(work, l, block.inputList(), sites, sink);
                     seconds[0] += (System.nanoTime() - c0) * 1e-9 - inHessians[0];
                     seconds[1] += inHessians[0];
                     // the inverse Hessian's factor depends on the inputs alone: one per input site (q/k/v share theirs)
@@ -187,7 +195,11 @@ public record Gptq(Options options) implements Method, WeightStage {
                     }
                 }
             }
-            return new BlockDriver.Done(b.layer(l), List.of(), null);
+            if (sequential == null) return new BlockDriver.Done(b.layer(l), List.of(), null);
+            long o0 = System.nanoTime();
+            Activations outputs = sequential.outputs(block.outputs());
+            seconds[0] += (System.nanoTime() - o0) * 1e-9;
+            return new BlockDriver.Done(b.layer(l), List.of(), null, outputs);
         }, done -> online).blocks();
     }
 

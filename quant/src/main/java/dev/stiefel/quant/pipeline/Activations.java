@@ -38,6 +38,18 @@ public abstract sealed class Activations implements AutoCloseable permits Activa
     /** Releases what this holds (a file stays on disk). */
     @Override public void close() {}
 
+    /** Releases what this holds and deletes its file, if it has one. */
+    public void discard() {
+        close();
+        if (this instanceof OnDisk d) {
+            try {
+                Files.deleteIfExists(d.file());
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot delete the activation cache " + d.file(), e);
+            }
+        }
+    }
+
     /** Receives samples in order 0, 1, ...; {@link #finish} makes them readable. */
     public interface Writer {
         void put(Tensor t);

@@ -60,24 +60,34 @@ public final class BlockDriver {
      * What a step is given for block {@code layer}: the inputs the strategy names, the full-precision outputs on the
      * full-precision inputs ({@code targets}, with the channel {@code maxima} of its linear inputs), and the
      * full-precision block on the quantized inputs ({@code augmented}, OmniQuant's aug_loss); each null when not asked for.
+     * {@code scratch} gives writers for what the step keeps between its passes, where the driver keeps activations;
+     * {@code outputs} is where a step that computes the next block's inputs itself writes them (null when nothing needs
+     * them: the last block, or inputs that are not the quantized chain's).
      */
-    public record Block(int layer, Activations inputs, Activations targets, ChannelMaxima maxima, Activations augmented) {
+    public record Block(int layer, Activations inputs, Activations targets, ChannelMaxima maxima, Activations augmented,
+                        Function<String, Activations.Writer> scratch, Activations.Writer outputs) {
         /** The inputs as a list (read one sample at a time when they are in a file). */
         public List<Tensor> inputList() { return new java.util.AbstractList<>() {
             @Override public Tensor get(int i) { return inputs.get(i); }
 
             @Override public int size() { return inputs.size(); }
         }; }
+
+        /** A writer for activations the step keeps for a while ({@code kind} names them); discard them when done. */
+        public Activations.Writer scratch(String kind) { return scratch.apply(kind); }
     }
 
     /**
      * A block's outcome: its weights as the next blocks and the result use them (null: unchanged, for a step that
-     * writes its weights elsewhere), the parts of it that run online, and what the report shows for it (may be null).
+     * writes its weights elsewhere), the parts of it that run online, what the report shows for it (may be null), and
+     * the next block's inputs when the step wrote them to {@link Block#outputs} (else null: the driver runs the block).
      */
-    public record Done(LlamaWeights.Layer layer, List<Online> online, Report.BlockFigures report) {
+    public record Done(LlamaWeights.Layer layer, List<Online> online, Report.BlockFigures report, Activations outputs) {
         public Done {
             online = List.copyOf(online);
         }
+
+        public Done(LlamaWeights.Layer layer, List<Online> online, Report.BlockFigures report) { this(layer, online, report, null); }
     }
 
     /** Processes one block. */
@@ -100,6 +110,7 @@ public final class BlockDriver {
     private final boolean targets, augmented;
     private final Resume resume;
     private final Listener listener;
+    private final long scratchFloatsPerToken;
 
     /**
      * @param name      the method's name, for messages
@@ -109,6 +120,10 @@ public final class BlockDriver {
      * @param resume    a work directory to commit blocks to and resume from, or null (all in memory)
      */
     public BlockDriver(String name, Inputs inputs, boolean targets, boolean augmented, Resume resume, Listener listener) {
+        this(name, inputs, targets, augmented, resume, listener, 0);
+    }
+
+    private BlockDriver(String name, Inputs inputs, boolean targets, boolean augmented, Resume resume, Listener listener, long scratchFloatsPerToken) {
         if (augmented && inputs != Inputs.QUANTIZED) throw new IllegalArgumentException(name + ": the augmented targets need quantized inputs");
         this.name = name;
         this.inputs = inputs;
@@ -116,6 +131,15 @@ public final class BlockDriver {
         this.augmented = augmented;
         this.resume = resume;
         this.listener = listener == null ? new Listener() {} : listener;
+        this.scratchFloatsPerToken = scratchFloatsPerToken;
+    }
+
+    /**
+     * This driver for a step that keeps up to {@code floatsPerToken} floats per calibration token in {@link Block#scratch}
+     * at once: they count when deciding whether the activations go to files.
+     */
+    public BlockDriver withScratch(long floatsPerToken) {
+        return new BlockDriver(name, inputs, targets, augmented, resume, listener, floatsPerToken);
     }
 
     public Listener listener() { return listener; }
@@ -168,14 +192,17 @@ public final class BlockDriver {
             }
             Activations aug = augmented ? runBlock(new LlamaModel(fp), l, qIn, writer(cache, "aug", l, null)) : null;
 
-            Done d = step.process(new Block(l, quantized ? qIn : fpIn, targets ? target : null, targets ? maxima : null, aug));
+            int layerIndex = l;
+            Activations.Writer outputs = last || !quantized ? null : writer(cache, "quant", l + 1, qIn);
+            Done d = step.process(new Block(l, quantized ? qIn : fpIn, targets ? target : null, targets ? maxima : null, aug,
+                    kind -> writer(cache, kind, layerIndex, null), outputs));
             MappedPages.doneWith(fp.layer(l));
             LlamaWeights.Layer layer = d.layer() == null ? done.get(l) : d.layer();
             done.set(l, layer);
             online.addAll(d.online());
-            // the processed block on the quantized inputs: the next block's quantized inputs
-            Activations qOut = last || !quantized ? null
-                    : runBlock(new LlamaModel(withLayers(fp, done), inference.apply(online)), l, qIn, writer(cache, "quant", l + 1, qIn));
+            // the processed block on the quantized inputs: the next block's quantized inputs (unless the step wrote them)
+            Activations qOut = outputs == null ? null : d.outputs() != null ? d.outputs()
+                    : runBlock(new LlamaModel(withLayers(fp, done), inference.apply(online)), l, qIn, outputs);
             double seconds = Steps.round((System.nanoTime() - t0) * 1e-9);
             Report.BlockFigures blockReport = d.report() == null ? Report.BlockFigures.timed(seconds) : d.report().withSeconds(seconds);
             blocks.add(blockReport);
@@ -226,15 +253,7 @@ public final class BlockDriver {
     }
 
     private static void discard(Activations a) {
-        if (a == null) return;
-        a.close();
-        if (a instanceof Activations.OnDisk d) {
-            try {
-                Files.deleteIfExists(d.file());
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot delete the activation cache " + d.file(), e);
-            }
-        }
+        if (a != null) a.discard();
     }
 
     /**
@@ -244,8 +263,8 @@ public final class BlockDriver {
      * calibration tokens are 4.3 GB per copy. The files are read a sample at a time, through the page cache.
      */
     private Path spillDirectory(LlamaWeights fp, CalibrationData calibration, boolean fullPrecision, boolean quantized) {
-        long copy = (long) calibration.size() * calibration.seqLen() * fp.config().dim() * Float.BYTES;
-        long held = copy * ((fullPrecision ? 2 : 0) + (quantized ? 2 : 0) + (augmented ? 1 : 0));
+        long tokens = (long) calibration.size() * calibration.seqLen(), copy = tokens * fp.config().dim() * Float.BYTES;
+        long held = copy * ((fullPrecision ? 2 : 0) + (quantized ? 2 : 0) + (augmented ? 1 : 0)) + tokens * scratchFloatsPerToken * Float.BYTES;
         long limit = Long.getLong("stiefel.spillActivationsAbove", Runtime.getRuntime().maxMemory() / 3);
         if (held <= limit) return null;
         try {
