@@ -27,11 +27,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * GPTQ on one weight matrix ({@link GptqSolver}), W [rows, cols] under a Hessian of cols inputs, W4 g128 asymmetric:
  *
  * <ul>
- *   <li>{@code inverseHessian}: steps 1 and 3-5, dominated by U = Cholesky(H⁻¹)ᵀ in f64 (a Cholesky factorization, a
- *       triangular inverse, W·Wᵀ and a second factorization, n³/6 multiply-adds each: 2n³/3 in all);</li>
- *   <li>{@code columnLoop}: the column loop with a prepared inverse Hessian (quantization, the in-block updates and the
+ *   <li>{@code factor}: steps 1 and 3-5, dominated by H = R Rᵀ in f64 (one Cholesky factorization, n³/6
+ *       multiply-adds);</li>
+ *   <li>{@code columnLoop}: the column loop with a prepared factor (quantization, the in-block updates and the
  *       lazy batch products, rows·cols²/2 f32 multiply-adds in the products);</li>
- *   <li>{@code choleskyUpperOfInverse}: the f64 factor alone, from the damped Hessian.</li>
+ *   <li>{@code choleskyUL}: the f64 factorization alone, from the damped Hessian.</li>
  * </ul>
  * Shapes: {@code 2048x5632} is a TinyLlama-1.1B down_proj (the issue-19 figure), {@code 512x1024} a quick preset;
  * {@code -p shape=4096x11008} (a LLaMA-2-7B down_proj, about 5 GB of f64 work arrays) is accepted too. The Hessian is 2XᵀX/N of 1024 random tokens with per-feature scales and a
@@ -53,7 +53,7 @@ public class GptqBench {
     private DMatrix damped;
     private Quantizer quantizer;
     private Gptq.Options options;
-    private GptqSolver.InverseHessian hinv;
+    private GptqSolver.HessianFactor factor;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -74,7 +74,7 @@ public class GptqBench {
         for (int i = 0; i < w.length; i++) w[i] = (float) (rnd.nextGaussian() / Math.sqrt(cols));
         quantizer = new Quantizer(QuantSpec.weights(4, false, 128));
         options = Gptq.Options.defaults();
-        hinv = GptqSolver.inverseHessian(h, cols, options, "bench");
+        factor = GptqSolver.factor(h, cols, options, "bench");
         damped = new DMatrix(cols, cols, h.clone());
         double mean = 0;
         for (int i = 0; i < cols; i++) mean += h[i * cols + i];
@@ -82,17 +82,17 @@ public class GptqBench {
     }
 
     @Benchmark
-    public GptqSolver.InverseHessian inverseHessian() {
-        return GptqSolver.inverseHessian(h, cols, options, "bench");
+    public GptqSolver.HessianFactor factor() {
+        return GptqSolver.factor(h, cols, options, "bench");
     }
 
     @Benchmark
     public GptqSolver.Result columnLoop() {
-        return GptqSolver.quantize(w, rows, hinv, quantizer, options, "bench");
+        return GptqSolver.quantize(w, rows, factor, quantizer, options, "bench");
     }
 
     @Benchmark
-    public DMatrix choleskyUpperOfInverse() {
-        return Linalg.choleskyUpperOfInverse(damped);
+    public DMatrix choleskyUL() {
+        return Linalg.choleskyUL(damped);
     }
 }

@@ -119,11 +119,11 @@ public record Gptq(Options options) implements Method, WeightStage {
 
     /**
      * Where GPTQ's time went, summed over the blocks: the forward passes that capture each group's inputs, the Hessians'
-     * XᵀX products, the inverse Hessians' f64 factors, and the column loops (with packing). True-sequential GPTQ also
+     * XᵀX products, the f64 factors of the Hessians, and the column loops (with packing). True-sequential GPTQ also
      * computes the next block's inputs (in {@code captureForward}); without it, the block driver does, in the rest of a
      * block's seconds (its {@code blocks} figure).
      */
-    public record Seconds(double captureForward, double hessians, double inverseHessians, double columnLoops) implements Report.Section {
+    public record Seconds(double captureForward, double hessians, double hessianFactors, double columnLoops) implements Report.Section {
         @Override public String key() { return "gptq_seconds"; }
     }
 
@@ -164,31 +164,31 @@ public record Gptq(Options options) implements Method, WeightStage {
                     else Capture.inputs(work, l, block.inputList(), sites, sink);
                     seconds[0] += (System.nanoTime() - c0) * 1e-9 - inHessians[0];
                     seconds[1] += inHessians[0];
-                    // the inverse Hessian's factor depends on the inputs alone: one per input site (q/k/v share theirs)
-                    Map<Input, GptqSolver.InverseHessian> inverses = new EnumMap<>(Input.class);
+                    // the Hessian's factor depends on the inputs alone: one per input site (q/k/v share theirs)
+                    Map<Input, GptqSolver.HessianFactor> factors = new EnumMap<>(Input.class);
                     for (Linear which : group) {
                         String name = Linears.name(l, which);
                         Tensor w = b.get(l, which);
                         int rows = w.size(0), cols = w.size(1);
-                        Supplier<GptqSolver.InverseHessian> hinv = () -> inverses.computeIfAbsent(Linears.inputOf(which), site -> {
+                        Supplier<GptqSolver.HessianFactor> factor = () -> factors.computeIfAbsent(Linears.inputOf(which), site -> {
                             long i0 = System.nanoTime();
-                            var f = GptqSolver.inverseHessian(hessians.get(site).matrix(), cols, ggml != null ? options.withActOrder(false) : options, name);
+                            var f = GptqSolver.factor(hessians.get(site).matrix(), cols, ggml != null ? options.withActOrder(false) : options, name);
                             seconds[2] += (System.nanoTime() - i0) * 1e-9;
                             return f;
                         });
                         long s0 = System.nanoTime();
-                        double inverseBefore = seconds[2]; // the factor is made lazily, inside the solve
+                        double factorBefore = seconds[2]; // the factor is made lazily, inside the solve
                         double loss;
                         if (ggml != null) {   // on llama.cpp's grid of this matrix
                             double[] lossOut = new double[1];
-                            b.set(l, which, onGrid(ggml, w, l, layers, which, hinv, options, name, lossOut));
+                            b.set(l, which, onGrid(ggml, w, l, layers, which, factor, options, name, lossOut));
                             loss = lossOut[0];
                         } else {
-                            GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, hinv.get(), quantizer, options, name);
+                            GptqSolver.Result r = GptqSolver.quantize(w.toFloatArray(), rows, factor.get(), quantizer, options, name);
                             b.set(l, which, Steps.packedOrF32(r.weights(), r.codes(), rows, cols, r.params(), quantizer.spec(), name));
                             loss = r.loss();
                         }
-                        seconds[3] += (System.nanoTime() - s0) * 1e-9 - (seconds[2] - inverseBefore);
+                        seconds[3] += (System.nanoTime() - s0) * 1e-9 - (seconds[2] - factorBefore);
                         losses.put(name, Steps.round(loss));
                         p.status(name.substring(name.lastIndexOf('.') + 1) + " loss " + String.format(java.util.Locale.ROOT, "%.4g", loss));
                         p.step(1);
@@ -205,11 +205,11 @@ public record Gptq(Options options) implements Method, WeightStage {
 
     /**
      * GPTQ on the grid of one linear: block headers by the format's rule on w, codes by GPTQ's column loop under the
-     * inverse Hessian hinv (prepared without act-order, and only when a grid is chosen); returns the dequantized blocks
+     * Hessian factor (prepared without act-order, and only when a grid is chosen); returns the dequantized blocks
      * (checked equal, bit for bit, to the values GPTQ propagated errors against) and GPTQ's loss in {@code loss[0]}. A
      * matrix stored as F16 is rounded to f16 (nothing to choose).
      */
-    private static Tensor onGrid(GgmlTarget target, Tensor w, int layer, int layers, Linear which, Supplier<GptqSolver.InverseHessian> hinv, Options o,
+    private static Tensor onGrid(GgmlTarget target, Tensor w, int layer, int layers, Linear which, Supplier<GptqSolver.HessianFactor> factor, Options o,
                               String name, double[] loss) {
         int rows = w.size(0), cols = w.size(1);
         FileType.Choice choice = target.choose(layer, layers, which, cols);
@@ -219,7 +219,7 @@ public record Gptq(Options options) implements Method, WeightStage {
         }
         float[] x = w.toFloatArray();
         MatrixGrid grid = target.grid(x, rows, cols, choice, name);
-        GptqSolver.Result r = GptqSolver.quantize(x, rows, hinv.get(), grid::quantize, o, name);
+        GptqSolver.Result r = GptqSolver.quantize(x, rows, factor.get(), grid::quantize, o, name);
         Tensor wq = target.record(grid, choice);
         float[] v = wq.toFloatArray();
         for (int i = 0; i < v.length; i++)

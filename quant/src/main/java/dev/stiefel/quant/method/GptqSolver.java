@@ -4,7 +4,8 @@ import dev.stiefel.quant.QuantParams;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.tensor.Parallel;
-import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.cpu.Sgemm;
+import dev.stiefel.tensor.cpu.StridedMatrix;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
 
@@ -17,21 +18,27 @@ import java.util.Arrays;
  * column, GPTQ only changes which values get rounded; the grid is the quantizer's.
  *
  * <p>The steps, as in the paper and IST-DASLab/gptq's {@code fasterquant}; 1 and 3-5 depend on the Hessian alone
- * ({@link #inverseHessian}, shared by the matrices that read the same inputs), the rest on the weights:
+ * ({@link #factor}, shared by the matrices that read the same inputs), the rest on the weights:
  * <ol>
  *   <li>dead inputs (H_ii = 0, a feature never active) get H_ii = 1 and a zero weight column;</li>
  *   <li>without groups the scales come from the whole W once; with static groups, from each group of W's own columns
  *       before anything moves;</li>
  *   <li>act-order permutes columns by decreasing H_ii, so the most active features are quantized first;</li>
  *   <li>dampening: H += λ·mean(diag H)·I with λ = 0.01;</li>
- *   <li>U = the upper Cholesky factor of H⁻¹ (f64, section 3.3 "Cholesky reformulation"): row j of U is row j of the
- *       inverse Hessian of the columns j.. that remain, divided by the square root of its diagonal, so the error update
- *       needs no re-inversion. Computed as Linalg's choleskyUpper(choleskyInverse(H)) by its blocked kernels;</li>
- *   <li>per column j: q = Q(w_j); e = (w_j − q) / U_jj; w_k −= e·U_jk for the later columns of the block (rows are
- *       independent, so they run in parallel);</li>
+ *   <li>the paper's U, the upper Cholesky factor of H⁻¹ (section 3.3, "Cholesky reformulation": row j of U is row j
+ *       of the inverse Hessian of the columns j.. that remain, divided by the square root of its diagonal), is the
+ *       inverse of R, the upper triangular factor with H = R Rᵀ. R is one Cholesky factorization of H from its last
+ *       row up ({@link Linalg#choleskyUL}, f64, n³/6 multiply-adds), where forming H⁻¹ and factoring it again took
+ *       four times the work;</li>
+ *   <li>per column j: q = Q(w_j) of its current value, Δ_j = w⁰_j − q against its original value; every later column
+ *       k of the block takes w_k += Δ_j·R_jk / R_kk (rows are independent, so they run in parallel). The paper's
+ *       w_k −= ((w_j − q) / U_jj)·U_jk, with R = U⁻¹, gives column k the same value, w⁰_k + Σ_{j<k} Δ_j R_jk / R_kk:
+ *       the LDL form of GPTQ (Chee et al. 2023, "QuIP", arXiv 2307.13304, Theorem 6: with H = (Ů + I) D (Ů + I)ᵀ,
+ *       column k is rounded at w⁰_k + (W⁰ − Ŵ)Ů_:,k, and Ů_jk = R_jk / R_kk);</li>
  *   <li>lazy batch updates: the columns after a block of B = 128 receive the block's errors at once,
- *       W[:, i2:] −= E·U[i1:i2, i2:], one f32 matrix product instead of B rank-one updates.</li>
+ *       W[:, i2:] += Δ·F[i1:i2, i2:] with F_jk = R_jk / R_kk, one f32 matrix product instead of B rank-one updates.</li>
  * </ol>
+ * The loss the paper reports, Σ (w − q)² / U_jj² / 2 over the current values, is Σ (w − q)² R_jj² / 2.
  * With groups that are not static, a group's scales are found when its first column is reached, from the current,
  * error-compensated values of its columns. Blocks are aligned to whole groups so that those values already carry
  * every earlier update; the reference code reads them before the current block's updates, which for groups smaller
@@ -56,23 +63,24 @@ public final class GptqSolver {
      * @param dead     inputs never active (H_ii = 0): their weight columns are zeroed
      * @param actOrder whether {@code order} is act-order (else the identity)
      * @param order    the column order: column j of the loop is input order[j]
-     * @param u        U = Cholesky(H⁻¹)ᵀ of the damped H in that order, row-major [cols, cols], rounded to f32 as the
-     *                 column loop uses it
+     * @param feedback F, row-major [cols, cols], rounded to f32 as the column loop uses it: with H = R Rᵀ for the damped
+     *                 H in that order, F_jk = R_jk / R_kk above the diagonal (the share of column j's rounding error that
+     *                 column k takes) and F_jj = R_jj (its weight in the loss)
      */
-    public record InverseHessian(int cols, boolean[] dead, boolean actOrder, int[] order, float[] u) {}
+    public record HessianFactor(int cols, boolean[] dead, boolean actOrder, int[] order, float[] feedback) {}
 
     /** Quantizes w [rows, cols] (row-major, not modified) under the Hessian h [cols, cols] (row-major, not modified). */
     public static Result quantize(float[] w0, int rows, int cols, double[] h0, Quantizer quantizer, Gptq.Options o, String name) {
         requireWeights(w0, rows, cols, name);
-        return quantize(w0, rows, inverseHessian(h0, cols, o, name), quantizer, o, name);
+        return quantize(w0, rows, factor(h0, cols, o, name), quantizer, o, name);
     }
 
-    /** Quantizes w [rows, hinv.cols()] (row-major, not modified) with a prepared inverse Hessian. */
-    public static Result quantize(float[] w0, int rows, InverseHessian hinv, Quantizer quantizer, Gptq.Options o, String name) {
-        if (hinv.actOrder() != o.actOrder())
-            throw new IllegalArgumentException("gptq " + name + ": the inverse Hessian was prepared with act-order " + hinv.actOrder()
+    /** Quantizes w [rows, factor.cols()] (row-major, not modified) with a prepared Hessian factor. */
+    public static Result quantize(float[] w0, int rows, HessianFactor factor, Quantizer quantizer, Gptq.Options o, String name) {
+        if (factor.actOrder() != o.actOrder())
+            throw new IllegalArgumentException("gptq " + name + ": the Hessian factor was prepared with act-order " + factor.actOrder()
                     + " but the options ask for " + o.actOrder());
-        return solve(w0, rows, hinv, quantizer, null, o, name);
+        return solve(w0, rows, factor, quantizer, null, o, name);
     }
 
     /**
@@ -82,13 +90,13 @@ public final class GptqSolver {
      */
     public static Result quantize(float[] w0, int rows, int cols, double[] h0, ElementGrid grid, Gptq.Options o, String name) {
         requireWeights(w0, rows, cols, name);
-        return quantize(w0, rows, inverseHessian(h0, cols, o.withActOrder(false), name), grid, o, name);
+        return quantize(w0, rows, factor(h0, cols, o.withActOrder(false), name), grid, o, name);
     }
 
-    /** {@link #quantize(float[], int, int, double[], ElementGrid, Gptq.Options, String)} with a prepared inverse Hessian (without act-order). */
-    public static Result quantize(float[] w0, int rows, InverseHessian hinv, ElementGrid grid, Gptq.Options o, String name) {
-        if (hinv.actOrder()) throw new IllegalArgumentException("gptq " + name + ": a grid keeps the column order; prepare the inverse Hessian without act-order");
-        return solve(w0, rows, hinv, null, grid, o.withActOrder(false), name);
+    /** {@link #quantize(float[], int, int, double[], ElementGrid, Gptq.Options, String)} with a prepared Hessian factor (without act-order). */
+    public static Result quantize(float[] w0, int rows, HessianFactor factor, ElementGrid grid, Gptq.Options o, String name) {
+        if (factor.actOrder()) throw new IllegalArgumentException("gptq " + name + ": a grid keeps the column order; prepare the Hessian factor without act-order");
+        return solve(w0, rows, factor, null, grid, o.withActOrder(false), name);
     }
 
     /**
@@ -101,9 +109,9 @@ public final class GptqSolver {
 
     /**
      * Steps 1, 3, 4 and 5 on the Hessian h [cols, cols] (row-major, not modified): dead inputs, the column order, the
-     * dampening and U = Cholesky(H⁻¹)ᵀ.
+     * dampening and the factor F of the column loop.
      */
-    public static InverseHessian inverseHessian(double[] h0, int cols, Gptq.Options o, String name) {
+    public static HessianFactor factor(double[] h0, int cols, Gptq.Options o, String name) {
         if (h0.length != cols * cols) throw new IllegalArgumentException("gptq " + name + ": Hessian of " + h0.length + " entries for " + cols + " inputs");
         for (int i = 0; i < h0.length; i++)
             if (!Double.isFinite(h0[i])) throw new IllegalArgumentException("gptq " + name + ": Hessian entry " + h0[i] + " at (" + i / cols + ", " + i % cols
@@ -125,17 +133,22 @@ public final class GptqSolver {
         for (int i = 0; i < cols; i++) mean += hp[i * cols + i];
         double damp = o.dampRatio() * mean / cols;
         for (int i = 0; i < cols; i++) hp[i * cols + i] += damp;
-        // 5. U = Cholesky(H⁻¹)ᵀ (Algorithm 1, line 3: H⁻¹ ← Cholesky(H⁻¹)ᵀ), in f64
-        DMatrix upper;
+        // 5. H = R Rᵀ, R = U⁻¹ for the paper's U = Cholesky(H⁻¹)ᵀ (Algorithm 1, line 3), in f64
+        double[] r;
         try {
-            upper = Linalg.choleskyUpperOfInverse(new DMatrix(cols, cols, hp));
+            r = Linalg.choleskyUL(new DMatrix(cols, cols, hp)).data;
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("gptq " + name + ": the damped Hessian is not positive definite (" + e.getMessage()
                     + "); raise the dampening ratio (now " + o.dampRatio() + ") or use more calibration data", e);
         }
-        float[] u = new float[cols * cols];
-        for (int i = 0; i < u.length; i++) u[i] = (float) upper.data[i];
-        return new InverseHessian(cols, dead, o.actOrder(), perm, u);
+        float[] f = new float[cols * cols];
+        Parallel.forRange(cols, Math.max(1, (1 << 15) / cols), (j0, j1) -> {
+            for (int j = j0; j < j1; j++) {
+                f[j * cols + j] = (float) r[j * cols + j];
+                for (int k = j + 1; k < cols; k++) f[j * cols + k] = (float) (r[j * cols + k] / r[k * cols + k]);
+            }
+        });
+        return new HessianFactor(cols, dead, o.actOrder(), perm, f);
     }
 
     /** H'_ij = (h_{p_i p_j} + h_{p_j p_i}) / 2 for the order p, in 64 × 64 tiles (rows of tiles in parallel) so both reads stay in cache. */
@@ -162,14 +175,14 @@ public final class GptqSolver {
     }
 
     /** Steps 1 (the weights' part), 2, 6 and 7: the column loop of Algorithm 1 over lazy batches of columns. */
-    private static Result solve(float[] w0, int rows, InverseHessian hinv, Quantizer quantizer, ElementGrid grid, Gptq.Options o, String name) {
-        int cols = hinv.cols();
+    private static Result solve(float[] w0, int rows, HessianFactor factor, Quantizer quantizer, ElementGrid grid, Gptq.Options o, String name) {
+        int cols = factor.cols();
         requireWeights(w0, rows, cols, name);
         QuantSpec spec = grid != null ? QuantSpec.weights(8, true, 0) : quantizer.spec();   // (a grid needs no spec)
         float[] w = w0.clone();
         // 1. dead inputs get a zero weight column
         for (int c = 0; c < cols; c++)
-            if (hinv.dead()[c]) for (int r = 0; r < rows; r++) w[r * cols + c] = 0;
+            if (factor.dead()[c]) for (int r = 0; r < rows; r++) w[r * cols + c] = 0;
 
         // 2. scales fixed up front: per row (or tensor) without groups, per original group with static groups
         int g = spec.granularity() == QuantSpec.Granularity.PER_TENSOR || spec.groupSize() >= cols ? 0 : spec.groupSize();
@@ -178,7 +191,7 @@ public final class GptqSolver {
         int block = o.blockSize();
         if (dynamicGroups) block = g >= block ? g : block / g * g;
 
-        ColumnLoop loop = new ColumnLoop(w, rows, hinv, quantizer, grid, spec, fixed, dynamicGroups ? g : 0, name);
+        ColumnLoop loop = new ColumnLoop(w, rows, factor, quantizer, grid, spec, fixed, dynamicGroups ? g : 0, name);
         double loss = 0;
         float[] err = new float[block * rows];
         double[] lossTerms = new double[block * rows];
@@ -194,30 +207,33 @@ public final class GptqSolver {
         QuantParams params = dynamicGroups
                 ? new QuantParams(spec.bits(), spec.symmetric(), rows, cols, rows, loop.groups, loop.gScale, loop.gZero, loop.groupOf())
                 : fixed;
-        return new Result(loop.out, grid != null ? null : loop.codes, params, loss, hinv.order());
+        return new Result(loop.out, grid != null ? null : loop.codes, params, loss, factor.order());
     }
 
     /**
-     * Algorithm 1's working state for one matrix: the columns of W in loop order (column-major, wc[j] is input
-     * order[j]), U, and the quantized output in the original order.
+     * Algorithm 1's working state for one matrix: the columns of W in loop order (column-major: column j, input
+     * order[j], is wc[j·rows .. (j+1)·rows)) as the errors move them and as they were, F, and the quantized output in
+     * the original order.
      */
     private static final class ColumnLoop {
         final int rows, cols, g, groups, qmin, qmax;
         final int[] perm;
-        final float[] u, out, gScale, gZero;
+        final float[] f, out, gScale, gZero;
         final int[] codes;
-        final float[][] wc;
+        final float[] wc, original;
+        /** Per dynamic group, the inverse of R's diagonal block (f64, upper, g × g row-major): see {@link #fitGroups}. */
+        final double[][] groupInverse;
         final Quantizer quantizer;
         final ElementGrid grid;
         final QuantParams fixed;
         final String name;
 
-        ColumnLoop(float[] w, int rows, InverseHessian hinv, Quantizer quantizer, ElementGrid grid, QuantSpec spec, QuantParams fixed,
+        ColumnLoop(float[] w, int rows, HessianFactor factor, Quantizer quantizer, ElementGrid grid, QuantSpec spec, QuantParams fixed,
                    int dynamicGroupSize, String name) {
             this.rows = rows;
-            this.cols = hinv.cols();
-            this.perm = hinv.order();
-            this.u = hinv.u();
+            this.cols = factor.cols();
+            this.perm = factor.order();
+            this.f = factor.feedback();
             this.quantizer = quantizer;
             this.grid = grid;
             this.fixed = fixed;
@@ -230,48 +246,93 @@ public final class GptqSolver {
             this.qmax = spec.qmax();
             this.out = new float[rows * cols];
             this.codes = new int[rows * cols];
-            this.wc = new float[cols][rows];
+            this.wc = new float[cols * rows];
             for (int r0 = 0; r0 < rows; r0 += 16)          // 16 rows at a time: each column gets a whole cache line
                 for (int j = 0; j < cols; j++)
-                    for (int r = r0; r < Math.min(rows, r0 + 16); r++) wc[j][r] = w[r * cols + perm[j]];
+                    for (int r = r0; r < Math.min(rows, r0 + 16); r++) wc[j * rows + r] = w[r * cols + perm[j]];
+            this.original = wc.clone();
+            this.groupInverse = new double[groups][];
+            Parallel.forRange(groups, 1, (g0, g1) -> {
+                for (int gi = g0; gi < g1; gi++) groupInverse[gi] = diagonalBlockInverse(gi * g, Math.min(gi * g + g, cols));
+            });
         }
 
         /**
-         * Columns [i1, i2) of the loop for rows [r0, r1) (Algorithm 1, lines 5-8): each column is quantized, its
-         * scaled error kept in err (block-relative column-major, as E) and moved onto the block's later columns.
-         * lossTerms gets each element's (w − q)² / U_jj² / 2.
+         * X = R_G⁻¹ for the diagonal block G = [j0, j1) of R (R_ik = F_ik·F_kk above the diagonal, R_ii = F_ii), by
+         * back substitution in f64: X_kk = 1 / R_kk, X_ik = −Σ_{i<m≤k} R_im X_mk / R_ii. X is the same block of the paper's
+         * U = R⁻¹, since both are upper triangular.
+         */
+        private double[] diagonalBlockInverse(int j0, int j1) {
+            int n = j1 - j0;
+            double[] x = new double[n * n];
+            for (int k = 0; k < n; k++) {
+                x[k * n + k] = 1.0 / f[(j0 + k) * cols + j0 + k];
+                for (int i = k - 1; i >= 0; i--) {
+                    double sum = 0;
+                    for (int m = i + 1; m <= k; m++) sum += r(j0 + i, j0 + m) * x[m * n + k];
+                    x[i * n + k] = -sum / f[(j0 + i) * cols + j0 + i];
+                }
+            }
+            return x;
+        }
+
+        private double r(int i, int k) { return i == k ? f[i * cols + i] : (double) f[i * cols + k] * f[k * cols + k]; }
+
+        /**
+         * Columns [i1, i2) of the loop for rows [r0, r1) (Algorithm 1, lines 5-8, in the LDL form): each column is
+         * quantized, its difference Δ from the original column kept in err (block-relative column-major) and moved
+         * onto the block's later columns. lossTerms gets each element's (w − q)² R_jj² / 2 for its current value w.
          */
         void quantizeBlock(int i1, int i2, int r0, int r1, float[] err, double[] lossTerms) {
             float[] tmp = g > 0 ? new float[g] : null;
             for (int j = i1; j < i2; j++) {
                 if (g > 0 && j % g == 0) fitGroups(j, r0, r1, tmp);
-                float[] col = wc[j];
-                float d = u[j * cols + j];
-                int e = (j - i1) * rows;
+                double d = f[j * cols + j];
+                int e = (j - i1) * rows, c = j * rows;
                 for (int r = r0; r < r1; r++) {
-                    float q = quantize(r, j, col[r]);                           // Q_:,j ← quant(W_:,j)
-                    float diff = col[r] - q;
-                    lossTerms[e + r] = (double) diff * diff / ((double) d * d) / 2;
-                    err[e + r] = diff / d;                                      // E_:,j−i ← (W_:,j − Q_:,j) / [U]_jj
+                    float q = quantize(r, j, wc[c + r]);                        // Q_:,j ← quant(W_:,j)
+                    float diff = wc[c + r] - q;
+                    lossTerms[e + r] = (double) diff * diff * (d * d) / 2;
+                    err[e + r] = original[c + r] - q;                           // Δ_:,j = W⁰_:,j − Q_:,j
                 }
-                for (int k = j + 1; k < i2; k++) {                              // W_:,j:(i+B) ← W_:,j:(i+B) − E_:,j−i · U_j,j:(i+B)
-                    float hk = u[j * cols + k];
-                    if (hk == 0) continue;
-                    float[] target = wc[k];
-                    for (int r = r0; r < r1; r++) target[r] -= err[e + r] * hk;
+                for (int k = j + 1; k < i2; k++) {                              // W_:,k += Δ_:,j · R_jk / R_kk
+                    float fk = f[j * cols + k];
+                    if (fk == 0) continue;
+                    for (int r = r0, t = k * rows; r < r1; r++) wc[t + r] += err[e + r] * fk;
                 }
             }
         }
 
         /**
-         * A dynamic group's scales, from the current (error-compensated) values of its columns j.. when its first column
-         * is reached (GPTQ's {@code find_params} at {@code (i1 + i) % groupsize == 0}).
+         * A dynamic group's scales, from the values its columns j.. hold in the paper's loop when its first column is
+         * reached (GPTQ's {@code find_params} at {@code (i1 + i) % groupsize == 0}): w⁰_k − Σ_{i<j} e_i U_ik, every
+         * earlier column's error applied. The LDL form reaches the same value for column k only once every column before
+         * k is in, so its partial values differ; the paper's follow from them: with y_i = (w_i − w⁰_i)·R_ii for the
+         * LDL form's current w_i (= Σ_{m<j} Δ_m R_mi), the paper's column k holds w⁰_k + Σ_{j≤i≤k} y_i U_ik, and U's
+         * diagonal block is R's inverted ({@link #groupInverse}).
          */
         private void fitGroups(int j, int r0, int r1, float[] tmp) {
-            int end = Math.min(j + g, cols);
-            for (int r = r0; r < r1; r++) {
-                for (int k = j; k < end; k++) tmp[k - j] = wc[k][r];
-                quantizer.fitGroup(tmp, 0, end - j, gScale, gZero, r * groups + j / g, name, end - j);
+            int end = Math.min(j + g, cols), n = end - j, m = r1 - r0;
+            double[] x = groupInverse[j / g];
+            // column-wise, so that the inner loops run along contiguous rows: y_i, then the paper's value of each column
+            float[][] y = new float[n][m], paper = new float[n][m];
+            for (int i = 0; i < n; i++) {
+                float rii = f[(j + i) * cols + j + i];
+                float[] yi = y[i];
+                for (int r = 0, c = (j + i) * rows + r0; r < m; r++) yi[r] = (wc[c + r] - original[c + r]) * rii;
+            }
+            for (int k = 0; k < n; k++) {
+                float[] v = paper[k];
+                System.arraycopy(original, (j + k) * rows + r0, v, 0, m);
+                for (int i = 0; i <= k; i++) {
+                    float xik = (float) x[i * n + k];
+                    float[] yi = y[i];
+                    for (int r = 0; r < m; r++) v[r] += yi[r] * xik;
+                }
+            }
+            for (int r = 0; r < m; r++) {
+                for (int k = 0; k < n; k++) tmp[k] = paper[k][r];
+                quantizer.fitGroup(tmp, 0, n, gScale, gZero, (r0 + r) * groups + j / g, name, n);
             }
         }
 
@@ -294,21 +355,14 @@ public final class GptqSolver {
         }
 
         /**
-         * The lazy batch update (Algorithm 1, line 10): W_:,i2: ← W_:,i2: − E · U_i1:i2,i2:, one f32 matrix product for
-         * the whole block instead of B rank-one updates; in column-major storage it is Wcᵀ rows i2.. −= U_blockᵀ · Eᵀ.
+         * The lazy batch update (Algorithm 1, line 10, in the LDL form): W_:,i2: += Δ · F_i1:i2,i2:, one f32 matrix
+         * product for the whole block instead of B rank-one updates, accumulated in place: in column-major storage it
+         * is Wcᵀ rows i2.. += F_blockᵀ · Δᵀ, with F_blockᵀ a transposed view of F and Δᵀ the block's errors as they are.
          */
         void updateLaterColumns(int i1, int i2, float[] err) {
             int b = i2 - i1, rest = cols - i2;
-            float[] uBlock = new float[b * rest];
-            for (int k = 0; k < b; k++) System.arraycopy(u, (i1 + k) * cols + i2, uBlock, k * rest, rest);
-            float[] e = err.length == b * rows ? err : Arrays.copyOf(err, b * rows);
-            float[] upd = Tensor.wrap(uBlock, b, rest).t().matmul(Tensor.wrap(e, b, rows)).toFloatArray(); // [rest, rows]
-            Parallel.forRange(rest, Math.max(1, (1 << 15) / Math.max(rows, 1)), (k0, k1) -> {
-                for (int k = k0; k < k1; k++) {
-                    float[] target = wc[i2 + k];
-                    for (int r = 0, o2 = k * rows; r < rows; r++) target[r] -= upd[o2 + r];
-                }
-            });
+            StridedMatrix fBlockT = StridedMatrix.of(f, (long) i1 * cols + i2, rest, b, 1, cols);
+            Sgemm.gemm(fBlockT, StridedMatrix.rowMajor(err, b, rows), wc, i2 * rows, rows, true, Parallel.threads());
         }
 
         /** Each input's group, in the loop order's consecutive groups of g. */

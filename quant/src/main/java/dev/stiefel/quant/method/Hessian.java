@@ -3,6 +3,8 @@ package dev.stiefel.quant.method;
 import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.cpu.Sgemm;
+import dev.stiefel.tensor.cpu.StridedMatrix;
 
 /**
  * The layer-wise Hessian of GPTQ's objective ||WX − ŴX||²: H = 2 X Xᵀ over the calibration tokens, accumulated
@@ -11,7 +13,10 @@ import dev.stiefel.tensor.Tensor;
  */
 public final class Hessian {
     private final int n;
+    /** Rows per panel of the upper-triangle product: the panels' diagonal squares cost n·PANEL/2 extra multiply-adds. */
+    static final int PANEL = 256;
     private final double[] sum;
+    private float[] product;
     private long tokens;
 
     public Hessian(int features) {
@@ -23,33 +28,45 @@ public final class Hessian {
 
     public long tokens() { return tokens; }
 
-    /** Adds the tokens x [tokens, features]: Σ x xᵀ as one f32 product Xᵀ·X per call, summed in f64. */
+    /**
+     * Adds the tokens x [tokens, features]: Σ x xᵀ as one f32 product XᵀX per call, summed in f64. XᵀX is symmetric,
+     * so only its upper triangle is computed, in panels of {@link #PANEL} rows: C[i0.., i0..] = Xᵀ[i0.., :]·X[:, i0..]
+     * (half the multiply-adds, plus the panels' diagonal squares).
+     */
     public void add(Tensor x) {
         if (x.dim() != 2 || x.size(1) != n)
             throw new IllegalArgumentException("hessian: expected inputs [tokens, " + n + "], got " + dev.stiefel.tensor.Shape.str(x.shape()));
-        Tensor p = x.t().matmul(x);
-        // the product's own array when it is one (a 7B down_proj's is 485 MB: no second copy), summed in row ranges
-        float[] xtx = p.isContiguous() && p.offset() == 0 && p.storage() instanceof FloatStorage f && f.data().length == sum.length
-                ? f.data() : p.toFloatArray();
+        int t = x.size(0);
+        float[] xs = x.isContiguous() && x.offset() == 0 && x.storage() instanceof FloatStorage f && f.data().length == t * n
+                ? f.data() : x.contiguous().toFloatArray();
+        if (product == null) product = new float[n * n];   // reused: a 7B down_proj's is 485 MB
+        for (int i0 = 0; i0 < n; i0 += PANEL) {
+            int m = Math.min(PANEL, n - i0);
+            StridedMatrix xt = StridedMatrix.of(xs, i0, m, t, 1, n);           // Xᵀ rows i0..i0+m: (i, k) at k·n + i0 + i
+            StridedMatrix right = StridedMatrix.of(xs, i0, t, n - i0, n, 1);  // X columns i0..n
+            Sgemm.gemm(xt, right, product, i0 * n + i0, n, false, Parallel.threads());
+        }
         Parallel.forRange(n, Math.max(1, (1 << 16) / n), (r0, r1) -> {
-            for (int i = r0 * n; i < r1 * n; i++) sum[i] += xtx[i];
+            for (int i = r0; i < r1; i++)
+                for (int j = i, at = i * n; j < n; j++) sum[at + j] += product[at + j];   // the upper triangle
         });
-        tokens += x.size(0);
+        tokens += t;
     }
 
     /**
-     * H = 2/N Σ x xᵀ, [features × features] row-major, a fresh copy. The blocked f32 product sums h_ij and h_ji in
-     * different orders, so the two triangles are averaged to give an exactly symmetric matrix.
+     * H = 2/N Σ x xᵀ, [features × features] row-major, a fresh copy: the upper triangle as summed, mirrored into the
+     * lower one (exactly symmetric). Releases the product buffer: the Hessian is complete.
      */
     public double[] matrix() {
         if (tokens == 0) throw new IllegalStateException("hessian: no calibration tokens were added");
+        product = null;
         double[] h = new double[sum.length];
-        double f = 1.0 / tokens; // 2/N, halved by the average of the two triangles
-        final int tile = 64;     // tile pairs, so that the column-wise reads of sum stay in cache
+        double f = 2.0 / tokens;
+        final int tile = 64;     // tile pairs, so that the column-wise writes of h stay in cache
         for (int i0 = 0; i0 < n; i0 += tile)
-            for (int j0 = 0; j0 < n; j0 += tile)
+            for (int j0 = i0; j0 < n; j0 += tile)
                 for (int i = i0; i < Math.min(n, i0 + tile); i++)
-                    for (int j = j0; j < Math.min(n, j0 + tile); j++) h[i * n + j] = (sum[i * n + j] + sum[j * n + i]) * f;
+                    for (int j = Math.max(i, j0); j < Math.min(n, j0 + tile); j++) h[i * n + j] = h[j * n + i] = sum[i * n + j] * f;
         return h;
     }
 }

@@ -246,20 +246,28 @@ class GptqSolverTest {
 
     @Test void hessianIsTwiceTheMeanOuterProduct() {
         Random rnd = new Random(17);
-        int cols = 13;
-        Hessian h = new Hessian(cols);
-        float[][] parts = {correlatedInputs(rnd, 7, cols), correlatedInputs(rnd, 30, cols)};
-        h.add(Tensor.wrap(parts[0], 7, cols));
-        h.add(Tensor.wrap(parts[1], 30, cols));
-        double[] m = h.matrix();
-        for (int i = 0; i < cols; i++)
-            for (int j = 0; j < cols; j++) {
-                double ref = 0;
-                for (float[] p : parts) for (int t = 0; t < p.length / cols; t++) ref += (double) p[t * cols + i] * p[t * cols + j];
-                ref *= 2.0 / 37;
-                assertThat(m[i * cols + j]).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-5 * Math.abs(ref) + 1e-6));
-            }
-        assertThat(h.tokens()).isEqualTo(37);
+        Hessian h = null;
+        for (int cols : new int[]{13, Hessian.PANEL + 45}) {   // one panel of the upper-triangle product, and two
+            h = new Hessian(cols);
+            float[][] parts = {correlatedInputs(rnd, 7, cols), correlatedInputs(rnd, 30, cols)};
+            h.add(Tensor.wrap(parts[0], 7, cols));
+            h.add(Tensor.wrap(parts[1], 30, cols));
+            double[] m = h.matrix();
+            for (int i = 0; i < cols; i++)
+                for (int j = 0; j < cols; j++) {
+                    double ref = 0, size = 0;
+                    for (float[] p : parts)
+                        for (int t = 0; t < p.length / cols; t++) {
+                            ref += (double) p[t * cols + i] * p[t * cols + j];
+                            size += Math.abs((double) p[t * cols + i] * p[t * cols + j]);
+                        }
+                    ref *= 2.0 / 37;
+                    size *= 2.0 / 37;
+                    assertThat(m[i * cols + j]).as("%d columns: h(%d, %d)", cols, i, j).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-6 * size + 1e-12));
+                }
+            assertThat(h.tokens()).isEqualTo(37);
+        }
+        Hessian h13 = h;
 
         // more tokens than the matrix product's depth block (768): it sums h_ij and h_ji in different orders
         int wide = 64;
@@ -278,7 +286,7 @@ class GptqSolverTest {
         float[] w = weights(rnd, 3, wide);
         Quantizer q4 = new Quantizer(QuantSpec.weights(4, false, 0));
         assertThat(GptqSolver.quantize(w, 3, wide, skewed, q4, Gptq.Options.defaults(), "w").weights()).hasSize(3 * wide);
-        assertThatThrownBy(() -> h.add(Tensor.zeros(3, 4))).hasMessageContaining("[tokens, 13]");
+        assertThatThrownBy(() -> h13.add(Tensor.zeros(3, 4))).hasMessageContaining("[tokens, " + (Hessian.PANEL + 45) + "]");
         assertThatThrownBy(() -> new Hessian(3).matrix()).hasMessageContaining("no calibration tokens");
     }
 }

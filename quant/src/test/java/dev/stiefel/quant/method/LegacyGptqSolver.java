@@ -7,8 +7,9 @@ import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.linalg.ScalarCholesky;
 
 /**
- * GptqSolver as it was before the blocked kernels (single-threaded column loop, scalar f64 Cholesky loops), kept as
- * the bitwise reference of the fast solver: same steps, same operations, same order.
+ * GptqSolver as it was before the blocked kernels and the LDL form: the paper's U = Cholesky(H⁻¹)ᵀ from the explicit
+ * inverse, a single-threaded column loop, scalar f64 Cholesky loops. The fast solver rounds as it does up to f32
+ * rounding ({@link GptqSolverEquivalenceTest}).
  */
 final class LegacyGptqSolver {
     private LegacyGptqSolver() {}

@@ -146,11 +146,11 @@ class MethodsTest {
             assertThat(g.report().gptqLoss()).hasSize(config.layers() * 7).allSatisfy((name, loss) -> assertThat(loss).as(name).isPositive());
             assertThat(g.report().section(Gptq.Options.class)).isEqualTo(Gptq.Options.defaults());
             Gptq.Seconds s = g.report().section(Gptq.Seconds.class);
-            assertThat(List.of(s.captureForward(), s.hessians(), s.inverseHessians(), s.columnLoops())).allSatisfy(t -> assertThat(t).isPositive());
+            assertThat(List.of(s.captureForward(), s.hessians(), s.hessianFactors(), s.columnLoops())).allSatisfy(t -> assertThat(t).isPositive());
             // the stages run inside the blocks: the blocks' times cover them
             assertThat(g.report().blocks()).hasSize(config.layers());
             assertThat(g.report().blocks().stream().mapToDouble(Report.BlockFigures::seconds).sum())
-                    .isGreaterThanOrEqualTo((s.captureForward() + s.hessians() + s.inverseHessians() + s.columnLoops()) * (1 - 1e-4));
+                    .isGreaterThanOrEqualTo((s.captureForward() + s.hessians() + s.hessianFactors() + s.columnLoops()) * (1 - 1e-4));
             assertThat(g.report().calibration()).isEqualTo(calib.describe());
         }
     }

@@ -70,18 +70,30 @@ public final class Linalg {
     }
 
     /**
-     * The upper-triangular U with A⁻¹ = UᵀU, for a symmetric positive definite A: bitwise
-     * {@code choleskyUpper(choleskyInverse(a))}, with two n × n arrays besides A instead of five. This is GPTQ's
-     * inverse-Hessian factor (Frantar et al. 2023, section 3.3, "Cholesky reformulation").
-     *
-     * @throws IllegalArgumentException naming the failing factorization ({@code choleskyInverse} for A itself,
-     *                                  {@code choleskyUpper} for A⁻¹) as those two calls would
+     * The upper-triangular R with A = R Rᵀ (the "UL" Cholesky factorization, eliminating from the last row up), for a
+     * symmetric positive definite A. With J the order-reversing permutation, J A J = Vᵀ V for the ordinary upper factor
+     * V, and R = J Vᵀ J, so this is {@link #choleskyUpper} of the reversed matrix, read back reversed and transposed:
+     * n³/6 multiply-adds. R is also U⁻¹ for A⁻¹ = UᵀU, the factor GPTQ's column loop is usually written with
+     * (Frantar et al. 2023, section 3.3), without forming A⁻¹.
      */
-    public static DMatrix choleskyUpperOfInverse(DMatrix a) {
-        DMatrix inverse = choleskyInverse(a);
-        requireFinite("choleskyUpper", inverse);
-        CholeskyKernels.factorUpper("choleskyUpper", inverse.data, a.rows);
-        return inverse;
+    public static DMatrix choleskyUL(DMatrix a) {
+        requireSquare("choleskyUL", a);
+        requireFinite("choleskyUL", a);
+        requireSymmetric("choleskyUL", a);
+        int n = a.rows;
+        double[] v = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) v[i * n + j] = a.data[(n - 1 - i) * n + (n - 1 - j)];
+        CholeskyKernels.factorUpper("choleskyUL", v, n);
+        double[] r = new double[n * n];
+        final int tile = 64;   // a transpose: tiles, so that the column-wise reads of v stay in cache
+        Parallel.forRange((n + tile - 1) / tile, 1, (t0, t1) -> {
+            for (int i0 = t0 * tile; i0 < Math.min(n, t1 * tile); i0 += tile)
+                for (int j0 = i0; j0 < n; j0 += tile)
+                    for (int i = i0; i < Math.min(n, i0 + tile); i++)
+                        for (int j = Math.max(i, j0); j < Math.min(n, j0 + tile); j++) r[i * n + j] = v[(n - 1 - j) * n + (n - 1 - i)];
+        });
+        return new DMatrix(n, n, r);
     }
 
     // ------------------------------------------------------------------------------------ triangular solves

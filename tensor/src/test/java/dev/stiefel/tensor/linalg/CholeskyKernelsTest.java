@@ -66,9 +66,35 @@ class CholeskyKernelsTest {
         double[] cRef = ScalarCholesky.timesOwnTranspose(wRef, n);
         assertBitwise(c, cRef, "timesOwnTransposeUpper");
 
-        DMatrix gptq = Linalg.choleskyUpperOfInverse(new DMatrix(n, n, a));
-        assertBitwise(gptq.data, ScalarCholesky.upper(cRef, n), "choleskyUpperOfInverse");
-        assertBitwise(Linalg.choleskyUpper(Linalg.choleskyInverse(new DMatrix(n, n, a))).data, gptq.data, "choleskyUpper ∘ choleskyInverse");
+        // choleskyUL: the scalar upper factor of the reversed matrix, read back reversed and transposed
+        double[] reversed = new double[n * n];
+        for (int i = 0; i < n * n; i++) reversed[i] = a[n * n - 1 - i];
+        double[] vRef = ScalarCholesky.upper(reversed, n), rRef = new double[n * n];
+        for (int i = 0; i < n; i++) for (int j = i; j < n; j++) rRef[i * n + j] = vRef[(n - 1 - j) * n + (n - 1 - i)];
+        assertBitwise(Linalg.choleskyUL(new DMatrix(n, n, a)).data, rRef, "choleskyUL");
+    }
+
+    /** R with A = R Rᵀ is upper triangular, and it is U⁻¹ for the upper factor U of A⁻¹ (GPTQ's factor). */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 7, 33, 97, 257})
+    void choleskyULIsTheInverseOfTheUpperFactorOfTheInverse(int n) {
+        double[] a = hessianLike(n, new Random(500 + n));
+        double[] r = Linalg.choleskyUL(new DMatrix(n, n, a)).data;
+        double[] u = Linalg.choleskyUpper(Linalg.choleskyInverse(new DMatrix(n, n, a))).data;
+        double maxA = 0;
+        for (double x : a) maxA = Math.max(maxA, Math.abs(x));
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double rr = 0, ru = 0, size = 0;
+                for (int k = 0; k < n; k++) {
+                    rr += r[i * n + k] * r[j * n + k];   // (R Rᵀ)_ij = a_ij
+                    ru += r[i * n + k] * u[k * n + j];   // (R U)_ij = δ_ij
+                    size += Math.abs(r[i * n + k] * u[k * n + j]);
+                }
+                if (j < i) assertThat(r[i * n + j]).isZero();
+                assertThat(rr).as("(R Rᵀ)_%d,%d", i, j).isCloseTo(a[i * n + j], org.assertj.core.data.Offset.offset(1e-12 * n * maxA));
+                assertThat(ru).as("(R U)_%d,%d", i, j).isCloseTo(i == j ? 1 : 0, org.assertj.core.data.Offset.offset(1e-9 * n * size + 1e-300));
+            }
     }
 
     @ParameterizedTest
