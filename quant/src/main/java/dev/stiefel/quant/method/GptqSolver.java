@@ -8,6 +8,8 @@ import dev.stiefel.tensor.cpu.Sgemm;
 import dev.stiefel.tensor.cpu.StridedMatrix;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
 
@@ -116,37 +118,46 @@ public final class GptqSolver {
         for (int i = 0; i < h0.length; i++)
             if (!Double.isFinite(h0[i])) throw new IllegalArgumentException("gptq " + name + ": Hessian entry " + h0[i] + " at (" + i / cols + ", " + i % cols
                     + "); the calibration inputs overflow or hold NaN");
-        double[] h = h0.clone();
         // 1. dead inputs: H_ii = 0 becomes 1 (their weights are zeroed, so nothing is lost)
         boolean[] dead = new boolean[cols];
-        for (int c = 0; c < cols; c++)
-            if (h[c * cols + c] == 0) {
-                h[c * cols + c] = 1;
+        double[] diag = new double[cols];
+        for (int c = 0; c < cols; c++) {
+            diag[c] = h0[c * cols + c];
+            if (diag[c] == 0) {
+                diag[c] = 1;
                 dead[c] = true;
             }
+        }
         // 3. act-order: columns by decreasing H_ii (ties in index order)
-        int[] perm = order(h, cols, o.actOrder());
-        // (a Hessian summed in another order may be asymmetric in its last bits: use its symmetric part)
-        double[] hp = permutedSymmetricPart(h, cols, perm);
-        // 4. dampening: H += λ·mean(diag H)·I
+        int[] perm = order(diag, o.actOrder());
+        // 4. dampening: H += λ·mean(diag H)·I, the mean summed in the loop's order
         double mean = 0;
-        for (int i = 0; i < cols; i++) mean += hp[i * cols + i];
+        for (int i = 0; i < cols; i++) mean += diag[perm[i]];
         double damp = o.dampRatio() * mean / cols;
-        for (int i = 0; i < cols; i++) hp[i * cols + i] += damp;
-        // 5. H = R Rᵀ, R = U⁻¹ for the paper's U = Cholesky(H⁻¹)ᵀ (Algorithm 1, line 3), in f64
-        double[] r;
+        // 5. H = R Rᵀ (R = U⁻¹ for the paper's U = Cholesky(H⁻¹)ᵀ, Algorithm 1, line 3), in f64, as Linalg.choleskyUL
+        //    computes it without its two copies: the upper factor V of J·H·J (J reverses the order) in place, R = J Vᵀ J.
+        //    (A Hessian summed in another order may be asymmetric in its last bits: its symmetric part is used.)
+        int[] reversed = new int[cols];
+        for (int i = 0; i < cols; i++) reversed[i] = perm[cols - 1 - i];
+        double[] v = permutedSymmetricPart(h0, cols, reversed);
+        for (int i = 0; i < cols; i++) v[i * cols + i] = diag[reversed[i]] + damp;
         try {
-            r = Linalg.choleskyUL(new DMatrix(cols, cols, hp)).data;
+            Linalg.choleskyUpperInPlace(new DMatrix(cols, cols, v));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("gptq " + name + ": the damped Hessian is not positive definite (" + e.getMessage()
                     + "); raise the dampening ratio (now " + o.dampRatio() + ") or use more calibration data", e);
         }
+        // F_jk = R_jk / R_kk, F_jj = R_jj, with R_jk = V_{n-1-k, n-1-j}: read in 64 × 64 tiles so V's columns stay in cache
         float[] f = new float[cols * cols];
-        Parallel.forRange(cols, Math.max(1, (1 << 15) / cols), (j0, j1) -> {
-            for (int j = j0; j < j1; j++) {
-                f[j * cols + j] = (float) r[j * cols + j];
-                for (int k = j + 1; k < cols; k++) f[j * cols + k] = (float) (r[j * cols + k] / r[k * cols + k]);
-            }
+        final int tile = 64, n1 = cols - 1;
+        Parallel.forRange((cols + tile - 1) / tile, 1, (t0, t1) -> {
+            for (int j0 = t0 * tile; j0 < Math.min(cols, t1 * tile); j0 += tile)
+                for (int k0 = j0; k0 < cols; k0 += tile)
+                    for (int j = j0; j < Math.min(cols, j0 + tile); j++)
+                        for (int k = Math.max(j, k0); k < Math.min(cols, k0 + tile); k++) {
+                            double rjk = v[(n1 - k) * cols + n1 - j];
+                            f[j * cols + k] = (float) (k == j ? rjk : rjk / v[(n1 - k) * cols + n1 - k]);
+                        }
         });
         return new HessianFactor(cols, dead, o.actOrder(), perm, f);
     }
@@ -207,7 +218,7 @@ public final class GptqSolver {
         QuantParams params = dynamicGroups
                 ? new QuantParams(spec.bits(), spec.symmetric(), rows, cols, rows, loop.groups, loop.gScale, loop.gZero, loop.groupOf())
                 : fixed;
-        return new Result(loop.out, grid != null ? null : loop.codes, params, loss, factor.order());
+        return new Result(loop.inOriginalOrder(loop.out), grid != null ? null : loop.inOriginalOrder(loop.codes), params, loss, factor.order());
     }
 
     /**
@@ -216,6 +227,8 @@ public final class GptqSolver {
      * the original order.
      */
     private static final class ColumnLoop {
+        private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+        private static final int L = S.length();
         final int rows, cols, g, groups, qmin, qmax;
         final int[] perm;
         final float[] f, out, gScale, gZero;
@@ -298,7 +311,12 @@ public final class GptqSolver {
                 for (int k = j + 1; k < i2; k++) {                              // W_:,k += Δ_:,j · R_jk / R_kk
                     float fk = f[j * cols + k];
                     if (fk == 0) continue;
-                    for (int r = r0, t = k * rows; r < r1; r++) wc[t + r] += err[e + r] * fk;
+                    // a multiply, then an add, each rounded, as the scalar tail (no fused multiply-add)
+                    FloatVector fkv = FloatVector.broadcast(S, fk);
+                    int r = r0, t = k * rows;
+                    for (; r <= r1 - L; r += L)
+                        FloatVector.fromArray(S, wc, t + r).add(FloatVector.fromArray(S, err, e + r).mul(fkv)).intoArray(wc, t + r);
+                    for (; r < r1; r++) wc[t + r] += err[e + r] * fk;
                 }
             }
         }
@@ -327,7 +345,10 @@ public final class GptqSolver {
                 for (int i = 0; i <= k; i++) {
                     float xik = (float) x[i * n + k];
                     float[] yi = y[i];
-                    for (int r = 0; r < m; r++) v[r] += yi[r] * xik;
+                    FloatVector xv = FloatVector.broadcast(S, xik);
+                    int r = 0;
+                    for (; r <= m - L; r += L) FloatVector.fromArray(S, v, r).add(FloatVector.fromArray(S, yi, r).mul(xv)).intoArray(v, r);
+                    for (; r < m; r++) v[r] += yi[r] * xik;
                 }
             }
             for (int r = 0; r < m; r++) {
@@ -336,9 +357,12 @@ public final class GptqSolver {
             }
         }
 
-        /** Quantizes the element (r, loop column j) holding x, records its output (and code) and returns its value. */
+        /**
+         * Quantizes the element (r, loop column j) holding x, records its output (and code) in loop order (column-major,
+         * as wc, so that a column's writes are contiguous) and returns its value.
+         */
         private float quantize(int r, int j, float x) {
-            int orig = perm[j], at = r * cols + orig;
+            int orig = perm[j], at = j * rows + r;
             if (grid != null) return out[at] = grid.quantize(r, orig, x);
             float s, z;
             if (g > 0) {
@@ -365,6 +389,24 @@ public final class GptqSolver {
             Sgemm.gemm(fBlockT, StridedMatrix.rowMajor(err, b, rows), wc, i2 * rows, rows, true, Parallel.threads());
         }
 
+        /** A [cols, rows] array in loop order as the [rows, cols] row-major matrix in the original column order. */
+        float[] inOriginalOrder(float[] loopOrder) {
+            float[] m = new float[rows * cols];
+            for (int r0 = 0; r0 < rows; r0 += 16)          // 16 rows at a time: each column gives a whole cache line
+                for (int j = 0; j < cols; j++)
+                    for (int r = r0; r < Math.min(rows, r0 + 16); r++) m[r * cols + perm[j]] = loopOrder[j * rows + r];
+            return m;
+        }
+
+        /** {@link #inOriginalOrder(float[])} for codes. */
+        int[] inOriginalOrder(int[] loopOrder) {
+            int[] m = new int[rows * cols];
+            for (int r0 = 0; r0 < rows; r0 += 16)
+                for (int j = 0; j < cols; j++)
+                    for (int r = r0; r < Math.min(rows, r0 + 16); r++) m[r * cols + perm[j]] = loopOrder[j * rows + r];
+            return m;
+        }
+
         /** Each input's group, in the loop order's consecutive groups of g. */
         int[] groupOf() {
             int[] groupOf = new int[cols];
@@ -373,11 +415,19 @@ public final class GptqSolver {
         }
     }
 
-    /** The column order: identity, or by decreasing H_ii with ties in index order (act-order / desc_act). */
+    /** The column order of the Hessian h [cols, cols] (its diagonal): see {@link #order(double[], boolean)}. */
     static int[] order(double[] h, int cols, boolean actOrder) {
+        double[] diag = new double[cols];
+        for (int c = 0; c < cols; c++) diag[c] = h[c * cols + c];
+        return order(diag, actOrder);
+    }
+
+    /** The column order: identity, or by decreasing H_ii with ties in index order (act-order / desc_act). */
+    static int[] order(double[] diag, boolean actOrder) {
+        int cols = diag.length;
         Integer[] idx = new Integer[cols];
         for (int i = 0; i < cols; i++) idx[i] = i;
-        if (actOrder) Arrays.sort(idx, (a, b) -> Double.compare(h[b * cols + b], h[a * cols + a]));
+        if (actOrder) Arrays.sort(idx, (a, b) -> Double.compare(diag[b], diag[a]));
         int[] perm = new int[cols];
         for (int i = 0; i < cols; i++) perm[i] = idx[i];
         return perm;

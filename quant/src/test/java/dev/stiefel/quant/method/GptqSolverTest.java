@@ -222,6 +222,39 @@ class GptqSolverTest {
             }
     }
 
+    /**
+     * The factor is F_jk = R_jk / R_kk, F_jj = R_jj for H = R Rᵀ of the damped Hessian in the column order, bit for bit
+     * what {@code Linalg.choleskyUL} gives (the solver factors the reversed matrix in place instead of copying it).
+     */
+    @Test void theFactorIsTheULCholeskyOfTheDampedHessianInTheColumnOrder() {
+        Random rnd = new Random(23);
+        for (int cols : new int[]{1, 7, 97, 130}) {
+            float[] x = correlatedInputs(rnd, cols + 20, cols);
+            if (cols > 5) for (int t = 0; t < cols + 20; t++) x[t * cols + 3] = 0;   // a dead input
+            double[] h = hessian(x, cols + 20, cols);
+            for (Gptq.Options o : List.of(Gptq.Options.defaults(), Gptq.Options.defaults().withActOrder(true))) {
+                GptqSolver.HessianFactor factor = GptqSolver.factor(h, cols, o, "w");
+                int[] p = factor.order();
+                double[] hp = new double[cols * cols];
+                double mean = 0;
+                for (int i = 0; i < cols; i++) {
+                    for (int j = 0; j < cols; j++) hp[i * cols + j] = 0.5 * (h[p[i] * cols + p[j]] + h[p[j] * cols + p[i]]);
+                    if (hp[i * cols + i] == 0) hp[i * cols + i] = 1;
+                    mean += hp[i * cols + i];
+                }
+                for (int i = 0; i < cols; i++) hp[i * cols + i] += o.dampRatio() * mean / cols;
+                double[] r = dev.stiefel.tensor.linalg.Linalg.choleskyUL(new dev.stiefel.tensor.linalg.DMatrix(cols, cols, hp)).data;
+                for (int j = 0; j < cols; j++)
+                    for (int k = j; k < cols; k++) {
+                        float want = (float) (k == j ? r[j * cols + j] : r[j * cols + k] / r[k * cols + k]);
+                        assertThat(Float.floatToRawIntBits(factor.feedback()[j * cols + k])).as("%d columns %s: F(%d, %d)", cols, o, j, k)
+                                .isEqualTo(Float.floatToRawIntBits(want));
+                    }
+                if (cols > 5) assertThat(factor.dead()[3]).isTrue();
+            }
+        }
+    }
+
     @Test void deadInputsGetZeroWeightsAndAnIndefiniteHessianIsExplained() {
         Random rnd = new Random(16);
         int rows = 5, cols = 12, tokens = 40;

@@ -46,6 +46,17 @@ public final class Linalg {
     }
 
     /**
+     * {@link #choleskyUpper} in place: a's upper triangle becomes U and its lower triangle zero, with no copy of an
+     * n × n matrix (for the large factorizations of GPTQ, where each copy of a 7B down_proj's Hessian is 970 MB).
+     */
+    public static void choleskyUpperInPlace(DMatrix a) {
+        requireSquare("choleskyUpperInPlace", a);
+        requireFinite("choleskyUpperInPlace", a);
+        requireSymmetric("choleskyUpperInPlace", a);
+        CholeskyKernels.factorUpper("choleskyUpperInPlace", a.data, a.rows);
+    }
+
+    /**
      * Computed as the upper factor because in row-major storage its updates are row operations: with U's rows u_k,
      * A = Σ_k u_kᵀ u_k. The blocked, register-tiled work is {@link CholeskyKernels#factorUpper}.
      */
@@ -84,7 +95,7 @@ public final class Linalg {
         double[] v = new double[n * n];
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) v[i * n + j] = a.data[(n - 1 - i) * n + (n - 1 - j)];
-        CholeskyKernels.factorUpper("choleskyUL", v, n);
+        CholeskyKernels.factorUpper("choleskyUL", v, n);   // (already checked: the reversal keeps A's values)
         double[] r = new double[n * n];
         final int tile = 64;   // a transpose: tiles, so that the column-wise reads of v stay in cache
         Parallel.forRange((n + tile - 1) / tile, 1, (t0, t1) -> {
