@@ -3,6 +3,7 @@ package dev.stiefel.quant.omni;
 import dev.stiefel.quant.ActivationQuantizer;
 import dev.stiefel.quant.Ste;
 import dev.stiefel.quant.learn.WeightQuantizer;
+import dev.stiefel.autograd.Checkpoint;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
@@ -28,6 +29,7 @@ public final class BlockHooks implements Hooks {
     private final Map<Linear, WeightQuantizer> weights;
     private final ActivationQuantizer act, query, key, value;
     private Ste ste = Ste.STRAIGHT_THROUGH;
+    private boolean recomputeWeights;
 
     /**
      * @param let     scales, or null for none
@@ -53,7 +55,33 @@ public final class BlockHooks implements Hooks {
     public BlockHooks with(Ste s) {
         BlockHooks h = new BlockHooks(layer, let, weights, act, query, key, value);
         h.ste = s;
+        h.recomputeWeights = recomputeWeights;
         return h;
+    }
+
+    /**
+     * The same hooks, recomputing each weight's quantization in backward ({@link Checkpoint}) when {@code on}: the tape
+     * then keeps only the quantized weight, not the several weight-sized intermediates of the fake quantization (for a
+     * LLaMA-2-7B block, gigabytes). The values and gradients are the same, since the clipping parameters are used
+     * nowhere else.
+     */
+    public BlockHooks recomputingWeights(boolean on) {
+        BlockHooks h = with(ste);
+        h.recomputeWeights = on;
+        return h;
+    }
+
+    /**
+     * Whether a block should recompute its weight quantization in backward: when the tape of its fake quantization, about
+     * four f32 copies of the block's linear weights, would take over an eighth of the heap (a 7B block: 3.2 GB). The
+     * system property {@code stiefel.checkpointWeights} ({@code true} or {@code false}) decides instead when set.
+     */
+    public static boolean recomputesWeights(LlamaWeights weights, int layer) {
+        String forced = System.getProperty("stiefel.checkpointWeights");
+        if (forced != null) return Boolean.parseBoolean(forced);
+        long floats = 0;
+        for (Linear which : Linears.BLOCK) floats += Linears.weight(weights, layer, which).numel();
+        return 4 * floats * Float.BYTES > Runtime.getRuntime().maxMemory() / 8;
     }
 
     public Let let() { return let; }
@@ -76,7 +104,10 @@ public final class BlockHooks implements Hooks {
         if (l != layer) return w;
         Var t = let == null ? w : let.weight(which, w);
         WeightQuantizer q = weights.get(which);
-        return q == null ? t : q.quantize(t, ste);
+        if (q == null) return t;
+        if (!recomputeWeights || !Grad.enabled()) return q.quantize(t, ste);
+        Ste s = ste;
+        return Checkpoint.run(in -> q.quantize(in[0], s), q.parameters(), t);
     }
 
     @Override public Var bias(int l, Linear which, Var b) { return l != layer || let == null ? b : let.bias(which, b); }

@@ -179,7 +179,7 @@ public final class OmniQuant implements Method {
                             : WeightQuantizer.fixed(fixed, Linears.name(l, which) + ".weight"));
                 }
             }
-            BlockHooks hooks = new BlockHooks(l, let, wq, act, query, key, value);
+            BlockHooks hooks = new BlockHooks(l, let, wq, act, query, key, value).recomputingWeights(BlockHooks.recomputesWeights(fp, l));
             return new BlockwiseCalibration.Block() {
                 @Override public Report.BlockFigures train(BlockwiseCalibration.Trainer trainer) { return OmniQuant.this.train(hooks, trainer, s.epochs()); }
 

@@ -142,6 +142,51 @@ class OmniQuantTest {
             }
     }
 
+    /**
+     * Recomputing each weight's quantization in backward (the tape of a 7B block's fake quantization is gigabytes) gives
+     * the same gradients to LWC's and LET's parameters, bit for bit, and the same OmniQuant models, LWC alone and with LET.
+     */
+    @Test void recomputedWeightQuantizationGivesTheSameGradientsAndModels() {
+        LlamaConfig c = RandomModels.config(32, 48, 2, 4, 2, 41, Rope.Layout.HALF, false);
+        LlamaWeights fp = RandomModels.random(c, 31);
+        Random rnd = new Random(32);
+        Map<Linear, WeightQuantizer> wq = new java.util.EnumMap<>(Linear.class);
+        for (Linear which : Linears.BLOCK) {
+            Tensor t = Linears.weight(fp, 0, which);
+            wq.put(which, new Lwc(QuantSpec.weights(3, false, 16), t.size(0), t.size(1)));
+        }
+        Let let = Let.of(c, uniform(rnd, c.dim()), uniform(rnd, c.dim()), uniform(rnd, c.kvDim()), uniform(rnd, c.kvHeads() * c.headDim() / 2));
+        Tensor x = Tensor.randn(new Random(33), 1, 9, c.dim());
+        List<Tensor> grads = new java.util.ArrayList<>();
+        for (boolean recompute : new boolean[]{false, true}) {
+            BlockHooks hooks = new BlockHooks(0, let, wq, null, null, null, null).recomputingWeights(recompute);
+            List<Var> params = new java.util.ArrayList<>(hooks.lwcParameters());
+            params.addAll(hooks.letParameters());
+            for (Var p : params) p.zeroGrad();
+            try (var on = Grad.on()) {
+                new LlamaModel(fp, hooks).block(0, Var.of(x), 0, null).square().mean().backward();
+            }
+            for (Var p : params) grads.add(p.grad().contiguous());
+        }
+        int half = grads.size() / 2;
+        for (int i = 0; i < half; i++) assertThat(grads.get(half + i).toFloatArray()).as("parameter %d", i).isEqualTo(grads.get(i).toFloatArray());
+
+        CalibrationData calib = calibration(3, 12, 41, 34);
+        for (QuantConfig config : List.of(QuantConfig.parse("W3A16 g16"), QuantConfig.parse("W4A8"))) {
+            List<List<Tensor>> models = new java.util.ArrayList<>();
+            for (String forced : new String[]{"false", "true"}) {
+                System.setProperty("stiefel.checkpointWeights", forced);
+                try {
+                    models.add(omni(2).apply(fp, calib, config, dev.stiefel.quant.ProgressFactory.SILENT).weights().tensors());
+                } finally {
+                    System.clearProperty("stiefel.checkpointWeights");
+                }
+            }
+            for (int i = 0; i < models.get(0).size(); i++)
+                assertThat(models.get(1).get(i).toFloatArray()).as("%s tensor %d", config.shorthand(), i).isEqualTo(models.get(0).get(i).toFloatArray());
+        }
+    }
+
     private static float[] uniform(Random rnd, int n) {
         float[] f = new float[n];
         for (int i = 0; i < n; i++) f[i] = 0.5f + 1.5f * rnd.nextFloat();
