@@ -1,9 +1,7 @@
 package dev.stiefel.cli;
 
-import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.quant.pipeline.Report;
@@ -17,8 +15,7 @@ import dev.stiefel.quant.transform.Online;
 final class ReportJson {
     private ReportJson() {}
 
-    private static final ObjectMapper FIELDS = new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .setSerializationInclusion(JsonInclude.Include.NON_NULL);
+    private static final ObjectMapper FIELDS = Report.JSON;
 
     static ObjectNode of(QuantizedModel q) {
         Report r = q.report();

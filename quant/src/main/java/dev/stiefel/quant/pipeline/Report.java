@@ -1,5 +1,9 @@
 package dev.stiefel.quant.pipeline;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import dev.stiefel.quant.calib.CalibrationData;
 
 import java.util.ArrayList;
@@ -28,6 +32,14 @@ import java.util.Map;
 public record Report(String method, CalibrationData.Description calibration, Map<String, TensorError> weightError,
                      Map<String, Double> gptqLoss, List<Section> sections, List<BlockFigures> blocks, Resumed resumed,
                      Map<String, String> skipped) {
+    /**
+     * How a report's typed parts are written as JSON wherever they are (the command line's {@code --json}, a work
+     * directory's state.json): snake_case field names, absent (null) values left out, unknown fields ignored on reading
+     * so that a newer field does not break an older file.
+     */
+    public static final ObjectMapper JSON = new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .setSerializationInclusion(JsonInclude.Include.NON_NULL).configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
 
     public Report {
         weightError = Collections.unmodifiableMap(new LinkedHashMap<>(weightError));

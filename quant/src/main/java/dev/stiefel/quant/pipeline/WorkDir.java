@@ -1,9 +1,6 @@
 package dev.stiefel.quant.pipeline;
 
-import com.fasterxml.jackson.annotation.JsonInclude;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.io.SafetensorsFile;
 import dev.stiefel.llama.io.SafetensorsWriter;
@@ -37,8 +34,7 @@ final class WorkDir {
     private final RunDirectory run;
     private int finished;
     /** The block figures as state.json keeps them: snake_case fields under each block's module name. */
-    private static final ObjectMapper FIGURES = new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .setSerializationInclusion(JsonInclude.Include.NON_NULL).configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+    private static final ObjectMapper FIGURES = Report.JSON;
 
     private final List<Report.BlockFigures> blocks = new ArrayList<>();
 
