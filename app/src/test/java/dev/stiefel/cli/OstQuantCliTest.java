@@ -31,10 +31,13 @@ class OstQuantCliTest {
         return run(all);
     }
 
+    /** The learning options of a result row as "field=value" lines (the report writes them as a snake_case object). */
     private static String options(Path json, int row) throws Exception {
         JsonNode n = new ObjectMapper().readTree(json.toFile());
-        JsonNode r = n.get("results").get(row);
-        return r.get("report").get("learning").get("options").asText();
+        JsonNode o = n.get("results").get(row).get("report").get("learning").get("options");
+        StringBuilder b = new StringBuilder();
+        o.properties().forEach(e -> b.append(e.getKey()).append('=').append(e.getValue().asText()).append('\n'));
+        return b.toString();
     }
 
     @Test void flagsOverrideEachMethodsPresetAndReachTheReport() throws Exception {
@@ -43,18 +46,18 @@ class OstQuantCliTest {
                 "--ost-init", "hadamard", "--ost-no-scalings", "--ost-scale-lr", "0.003", "--ost-top-k-softmax", "topk", "--json", json.toString());
         assertThat(r[0]).as(r[2]).isEqualTo("0");
         String ost = options(json, 1), spin = options(json, 2);
-        assertThat(ost).contains("scalings=false", "init=HADAMARD", "loss=KL", "topK=7", "SOFTMAX_OVER_TOPK", "steps=3", "batch=2",
-                "rotationOptimizer=RIEMANNIAN_ADAM", "rotationLr=0.05", "scaleLr=0.003");
+        assertThat(ost).contains("scalings=false", "init=HADAMARD", "loss=KL", "top_k=7", "SOFTMAX_OVER_TOPK", "steps=3", "batch=2",
+                "rotation_optimizer=RIEMANNIAN_ADAM", "rotation_lr=0.05", "scale_lr=0.003");
         // SpinQuant keeps its own optimizer and learning rate under the same flags
-        assertThat(spin).contains("rotationOptimizer=CAYLEY_SGD", "rotationLr=1.5", "loss=KL", "steps=3");
+        assertThat(spin).contains("rotation_optimizer=CAYLEY_SGD", "rotation_lr=1.5", "loss=KL", "steps=3");
         JsonNode n = new ObjectMapper().readTree(json.toFile());
         assertThat(n.get("results").get(1).get("report").get("learning").get("steps").asInt()).isEqualTo(3);
 
         String[] alt = quantize("--method", "spinquant-rtn", "--ost-optimizer", "radam", "--ost-rotation-lr", "0.02", "--ost-scalings",
                 "--ost-init", "womi", "--ost-weights-while-learning", "on", "--ost-epochs", "1", "--json", json.toString());
         assertThat(alt[0]).as(alt[2]).isEqualTo("0");
-        assertThat(options(json, 1)).contains("scalings=true", "init=WOMI", "rotationOptimizer=RIEMANNIAN_ADAM", "rotationLr=0.02",
-                "weightsDuringLearning=true", "epochs=1", "steps=0", "useGptq=false");
+        assertThat(options(json, 1)).contains("scalings=true", "init=WOMI", "rotation_optimizer=RIEMANNIAN_ADAM", "rotation_lr=0.02",
+                "weights_during_learning=true", "epochs=1", "steps=0", "use_gptq=false");
     }
 
     @Test void aStoppedRunResumesFromItsWorkDirectoryToTheSamePerplexity() throws Exception {

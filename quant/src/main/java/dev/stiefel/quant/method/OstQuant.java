@@ -443,10 +443,10 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
     }
 
     /**
-     * What the report shows of the learning: the options, the learning rates used, the steps taken, the calibration
-     * loss before and after, and the first and last epoch's mean loss.
+     * What the report shows of the learning: the options, the learning rates used (rotations, scales), the steps taken,
+     * the calibration loss before and after, and the first and last epoch's mean loss.
      */
-    public record Learned(String options, String learningRates, int steps, double calibrationLossBefore, double calibrationLossAfter,
+    public record Learned(Options options, double[] learningRates, int steps, double calibrationLossBefore, double calibrationLossAfter,
                           double lossFirstEpoch, double lossLastEpoch) implements Report.Section {
         @Override public String key() { return "learning"; }
     }
@@ -460,7 +460,7 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
         Report.Equivalence equivalence = Steps.equivalence(fp, fused, calibration);
         WeightStage weights = options.useGptq() ? new Gptq(gptq) : new Rtn();
         QuantizedModel q = weights.apply(fused.weights(), fused.hooks(), calibration, config, progress);
-        Learned learned = new Learned(options.toString(), java.util.Arrays.toString(options.learningRates(config)), learning.steps(),
+        Learned learned = new Learned(options, options.learningRates(config), learning.steps(),
                 Steps.round(learning.lossBefore()), Steps.round(learning.lossAfter()), Steps.round(learning.firstEpochLoss()), Steps.round(learning.lastEpochLoss()));
         // view.skipped(): transforms this architecture has no exact form for; llama.cpp runs no online transform
         Report report = q.report().withMethod(name).with(learned).with(new Report.Transformed(fused.steps(),
