@@ -139,6 +139,8 @@ final class QuantizeCommand implements Callable<Integer> {
                     long t0 = System.nanoTime();
                     QuantizedModel q = stats.time("quantize " + m, () -> method.apply(s.weights(), calibration, config, ProgressFactory.STDERR));
                     double seconds = (System.nanoTime() - t0) * 1e-9;
+                    for (var section : q.report().sections())
+                        if (section instanceof dev.stiefel.quant.pipeline.Report.Stages st) stats.stages("quantize " + m + " " + config.shorthand(), st.stageSeconds());
                     ObjectNode r = rows.addObject().put("method", m).put("config", config.shorthand()).put("quantize_seconds", seconds);
                     r.set("settings", EvalCommand.JSON.valueToTree(config.describe()));
                     r.set("report", ReportJson.of(q));

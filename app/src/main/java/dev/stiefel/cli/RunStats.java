@@ -20,6 +20,7 @@ import java.util.stream.Stream;
  */
 final class RunStats {
     private final Map<String, Double> seconds = new LinkedHashMap<>();
+    private final Map<String, Map<String, Double>> stages = new LinkedHashMap<>();
     private long mappedBytes;
 
     /** Runs {@code work} as stage {@code stage}. */
@@ -47,6 +48,9 @@ final class RunStats {
     }
 
     Map<String, Double> seconds() { return seconds; }
+
+    /** Where a step's time went, printed under the time line (GPTQ's captures, Hessians, factors and column loops). */
+    void stages(String step, Map<String, Double> secondsPerStage) { stages.put(step, secondsPerStage); }
 
     long mappedBytes() { return mappedBytes; }
 
@@ -100,7 +104,14 @@ final class RunStats {
             total += e.getValue();
         }
         long rss = peakResidentBytes();
-        b.append(String.format(Locale.ROOT, " total %.1f s%nmemory: peak heap at most %s, model files mapped %s%s", total, bytes(peakHeapBytes()), bytes(mappedBytes),
+        b.append(String.format(Locale.ROOT, " total %.1f s%n", total));
+        for (var e : stages.entrySet()) {
+            b.append("  ").append(e.getKey()).append(':');
+            e.getValue().forEach((k, v) -> b.append(String.format(Locale.ROOT, " %s %.1f s,", k, v)));
+            b.setLength(b.length() - 1);
+            b.append(System.lineSeparator());
+        }
+        b.append(String.format(Locale.ROOT, "memory: peak heap at most %s, model files mapped %s%s", bytes(peakHeapBytes()), bytes(mappedBytes),
                 rss < 0 ? "" : ", peak resident " + bytes(rss)));
         return b.toString();
     }

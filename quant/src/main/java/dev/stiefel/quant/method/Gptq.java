@@ -123,8 +123,17 @@ public record Gptq(Options options) implements Method, WeightStage {
      * computes the next block's inputs (in {@code captureForward}); without it, the block driver does, in the rest of a
      * block's seconds (its {@code blocks} figure).
      */
-    public record Seconds(double captureForward, double hessians, double hessianFactors, double columnLoops) implements Report.Section {
+    public record Seconds(double captureForward, double hessians, double hessianFactors, double columnLoops) implements Report.Section, Report.Stages {
         @Override public String key() { return "gptq_seconds"; }
+
+        @Override public Map<String, Double> stageSeconds() {
+            Map<String, Double> m = new java.util.LinkedHashMap<>();
+            m.put("captures and forwards", captureForward);
+            m.put("Hessians", hessians);
+            m.put("factors", hessianFactors);
+            m.put("column loops", columnLoops);
+            return m;
+        }
     }
 
     private List<Report.BlockFigures> quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,

@@ -59,6 +59,12 @@ public record Report(String method, CalibrationData.Description calibration, Map
         String key();
     }
 
+    /** A section that says where a step's time went, for the summary a run prints at its end. */
+    public interface Stages {
+        /** Seconds per stage, in the order the stages run, named for people ("column loops"). */
+        Map<String, Double> stageSeconds();
+    }
+
     /**
      * A rounded tensor's relative error; on llama.cpp's grids also the ggml type it got and, when it is not the file
      * type's usual one, the reason (null otherwise).
