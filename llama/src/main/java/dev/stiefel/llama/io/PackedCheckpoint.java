@@ -100,7 +100,7 @@ public final class PackedCheckpoint {
             if (!packing.matches(m))
                 throw new IllegalArgumentException("packed checkpoint: " + e.getKey() + " is " + m + ", but the file's packing is " + packing);
             String p = prefix(e.getKey());
-            out.addRaw(p + ".codes", SafetensorsDType.U8, new int[]{m.rows(), m.rowBytes()}, m.codes().asSlice(0, (long) m.rows() * m.rowBytes()).toArray(ValueLayout.JAVA_BYTE));
+            out.addRaw(p + ".codes", SafetensorsDType.U8, new int[]{m.rows(), m.rowBytes()}, m.codes().asSlice(0, (long) m.rows() * m.rowBytes()));
             ByteBuffer sc = ByteBuffer.allocate(4 * m.scales().length).order(ByteOrder.LITTLE_ENDIAN);
             sc.asFloatBuffer().put(m.scales());
             out.addRaw(p + ".scales", SafetensorsDType.F32, new int[]{m.rows(), m.groups()}, sc.array());

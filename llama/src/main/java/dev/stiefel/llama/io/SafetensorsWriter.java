@@ -8,6 +8,7 @@ import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -25,7 +26,7 @@ import java.util.Map;
  * (largest first, then insertion order), so every tensor starts aligned to its element size.
  */
 public final class SafetensorsWriter {
-    private record Item(String name, SafetensorsDType dtype, int[] shape, Tensor tensor, DType as, byte[] raw) {
+    private record Item(String name, SafetensorsDType dtype, int[] shape, Tensor tensor, DType as, byte[] raw, MemorySegment segment) {
         long bytes() { return Shape.numel(shape) * dtype.bytes(); }
     }
 
@@ -47,7 +48,7 @@ public final class SafetensorsWriter {
 
     /** Adds a tensor converted to {@code as} (f32, f16, bf16 or i32) when written. */
     public SafetensorsWriter add(String name, Tensor t, DType as) {
-        put(new Item(name, SafetensorsDType.of(as), t.shape(), t, as, null));
+        put(new Item(name, SafetensorsDType.of(as), t.shape(), t, as, null, null));
         return this;
     }
 
@@ -57,7 +58,21 @@ public final class SafetensorsWriter {
         if (data.length != need)
             throw new IllegalArgumentException("safetensors: tensor '" + name + "' of shape " + Shape.str(shape) + " " + dtype
                     + " needs " + need + " bytes, got " + data.length);
-        put(new Item(name, dtype, shape.clone(), null, null, data.clone()));
+        put(new Item(name, dtype, shape.clone(), null, null, data.clone(), null));
+        return this;
+    }
+
+    /**
+     * Adds the raw little-endian bytes of {@code data} (a packed matrix's codes), read when {@link #write} runs: the
+     * writer keeps a reference, not a copy, so a model's codes are not held twice while it is saved. {@code data}
+     * must stay valid and unchanged until then.
+     */
+    public SafetensorsWriter addRaw(String name, SafetensorsDType dtype, int[] shape, MemorySegment data) {
+        long need = Shape.numel(shape) * dtype.bytes();
+        if (data.byteSize() != need)
+            throw new IllegalArgumentException("safetensors: tensor '" + name + "' of shape " + Shape.str(shape) + " " + dtype
+                    + " needs " + need + " bytes, got " + data.byteSize());
+        put(new Item(name, dtype, shape.clone(), null, null, null, data));
         return this;
     }
 
@@ -98,6 +113,9 @@ public final class SafetensorsWriter {
             AtomicFiles.writeFully(out, head.flip());
             for (Item i : order) {
                 if (i.raw() != null) AtomicFiles.writeFully(out, ByteBuffer.wrap(i.raw()));
+                else if (i.segment() != null)   // in slices: a ByteBuffer holds at most 2 GiB
+                    for (long at = 0, n = i.segment().byteSize(); at < n; at += 1 << 30)
+                        AtomicFiles.writeFully(out, i.segment().asSlice(at, Math.min(1L << 30, n - at)).asByteBuffer());
                 else TensorBytes.write(i.tensor(), i.as(), out);
             }
         });

@@ -36,6 +36,7 @@ class SafetensorsTest {
         new SafetensorsWriter().metadata("format", "pt").metadata("note", "ünïcode ✓")
                 .add("a.f16", f16).add("b.f32", f32).add("c.bf16", bf16).add("d.i32", i32).add("e", scalar)
                 .addRaw("packed", SafetensorsDType.U8, new int[]{3, 3}, packed)
+                .addRaw("segment", SafetensorsDType.U8, new int[]{2, 4}, java.lang.foreign.MemorySegment.ofArray(packed).asSlice(1, 8))
                 .add("f.as_bf16", f32, DType.BF16)
                 .write(file);
 
@@ -48,6 +49,7 @@ class SafetensorsTest {
             assertBitIdentical("scalar", st.tensor("e"), scalar);
             assertBitIdentical("f32 stored as bf16", st.tensor("f.as_bf16"), f32.to(DType.BF16));
             assertThat(st.byteArray("packed")).isEqualTo(packed);
+            assertThat(st.byteArray("segment")).as("raw bytes added as a segment, read when written").isEqualTo(java.util.Arrays.copyOfRange(packed, 1, 9));
             assertThat(st.entry("packed").dtype()).isEqualTo(SafetensorsDType.U8);
             assertThat(IoFixtures.isMapped(st.tensor("b.f32"))).as("f32 tensors are views of the mapping").isTrue();
             assertThat(IoFixtures.isMapped(st.tensor("c.bf16"))).isTrue();
