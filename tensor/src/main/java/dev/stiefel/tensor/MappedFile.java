@@ -4,8 +4,13 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A whole file mapped read-only into memory, from which tensors are cut without copying. Closing it unmaps
@@ -31,6 +36,53 @@ public final class MappedFile implements AutoCloseable {
             arena.close();
             throw e;
         }
+    }
+
+    /**
+     * f32 tensors moved off the heap: their values are written to a new file in {@code dir}, which is mapped back
+     * read-only and unlinked at once, so nothing is left on disk however the process ends (the pages stay reachable
+     * through the mapping; the space returns when the tensors are collected). The mapping lives as long as any of the
+     * returned tensors is reachable. Same shapes, values bit for bit; contiguous row-major results.
+     */
+    public static List<Tensor> spill(Path dir, List<Tensor> tensors) throws IOException {
+        Path file = Files.createTempFile(dir, "stiefel-spill-", ".f32");
+        long[] offsets = new long[tensors.size()];
+        try {
+            long at = 0;
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < tensors.size(); i++) {
+                    Tensor t = tensors.get(i);
+                    if (t.dtype() != DType.F32) throw new IllegalArgumentException("spill: tensor " + i + " is " + t.dtype().lower() + ", not f32");
+                    offsets[i] = at;
+                    for (float v : t.contiguous().toFloatArray()) {
+                        if (!buf.hasRemaining()) at += drain(ch, buf);
+                        buf.putFloat(v);
+                    }
+                    at += drain(ch, buf);
+                }
+            }
+            MemorySegment all;
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                all = at == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, 0, at, Arena.ofAuto());
+            }
+            List<Tensor> out = new ArrayList<>(tensors.size());
+            for (int i = 0; i < tensors.size(); i++) {
+                Tensor t = tensors.get(i);
+                out.add(Tensor.of(new MappedStorage(all.asSlice(offsets[i], Shape.numel(t.shape()) * Float.BYTES), DType.F32), t.shape()));
+            }
+            return out;
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    private static long drain(FileChannel ch, ByteBuffer buf) throws IOException {
+        buf.flip();
+        long n = buf.remaining();
+        while (buf.hasRemaining()) ch.write(buf);
+        buf.clear();
+        return n;
     }
 
     public Path path() { return path; }

@@ -56,6 +56,30 @@ class StorageTest {
     }
 
     @Test
+    void spilledTensorsKeepTheirValuesAndLeaveNoFileBehind(@TempDir Path dir) throws IOException {
+        Random r = new Random(3);
+        float[] a = new float[37 * 5], b = new float[11];
+        for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+        for (int i = 0; i < b.length; i++) b[i] = i == 3 ? Float.NaN : (float) r.nextGaussian();
+        Tensor ta = Tensor.wrap(a, 37, 5), tb = Tensor.wrap(b, 11);
+        var out = MappedFile.spill(dir, java.util.List.of(ta, tb.reshape(1, 11), Tensor.wrap(new float[0], 0)));
+        assertThat(out.get(0).storage()).isInstanceOf(MappedStorage.class);
+        assertThat(out.get(0).shape()).containsExactly(37, 5);
+        assertThat(out.get(1).shape()).containsExactly(1, 11);
+        assertThat(out.get(2).shape()).containsExactly(0);
+        for (int i = 0; i < a.length; i++) assertThat(Float.floatToRawIntBits(out.get(0).toFloatArray()[i])).isEqualTo(Float.floatToRawIntBits(a[i]));
+        for (int i = 0; i < b.length; i++) assertThat(Float.floatToRawIntBits(out.get(1).toFloatArray()[i])).isEqualTo(Float.floatToRawIntBits(b[i]));
+        try (var files = Files.list(dir)) {
+            assertThat(files.toList()).as("the scratch file is unlinked once mapped").isEmpty();
+        }
+        assertThatThrownBy(() -> MappedFile.spill(dir, java.util.List.of(Tensor.zeros(2).to(DType.BF16))))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not f32");
+        try (var files = Files.list(dir)) {
+            assertThat(files.toList()).as("nothing left after a refusal").isEmpty();
+        }
+    }
+
+    @Test
     void mappedFileGivesTensorsWithoutCopying(@TempDir Path dir) throws IOException {
         Random rnd = new Random(53);
         float[] values = new float[7 * 33];

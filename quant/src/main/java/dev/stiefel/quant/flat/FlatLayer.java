@@ -39,6 +39,7 @@ public record FlatLayer(int layer, int headDim, double[] attnScale, double[] mlp
     }
 
     @Override public void fold(DoubleWeights w) {
+        if (!w.hasLayer(layer)) return; // a window of the model without this block (Transforms.fuseBlockwise)
         LlamaConfig c = w.config();
         DMatrix[] lin = new DMatrix[Linear.values().length];
         for (Linear which : List.of(Linear.Q, Linear.K, Linear.V, Linear.O, Linear.GATE, Linear.UP, Linear.DOWN)) lin[which.ordinal()] = w.linear(layer, which).copy();

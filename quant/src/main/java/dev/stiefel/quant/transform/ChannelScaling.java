@@ -38,7 +38,7 @@ public record ChannelScaling(Between between, double[][] scales) implements Tran
         LlamaConfig c = w.config();
         int layers = between == Between.HEAD_IN ? 1 : c.layers();
         if (scales.length != layers) throw new IllegalArgumentException("channel scaling " + between + ": " + scales.length + " scale vectors for " + layers + " layers");
-        for (int l = 0; l < layers; l++) {
+        for (int l : between == Between.HEAD_IN ? (w.hasEnds() ? new int[]{0} : new int[0]) : w.layerIndices()) {
             double[] s = scales[l];
             if (s == null) continue;
             switch (between) {

@@ -20,6 +20,12 @@ import java.util.List;
  * <p>Linear weights are [out, in] as in {@link LlamaWeights}. A tied embedding and head are one matrix object
  * ({@code head() == embedding()}) until a transform changes one side only (folding the final norm into the head),
  * which unties them. Memory: 8 bytes per parameter, fine for the small models this project runs end to end.
+ *
+ * <p><b>Windows.</b> A model too large for an f64 copy is folded a part at a time: {@link #ofLayer} holds one block,
+ * {@link #ofEnds} the embedding, the final norm and the head. Every transform acts on each block on its own (and on the
+ * ends on their own), so folding each window and putting the parts together gives the whole model's fold bit for bit
+ * ({@link Transforms#fuseBlockwise}). A transform reaches the parts present through {@link #layerIndices} and
+ * {@link #hasEnds}; asking a window for a part it does not hold is an error.
  */
 public final class DoubleWeights {
     private final LlamaConfig config;
@@ -30,9 +36,14 @@ public final class DoubleWeights {
     /** Qwen2's q/k/v biases per layer, indexed by Linear.Q/K/V ordinal (null entries: no bias); Qwen3's q/k norm gains. */
     private final double[][][] biases;
     private final double[][] qNorm, kNorm;
+    /** The blocks this copy holds, ascending; whether it holds the embedding, the final norm and the head. */
+    private final int[] present;
+    private final boolean ends;
 
-    private DoubleWeights(LlamaConfig config) {
+    private DoubleWeights(LlamaConfig config, int[] present, boolean ends) {
         this.config = config;
+        this.present = present;
+        this.ends = ends;
         int n = config.layers();
         attnNorm = new double[n][];
         ffnNorm = new double[n][];
@@ -44,11 +55,26 @@ public final class DoubleWeights {
 
     /** An f64 copy of {@code w} (every f32/f16/bf16 value is exact in f64). */
     public static DoubleWeights of(LlamaWeights w) {
-        DoubleWeights d = new DoubleWeights(w.config());
-        d.embedding = matrix(w.embedding());
-        d.head = w.output() == w.embedding() ? d.embedding : matrix(w.output());
-        d.finalNorm = vector(w.finalNorm());
-        for (int l = 0; l < w.config().layers(); l++) {
+        return window(w, java.util.stream.IntStream.range(0, w.config().layers()).toArray(), true);
+    }
+
+    /** An f64 copy of block {@code l} of {@code w} alone (no embedding, final norm or head). */
+    public static DoubleWeights ofLayer(LlamaWeights w, int l) {
+        if (l < 0 || l >= w.config().layers()) throw new IllegalArgumentException("double weights: no layer " + l + " in a model of " + w.config().layers());
+        return window(w, new int[]{l}, false);
+    }
+
+    /** An f64 copy of the embedding, the final norm and the head of {@code w} (no block). */
+    public static DoubleWeights ofEnds(LlamaWeights w) { return window(w, new int[0], true); }
+
+    private static DoubleWeights window(LlamaWeights w, int[] layers, boolean ends) {
+        DoubleWeights d = new DoubleWeights(w.config(), layers, ends);
+        if (ends) {
+            d.embedding = matrix(w.embedding());
+            d.head = w.output() == w.embedding() ? d.embedding : matrix(w.output());
+            d.finalNorm = vector(w.finalNorm());
+        }
+        for (int l : layers) {
             d.attnNorm[l] = vector(w.layer(l).attnNorm());
             d.ffnNorm[l] = vector(w.layer(l).ffnNorm());
             for (Linear which : Linears.BLOCK) d.linears[l][which.ordinal()] = matrix(Linears.weight(w, l, which));
@@ -60,13 +86,24 @@ public final class DoubleWeights {
         return d;
     }
 
+    /** The blocks this copy holds, ascending: all of them, or one for {@link #ofLayer}, none for {@link #ofEnds}. */
+    public int[] layerIndices() { return present.clone(); }
+
+    /** Whether this copy holds the embedding, the final norm and the head. */
+    public boolean hasEnds() { return ends; }
+
+    /** Whether this copy holds block {@code l}. */
+    public boolean hasLayer(int l) { return l >= 0 && l < config.layers() && attnNorm[l] != null; }
+
     /** A deep copy (transforms may then be tried on it without touching this one). */
     public DoubleWeights copy() {
-        DoubleWeights d = new DoubleWeights(config);
-        d.embedding = embedding.copy();
-        d.head = head == embedding ? d.embedding : head.copy();
-        d.finalNorm = finalNorm.clone();
-        for (int l = 0; l < config.layers(); l++) {
+        DoubleWeights d = new DoubleWeights(config, present, ends);
+        if (ends) {
+            d.embedding = embedding.copy();
+            d.head = head == embedding ? d.embedding : head.copy();
+            d.finalNorm = finalNorm.clone();
+        }
+        for (int l : present) {
             d.attnNorm[l] = attnNorm[l].clone();
             d.ffnNorm[l] = ffnNorm[l].clone();
             for (int i = 0; i < linears[l].length; i++) d.linears[l][i] = linears[l][i].copy();
@@ -95,15 +132,16 @@ public final class DoubleWeights {
 
     public LlamaConfig config() { return config; }
 
-    public DMatrix embedding() { return embedding; }
+    public DMatrix embedding() { return ends("the embedding").embedding; }
 
     /** The output head [vocab, dim]; the embedding object itself while they are tied. */
-    public DMatrix head() { return head; }
+    public DMatrix head() { return ends("the head").head; }
 
-    public boolean tied() { return head == embedding; }
+    public boolean tied() { return ends("the head").head == embedding; }
 
     /** Replaces the embedding; a tied head follows it (the pair stays one matrix). */
     public void setEmbedding(DMatrix m) {
+        ends("the embedding");
         check("embedding", m, config.vocabSize(), config.dim());
         if (head == embedding) head = m;
         embedding = m;
@@ -111,16 +149,17 @@ public final class DoubleWeights {
 
     /** Replaces the head only (unties a tied pair). */
     public void setHead(DMatrix m) {
+        ends("the head");
         check("head", m, config.vocabSize(), config.dim());
         head = m;
     }
 
     /** The weight [out, in] of a block linear, or the head for {@link Linear#HEAD}. */
-    public DMatrix linear(int layer, Linear which) { return which == Linear.HEAD ? head : linears[layer][which.ordinal()]; }
+    public DMatrix linear(int layer, Linear which) { return which == Linear.HEAD ? head() : layer(layer).linears[layer][which.ordinal()]; }
 
     public void setLinear(int layer, Linear which, DMatrix m) {
         if (which == Linear.HEAD) { setHead(m); return; }
-        DMatrix old = linears[layer][which.ordinal()];
+        DMatrix old = layer(layer).linears[layer][which.ordinal()];
         check(Linears.name(layer, which), m, old.rows, old.cols);
         linears[layer][which.ordinal()] = m;
     }
@@ -131,7 +170,7 @@ public final class DoubleWeights {
      */
     public double[] bias(int layer, Linear which) {
         return switch (which) {
-            case Q, K, V -> biases[layer][which.ordinal()];
+            case Q, K, V -> layer(layer).biases[layer][which.ordinal()];
             default -> null;
         };
     }
@@ -139,8 +178,8 @@ public final class DoubleWeights {
     /** The per-head RMSNorm gain [headDim] on q (which = Q) or k (which = K) before RoPE (Qwen3), or null. Live. */
     public double[] qkNorm(int layer, Linear which) {
         return switch (which) {
-            case Q -> qNorm[layer];
-            case K -> kNorm[layer];
+            case Q -> layer(layer).qNorm[layer];
+            case K -> layer(layer).kNorm[layer];
             default -> throw new IllegalArgumentException("only q and k have a per-head norm, not " + which);
         };
     }
@@ -151,9 +190,9 @@ public final class DoubleWeights {
      */
     public double[] norm(int layer, Input site) {
         return switch (site) {
-            case ATTN_IN -> attnNorm[layer];
-            case MLP_IN -> ffnNorm[layer];
-            case HEAD_IN -> finalNorm;
+            case ATTN_IN -> layer(layer).attnNorm[layer];
+            case MLP_IN -> layer(layer).ffnNorm[layer];
+            case HEAD_IN -> ends("the final norm").finalNorm;
             default -> throw new IllegalArgumentException("no RMSNorm feeds " + site + " (only ATTN_IN, MLP_IN and HEAD_IN do)");
         };
     }
@@ -169,6 +208,20 @@ public final class DoubleWeights {
         };
     }
 
+    /** This copy, which must hold block {@code l}. */
+    private DoubleWeights layer(int l) {
+        if (!hasLayer(l))
+            throw new IllegalStateException("double weights: layer " + l + " is not in this copy (it holds layers " + java.util.Arrays.toString(present)
+                    + (ends ? " and the ends" : "") + ")");
+        return this;
+    }
+
+    /** This copy, which must hold the embedding, the final norm and the head. */
+    private DoubleWeights ends(String what) {
+        if (!ends) throw new IllegalStateException("double weights: " + what + " is not in this copy (it holds layers " + java.util.Arrays.toString(present) + " only)");
+        return this;
+    }
+
     private static void check(String name, DMatrix m, int rows, int cols) {
         if (m.rows != rows || m.cols != cols)
             throw new IllegalArgumentException("double weights: " + name + " must be " + rows + "×" + cols + ", got " + m.shape());
@@ -176,19 +229,26 @@ public final class DoubleWeights {
 
     /** Rounds every value to f32 once: new heap tensors, a tied pair kept tied. */
     public LlamaWeights toWeights() {
+        if (!ends || present.length != config.layers())
+            throw new IllegalStateException("double weights: only a whole model becomes LlamaWeights; this copy holds layers "
+                    + java.util.Arrays.toString(present) + (ends ? " and the ends" : ""));
         List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < config.layers(); l++) {
-            DMatrix[] t = linears[l];
-            double[][] b = biases[l];
-            layers.add(new LlamaWeights.Layer(tensor(attnNorm[l]), tensor(t[Linear.Q.ordinal()]), tensor(t[Linear.K.ordinal()]),
-                    tensor(t[Linear.V.ordinal()]), tensor(t[Linear.O.ordinal()]), tensor(ffnNorm[l]), tensor(t[Linear.GATE.ordinal()]),
-                    tensor(t[Linear.UP.ordinal()]), tensor(t[Linear.DOWN.ordinal()]),
-                    tensorOrNull(b[0]), tensorOrNull(b[1]), tensorOrNull(b[2]), tensorOrNull(qNorm[l]), tensorOrNull(kNorm[l])));
-        }
+        for (int l = 0; l < config.layers(); l++) layers.add(toLayer(l));
         boolean tied = tied();
         LlamaConfig c = config.tiedEmbeddings() == tied ? config : config.withTiedEmbeddings(tied);
         Tensor emb = tensor(embedding);
         return new LlamaWeights(c, emb, layers, tensor(finalNorm), tied ? null : tensor(head), List.of());
+    }
+
+    /** Block {@code l} rounded to f32 (new heap tensors). */
+    public LlamaWeights.Layer toLayer(int l) {
+        layer(l);
+        DMatrix[] t = linears[l];
+        double[][] b = biases[l];
+        return new LlamaWeights.Layer(tensor(attnNorm[l]), tensor(t[Linear.Q.ordinal()]), tensor(t[Linear.K.ordinal()]),
+                tensor(t[Linear.V.ordinal()]), tensor(t[Linear.O.ordinal()]), tensor(ffnNorm[l]), tensor(t[Linear.GATE.ordinal()]),
+                tensor(t[Linear.UP.ordinal()]), tensor(t[Linear.DOWN.ordinal()]),
+                tensorOrNull(b[0]), tensorOrNull(b[1]), tensorOrNull(b[2]), tensorOrNull(qNorm[l]), tensorOrNull(kNorm[l]));
     }
 
     /** An f64 matrix rounded to an f32 tensor. */

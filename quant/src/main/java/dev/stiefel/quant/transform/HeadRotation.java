@@ -36,7 +36,7 @@ public record HeadRotation(Rotation[] perLayer) implements Transform {
         LlamaConfig c = w.config();
         if (perLayer.length != c.layers()) throw new IllegalArgumentException("head rotation: " + perLayer.length + " rotations for " + c.layers() + " layers");
         int hd = c.headDim();
-        for (int l = 0; l < c.layers(); l++) {
+        for (int l : w.layerIndices()) {
             Rotation r = perLayer[l];
             if (r.size() != hd) throw new IllegalArgumentException("head rotation: size " + r.size() + " for heads of " + hd + " features");
             // v_proj: each KV head's block of rows [hd, dim] becomes Rᵀ·block: its columns, read as rows, times R

@@ -33,8 +33,8 @@ public record NormFold(Set<Input> sites) implements Transform {
 
     @Override public void fold(DoubleWeights w) {
         for (Input site : sites) {
-            int layers = site == Input.HEAD_IN ? 1 : w.config().layers();
-            for (int l = 0; l < layers; l++) {
+            int[] layers = site == Input.HEAD_IN ? (w.hasEnds() ? new int[]{0} : new int[0]) : w.layerIndices();
+            for (int l : layers) {
                 double[] g = w.norm(l, site);
                 for (Linear which : DoubleWeights.readers(site)) {
                     DMatrix m = w.linear(l, which);

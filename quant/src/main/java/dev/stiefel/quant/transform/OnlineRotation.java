@@ -32,8 +32,8 @@ public record OnlineRotation(Input input, Rotation m) implements Transform {
     @Override public String describe() { return "online " + m.describe() + " at " + input + ", inverse fused into " + DoubleWeights.readers(input); }
 
     @Override public void fold(DoubleWeights w) {
-        int layers = input == Input.HEAD_IN ? 1 : w.config().layers();
-        for (int l = 0; l < layers; l++)
+        int[] layers = input == Input.HEAD_IN ? (w.hasEnds() ? new int[]{0} : new int[0]) : w.layerIndices();
+        for (int l : layers)
             for (Linear which : DoubleWeights.readers(input))
                 w.setLinear(l, which, Folds.timesRotation(w.linear(l, which), m, which.name()));
     }

@@ -23,7 +23,7 @@ public record QkScaling(double[][] scales) implements Transform {
         LlamaConfig c = w.config();
         if (scales.length != c.layers()) throw new IllegalArgumentException("Q/K scaling: " + scales.length + " scale vectors for " + c.layers() + " layers");
         int hd = c.headDim(), group = c.groupSize();
-        for (int l = 0; l < c.layers(); l++) {
+        for (int l : w.layerIndices()) {
             double[] s = scales[l];
             if (s == null) continue;
             if (w.qkNorm(l, Linear.Q) != null)

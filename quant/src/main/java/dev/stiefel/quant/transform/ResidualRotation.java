@@ -21,22 +21,28 @@ public record ResidualRotation(Rotation q) implements Transform {
     @Override public void fold(DoubleWeights w) {
         int dim = w.config().dim();
         if (q.size() != dim) throw new IllegalArgumentException("residual rotation: size " + q.size() + " for a model of dim " + dim);
-        for (int l = -1; l < w.config().layers(); l++)
-            for (Input site : l < 0 ? List.of(Input.HEAD_IN) : List.of(Input.ATTN_IN, Input.MLP_IN)) {
-                double[] g = w.norm(l, site);
-                for (double v : g)
-                    if (v != g[0])
-                        throw new IllegalStateException("residual rotation: the RMSNorm gain at " + (l < 0 ? "the final norm" : "layer " + l + " " + site)
-                                + " is not uniform (" + g[0] + " vs " + v + "), so RMSNorm(x·Q) ≠ RMSNorm(x)·Q; fold the norms first (NormFold)");
-            }
-        boolean tied = w.tied();
-        w.setEmbedding(Folds.timesRotation(w.embedding(), q, "embedding"));
-        if (!tied) w.setHead(Folds.timesRotation(w.head(), q, "head"));
-        for (int l = 0; l < w.config().layers(); l++) {
+        if (w.hasEnds()) uniform(w, -1, Input.HEAD_IN);
+        for (int l : w.layerIndices())
+            for (Input site : List.of(Input.ATTN_IN, Input.MLP_IN)) uniform(w, l, site);
+        if (w.hasEnds()) {
+            boolean tied = w.tied();
+            w.setEmbedding(Folds.timesRotation(w.embedding(), q, "embedding"));
+            if (!tied) w.setHead(Folds.timesRotation(w.head(), q, "head"));
+        }
+        for (int l : w.layerIndices()) {
             for (Linear which : List.of(Linear.Q, Linear.K, Linear.V, Linear.GATE, Linear.UP))
                 w.setLinear(l, which, Folds.timesRotation(w.linear(l, which), q, which.name()));
             for (Linear which : List.of(Linear.O, Linear.DOWN))
                 w.setLinear(l, which, Folds.rotationTransposedTimes(q, w.linear(l, which), which.name()));
         }
+    }
+
+    /** Refuses a norm whose gain is not uniform (layer -1: the final norm). */
+    private static void uniform(DoubleWeights w, int l, Input site) {
+        double[] g = w.norm(l, site);
+        for (double v : g)
+            if (v != g[0])
+                throw new IllegalStateException("residual rotation: the RMSNorm gain at " + (l < 0 ? "the final norm" : "layer " + l + " " + site)
+                        + " is not uniform (" + g[0] + " vs " + v + "), so RMSNorm(x·Q) ≠ RMSNorm(x)·Q; fold the norms first (NormFold)");
     }
 }

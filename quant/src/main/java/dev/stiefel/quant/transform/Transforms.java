@@ -2,10 +2,16 @@ package dev.stiefel.quant.transform;
 
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.llama.Hooks;
+import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.MappedPages;
+import dev.stiefel.tensor.MappedFile;
 import dev.stiefel.tensor.Tensor;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -16,7 +22,8 @@ public final class Transforms {
     /**
      * A model with transforms fused: the exact f64 weights, their f32 rounding, and the online parts in pipeline order.
      *
-     * @param exact   the fused weights in f64 (for exact checks)
+     * @param exact   the fused weights in f64 (for exact checks); null when the model was fused block by block
+     *                ({@link #fuseBlockwise})
      * @param weights the same rounded to f32, what the forward pass uses
      * @param online  every online part, in the order the transforms were given
      * @param steps   each transform's one-line description
@@ -37,6 +44,59 @@ public final class Transforms {
     /** Folds {@code transforms} in order into an f64 copy of {@code fp} ({@code fp} is not changed). */
     public static Fused fuse(LlamaWeights fp, List<? extends Transform> transforms) {
         return fuse(DoubleWeights.of(fp), transforms);
+    }
+
+    /**
+     * {@link #fuse}, block by block when an f64 copy of the whole model would take more than half the largest heap (or
+     * than the bytes the system property {@code stiefel.fuseBlockwiseAbove} gives): a LLaMA-2-7B's is 54 GB.
+     */
+    public static Fused fuseWithin(LlamaWeights fp, List<? extends Transform> transforms) {
+        LlamaConfig c = fp.config();
+        long perLayer = (long) c.dim() * (2L * c.qDim() + 2L * c.kvDim() + 3L * c.hiddenDim() + 2);
+        long f64 = 8L * ((long) c.vocabSize() * c.dim() * (c.tiedEmbeddings() ? 1 : 2) + c.layers() * perLayer + c.dim());
+        long limit = Long.getLong("stiefel.fuseBlockwiseAbove", Runtime.getRuntime().maxMemory() / 2);
+        if (f64 <= limit) return fuse(fp, transforms);
+        System.err.printf(java.util.Locale.ROOT, "transforms: an f64 copy of the model would take %.1f GB; folding one block at a time%n", f64 / 1e9);
+        return fuseBlockwise(fp, transforms, Path.of(System.getProperty("java.io.tmpdir")));
+    }
+
+    /**
+     * {@link #fuse} for a model whose f64 copy does not fit: each block is copied to f64 alone ({@link
+     * DoubleWeights#ofLayer}), every transform folded into it in order, rounded to f32 once and moved to a scratch file
+     * in {@code dir} ({@link MappedFile#spill}: mapped back, the file unlinked at once); then the embedding, final norm and
+     * head the same way. Every transform acts on each block on its own, so the weights equal {@link #fuse}'s bit for bit
+     * ({@code TransformsTest}); there is no f64 model ({@link Fused#exact} is null). At most one block is in f64 at a
+     * time, and the source block's mapped pages are released after it ({@link MappedPages}).
+     */
+    public static Fused fuseBlockwise(LlamaWeights fp, List<? extends Transform> transforms, Path dir) {
+        List<Online> online = new ArrayList<>();
+        List<String> steps = new ArrayList<>();
+        for (Transform t : transforms) {
+            online.addAll(t.online());
+            steps.add(t.describe());
+        }
+        LlamaConfig c = fp.config();
+        try {
+            List<LlamaWeights.Layer> layers = new ArrayList<>();
+            for (int l = 0; l < c.layers(); l++) {
+                DoubleWeights block = DoubleWeights.ofLayer(fp, l);
+                for (Transform t : transforms) t.fold(block);
+                LlamaWeights.Layer f = block.toLayer(l);
+                List<Tensor> m = MappedFile.spill(dir, List.of(f.wq(), f.wk(), f.wv(), f.wo(), f.wGate(), f.wUp(), f.wDown()));
+                layers.add(f.withMatrices(f.attnNorm(), m.get(0), m.get(1), m.get(2), m.get(3), f.ffnNorm(), m.get(4), m.get(5), m.get(6)));
+                MappedPages.doneWith(fp.layer(l));
+            }
+            DoubleWeights ends = DoubleWeights.ofEnds(fp);
+            for (Transform t : transforms) t.fold(ends);
+            boolean tied = ends.tied();
+            List<Tensor> m = MappedFile.spill(dir, tied ? List.of(DoubleWeights.tensor(ends.embedding()))
+                    : List.of(DoubleWeights.tensor(ends.embedding()), DoubleWeights.tensor(ends.head())));
+            LlamaConfig fc = c.tiedEmbeddings() == tied ? c : c.withTiedEmbeddings(tied);
+            Tensor finalNorm = DoubleWeights.tensor(ends.norm(0, dev.stiefel.llama.Hooks.Input.HEAD_IN));
+            return new Fused(null, new LlamaWeights(fc, m.get(0), layers, finalNorm, tied ? null : m.get(1), List.of()), online, steps);
+        } catch (IOException e) {
+            throw new UncheckedIOException("transforms: cannot write the folded blocks to " + dir, e);
+        }
     }
 
     /** Folds {@code transforms} in order into {@code w} itself. */

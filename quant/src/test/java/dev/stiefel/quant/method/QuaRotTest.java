@@ -88,6 +88,29 @@ class QuaRotTest {
         assertThatThrownBy(() -> QuaRot.gptq().apply(fp, null, QuantConfig.parse("W4A4"), ProgressFactory.SILENT)).hasMessageContaining("calibration");
     }
 
+    /**
+     * A model whose f64 copy would not fit is folded block by block through scratch files ({@code
+     * stiefel.fuseBlockwiseAbove} forces it here): the rotated weights and so the quantized model are the same bit for bit.
+     */
+    @Test void aModelTooLargeForAnF64CopyIsRotatedBlockByBlockIntoTheSameModel() {
+        LlamaConfig c = EquivalenceCheck.GQA;
+        LlamaWeights fp = RandomModels.random(c, 23);
+        CalibrationData calib = calibration(c.vocabSize());
+        QuantConfig config = QuantConfig.parse("W4A8KV4");
+        QuantizedModel inMemory = QuaRot.gptq().apply(fp, calib, config, ProgressFactory.SILENT);
+        QuantizedModel blockwise;
+        System.setProperty("stiefel.fuseBlockwiseAbove", "0");
+        try {
+            blockwise = QuaRot.gptq().apply(fp, calib, config, ProgressFactory.SILENT);
+        } finally {
+            System.clearProperty("stiefel.fuseBlockwiseAbove");
+        }
+        EquivalenceCheck.assertSameWeights(blockwise.weights(), inMemory.weights());
+        assertThat(blockwise.report().gptqLoss()).isEqualTo(inMemory.report().gptqLoss());
+        for (Tensor ids : RandomModels.sequences(rnd, 2, 20, c.vocabSize()))
+            assertThat(blockwise.model().forward(ids, null).value().maxAbsDiff(inMemory.model().forward(ids, null).value())).isZero();
+    }
+
     @Test void registeredUnderItsNames() {
         assertThat(Methods.byName("quarot-rtn", Methods.Options.defaults()).name()).isEqualTo("quarot-rtn");
         assertThat(Methods.byName("quarot-gptq", Methods.Options.defaults()).name()).isEqualTo("quarot-gptq");

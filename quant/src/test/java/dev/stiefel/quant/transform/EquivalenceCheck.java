@@ -32,7 +32,9 @@ public final class EquivalenceCheck {
     /**
      * The logits of fp and of fp with {@code ts} fused agree: in f64 ({@link F64Llama} on the exact fused weights
      * with the online parts, against the original weights) to 1e-8 absolute, and in f32 (the model's forward on the
-     * rounded weights with its hooks) to 1e-4 of the largest logit, on random tokens. Returns the fused model.
+     * rounded weights with its hooks) to 1e-4 of the largest logit, on random tokens. Folded block by block
+     * ({@link Transforms#fuseBlockwise}), the weights are the same bit for bit, and so are the logits with the online parts. Returns the
+     * fused model.
      */
     public static Transforms.Fused assertEquivalent(LlamaWeights fp, List<? extends Transform> ts, Random rnd) {
         LlamaConfig c = fp.config();
@@ -46,7 +48,40 @@ public final class EquivalenceCheck {
         Tensor ids = Tensor.ofInts(concat(tokens, RandomModels.tokens(rnd, 11, c.vocabSize())), 2, 11);
         Transforms.Difference d = Transforms.compare(new LlamaModel(fp), fused.model(), List.of(ids));
         assertThat(d.relative()).as("f32 %s: %s", fused.steps(), d).isLessThan(1e-4);
+
+        Transforms.Fused blockwise = Transforms.fuseBlockwise(fp, ts, java.nio.file.Path.of(System.getProperty("java.io.tmpdir")));
+        assertSameWeights(blockwise.weights(), fused.weights());
+        assertThat(blockwise.exact()).isNull();
+        assertThat(blockwise.online()).extracting(Online::describe).isEqualTo(fused.online().stream().map(Online::describe).toList());
+        assertThat(blockwise.steps()).isEqualTo(fused.steps());
+        assertThat(Transforms.compare(fused.model(), blockwise.model(), List.of(ids)).maxAbs()).as("logits, online parts included").isZero();
         return fused;
+    }
+
+    /** Every tensor of {@code a} equals {@code b}'s bit for bit (shapes, values, tied head, biases and q/k norms). */
+    public static void assertSameWeights(LlamaWeights a, LlamaWeights b) {
+        assertThat(a.config()).isEqualTo(b.config());
+        assertSame("embedding", a.embedding(), b.embedding());
+        assertSame("final norm", a.finalNorm(), b.finalNorm());
+        assertSame("head", a.output(), b.output());
+        for (int l = 0; l < a.config().layers(); l++) {
+            LlamaWeights.Layer x = a.layer(l), y = b.layer(l);
+            Tensor[] p = {x.attnNorm(), x.wq(), x.wk(), x.wv(), x.wo(), x.ffnNorm(), x.wGate(), x.wUp(), x.wDown(), x.bq(), x.bk(), x.bv(), x.qNorm(), x.kNorm()};
+            Tensor[] q = {y.attnNorm(), y.wq(), y.wk(), y.wv(), y.wo(), y.ffnNorm(), y.wGate(), y.wUp(), y.wDown(), y.bq(), y.bk(), y.bv(), y.qNorm(), y.kNorm()};
+            for (int i = 0; i < p.length; i++) assertSame("layer " + l + " tensor " + i, p[i], q[i]);
+        }
+    }
+
+    private static void assertSame(String what, Tensor a, Tensor b) {
+        if (a == null || b == null) {
+            assertThat(a == null).as(what + " present on one side only").isEqualTo(b == null);
+            return;
+        }
+        assertThat(a.shape()).as(what).isEqualTo(b.shape());
+        float[] x = a.toFloatArray(), y = b.toFloatArray();
+        for (int i = 0; i < x.length; i++)
+            if (Float.floatToRawIntBits(x[i]) != Float.floatToRawIntBits(y[i]))
+                throw new AssertionError(what + " differs at " + i + ": " + x[i] + " vs " + y[i]);
     }
 
     /**
