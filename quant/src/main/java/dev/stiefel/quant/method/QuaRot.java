@@ -102,7 +102,10 @@ public record QuaRot(Options options, boolean useGptq) implements Method {
         boolean onGrids = config.ggml() != null;
         GgmlSteps.refuseOnlineQk(name(), config);
         LlamaConfig c = fp.config();
-        Transforms.Fused fused = Transforms.fuseWithin(fp, onGrids ? foldedTransforms(c, options) : transforms(c, options, config.key() != null));
+        Transforms.Fused fused;
+        try (var bar = progress.open("folding " + name() + "'s rotations", c.layers(), "layers")) {
+            fused = Transforms.fuseWithin(fp, onGrids ? foldedTransforms(c, options) : transforms(c, options, config.key() != null), bar);
+        }
         Report.Equivalence equivalence = Steps.equivalence(fp, fused, calibration);
         WeightStage weights = useGptq ? new Gptq(options.gptq()) : new Rtn();
         QuantizedModel q = weights.apply(fused.weights(), fused.hooks(), calibration, config, progress);

@@ -6,6 +6,7 @@ import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.MappedPages;
+import dev.stiefel.llama.Progress;
 import dev.stiefel.tensor.MappedFile;
 import dev.stiefel.tensor.Tensor;
 
@@ -47,17 +48,21 @@ public final class Transforms {
     }
 
     /**
-     * {@link #fuse}, block by block when an f64 copy of the whole model would take more than half the largest heap (or
+     * {@link #fuse}, or {@link #fuseBlockwise} (with {@code progress}) when an f64 copy of the whole model would take more than half the largest heap (or
      * than the bytes the system property {@code stiefel.fuseBlockwiseAbove} gives): a LLaMA-2-7B's is 54 GB.
      */
-    public static Fused fuseWithin(LlamaWeights fp, List<? extends Transform> transforms) {
+    public static Fused fuseWithin(LlamaWeights fp, List<? extends Transform> transforms, Progress progress) {
         LlamaConfig c = fp.config();
         long perLayer = (long) c.dim() * (2L * c.qDim() + 2L * c.kvDim() + 3L * c.hiddenDim() + 2);
         long f64 = 8L * ((long) c.vocabSize() * c.dim() * (c.tiedEmbeddings() ? 1 : 2) + c.layers() * perLayer + c.dim());
         long limit = Long.getLong("stiefel.fuseBlockwiseAbove", Runtime.getRuntime().maxMemory() / 2);
-        if (f64 <= limit) return fuse(fp, transforms);
+        if (f64 <= limit) {
+            Fused fused = fuse(fp, transforms);
+            progress.step(c.layers());
+            return fused;
+        }
         System.err.printf(java.util.Locale.ROOT, "transforms: an f64 copy of the model would take %.1f GB; folding one block at a time%n", f64 / 1e9);
-        return fuseBlockwise(fp, transforms, Path.of(System.getProperty("java.io.tmpdir")));
+        return fuseBlockwise(fp, transforms, Path.of(System.getProperty("java.io.tmpdir")), progress);
     }
 
     /**
@@ -66,9 +71,10 @@ public final class Transforms {
      * in {@code dir} ({@link MappedFile#spill}: mapped back, the file unlinked at once); then the embedding, final norm and
      * head the same way. Every transform acts on each block on its own, so the weights equal {@link #fuse}'s bit for bit
      * ({@code TransformsTest}); there is no f64 model ({@link Fused#exact} is null). At most one block is in f64 at a
-     * time, and the source block's mapped pages are released after it ({@link MappedPages}).
+     * time, and the source block's mapped pages are released after it ({@link MappedPages}). {@code progress} steps once
+     * per block (a 7B block takes seconds).
      */
-    public static Fused fuseBlockwise(LlamaWeights fp, List<? extends Transform> transforms, Path dir) {
+    public static Fused fuseBlockwise(LlamaWeights fp, List<? extends Transform> transforms, Path dir, Progress progress) {
         List<Online> online = new ArrayList<>();
         List<String> steps = new ArrayList<>();
         for (Transform t : transforms) {
@@ -85,6 +91,7 @@ public final class Transforms {
                 List<Tensor> m = MappedFile.spill(dir, List.of(f.wq(), f.wk(), f.wv(), f.wo(), f.wGate(), f.wUp(), f.wDown()));
                 layers.add(f.withMatrices(f.attnNorm(), m.get(0), m.get(1), m.get(2), m.get(3), f.ffnNorm(), m.get(4), m.get(5), m.get(6)));
                 MappedPages.doneWith(fp.layer(l));
+                progress.step(1);
             }
             DoubleWeights ends = DoubleWeights.ofEnds(fp);
             for (Transform t : transforms) t.fold(ends);

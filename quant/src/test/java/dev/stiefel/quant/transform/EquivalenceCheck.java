@@ -49,7 +49,7 @@ public final class EquivalenceCheck {
         Transforms.Difference d = Transforms.compare(new LlamaModel(fp), fused.model(), List.of(ids));
         assertThat(d.relative()).as("f32 %s: %s", fused.steps(), d).isLessThan(1e-4);
 
-        Transforms.Fused blockwise = Transforms.fuseBlockwise(fp, ts, java.nio.file.Path.of(System.getProperty("java.io.tmpdir")));
+        Transforms.Fused blockwise = Transforms.fuseBlockwise(fp, ts, java.nio.file.Path.of(System.getProperty("java.io.tmpdir")), dev.stiefel.llama.Progress.silent());
         assertSameWeights(blockwise.weights(), fused.weights());
         assertThat(blockwise.exact()).isNull();
         assertThat(blockwise.online()).extracting(Online::describe).isEqualTo(fused.online().stream().map(Online::describe).toList());
