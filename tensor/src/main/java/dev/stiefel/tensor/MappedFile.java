@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -50,16 +51,22 @@ public final class MappedFile implements AutoCloseable {
         try {
             long at = 0;
             try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
-                ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+                final int chunk = 1 << 18;   // floats per write
+                ByteBuffer bytes = ByteBuffer.allocateDirect(chunk * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+                FloatBuffer floats = bytes.asFloatBuffer();
                 for (int i = 0; i < tensors.size(); i++) {
                     Tensor t = tensors.get(i);
                     if (t.dtype() != DType.F32) throw new IllegalArgumentException("spill: tensor " + i + " is " + t.dtype().lower() + ", not f32");
                     offsets[i] = at;
-                    for (float v : t.contiguous().toFloatArray()) {
-                        if (!buf.hasRemaining()) at += drain(ch, buf);
-                        buf.putFloat(v);
+                    float[] values = t.contiguous().toFloatArray();
+                    for (int off = 0; off < values.length; off += chunk) {
+                        int len = Math.min(chunk, values.length - off);
+                        floats.clear();
+                        floats.put(values, off, len);
+                        bytes.clear().limit(len * Float.BYTES);
+                        while (bytes.hasRemaining()) ch.write(bytes);
                     }
-                    at += drain(ch, buf);
+                    at += (long) values.length * Float.BYTES;
                 }
             }
             MemorySegment all;
@@ -75,14 +82,6 @@ public final class MappedFile implements AutoCloseable {
         } finally {
             Files.deleteIfExists(file);
         }
-    }
-
-    private static long drain(FileChannel ch, ByteBuffer buf) throws IOException {
-        buf.flip();
-        long n = buf.remaining();
-        while (buf.hasRemaining()) ch.write(buf);
-        buf.clear();
-        return n;
     }
 
     public Path path() { return path; }

@@ -260,9 +260,10 @@ public final class GptqSolver {
             this.out = new float[rows * cols];
             this.codes = new int[rows * cols];
             this.wc = new float[cols * rows];
-            for (int r0 = 0; r0 < rows; r0 += 16)          // 16 rows at a time: each column gets a whole cache line
+            forRowBlocks(rows, (r0, r1) -> {                // 16 rows at a time: each column gets a whole cache line
                 for (int j = 0; j < cols; j++)
-                    for (int r = r0; r < Math.min(rows, r0 + 16); r++) wc[j * rows + r] = w[r * cols + perm[j]];
+                    for (int r = r0; r < r1; r++) wc[j * rows + r] = w[r * cols + perm[j]];
+            });
             this.original = wc.clone();
             this.groupInverse = new double[groups][];
             Parallel.forRange(groups, 1, (g0, g1) -> {
@@ -392,19 +393,28 @@ public final class GptqSolver {
         /** A [cols, rows] array in loop order as the [rows, cols] row-major matrix in the original column order. */
         float[] inOriginalOrder(float[] loopOrder) {
             float[] m = new float[rows * cols];
-            for (int r0 = 0; r0 < rows; r0 += 16)          // 16 rows at a time: each column gives a whole cache line
+            forRowBlocks(rows, (r0, r1) -> {                // 16 rows at a time: each column gives a whole cache line
                 for (int j = 0; j < cols; j++)
-                    for (int r = r0; r < Math.min(rows, r0 + 16); r++) m[r * cols + perm[j]] = loopOrder[j * rows + r];
+                    for (int r = r0; r < r1; r++) m[r * cols + perm[j]] = loopOrder[j * rows + r];
+            });
             return m;
         }
 
         /** {@link #inOriginalOrder(float[])} for codes. */
         int[] inOriginalOrder(int[] loopOrder) {
             int[] m = new int[rows * cols];
-            for (int r0 = 0; r0 < rows; r0 += 16)
+            forRowBlocks(rows, (r0, r1) -> {
                 for (int j = 0; j < cols; j++)
-                    for (int r = r0; r < Math.min(rows, r0 + 16); r++) m[r * cols + perm[j]] = loopOrder[j * rows + r];
+                    for (int r = r0; r < r1; r++) m[r * cols + perm[j]] = loopOrder[j * rows + r];
+            });
             return m;
+        }
+
+        /** body(r0, r1) over [0, rows) in blocks of 16 rows, the blocks spread over the threads (each writes its own rows). */
+        private static void forRowBlocks(int rows, Parallel.RangeBody body) {
+            Parallel.forRange((rows + 15) / 16, 1, (b0, b1) -> {
+                for (int b = b0; b < b1; b++) body.run(16 * b, Math.min(rows, 16 * b + 16));
+            });
         }
 
         /** Each input's group, in the loop order's consecutive groups of g. */

@@ -67,10 +67,12 @@ public final class Steps {
 
     private static Tensor checked(PackedMatrix m, float[] values, String name) {
         int cols = m.cols();
-        for (int r = 0, i = 0; r < m.rows(); r++)
-            for (int j = 0; j < cols; j++, i++)
-                if (Float.floatToRawIntBits(m.value(r, j)) != Float.floatToRawIntBits(values[i]))
-                    throw new IllegalStateException(name + ": packed element (" + r + ", " + j + ") is " + m.value(r, j) + ", the method's " + values[i]);
+        dev.stiefel.tensor.Parallel.forRange(m.rows(), Math.max(1, (1 << 16) / Math.max(1, cols)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++)
+                for (int j = 0, i = r * cols; j < cols; j++, i++)
+                    if (Float.floatToRawIntBits(m.value(r, j)) != Float.floatToRawIntBits(values[i]))
+                        throw new IllegalStateException(name + ": packed element (" + r + ", " + j + ") is " + m.value(r, j) + ", the method's " + values[i]);
+        });
         return PackedStorage.tensor(m);
     }
 

@@ -139,13 +139,16 @@ public final class PackedMatrix implements RowSource {
         }
         int blocks = (cols + BLOCK - 1) / BLOCK, rowBytes = blocks * 4 * bits, max = (1 << bits) - 1;
         byte[] packed = new byte[Math.multiplyExact(rows, rowBytes)];
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < cols; j++) {
-                int c = codeAt.applyAsInt(r, j);
-                if (c < 0 || c > max)
-                    throw new IllegalArgumentException("packed matrix: code " + c + " at (" + r + ", " + j + ") is outside [0, " + max + "]");
-                put(packed, (long) r * rowBytes + (long) (j / BLOCK) * 4 * bits, bits, j % BLOCK, c);
-            }
+        // rows in parallel: each writes its own bytes (a 7B matrix holds 45 million codes)
+        dev.stiefel.tensor.Parallel.forRange(rows, Math.max(1, (1 << 16) / Math.max(1, cols)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++)
+                for (int j = 0; j < cols; j++) {
+                    int c = codeAt.applyAsInt(r, j);
+                    if (c < 0 || c > max)
+                        throw new IllegalArgumentException("packed matrix: code " + c + " at (" + r + ", " + j + ") is outside [0, " + max + "]");
+                    put(packed, (long) r * rowBytes + (long) (j / BLOCK) * 4 * bits, bits, j % BLOCK, c);
+                }
+        });
         return new PackedMatrix(rows, cols, bits, groupSize, symmetric, MemorySegment.ofArray(packed), scales.clone(), z);
     }
 
