@@ -464,11 +464,7 @@ public final class CpuBackend implements Backend {
         if (bst[0] != 1 && k > 1) return false;
         Tensor ac = f32(a).reshape(m, k).contiguous();
         MemorySegment w = s instanceof HalfStorage hs ? MemorySegment.ofArray(hs.bits()) : ((MappedStorage) s).segment();
-        float[] ct = new float[n * m];
-        Sgemm.gemm(new HalfGemv.Rows(w, b.offset(), bst[1], n, k, dt == DType.BF16), StridedMatrix.of(data(ac), ac.offset(), k, m, 1, k),
-                ct, 0, m, Parallel.threads());
-        for (int t = 0; t < m; t++)
-            for (int j = 0; j < n; j++) out[t * n + j] = ct[j * m + t];
+        Sgemm.linearRows(null, new HalfGemv.Rows(w, b.offset(), bst[1], n, k, dt == DType.BF16), data(ac), ac.offset(), m, out, 0, Parallel.threads());
         return true;
     }
 
@@ -491,10 +487,7 @@ public final class CpuBackend implements Backend {
         Tensor ac = f32(a).reshape(m, k).contiguous();
         StridedMatrix w = s instanceof FloatStorage fs ? StridedMatrix.of(fs.data(), b.offset(), n, k, k, 1)
                 : StridedMatrix.of(((MappedStorage) s).segment(), b.offset(), n, k, k, 1);
-        float[] ct = new float[n * m];
-        Sgemm.gemm(w, StridedMatrix.of(data(ac), ac.offset(), k, m, 1, k), ct, 0, m, false, Parallel.threads());
-        for (int t = 0; t < m; t++)
-            for (int j = 0; j < n; j++) out[t * n + j] = ct[j * m + t];
+        Sgemm.linearRows(w, null, data(ac), ac.offset(), m, out, 0, Parallel.threads());
         return true;
     }
 

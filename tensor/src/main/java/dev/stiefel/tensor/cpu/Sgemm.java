@@ -154,6 +154,42 @@ public final class Sgemm {
         blocked(null, a, Operands.heapView(b), c, cOff, ldc, false, (long) m * n * k < PARALLEL_MIN ? 1 : threads);
     }
 
+    /**
+     * A linear layer's Y = X·Wᵀ for several rows of X, computed as C' = W·Xᵀ with W as the A operand (its rows packed
+     * by a copy, or produced on demand by a {@link RowSource}: packed codes, 16-bit weights) and then transposed into Y,
+     * in 32 × 32 tiles (rows of tiles in parallel). W's rows are never gathered element by element, which for a
+     * 128-token prompt cost as much as the product. X [m, k] row-major from {@code x[xOff]}, Y [m, n] row-major from
+     * {@code y[yOff]}, W [n, k] either {@code w} or {@code wRows} (the other null). C' lives in a per-thread scratch
+     * buffer (a fresh array of this size per call was a third of a prefill's allocations); both orientations compute
+     * every element with the same fused multiply-adds.
+     */
+    public static void linearRows(StridedMatrix w, RowSource wRows, float[] x, int xOff, int m, float[] y, int yOff, int threads) {
+        if ((w == null) == (wRows == null)) throw new IllegalArgumentException("linearRows: give W as a matrix or as rows, not both or neither");
+        int n = w != null ? w.rows() : wRows.rows(), k = w != null ? w.cols() : wRows.cols();
+        Operands.checkVector("X", x, xOff, (long) m * k, "linearRows: X [" + m + ", " + k + "]");
+        Operands.checkVector("Y", y, yOff, (long) m * n, "linearRows: Y [" + m + ", " + n + "]");
+        if (m == 0 || n == 0) return;
+        float[] ct = take(CT_BUF, n * m);
+        try {
+            StridedMatrix xt = StridedMatrix.of(x, xOff, k, m, 1, k);
+            if (w != null) gemm(w, xt, ct, 0, m, false, threads);
+            else gemm(wRows, xt, ct, 0, m, threads);
+            final int tile = 32;
+            Parallel.forRange((m + tile - 1) / tile, Math.max(1, Math.min(threads, Parallel.threads())), 1, (t0, t1) -> {
+                for (int i0 = t0 * tile; i0 < Math.min(m, t1 * tile); i0 += tile)
+                    for (int j0 = 0; j0 < n; j0 += tile)
+                        for (int t = i0; t < Math.min(m, i0 + tile); t++)
+                            for (int j = j0, at = yOff + t * n; j < Math.min(n, j0 + tile); j++) y[at + j] = ct[j * m + t];
+            });
+        } finally {
+            if (ct.length <= CT_KEEP) CT_BUF.set(ct);
+        }
+    }
+
+    /** linearRows' C' buffers, kept per thread up to 16 M floats (a 7B prefill of 512 tokens × 11008 is 5.6 M). */
+    private static final ThreadLocal<float[]> CT_BUF = new ThreadLocal<>();
+    private static final int CT_KEEP = 1 << 24;
+
     // ---------------------------------------------------------------------------------------------------
     // Thin shapes and small products: no packing.
 

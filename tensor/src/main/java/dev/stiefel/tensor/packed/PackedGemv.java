@@ -91,16 +91,7 @@ public final class PackedGemv {
             gemv(w, x, xOff, y, yOff, threads);
             return;
         }
-        float[] yt = new float[n * m];
-        Sgemm.gemm(w, StridedMatrix.of(x, xOff, k, m, 1, k), yt, 0, m, w.usableThreads(threads));
-        // Y = (W·Xᵀ)ᵀ, in 32 × 32 tiles (rows of tiles in parallel) so that the column-wise reads stay in cache
-        final int tile = 32;
-        Parallel.forRange((m + tile - 1) / tile, w.usableThreads(threads), 1, (t0, t1) -> {
-            for (int i0 = t0 * tile; i0 < Math.min(m, t1 * tile); i0 += tile)
-                for (int j0 = 0; j0 < n; j0 += tile)
-                    for (int t = i0; t < Math.min(m, i0 + tile); t++)
-                        for (int j = j0, at = yOff + t * n; j < Math.min(n, j0 + tile); j++) y[at + j] = yt[j * m + t];
-        });
+        Sgemm.linearRows(null, w, x, xOff, m, y, yOff, w.usableThreads(threads));
     }
 
     /** Per group, the lane-wise partial sums of x over the group's vectors (L floats per group). */

@@ -111,6 +111,51 @@ class SgemmTest {
         check(400, 96, 300, Layout.TRANSPOSED, Layout.READ_ONLY_HEAP_SEGMENT, false, 2, 6);
     }
 
+    /**
+     * linearRows (Y = X·Wᵀ as W·Xᵀ, transposed) is the transpose of the blocked product W·Xᵀ bit for bit, and within
+     * one k slice also of X·Wᵀ in the other orientation (past one slice, edge tiles add each slice's sum instead of
+     * continuing the fma chain); W as a matrix or as rows on demand, on odd shapes, and on a reused scratch buffer
+     * larger than the product (its stale values must not leak into Y). It refuses W given both ways.
+     */
+    @Test
+    void linearRowsIsTheTransposedProductOfTheWeightAndTheRows() {
+        Random r = new Random(21);
+        int[][] shapes = {{211, 300, Sgemm.KC + 9}, {45, 97, 130}, {33, 1, 70}, {200, 35, Sgemm.KC}};   // m, n, k: the large one first, so the others reuse its buffer
+        for (int[] s : shapes) {
+            int m = s[0], n = s[1], k = s[2];
+            float[] x = random(r, m * k), w = random(r, n * k);
+            float[] wxt = new float[n * m], ref = new float[m * n];
+            Sgemm.gemm(StridedMatrix.rowMajor(w, n, k), StridedMatrix.of(x, 0, k, m, 1, k), wxt, 0, m, false, 2);
+            for (int t = 0; t < m; t++) for (int j = 0; j < n; j++) ref[t * n + j] = wxt[j * m + t];
+            float[] viaMatrix = new float[m * n + 3], viaRows = new float[m * n + 3];
+            Arrays.fill(viaMatrix, Float.NaN);
+            Arrays.fill(viaRows, Float.NaN);
+            Sgemm.linearRows(StridedMatrix.rowMajor(w, n, k), null, x, 0, m, viaMatrix, 3, 2);
+            RowSource rows = new RowSource() {
+                @Override public int rows() { return n; }
+                @Override public int cols() { return k; }
+                @Override public void row(int row, int col0, int len, float[] dst, int dstOff) { System.arraycopy(w, row * k + col0, dst, dstOff, len); }
+            };
+            Sgemm.linearRows(null, rows, x, 0, m, viaRows, 3, 2);
+            // rows on demand always take the blocked product; a matrix of one row takes the gemv path
+            float[] wxtRows = new float[n * m], refRows = new float[m * n];
+            Sgemm.gemm(rows, StridedMatrix.of(x, 0, k, m, 1, k), wxtRows, 0, m, 2);
+            for (int t = 0; t < m; t++) for (int j = 0; j < n; j++) refRows[t * n + j] = wxtRows[j * m + t];
+            if (n > 1) assertThat(refRows).as("%dx%dx%d, both forms of W", m, n, k).isEqualTo(ref);
+            assertThat(Arrays.copyOfRange(viaMatrix, 3, 3 + m * n)).as("%dx%dx%d, W as a matrix", m, n, k).isEqualTo(ref);
+            assertThat(Arrays.copyOfRange(viaRows, 3, 3 + m * n)).as("%dx%dx%d, W as rows", m, n, k).isEqualTo(refRows);
+            if (k <= Sgemm.KC) {
+                float[] xwt = new float[m * n];
+                Sgemm.gemm(StridedMatrix.rowMajor(x, m, k), StridedMatrix.of(w, 0, k, n, 1, k), xwt, 0, n, false, 2);
+                assertThat(ref).as("%dx%dx%d, one k slice: X·Wᵀ's bits", m, n, k).isEqualTo(xwt);
+            }
+        }
+        assertThatThrownBy(() -> Sgemm.linearRows(StridedMatrix.rowMajor(new float[4], 2, 2), null, new float[4], 0, 2, new float[3], 0, 1))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("Y");
+        assertThatThrownBy(() -> Sgemm.linearRows(null, null, new float[4], 0, 2, new float[4], 0, 1))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not both or neither");
+    }
+
     @Test
     void zeroDepthClearsOrKeepsC() {
         float[] c = {5, 5, 5, 5};
