@@ -62,11 +62,14 @@ public final class Hessian {
         product = null;
         double[] h = new double[sum.length];
         double f = 2.0 / tokens;
-        final int tile = 64;     // tile pairs, so that the column-wise writes of h stay in cache
-        for (int i0 = 0; i0 < n; i0 += tile)
-            for (int j0 = i0; j0 < n; j0 += tile)
-                for (int i = i0; i < Math.min(n, i0 + tile); i++)
-                    for (int j = Math.max(i, j0); j < Math.min(n, j0 + tile); j++) h[i * n + j] = h[j * n + i] = sum[i * n + j] * f;
+        final int tile = 64;     // tile pairs, so that the column-wise writes of h stay in cache; each element (i ≤ j)
+                                 // belongs to one tile pair, so rows of tiles run in parallel
+        Parallel.forRange((n + tile - 1) / tile, 1, (t0, t1) -> {
+            for (int i0 = t0 * tile; i0 < Math.min(n, t1 * tile); i0 += tile)
+                for (int j0 = i0; j0 < n; j0 += tile)
+                    for (int i = i0; i < Math.min(n, i0 + tile); i++)
+                        for (int j = Math.max(i, j0); j < Math.min(n, j0 + tile); j++) h[i * n + j] = h[j * n + i] = sum[i * n + j] * f;
+        });
         return h;
     }
 }
