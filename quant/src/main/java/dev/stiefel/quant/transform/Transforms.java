@@ -61,8 +61,10 @@ public final class Transforms {
             progress.step(c.layers());
             return fused;
         }
-        System.err.printf(java.util.Locale.ROOT, "transforms: an f64 copy of the model would take %.1f GB; folding one block at a time%n", f64 / 1e9);
-        return fuseBlockwise(fp, transforms, Path.of(System.getProperty("java.io.tmpdir")), progress);
+        Path dir = Path.of(System.getProperty("java.io.tmpdir"));
+        System.err.printf(java.util.Locale.ROOT, "transforms: an f64 copy of the model would take %.1f GB; folding one block at a time, "
+                + "the folded f32 matrices (%.1f GB) in unlinked scratch files under %s (-Djava.io.tmpdir=DIR moves them)%n", f64 / 1e9, f64 / 2e9, dir);
+        return fuseBlockwise(fp, transforms, dir, progress);
     }
 
     /**
@@ -70,7 +72,7 @@ public final class Transforms {
      * DoubleWeights#ofLayer}), every transform folded into it in order, rounded to f32 once and moved to a scratch file
      * in {@code dir} ({@link MappedFile#spill}: mapped back, the file unlinked at once); then the embedding, final norm and
      * head the same way. Every transform acts on each block on its own, so the weights equal {@link #fuse}'s bit for bit
-     * ({@code TransformsTest}); there is no f64 model ({@link Fused#exact} is null). At most one block is in f64 at a
+     * (checked for every transform test by {@code EquivalenceCheck}); there is no f64 model ({@link Fused#exact} is null). At most one block is in f64 at a
      * time, and the source block's mapped pages are released after it ({@link MappedPages}). {@code progress} steps once
      * per block (a 7B block takes seconds).
      */
@@ -102,7 +104,8 @@ public final class Transforms {
             Tensor finalNorm = DoubleWeights.tensor(ends.norm(0, dev.stiefel.llama.Hooks.Input.HEAD_IN));
             return new Fused(null, new LlamaWeights(fc, m.get(0), layers, finalNorm, tied ? null : m.get(1), List.of()), online, steps);
         } catch (IOException e) {
-            throw new UncheckedIOException("transforms: cannot write the folded blocks to " + dir, e);
+            throw new UncheckedIOException("transforms: cannot write the folded blocks to " + dir + " (they take 4 bytes per weight; "
+                    + "-Djava.io.tmpdir=DIR puts them elsewhere): " + e.getMessage(), e);
         }
     }
 
