@@ -53,8 +53,7 @@ public final class Transforms {
      */
     public static Fused fuseWithin(LlamaWeights fp, List<? extends Transform> transforms, Progress progress) {
         LlamaConfig c = fp.config();
-        long perLayer = (long) c.dim() * (2L * c.qDim() + 2L * c.kvDim() + 3L * c.hiddenDim() + 2);
-        long f64 = 8L * ((long) c.vocabSize() * c.dim() * (c.tiedEmbeddings() ? 1 : 2) + c.layers() * perLayer + c.dim());
+        long f64 = 8L * fp.tensors().stream().mapToLong(Tensor::numel).sum();
         long limit = Long.getLong("stiefel.fuseBlockwiseAbove", Runtime.getRuntime().maxMemory() / 2);
         if (f64 <= limit) {
             Fused fused = fuse(fp, transforms);

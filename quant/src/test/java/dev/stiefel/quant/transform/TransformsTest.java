@@ -39,6 +39,28 @@ class TransformsTest {
         return Linears.weight(a, layer, which).maxAbsDiff(Linears.weight(b, layer, which));
     }
 
+    /**
+     * fuseWithin folds in memory (an f64 model) while the f64 copy fits the bound, block by block into mapped scratch
+     * files (no f64 model) past it; both give the same weights (EquivalenceCheck shows that for every transform).
+     */
+    @Test void fuseWithinFoldsBlockByBlockPastTheBound() {
+        LlamaWeights fp = RandomModels.random(GQA, 7);
+        List<Transform> ts = List.of(NormFold.all(), ResidualRotation.randomHadamard(GQA.dim(), 3));
+        Transforms.Fused inMemory = Transforms.fuseWithin(fp, ts, dev.stiefel.llama.Progress.silent());
+        assertThat(inMemory.exact()).isNotNull();
+        Transforms.Fused blockwise;
+        System.setProperty("stiefel.fuseBlockwiseAbove", "0");
+        try {
+            blockwise = Transforms.fuseWithin(fp, ts, dev.stiefel.llama.Progress.silent());
+        } finally {
+            System.clearProperty("stiefel.fuseBlockwiseAbove");
+        }
+        assertThat(blockwise.exact()).isNull();
+        assertThat(blockwise.weights().layer(1).wDown().storage()).isInstanceOf(dev.stiefel.tensor.MappedStorage.class);
+        assertThat(blockwise.weights().output().storage()).isInstanceOf(dev.stiefel.tensor.MappedStorage.class);
+        EquivalenceCheck.assertSameWeights(blockwise.weights(), inMemory.weights());
+    }
+
     @Test void normFoldLeavesGainFreeNormsAndUntiesATiedHead() {
         for (LlamaConfig c : List.of(GQA, ODD)) {
             LlamaWeights fp = RandomModels.random(c, 3);
