@@ -17,7 +17,11 @@ import java.nio.ByteOrder;
  * {@code y[i, j] = Σₖ a[i, k]·W[j, k]} for a few f32 rows {@code a} against a 16-bit weight {@code W [n, k]} whose
  * rows are contiguous (bf16 or f16, on the heap or memory-mapped): the decode step of a linear layer stored in half
  * precision. Widening the whole weight to f32 first would move five bytes per element instead of two; here each
- * vector of 16-bit values is widened in registers right after it is loaded.
+ * vector of 16-bit values is widened in registers right after it is loaded: a load of L 32-bit lanes holds 2L values,
+ * the even columns in the low halves and the odd ones in the high halves ({@link #low}, {@link #high}), which meet x's
+ * even and odd columns, split once per call. W is read one row at a time, a single stream: four rows at once, with x
+ * loaded once for the four, streamed at 25-27 GB/s from memory on the Zen 4 guest against 30-33 for one row
+ * (docs/BENCHMARKS.md).
  *
  * <p>bf16 is the top half of an f32, so widening is a shift. f16 is rebuilt from its fields: exponent and mantissa
  * shifted into f32 position and multiplied by 2¹¹² (which re-biases the exponent and turns f16 subnormals into
@@ -27,6 +31,8 @@ final class HalfGemv {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    /** 2L 16-bit values, one full-width vector. */
+    private static final VectorSpecies<Short> S2 = VectorSpecies.of(short.class, F.vectorShape());
     private static final int L = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final float F16_REBIAS = 0x1p112f;
@@ -46,69 +52,59 @@ final class HalfGemv {
                     DType dtype, int n, float[] y, int yOff, int threads) {
         boolean bf16 = dtype == DType.BF16;
         MemorySegment w = heap != null ? MemorySegment.ofArray(heap) : mapped;
+        int kv = k / (2 * L) * (2 * L), half = kv / 2;
+        // each activation row split into its even and odd columns, the low and high halves of W's 32-bit lanes
+        float[] even = new float[m * half], odd = new float[m * half];
+        for (int i = 0; i < m; i++)
+            for (int e = 0; e < half; e++) {
+                even[i * half + e] = a[aOff + i * k + 2 * e];
+                odd[i * half + e] = a[aOff + i * k + 2 * e + 1];
+            }
         int grain = Math.max(4, (1 << 15) / Math.max(k, 1));
         int useThreads = (long) n * k < (1L << 20) ? 1 : threads;
         Parallel.forRange(n, useThreads, grain, (from, to) -> {
-            int j = from;
-            for (; j + 4 <= to; j += 4) {
-                long row = 2 * (wOff + j * wRowStride), rs = 2 * wRowStride;
-                for (int i = 0; i < m; i++) dot4(a, aOff + i * k, w, row, rs, k, bf16, y, yOff + i * n + j);
-            }
-            for (; j < to; j++)
-                for (int i = 0; i < m; i++) y[yOff + i * n + j] = dot(a, aOff + i * k, w, 2 * (wOff + j * wRowStride), k, bf16);
+            for (int j = from; j < to; j++)
+                for (int i = 0; i < m; i++) y[yOff + i * n + j] = dot(even, odd, i * half, a, aOff + i * k, w, 2 * (wOff + j * wRowStride), k, kv, bf16);
         });
     }
 
     /**
-     * One W row (from byte {@code wo}) · one activation row: two accumulators over alternate vectors, a leftover
-     * vector into the first, their fixed-order lane sum, then the scalar tail.
+     * One W row (from byte {@code wo}) · one activation row: 2L columns a load, the load's even and odd columns into
+     * two accumulators against the row's even and odd x (from {@code xo}), their fixed-order lane sum, then the scalar
+     * tail from column kv on (the activation row itself from {@code ao}).
      */
-    private static float dot(float[] a, int ao, MemorySegment w, long wo, int k, boolean bf16) {
-        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-        int e = 0;
-        for (; e + 2 * L <= k; e += 2 * L) {
-            acc0 = load(w, wo + 2L * e, bf16).fma(FloatVector.fromArray(F, a, ao + e), acc0);
-            acc1 = load(w, wo + 2L * (e + L), bf16).fma(FloatVector.fromArray(F, a, ao + e + L), acc1);
+    private static float dot(float[] even, float[] odd, int xo, float[] a, int ao, MemorySegment w, long wo, int k, int kv, boolean bf16) {
+        FloatVector p = FloatVector.zero(F), q = FloatVector.zero(F);
+        for (int e = 0; e < kv; e += 2 * L) {
+            IntVector pair = pairs(w, wo + 2L * e);
+            p = low(pair, bf16).fma(FloatVector.fromArray(F, even, xo + e / 2), p);
+            q = high(pair, bf16).fma(FloatVector.fromArray(F, odd, xo + e / 2), q);
         }
-        for (; e + L <= k; e += L) acc0 = load(w, wo + 2L * e, bf16).fma(FloatVector.fromArray(F, a, ao + e), acc0);
-        float s = VectorMath.sum(acc0.add(acc1));
-        for (; e < k; e++) s += a[ao + e] * scalar(w, wo + 2L * e, bf16);
+        float s = VectorMath.sum(p.add(q));
+        for (int e = kv; e < k; e++) s += a[ao + e] * scalar(w, wo + 2L * e, bf16);
         return s;
     }
 
     /**
-     * Four W rows (from byte {@code w0}, {@code rs} bytes apart) · one activation row into y[yi..yi+4]: each row summed
-     * in exactly the order of {@link #dot} (so a row's value does not depend on whether it falls in a group of four),
-     * eight accumulators in flight, and each activation vector loaded once for the four rows. A row used to be
-     * summed alone, with two accumulators: too few loads in flight to reach the f32 kernel's bandwidth.
+     * 2L 16-bit values from byte {@code at} as L 32-bit lanes. Loaded as shorts: an int load from a segment over a
+     * short[] is not intrinsified (seven times slower).
      */
-    private static void dot4(float[] a, int ao, MemorySegment w, long w0, long rs, int k, boolean bf16, float[] y, int yi) {
-        long w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
-        FloatVector z = FloatVector.zero(F);
-        FloatVector p0 = z, q0 = z, p1 = z, q1 = z, p2 = z, q2 = z, p3 = z, q3 = z;
-        int e = 0;
-        for (; e + 2 * L <= k; e += 2 * L) {
-            FloatVector x0 = FloatVector.fromArray(F, a, ao + e), x1 = FloatVector.fromArray(F, a, ao + e + L);
-            long b0 = 2L * e, b1 = 2L * (e + L);
-            p0 = load(w, w0 + b0, bf16).fma(x0, p0); q0 = load(w, w0 + b1, bf16).fma(x1, q0);
-            p1 = load(w, w1 + b0, bf16).fma(x0, p1); q1 = load(w, w1 + b1, bf16).fma(x1, q1);
-            p2 = load(w, w2 + b0, bf16).fma(x0, p2); q2 = load(w, w2 + b1, bf16).fma(x1, q2);
-            p3 = load(w, w3 + b0, bf16).fma(x0, p3); q3 = load(w, w3 + b1, bf16).fma(x1, q3);
-        }
-        for (; e + L <= k; e += L) {
-            FloatVector x0 = FloatVector.fromArray(F, a, ao + e);
-            long b0 = 2L * e;
-            p0 = load(w, w0 + b0, bf16).fma(x0, p0); p1 = load(w, w1 + b0, bf16).fma(x0, p1);
-            p2 = load(w, w2 + b0, bf16).fma(x0, p2); p3 = load(w, w3 + b0, bf16).fma(x0, p3);
-        }
-        float s0 = VectorMath.sum(p0.add(q0)), s1 = VectorMath.sum(p1.add(q1)), s2 = VectorMath.sum(p2.add(q2)), s3 = VectorMath.sum(p3.add(q3));
-        for (; e < k; e++) {
-            float x = a[ao + e];
-            long b = 2L * e;
-            s0 += x * scalar(w, w0 + b, bf16); s1 += x * scalar(w, w1 + b, bf16);
-            s2 += x * scalar(w, w2 + b, bf16); s3 += x * scalar(w, w3 + b, bf16);
-        }
-        y[yi] = s0; y[yi + 1] = s1; y[yi + 2] = s2; y[yi + 3] = s3;
+    private static IntVector pairs(MemorySegment w, long at) {
+        return (IntVector) ShortVector.fromMemorySegment(S2, w, at, LE).reinterpretAsInts();
+    }
+
+    /**
+     * The low 16-bit halves of a load of 32-bit lanes (W's even columns) as f32. For bf16 a half is the top of an f32,
+     * so the low half costs a shift and the high half (below) only a mask, where widening each 16-bit lane into its own
+     * 32-bit lane first would cost a conversion as well.
+     */
+    static FloatVector low(IntVector pair, boolean bf16) {
+        return bf16 ? pair.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : fromF16(pair);
+    }
+
+    /** The high 16-bit halves (W's odd columns) as f32. */
+    static FloatVector high(IntVector pair, boolean bf16) {
+        return bf16 ? pair.and(0xFFFF0000).reinterpretAsFloats() : fromF16(pair.lanewise(VectorOperators.LSHR, 16));
     }
 
     private static FloatVector load(MemorySegment w, long byteOff, boolean bf16) {
@@ -137,7 +133,11 @@ final class HalfGemv {
     /** Sixteen-bit lanes to f32 lanes, in registers. */
     static FloatVector widen(ShortVector v, boolean bf16) {
         IntVector bits = (IntVector) v.convertShape(VectorOperators.S2I, I, 0);
-        if (bf16) return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        return bf16 ? bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : fromF16(bits);
+    }
+
+    /** The f16 in the low 16 bits of each lane (the high bits are ignored) as f32. */
+    private static FloatVector fromF16(IntVector bits) {
         IntVector sign = bits.and(0x8000).lanewise(VectorOperators.LSHL, 16);
         IntVector magnitude = bits.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
         FloatVector finite = magnitude.reinterpretAsFloats().mul(F16_REBIAS);

@@ -21,9 +21,12 @@ import jdk.incubator.vector.VectorSpecies;
  *   32·⌊l/4⌋ + 16·⌊(l mod 4)/2⌋ + (l mod 2) + 2j        (within the chunk)
  * </pre>
  * Instead of moving codes to x's order, x is permuted once per call to theirs ({@link #permute}): then nibble j of all
- * L lanes meets one contiguous vector of x, and a code costs a shift pair and a conversion, no shuffle. The shift pair
- * also centres the code: c − 8 is the 4-bit two's complement of c XOR 8, so ((v XOR 0x88888888) << (28 − 4j)) >> 28
- * (arithmetic) is c − 8 for every nibble at once, and
+ * L lanes meets one contiguous vector of x, and a code costs a mask, an OR and a subtraction, no shuffle and no
+ * conversion: a lane shifted right by 16·h holds nibbles 4h .. 4h + 3 at bits p = 0, 4, 8, 12; the nibble at bit p,
+ * masked and OR-ed under the exponent of 2^(23 − p), is the f32 2^(23 − p) + c (its mantissa bit p is worth 1), and
+ * subtracting 2^(23 − p) + 8 leaves c − 8 exactly (both lie in one binade). The earlier decoding, a shift pair and an
+ * int-to-float conversion, gave the same c − 8, bit for bit the same sums, and took ~20% longer on the Zen 4 guest
+ * (docs/BENCHMARKS.md). The code is centred because
  * <pre>
  *   Σ_j s·(c_j − z)·x_j  =  s·(Σ_j (c_j − 8)·x_j − (z − 8)·Σ_j x_j)
  * </pre>
@@ -89,8 +92,8 @@ final class Nibbles {
     }
 
     // The two chunk loops keep every vector inside one method: a vector passed to or returned from a call that C2 does
-    // not inline is boxed on the heap, once per call (see PackedCodes). Nibble j of the XOR-ed lanes is
-    // (v << (28 − 4j)) >> 28, arithmetic: c − 8 exactly.
+    // not inline is boxed on the heap, once per call (see PackedCodes). Helpers for the eight nibbles, tried, went past
+    // C2's inlining budget and made the kernel five times slower.
 
     /** Σ over whole chunks of s·Σ (c − 8)·x, groups of whole chunks (or one per row): one broadcast scale per group. */
     private float wideGroups(int r) {
@@ -102,10 +105,13 @@ final class Nibbles {
         for (int c0 = 0; c0 < chunks; c0 += perGroup) {
             FloatVector d0 = FloatVector.zero(F), d1 = d0;
             for (int c = c0, end = Math.min(c0 + perGroup, chunks); c < end; c++, at += 4L * L) {
-                IntVector v = ((IntVector) ByteVector.fromMemorySegment(B, s, at, LE).reinterpretAsInts()).lanewise(VectorOperators.XOR, 0x88888888);
-                for (int j = 0, xo = c * 8 * L; j < 8; j += 2, xo += 2 * L) {
-                    d0 = toFloat(v.lanewise(VectorOperators.LSHL, 28 - 4 * j).lanewise(VectorOperators.ASHR, 28)).fma(FloatVector.fromArray(F, xq, xo), d0);
-                    d1 = toFloat(v.lanewise(VectorOperators.LSHL, 24 - 4 * j).lanewise(VectorOperators.ASHR, 28)).fma(FloatVector.fromArray(F, xq, xo + L), d1);
+                IntVector v = (IntVector) ByteVector.fromMemorySegment(B, s, at, LE).reinterpretAsInts();
+                for (int h = 0, xo = c * 8 * L; h < 2; h++, xo += 4 * L) {
+                    IntVector n = v.lanewise(VectorOperators.LSHR, 16 * h); // nibbles 4h .. 4h + 3 at bits 0, 4, 8, 12
+                    d0 = n.and(0xF).or(EXP_0).reinterpretAsFloats().sub(CENTRE_0).fma(FloatVector.fromArray(F, xq, xo), d0);
+                    d1 = n.and(0xF0).or(EXP_4).reinterpretAsFloats().sub(CENTRE_4).fma(FloatVector.fromArray(F, xq, xo + L), d1);
+                    d0 = n.and(0xF00).or(EXP_8).reinterpretAsFloats().sub(CENTRE_8).fma(FloatVector.fromArray(F, xq, xo + 2 * L), d0);
+                    d1 = n.and(0xF000).or(EXP_12).reinterpretAsFloats().sub(CENTRE_12).fma(FloatVector.fromArray(F, xq, xo + 3 * L), d1);
                 }
             }
             acc = d0.add(d1).fma(FloatVector.broadcast(F, scales[sAt + c0 / perGroup]), acc);
@@ -121,11 +127,14 @@ final class Nibbles {
         int sAt = r * w.groups(), groupsPerChunk = CHUNK_BLOCKS / groupBlocks;
         FloatVector acc = FloatVector.zero(F);
         for (int c = 0; c < chunks; c++, at += 4L * L) {
-            IntVector v = ((IntVector) ByteVector.fromMemorySegment(B, s, at, LE).reinterpretAsInts()).lanewise(VectorOperators.XOR, 0x88888888);
+            IntVector v = (IntVector) ByteVector.fromMemorySegment(B, s, at, LE).reinterpretAsInts();
             FloatVector d0 = FloatVector.zero(F), d1 = d0;
-            for (int j = 0, xo = c * 8 * L; j < 8; j += 2, xo += 2 * L) {
-                d0 = toFloat(v.lanewise(VectorOperators.LSHL, 28 - 4 * j).lanewise(VectorOperators.ASHR, 28)).fma(FloatVector.fromArray(F, xq, xo), d0);
-                d1 = toFloat(v.lanewise(VectorOperators.LSHL, 24 - 4 * j).lanewise(VectorOperators.ASHR, 28)).fma(FloatVector.fromArray(F, xq, xo + L), d1);
+            for (int h = 0, xo = c * 8 * L; h < 2; h++, xo += 4 * L) {
+                IntVector n = v.lanewise(VectorOperators.LSHR, 16 * h);
+                d0 = n.and(0xF).or(EXP_0).reinterpretAsFloats().sub(CENTRE_0).fma(FloatVector.fromArray(F, xq, xo), d0);
+                d1 = n.and(0xF0).or(EXP_4).reinterpretAsFloats().sub(CENTRE_4).fma(FloatVector.fromArray(F, xq, xo + L), d1);
+                d0 = n.and(0xF00).or(EXP_8).reinterpretAsFloats().sub(CENTRE_8).fma(FloatVector.fromArray(F, xq, xo + 2 * L), d0);
+                d1 = n.and(0xF000).or(EXP_12).reinterpretAsFloats().sub(CENTRE_12).fma(FloatVector.fromArray(F, xq, xo + 3 * L), d1);
             }
             FloatVector laneScales = FloatVector.fromArray(groupsPerChunk == 4 ? S4 : S2, scales, sAt + c * groupsPerChunk).reinterpretShape(F, 0).reinterpretAsFloats().rearrange(spread);
             acc = d0.add(d1).fma(laneScales, acc);
@@ -176,5 +185,10 @@ final class Nibbles {
         return sum;
     }
 
-    private static FloatVector toFloat(IntVector n) { return (FloatVector) n.convertShape(VectorOperators.I2F, F, 0); }
+    /** The exponent bits of 2^(23 − p) for the nibble at bit p; CENTRE_p is the float they make with c = 8 (see the class comment). */
+    private static final int EXP_0 = exponentAbove(0), EXP_4 = exponentAbove(4), EXP_8 = exponentAbove(8), EXP_12 = exponentAbove(12);
+    private static final float CENTRE_0 = Float.intBitsToFloat(EXP_0 | 8), CENTRE_4 = Float.intBitsToFloat(EXP_4 | 8 << 4),
+            CENTRE_8 = Float.intBitsToFloat(EXP_8 | 8 << 8), CENTRE_12 = Float.intBitsToFloat(EXP_12 | 8 << 12);
+
+    private static int exponentAbove(int p) { return (127 + 23 - p) << 23; }
 }

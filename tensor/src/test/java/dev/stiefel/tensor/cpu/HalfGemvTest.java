@@ -5,6 +5,7 @@ import dev.stiefel.tensor.Half;
 import dev.stiefel.tensor.MappedFile;
 import dev.stiefel.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -44,6 +45,34 @@ class HalfGemvTest {
             }
     }
 
+    /**
+     * The decode kernel's widening of a 32-bit lane's two halves, for every bit pattern in each half: the low half
+     * whatever the high one holds, and the high half whatever the low one holds (NaNs stay NaN).
+     */
+    @Test void pairWideningMatchesScalarConversionForEveryBitPattern() {
+        VectorSpecies<Integer> s = IntVector.SPECIES_PREFERRED;
+        int lanes = s.length();
+        int[] bits = new int[lanes];
+        float[] low = new float[lanes], high = new float[lanes];
+        for (boolean bf16 : new boolean[]{true, false})
+            for (int start = 0; start < 65536; start += lanes) {
+                for (int i = 0; i < lanes; i++) bits[i] = (start + i) | (65535 - start - i) << 16;
+                IntVector v = IntVector.fromArray(s, bits, 0);
+                HalfGemv.low(v, bf16).intoArray(low, 0);
+                HalfGemv.high(v, bf16).intoArray(high, 0);
+                for (int i = 0; i < lanes; i++) {
+                    expectWidened(low[i], (short) bits[i], bf16);
+                    expectWidened(high[i], (short) (bits[i] >>> 16), bf16);
+                }
+            }
+    }
+
+    private static void expectWidened(float actual, short bits, boolean bf16) {
+        float expected = bf16 ? Half.bf16ToFloat(bits) : Half.f16ToFloat(bits);
+        if (Float.isNaN(expected)) assertThat(actual).as("bits %04x", bits & 0xffff).isNaN();
+        else assertThat(Float.floatToRawIntBits(actual)).as("bits %04x bf16 %s", bits & 0xffff, bf16).isEqualTo(Float.floatToRawIntBits(expected));
+    }
+
     /** x·Wᵀ with W in 16 bits, on the heap and memory-mapped, against an f64 reference over the widened values. */
     @ParameterizedTest(name = "{0} m={1} k={2} n={3}")
     @CsvSource({"BF16,1,1,5", "BF16,1,257,33", "F16,3,33,7", "F16,4,7,257", "BF16,2,96,64",
@@ -73,8 +102,8 @@ class HalfGemvTest {
         }
     }
 
-    /** A row's value does not depend on whether it is summed in a group of four rows or alone. */
-    @Test void fourRowKernelSumsEachRowAsTheOneRowKernel() {
+    /** A row's value does not depend on the rows computed around it (as when the rows are split over threads). */
+    @Test void aRowSumsTheSameAloneAsAmongOthers() {
         Random rnd = new Random(5);
         int n = 11, k = 1000;
         short[] w = new short[n * k];
