@@ -25,8 +25,9 @@ import jdk.incubator.vector.FloatVector;
  * where Σ_j x_j over each group is the same for every row, so it is computed once per call (lane-wise: each lane
  * keeps its own partial sums until the row's single fixed-order lane sum, {@link VectorMath#sum}). x is copied once
  * into a buffer padded with zeros to whole blocks, so a row has no tail: padded columns have code 0 and x 0 and add
- * nothing. A row's value is one fixed sequence of operations whichever thread computes it. 4-bit rows of at least one
- * chunk (128 columns on AVX-512) go through {@link Nibbles} instead, which reads a vector of ints of codes at a time.
+ * nothing. A row's value is one fixed sequence of operations whichever thread computes it. 4-bit rows and grouped 8-bit
+ * rows of at least one chunk (128 or 64 columns on AVX-512) go through {@link ChunkedGemv} instead, which reads a vector
+ * of ints of codes at a time.
  *
  * <p>gemm: C = W·Xᵀ through {@link Sgemm}'s blocked product with W as the A operand: each thread dequantizes its W
  * rows, one k slice of 14 rows at a time, straight into the packed A panels (the f32 values are the fake quantizer's,
@@ -58,26 +59,24 @@ public final class PackedGemv {
         }
         float[] xp = new float[w.blocks() * PackedMatrix.BLOCK];
         System.arraycopy(x, xOff, xp, 0, k);
-        boolean chunked = Nibbles.fits(w);
-        float[] xs = chunked ? null : groupSums(w, xp); // Nibbles keeps its own, and only for an asymmetric grid
+        boolean chunked = ChunkedGemv.fits(w);
+        float[] xs = chunked ? null : groupSums(w, xp); // ChunkedGemv keeps its own, and only for an asymmetric grid
         int t = (long) n * k < PARALLEL_MIN ? 1 : w.usableThreads(threads), grain = Math.max(4, GRAIN_ELEMENTS / k);
+        if (chunked) {
+            ChunkedGemv cg = new ChunkedGemv(w, xp);
+            Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = cg.row(r); });
+            return;
+        }
         switch (w.bits()) { // one row kernel per format, chosen once per call
             case 2 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row2(w, r, xp, xs); });
             case 3 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row3(w, r, xp, xs); });
-            case 4 -> {
-                if (chunked) {
-                    Nibbles nb = new Nibbles(w, xp);
-                    Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = nb.row(r); });
-                } else {
-                    Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row4(w, r, xp, xs); });
-                }
-            }
+            case 4 -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row4(w, r, xp, xs); });
             default -> Parallel.forRange(n, t, grain, (r0, r1) -> { for (int r = r0; r < r1; r++) y[yOff + r] = row8(w, r, xp, xs); });
         }
     }
 
-    /** Whether {@link #gemv} takes w's rows a vector of codes at a time ({@link Nibbles}: 4-bit rows of 128 columns or more). */
-    public static boolean chunked(PackedMatrix w) { return Nibbles.fits(w); }
+    /** Whether {@link #gemv} takes w's rows a vector of codes at a time ({@link ChunkedGemv}: 4-bit rows of 128 columns or more, grouped 8-bit rows of 64). */
+    public static boolean chunked(PackedMatrix w) { return ChunkedGemv.fits(w); }
 
     /**
      * Y = X·Wᵀ: X [m, W.cols()] row-major from {@code x[xOff]}, Y [m, W.rows()] row-major from {@code y[yOff]}. One

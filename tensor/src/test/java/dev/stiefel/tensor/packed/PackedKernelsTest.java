@@ -43,30 +43,33 @@ class PackedKernelsTest {
     }
 
     /**
-     * The chunked 4-bit gemv ({@link Nibbles}: codes read L ints at a time, x permuted to their order) on rows of
-     * whole chunks, chunks and a tail, and groups smaller than, equal to and larger than a chunk, per channel too.
+     * The chunked 4-bit and 8-bit gemv ({@link ChunkedGemv}: codes read L ints at a time, x permuted to their order) on
+     * rows of whole chunks, chunks and a tail, and groups smaller than, equal to and larger than a chunk, 4-bit per
+     * channel too (8-bit asymmetric zero points above 127 included: Gaussian weights put them near 128).
      */
-    @Test void theChunkedFourBitGemvMatchesTheReferenceAndTheFakeQuantizedGemv() {
+    @Test void theChunkedGemvMatchesTheReferenceAndTheFakeQuantizedGemv() {
         Random rnd = new Random(13);
-        for (int cols : new int[]{128, 257, 640, 1000})
-            for (int g : new int[]{0, 32, 64, 128, 256})
-                for (boolean sym : new boolean[]{true, false}) {
-                    int rows = 9;
-                    String what = "gemv int4" + (sym ? " sym" : " asym") + " g" + g + " " + rows + "x" + cols;
-                    PackedFixtures.Case c = PackedFixtures.random(rnd, rows, cols, 4, g, sym);
-                    assertThat(Nibbles.fits(c.packed())).as(what).isTrue();
-                    float[] x = PackedFixtures.gaussian(rnd, cols);
-                    float[] y = new float[rows];
-                    PackedGemv.gemv(c.packed(), x, 0, y, 0, 2);
-                    float[] fake = c.fakeMatrix();
-                    checkAgainstReference(what, y, 0, fake, rows, cols, x, 0);
-                    float[] yf = new float[rows];
-                    Sgemv.gemv(StridedMatrix.rowMajor(fake, rows, cols), x, 0, yf, 0, false, 1);
-                    assertThat(relative(y, yf, fake, rows, cols, x, 0)).as(what + " against the fake-quantized gemv").isLessThan(1e-5);
-                    float[] y1 = new float[rows];
-                    PackedGemv.gemv(c.packed(), x, 0, y1, 0, 1);
-                    assertThat(y1).as(what + ": one thread, the same bits").isEqualTo(y);
-                }
+        for (int bits : new int[]{4, 8})
+            for (int cols : new int[]{128, 257, 640, 1000})
+                for (int g : new int[]{0, 32, 64, 128, 256})
+                    for (boolean sym : new boolean[]{true, false}) {
+                        if (bits == 8 && (g == 0 || g >= cols)) continue; // one group per row: 8 bits take the block loop
+                        int rows = 9;
+                        String what = "gemv int" + bits + (sym ? " sym" : " asym") + " g" + g + " " + rows + "x" + cols;
+                        PackedFixtures.Case c = PackedFixtures.random(rnd, rows, cols, bits, g, sym);
+                        assertThat(ChunkedGemv.fits(c.packed())).as(what).isTrue();
+                        float[] x = PackedFixtures.gaussian(rnd, cols);
+                        float[] y = new float[rows];
+                        PackedGemv.gemv(c.packed(), x, 0, y, 0, 2);
+                        float[] fake = c.fakeMatrix();
+                        checkAgainstReference(what, y, 0, fake, rows, cols, x, 0);
+                        float[] yf = new float[rows];
+                        Sgemv.gemv(StridedMatrix.rowMajor(fake, rows, cols), x, 0, yf, 0, false, 1);
+                        assertThat(relative(y, yf, fake, rows, cols, x, 0)).as(what + " against the fake-quantized gemv").isLessThan(1e-5);
+                        float[] y1 = new float[rows];
+                        PackedGemv.gemv(c.packed(), x, 0, y1, 0, 1);
+                        assertThat(y1).as(what + ": one thread, the same bits").isEqualTo(y);
+                    }
     }
 
     @Test void gemmMatchesTheReferenceAndTheFakeQuantizedGemm() {
