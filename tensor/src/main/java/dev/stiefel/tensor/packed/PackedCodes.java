@@ -74,7 +74,7 @@ final class PackedCodes {
 
     /** 8 bits: bytes v·L .. v·L + L − 1 of the block. */
     static IntVector codes8(MemorySegment s, long block, int v) {
-        return ((IntVector) ByteVector.fromMemorySegment(BS, s, block + (long) v * L, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+        return (IntVector) ByteVector.fromMemorySegment(BS, s, block + (long) v * L, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
     }
 
     static long word(MemorySegment s, long at) { return s.get(PackedMatrix.LONG_LE, at); }
