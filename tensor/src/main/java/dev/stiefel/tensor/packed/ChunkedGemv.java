@@ -246,7 +246,7 @@ final class ChunkedGemv {
         int groups = w.groups(), at = r * groups, gi = 0;
         FloatVector acc = FloatVector.zero(F);
         for (; gi + L <= groups; gi += L) {
-            IntVector z = ((IntVector) ByteVector.fromArray(PackedCodes.BS, zeros, at + gi).convertShape(VectorOperators.B2I, PackedCodes.I, 0)).and(0xFF);
+            IntVector z = (IntVector) ByteVector.fromArray(PackedCodes.BS, zeros, at + gi).convertShape(VectorOperators.ZERO_EXTEND_B2I, PackedCodes.I, 0);
             acc = FloatVector.fromArray(F, scales, at + gi).mul(PackedCodes.toFloat(z.sub(middle))).fma(FloatVector.fromArray(F, groupSums, gi), acc);
         }
         float sum = VectorMath.sum(acc);
