@@ -419,7 +419,7 @@ public final class CpuBackend implements Backend {
         if (b.offset() != 0 || w.rows() != n || w.cols() != k || (bst[0] != 1 && k > 1) || (bst[1] != k && n > 1)) return false;
         // quantized activations, a few tokens (decode): integer dot products; a prompt's worth goes through the blocked
         // product below on their f32 values (the same numbers), which Int8Gemm's row-at-a-time loop cannot match
-        // (one token against 4- or 8-bit codes is faster through the chunked f32 gemv, on the same f32 values)
+        // (one token against 4-bit or grouped 8-bit codes is faster through the chunked f32 gemv, on the same f32 values)
         if (m <= INT8_ROWS && !(m == 1 && PackedGemv.chunked(w)) && a.storage() instanceof Int8Storage is && a.offset() == 0 && a.isContiguous()
                 && is.rows().rows() == m && is.rows().cols() == k) {
             Int8Gemm.gemm(is.rows(), w, out, 0, Parallel.threads());

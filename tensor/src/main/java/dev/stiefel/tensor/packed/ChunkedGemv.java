@@ -34,7 +34,8 @@ import jdk.incubator.vector.VectorSpecies;
  * </pre>
  * needs no correction at all for a symmetric grid (z = m) and sums small centred products, not codes up to 2^b − 1 whose
  * sum z·Σx would then cancel; an asymmetric grid subtracts s·(z − m)·Σx per group from the row's sum, with Σx per group
- * computed once per call. Groups of at least a chunk scale a group's lane-wise partial sums by a broadcast scale; smaller
+ * computed once per call. Groups of at least a chunk are scaled by a broadcast scale (4 bits: a group's lane-wise partial
+ * sums at once; 8 bits: each chunk's, see {@link #wideBytes}); smaller
  * groups (4 bits: g32, and g64 on 16 lanes; 8 bits: g32 on 16 lanes) load the chunk's 2 or 4 scales at once and spread
  * them over the lanes (one permute). A row's last blocks that do not fill a chunk are added block by block in x's own
  * order. Each row is one fixed sequence of operations whichever thread computes it.
