@@ -13,7 +13,9 @@ import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.export.PackedExport;
 import dev.stiefel.quant.pipeline.QuantizedModel;
 import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.cpu.StreamRate;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -23,7 +25,8 @@ import java.util.Random;
 
 /**
  * Prefill and decode speed of the LLaMA forward pass on random weights of a real model's shape. Decoding one token
- * reads every linear weight once, so it is bandwidth-bound: the GB/s it implies is the figure to set beside matvec's.
+ * reads every linear weight once, so it is bandwidth-bound: the GB/s it implies is set beside the rate at which the
+ * machine streams memory ({@link StreamRate}), measured in the same run.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Prefill and decode tokens/s on synthetic weights of a real model shape (e.g. TinyLlama-1.1B).")
@@ -35,6 +38,9 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
     @Option(names = "--quant", description = "quantize the synthetic weights to packed codes with RTN first: a weight config such as W4A16g128, "
             + "W8A16, W4A8 (dynamic activation quantizers run too)") String quant;
     @Option(names = "--model", paramLabel = "DIR", description = "time this model instead of synthetic weights (a packed directory runs on the packed kernels)") java.nio.file.Path model;
+
+    /** The array streamed for the memory bound: 16 times a large L3 cache, or an eighth of the heap if that is less. */
+    private static final long STREAM_BYTES = Math.min(512L << 20, Runtime.getRuntime().maxMemory() / 8);
 
     @Override public Integer call() throws Exception {
         BenchCommand.requirePositive("--prompt", prompt);
@@ -83,7 +89,10 @@ final class BenchGenerateCommand implements java.util.concurrent.Callable<Intege
         double p = prefill[reps / 2], d = decode[reps / 2];
         double flopsPerToken = 2.0 * decodeParameters(w);
         System.out.printf("prefill: %8.1f tokens/s (%.1f GFLOP/s in the linear layers)%n", p, p * flopsPerToken * 1e-9);
-        System.out.printf("decode:  %8.2f tokens/s (%.1f GB/s of weights)%n", d, d * streamed * 1e-9);
+        // the memory bound, measured now: a decode step reads every weight once
+        double stream = StreamRate.measure(STREAM_BYTES, Parallel.threads(), 5).gigabytesPerSecond();
+        System.out.printf("decode:  %8.2f tokens/s (%.1f GB/s of weights, %.0f%% of the %.1f GB/s this machine streams on %d threads)%n",
+                d, d * streamed * 1e-9, 100 * d * streamed * 1e-9 / stream, stream, Parallel.threads());
         System.out.printf("memory:  %.1f MiB of heap live with the model loaded; peak heap %.1f MiB while generating, %.1f MiB while building "
                 + "or loading the model (peaks: upper bounds, the heap pools' peaks summed)%n", live, RunStats.peakHeapBytes() / 1048576.0, built);
         return 0;

@@ -139,7 +139,8 @@ class CliTest {
         assertThat(again[2]).contains("reusing");
         String[] g = run("bench", "generate", "--preset", "smollm-135m", "--layers", "1", "--quant", "W4A16g32", "--prompt", "4", "--tokens", "2", "--reps", "1");
         assertThat(g[0]).as(g[2]).isEqualTo("0");
-        assertThat(g[1]).contains("then RTN to W4A16 g32 codes").contains("prefill:").contains("decode:").containsPattern("peak heap [0-9.]+ MiB while generating");
+        assertThat(g[1]).contains("then RTN to W4A16 g32 codes").contains("prefill:").contains("decode:").containsPattern("peak heap [0-9.]+ MiB while generating")
+                .containsPattern("% of the [0-9.]+ GB/s this machine streams on [0-9]+ threads");
         String[] bad = run("bench", "generate", "--quant", "W4A16g16");
         assertThat(bad[0]).isEqualTo("2");
         assertThat(bad[2]).contains("multiple of 32");
