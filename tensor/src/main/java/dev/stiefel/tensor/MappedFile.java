@@ -4,9 +4,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -40,48 +37,40 @@ public final class MappedFile implements AutoCloseable {
     }
 
     /**
-     * f32 tensors moved off the heap: their values are written to a new file in {@code dir}, which is mapped back
-     * read-only and unlinked at once, so nothing is left on disk however the process ends (the pages stay reachable
-     * through the mapping; the space returns when the tensors are collected). The mapping lives as long as any of the
-     * returned tensors is reachable. Same shapes, values bit for bit; contiguous row-major results.
+     * f32 tensors moved off the heap: a new file in {@code dir} of their total size is mapped read-write, unlinked at
+     * once (so nothing is left on disk however the process ends; the pages stay reachable through the mapping, and the
+     * space returns when the tensors are collected), and each tensor's values are copied straight into the mapping,
+     * heap arrays and mapped segments without an intermediate copy. The mapping lives as long as any of the returned
+     * tensors is reachable. Same shapes, values bit for bit; contiguous row-major results.
      */
     public static List<Tensor> spill(Path dir, List<Tensor> tensors) throws IOException {
+        long total = 0;
+        for (int i = 0; i < tensors.size(); i++) {
+            Tensor t = tensors.get(i);
+            if (t.dtype() != DType.F32) throw new IllegalArgumentException("spill: tensor " + i + " is " + t.dtype().lower() + ", not f32");
+            total += Shape.numel(t.shape()) * Float.BYTES;
+        }
         Path file = Files.createTempFile(dir, "stiefel-spill-", ".f32");
-        long[] offsets = new long[tensors.size()];
-        try {
-            long at = 0;
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
-                final int chunk = 1 << 18;   // floats per write
-                ByteBuffer bytes = ByteBuffer.allocateDirect(chunk * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-                FloatBuffer floats = bytes.asFloatBuffer();
-                for (int i = 0; i < tensors.size(); i++) {
-                    Tensor t = tensors.get(i);
-                    if (t.dtype() != DType.F32) throw new IllegalArgumentException("spill: tensor " + i + " is " + t.dtype().lower() + ", not f32");
-                    offsets[i] = at;
-                    float[] values = t.contiguous().toFloatArray();
-                    for (int off = 0; off < values.length; off += chunk) {
-                        int len = Math.min(chunk, values.length - off);
-                        floats.clear();
-                        floats.put(values, off, len);
-                        bytes.clear().limit(len * Float.BYTES);
-                        while (bytes.hasRemaining()) ch.write(bytes);
-                    }
-                    at += (long) values.length * Float.BYTES;
-                }
-            }
-            MemorySegment all;
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-                all = at == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, 0, at, Arena.ofAuto());
-            }
-            List<Tensor> out = new ArrayList<>(tensors.size());
-            for (int i = 0; i < tensors.size(); i++) {
-                Tensor t = tensors.get(i);
-                out.add(Tensor.of(new MappedStorage(all.asSlice(offsets[i], Shape.numel(t.shape()) * Float.BYTES), DType.F32), t.shape()));
-            }
-            return out;
+        MemorySegment all;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            all = total == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_WRITE, 0, total, Arena.ofAuto()); // grows the file
         } finally {
             Files.deleteIfExists(file);
         }
+        List<Tensor> out = new ArrayList<>(tensors.size());
+        long at = 0;
+        for (Tensor t : tensors) {
+            Tensor c = t.contiguous();
+            long n = Shape.numel(t.shape()), bytes = n * Float.BYTES;
+            switch (c.storage()) {
+                case FloatStorage f -> MemorySegment.copy(f.data(), c.offset(), all, MappedStorage.F32, at, Math.toIntExact(n));
+                case MappedStorage m when m.dtype() == DType.F32 -> MemorySegment.copy(m.segment(), (long) c.offset() * Float.BYTES, all, at, bytes);
+                default -> MemorySegment.copy(c.toFloatArray(), 0, all, MappedStorage.F32, at, Math.toIntExact(n));
+            }
+            out.add(Tensor.of(new MappedStorage(all.asSlice(at, bytes), DType.F32), t.shape()));
+            at += bytes;
+        }
+        return out;
     }
 
     public Path path() { return path; }

@@ -72,6 +72,17 @@ class StorageTest {
         try (var files = Files.list(dir)) {
             assertThat(files.toList()).as("the scratch file is unlinked once mapped").isEmpty();
         }
+        // the other sources: a heap view at an offset, a transposed view, and mapped values (the first result spilled again)
+        Tensor rows = ta.narrow(0, 30, 7), cols = ta.t();
+        var again = MappedFile.spill(dir, java.util.List.of(rows, cols, out.get(0)));
+        assertThat(again.get(0).toFloatArray()).as("rows 30..36").isEqualTo(rows.contiguous().toFloatArray());
+        assertThat(again.get(1).shape()).containsExactly(5, 37);
+        assertThat(again.get(1).toFloatArray()).as("transposed").isEqualTo(cols.contiguous().toFloatArray());
+        assertThat(again.get(2).toFloatArray()).as("mapped source").isEqualTo(a);
+        assertThat(again.get(0).storage().isReadOnly()).as("spilled tensors are read-only").isTrue();
+        try (var files = Files.list(dir)) {
+            assertThat(files.toList()).isEmpty();
+        }
         assertThatThrownBy(() -> MappedFile.spill(dir, java.util.List.of(Tensor.zeros(2).to(DType.BF16))))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not f32");
         try (var files = Files.list(dir)) {
