@@ -13,6 +13,7 @@ import dev.stiefel.quant.QuantHooks;
 import dev.stiefel.quant.QuantParams;
 import dev.stiefel.quant.QuantSpec;
 import dev.stiefel.quant.Quantizer;
+import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.packed.PackedMatrix;
 import dev.stiefel.quant.WeightsBuilder;
@@ -67,7 +68,7 @@ public final class Steps {
 
     private static Tensor checked(PackedMatrix m, float[] values, String name) {
         int cols = m.cols();
-        dev.stiefel.tensor.Parallel.forRange(m.rows(), Math.max(1, (1 << 16) / Math.max(1, cols)), (r0, r1) -> {
+        Parallel.forRange(m.rows(), Math.max(1, (1 << 16) / Math.max(1, cols)), (r0, r1) -> {
             for (int r = r0; r < r1; r++)
                 for (int j = 0, i = r * cols; j < cols; j++, i++)
                     if (Float.floatToRawIntBits(m.value(r, j)) != Float.floatToRawIntBits(values[i]))

@@ -1,5 +1,6 @@
 package dev.stiefel.tensor.packed;
 
+import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.cpu.RowSource;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -140,7 +141,7 @@ public final class PackedMatrix implements RowSource {
         int blocks = (cols + BLOCK - 1) / BLOCK, rowBytes = blocks * 4 * bits, max = (1 << bits) - 1;
         byte[] packed = new byte[Math.multiplyExact(rows, rowBytes)];
         // rows in parallel: each writes its own bytes (a 7B matrix holds 45 million codes)
-        dev.stiefel.tensor.Parallel.forRange(rows, Math.max(1, (1 << 16) / Math.max(1, cols)), (r0, r1) -> {
+        Parallel.forRange(rows, Math.max(1, (1 << 16) / Math.max(1, cols)), (r0, r1) -> {
             for (int r = r0; r < r1; r++)
                 for (int j = 0; j < cols; j++) {
                     int c = codeAt.applyAsInt(r, j);
