@@ -2,10 +2,16 @@ package dev.stiefel.tensor;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 class ParallelTest {
     @Test
@@ -40,5 +46,56 @@ class ParallelTest {
             }
         });
         for (int i = 0; i < 64 * 64; i++) assertThat(hits.get(i)).isEqualTo(1);
+    }
+
+    /** Chunk 0 waits until another thread has started chunk 1: true only when a second thread takes chunks while the caller is busy. */
+    private static boolean secondThreadTakesAChunk() {
+        CountDownLatch second = new CountDownLatch(1);
+        AtomicReference<Boolean> met = new AtomicReference<>(false);
+        Parallel.forRange(2, 2, 1, (from, to) -> {
+            if (from == 0) {
+                try {
+                    met.set(second.await(10, TimeUnit.SECONDS));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            } else second.countDown();
+        });
+        return met.get();
+    }
+
+    @Test
+    void anotherThreadTakesChunksWhileTheCallerWorksAndStillDoesAfterAFailure() {
+        assumeTrue(Parallel.threads() > 1, "one thread: every loop runs on the caller");
+        assertThat(secondThreadTakesAChunk()).isTrue();
+        // a chunk that throws on a helper thread reaches the caller and leaves the helpers working
+        for (int i = 0; i < 50; i++)
+            assertThatThrownBy(() -> Parallel.forRange(2, 2, 1, (from, to) -> { throw new IllegalArgumentException("chunk " + from); }))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("chunk ");
+        assertThat(secondThreadTakesAChunk()).isTrue();
+        assertThatThrownBy(() -> Parallel.forRange(2, 2, 1, (from, to) -> { throw new AssertionError("error in chunk " + from); }))
+                .isInstanceOf(AssertionError.class);
+        assertThat(secondThreadTakesAChunk()).isTrue();
+    }
+
+    @Test
+    void loopsFromSeveralCallersAtOnceEachRunEveryIndexOnce() throws InterruptedException {
+        int callers = 4, loops = 300, n = 97;
+        List<Thread> threads = new ArrayList<>();
+        List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        for (int c = 0; c < callers; c++)
+            threads.add(Thread.ofPlatform().start(() -> {
+                try {
+                    for (int l = 0; l < loops; l++) {
+                        AtomicIntegerArray hits = new AtomicIntegerArray(n);
+                        Parallel.forRange(n, 4, 1, (from, to) -> { for (int i = from; i < to; i++) hits.incrementAndGet(i); });
+                        for (int i = 0; i < n; i++) assertThat(hits.get(i)).isEqualTo(1);
+                    }
+                } catch (Throwable t) {
+                    failures.add(t);
+                }
+            }));
+        for (Thread t : threads) t.join();
+        assertThat(failures).isEmpty();
     }
 }
