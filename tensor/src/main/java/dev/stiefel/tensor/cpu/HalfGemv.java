@@ -61,7 +61,7 @@ final class HalfGemv {
                 odd[i * half + e] = a[aOff + i * k + 2 * e + 1];
             }
         int grain = Math.max(4, (1 << 15) / Math.max(k, 1));
-        int useThreads = (long) n * k < (1L << 20) ? 1 : threads;
+        int useThreads = (long) n * k < (1L << 18) ? 1 : threads; // as Sgemv
         Parallel.forRange(n, useThreads, grain, (from, to) -> {
             for (int j = from; j < to; j++)
                 for (int i = 0; i < m; i++) y[yOff + i * n + j] = dot(even, odd, i * half, a, aOff + i * k, w, 2 * (wOff + j * wRowStride), k, kv, bf16);

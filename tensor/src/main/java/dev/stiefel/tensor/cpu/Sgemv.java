@@ -18,10 +18,11 @@ public final class Sgemv {
     private static final int L = S.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /**
-     * Below this many matrix elements (8 MiB) one thread is used: a fork/join costs some 20-80 µs, about what
-     * one core takes to stream 8 MiB from L3.
+     * Below this many matrix elements (1 MiB) one thread is used. Handing a loop to {@code Parallel}'s spinning
+     * team costs about a microsecond (20-80 µs when the team has parked, or through the fork-join pool); the
+     * 256 × 2048 K/V projections of a TinyLlama-shaped model (2 MiB) are the smallest matrices worth splitting.
      */
-    private static final long PARALLEL_MIN = 1L << 21;
+    private static final long PARALLEL_MIN = 1L << 18;
     /** Fewest matrix elements one thread's share should hold. */
     private static final int GRAIN_ELEMENTS = 1 << 15;
 

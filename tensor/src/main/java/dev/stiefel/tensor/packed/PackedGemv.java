@@ -36,8 +36,8 @@ import jdk.incubator.vector.FloatVector;
  * {@link Sgemm} sums.
  */
 public final class PackedGemv {
-    /** Below this many weights (8 MiB of f32 moved as ≤ 4 MiB of codes) one thread is used; see {@code cpu.Sgemv}. */
-    private static final long PARALLEL_MIN = 1L << 21;
+    /** Below this many weights (1 MiB of f32 moved as ≤ 512 KiB of codes) one thread is used; see {@code cpu.Sgemv}. */
+    private static final long PARALLEL_MIN = 1L << 18;
     /** Fewest weights one thread's share should hold. */
     private static final int GRAIN_ELEMENTS = 1 << 15;
 
