@@ -6,9 +6,13 @@ import dev.stiefel.quant.Quantizer;
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.cpu.Sgemm;
 import dev.stiefel.tensor.cpu.StridedMatrix;
+import dev.stiefel.tensor.cpu.VectorMath;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -299,16 +303,21 @@ public final class GptqSolver {
          */
         void quantizeBlock(int i1, int i2, int r0, int r1, float[] err, double[] lossTerms) {
             float[] tmp = g > 0 ? new float[g] : null;
+            float[] colScale = grid == null ? new float[r1 - r0] : null, colZero = grid == null ? new float[r1 - r0] : null;
             for (int j = i1; j < i2; j++) {
                 if (g > 0 && j % g == 0) fitGroups(j, r0, r1, tmp);
                 double d = f[j * cols + j];
                 int e = (j - i1) * rows, c = j * rows;
-                for (int r = r0; r < r1; r++) {
-                    float q = quantize(r, j, wc[c + r]);                        // Q_:,j ← quant(W_:,j)
-                    float diff = wc[c + r] - q;
-                    lossTerms[e + r] = (double) diff * diff * (d * d) / 2;
-                    err[e + r] = original[c + r] - q;                           // Δ_:,j = W⁰_:,j − Q_:,j
-                }
+                if (grid == null) {                                             // Q_:,j ← quant(W_:,j), Δ_:,j = W⁰_:,j − Q_:,j
+                    if (g == 0 || j == i1 || j % g == 0) columnParams(j, r0, r1, colScale, colZero);
+                    quantizeColumn(j, r0, r1, d, colScale, colZero, err, e, lossTerms);
+                } else
+                    for (int r = r0; r < r1; r++) {
+                        float q = quantize(r, j, wc[c + r]);
+                        float diff = wc[c + r] - q;
+                        lossTerms[e + r] = (double) diff * diff * (d * d) / 2;
+                        err[e + r] = original[c + r] - q;
+                    }
                 for (int k = j + 1; k < i2; k++) {                              // W_:,k += Δ_:,j · R_jk / R_kk
                     float fk = f[j * cols + k];
                     if (fk == 0) continue;
@@ -378,6 +387,48 @@ public final class GptqSolver {
             codes[at] = (int) level - qmin;
             return out[at] = (level - z) * s;
         }
+
+        /** The scale and zero point of (r, loop column j) for rows [r0, r1), from index 0 of s and z. */
+        private void columnParams(int j, int r0, int r1, float[] s, float[] z) {
+            int orig = perm[j];
+            for (int r = r0; r < r1; r++) {
+                int k = g > 0 ? r * groups + j / g : fixed.index(r, orig);
+                s[r - r0] = g > 0 ? gScale[k] : fixed.scale()[k];
+                z[r - r0] = g > 0 ? gZero[k] : fixed.zero()[k];
+            }
+        }
+
+        /**
+         * {@link #quantize} for rows [r0, r1) of loop column j, L rows at a time, with the same operations on every
+         * element, so the same bits ({@link Quantizer#level}: x / s rounded half to even, plus z, clamped); each
+         * element's loss term (w − q)² R_jj² / 2 and error W⁰ − Q, as the scalar loop computes them.
+         */
+        private void quantizeColumn(int j, int r0, int r1, double d, float[] s, float[] z, float[] err, int e, double[] lossTerms) {
+            int c = j * rows, r = r0;
+            double dd = d * d;
+            for (; r <= r1 - L; r += L) {
+                FloatVector x = FloatVector.fromArray(S, wc, c + r), sv = FloatVector.fromArray(S, s, r - r0), zv = FloatVector.fromArray(S, z, r - r0);
+                FloatVector level = VectorMath.round(x.div(sv)).add(zv).max((float) qmin).min((float) qmax);
+                ((IntVector) level.convert(VectorOperators.F2I, 0)).sub(qmin).intoArray(codes, c + r);
+                FloatVector q = level.sub(zv).mul(sv);
+                q.intoArray(out, c + r);
+                FloatVector diff = x.sub(q);
+                for (int part = 0; part < 2; part++) {
+                    DoubleVector dv = (DoubleVector) diff.convertShape(VectorOperators.F2D, D, part);
+                    dv.mul(dv).mul(dd).div(2).intoArray(lossTerms, e + r + part * D.length());
+                }
+                FloatVector.fromArray(S, original, c + r).sub(q).intoArray(err, e + r);
+            }
+            for (; r < r1; r++) {
+                float q = quantize(r, j, wc[c + r]);
+                float diff = wc[c + r] - q;
+                lossTerms[e + r] = (double) diff * diff * dd / 2;
+                err[e + r] = original[c + r] - q;
+            }
+        }
+
+        /** Half the lanes of S, as doubles: an f32 vector's two halves widen into two of these. */
+        private static final VectorSpecies<Double> D = VectorSpecies.of(double.class, jdk.incubator.vector.VectorShape.forBitSize(S.vectorBitSize()));
 
         /**
          * The lazy batch update (Algorithm 1, line 10, in the LDL form): W_:,i2: += Δ · F_i1:i2,i2:, one f32 matrix

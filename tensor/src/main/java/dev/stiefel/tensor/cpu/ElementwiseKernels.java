@@ -123,7 +123,7 @@ final class ElementwiseKernels {
         };
         UNARY[UnaryOp.ROUND.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {
             int i = 0;
-            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); VectorKernels.round(v).intoArray(out, oo + i); }
+            for (int bound = F.loopBound(n); i < bound; i += L) { FloatVector v = load(x, xo + i); VectorMath.round(v).intoArray(out, oo + i); }
             unaryTail(UnaryOp.ROUND, x, xo, out, oo, i, n, p0, p1);
         };
         UNARY[UnaryOp.ADD_SCALAR.ordinal()] = (x, xo, out, oo, n, p0, p1) -> {

@@ -42,7 +42,6 @@ final class VectorKernels {
     /** x / (1 + e^-x), the SwiGLU gate. */
     static FloatVector silu(FloatVector v) { return v.div(VectorMath.exp(v.neg()).add(1f)); }
 
-    private static final float ROUND_MAGIC = 8388608f; // 2^23: from here on every float is an integer
 
     /** The per-op vector function, for masked tails ({@link ElementwiseKernels} spells each op's main loop out). */
     static FloatVector apply(UnaryOp op, FloatVector v, float p0, float p1) {
@@ -58,26 +57,13 @@ final class VectorKernels {
             case ABS -> v.abs();
             case SQUARE -> v.mul(v);
             case RECIPROCAL -> one().div(v);
-            case ROUND -> round(v);
+            case ROUND -> VectorMath.round(v);
             case ADD_SCALAR -> v.add(p0);
             case MUL_SCALAR -> v.mul(p0);
             case DIV_SCALAR -> v.div(p0);
             case POW_SCALAR -> throw new AssertionError("pow runs per element in ElementwiseKernels (Math.pow), never through the vector path");
             case CLAMP -> v.max(p0).min(p1);
         };
-    }
-
-    /**
-     * Round half to even without a scalar loop: for |x| < 2^23, (|x| + 2^23) − 2^23 leaves exactly the
-     * integer nearest |x| under the FPU's round-to-nearest-even; larger magnitudes, infinities and NaN are
-     * already integral (or not numbers) and pass through. The sign is put back so −0.3 rounds to −0.0.
-     */
-    static FloatVector round(FloatVector v) {
-        FloatVector a = v.abs();
-        FloatVector r = a.add(ROUND_MAGIC).sub(ROUND_MAGIC);
-        IntVector sign = v.reinterpretAsInts().and(0x80000000);
-        FloatVector signed = r.reinterpretAsInts().or(sign).reinterpretAsFloats();
-        return v.blend(signed, a.lt(ROUND_MAGIC));
     }
 
     // ------------------------------------------------------------ binary
