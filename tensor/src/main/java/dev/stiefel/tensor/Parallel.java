@@ -9,9 +9,10 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * The one thread pool every CPU kernel shares. Sized to the machine's cores; {@code -Dstiefel.threads=N}
- * overrides. Kernels split work with {@link #forRange}, which runs on the calling thread when one thread is
- * asked for (no fork/join overhead on small shapes).
+ * The threads every CPU kernel shares, as many as the machine's cores ({@code -Dstiefel.threads=N} overrides). Kernels
+ * split work with {@link #forRange}, which runs on the calling thread when one thread is asked for (no hand-off on
+ * small shapes). A loop called from the program's own threads is shared with a team of spinning threads (see
+ * {@code Team}); a loop started inside a loop body goes to a fork-join pool.
  */
 public final class Parallel {
     private static final int THREADS = configuredThreads();
@@ -194,9 +195,17 @@ public final class Parallel {
                     Thread.onSpinWait();
                 }
                 seen = jobs;
-                Claims claims = job; // null when the loop ended before this thread came: nothing left to take
-                if (claims != null) claims.runAll();
+                takeChunks();
             }
+        }
+
+        /**
+         * The current loop's chunks, if any are left (the loop is null when it ended before this thread came). A method
+         * of its own, so that no frame of this thread holds the loop, and what its body refers to, once it returns.
+         */
+        private void takeChunks() {
+            Claims claims = job;
+            if (claims != null) claims.runAll();
         }
     }
 
