@@ -98,4 +98,21 @@ class ParallelTest {
         for (Thread t : threads) t.join();
         assertThat(failures).isEmpty();
     }
+
+    @Test
+    void noThreadKeepsALoopsBodyOnceTheLoopHasReturned() throws InterruptedException {
+        assumeTrue(Parallel.threads() > 1, "one thread: no helper could keep it");
+        float[][] big = {new float[1 << 20]};
+        java.lang.ref.WeakReference<float[]> ref = new java.lang.ref.WeakReference<>(big[0]);
+        for (int i = 0; i < 20; i++) { // a helper takes a chunk of some of these loops (a body holds what it captures)
+            float[] captured = big[0];
+            Parallel.forRange(1 << 16, 2, 1, (from, to) -> { for (int k = from; k < to; k++) captured[k] += 1; });
+        }
+        big[0] = null;
+        for (int i = 0; i < 20 && ref.get() != null; i++) {
+            System.gc();
+            Thread.sleep(10);
+        }
+        assertThat(ref.get()).as("the array captured by the loops' bodies, after the loops returned").isNull();
+    }
 }
