@@ -81,7 +81,7 @@ public final class Parallel {
 
     /**
      * Chunks of [0, n) handed out one at a time to whichever thread asks first. A chunk that throws still counts as
-     * finished; the first failure is kept (later ones suppressed) for the caller to rethrow.
+     * finished; the failure of the lowest chunk is kept (the others suppressed in it) for the caller to rethrow.
      */
     private static final class Claims {
         private final int n, chunks;
@@ -89,6 +89,7 @@ public final class Parallel {
         private final AtomicInteger next = new AtomicInteger(), finished = new AtomicInteger();
         private volatile Thread waiter;
         private Throwable failure; // guarded by this
+        private int failedChunk;   // guarded by this
 
         Claims(int n, int chunks, RangeBody body) { this.n = n; this.chunks = chunks; this.body = body; }
 
@@ -98,7 +99,7 @@ public final class Parallel {
                 try {
                     if (from < to) body.run(from, to);
                 } catch (Throwable t) {
-                    synchronized (this) { if (failure == null) failure = t; else failure.addSuppressed(t); }
+                    fail(c, t);
                 } finally {
                     if (finished.incrementAndGet() == chunks) {
                         Thread w = waiter;
@@ -106,6 +107,18 @@ public final class Parallel {
                     }
                 }
             }
+        }
+
+        /** Keeps the failure of the lowest chunk, the others suppressed in it: the same error whichever thread failed first. */
+        private synchronized void fail(int chunk, Throwable t) {
+            if (failure == null) {
+                failure = t;
+                failedChunk = chunk;
+            } else if (chunk < failedChunk) {
+                t.addSuppressed(failure);
+                failure = t;
+                failedChunk = chunk;
+            } else failure.addSuppressed(t);
         }
 
         /**

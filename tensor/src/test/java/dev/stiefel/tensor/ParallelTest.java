@@ -115,4 +115,21 @@ class ParallelTest {
         }
         assertThat(ref.get()).as("the array captured by the loops' bodies, after the loops returned").isNull();
     }
+
+    @Test
+    void whenSeveralChunksFailTheLowestChunksFailureIsThrownWhoeverFailedFirst() {
+        assumeTrue(Parallel.threads() > 1, "one thread: one chunk");
+        for (int i = 0; i < 300; i++) {
+            int slow = i % 2; // let either chunk fail first
+            Throwable t = org.assertj.core.api.Assertions.catchThrowable(() -> Parallel.forRange(2, 2, 1, (from, to) -> {
+                if (from == slow) {
+                    long until = System.nanoTime() + 20_000;
+                    while (System.nanoTime() < until) Thread.onSpinWait();
+                }
+                throw new IllegalStateException("chunk " + from);
+            }));
+            assertThat(t).hasMessage("chunk 0");
+            assertThat(t.getSuppressed()).extracting(Throwable::getMessage).containsExactly("chunk 1");
+        }
+    }
 }
