@@ -9,6 +9,7 @@ import dev.stiefel.tensor.cpu.StridedMatrix;
 import dev.stiefel.tensor.cpu.VectorMath;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
+import dev.stiefel.tensor.linalg.UpperTiles;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -151,17 +152,14 @@ public final class GptqSolver {
             throw new IllegalArgumentException("gptq " + name + ": the damped Hessian is not positive definite (" + e.getMessage()
                     + "); raise the dampening ratio (now " + o.dampRatio() + ") or use more calibration data", e);
         }
-        // F_jk = R_jk / R_kk, F_jj = R_jj, with R_jk = V_{n-1-k, n-1-j}: read in 64 × 64 tiles so V's columns stay in cache
+        // F_jk = R_jk / R_kk, F_jj = R_jj, with R_jk = V_{n-1-k, n-1-j}: read by tiles so V's columns stay in cache
         float[] f = new float[cols * cols];
-        final int tile = 64, n1 = cols - 1;
-        Parallel.forRange((cols + tile - 1) / tile, 1, (t0, t1) -> {
-            for (int j0 = t0 * tile; j0 < Math.min(cols, t1 * tile); j0 += tile)
-                for (int k0 = j0; k0 < cols; k0 += tile)
-                    for (int j = j0; j < Math.min(cols, j0 + tile); j++)
-                        for (int k = Math.max(j, k0); k < Math.min(cols, k0 + tile); k++) {
-                            double rjk = v[(n1 - k) * cols + n1 - j];
-                            f[j * cols + k] = (float) (k == j ? rjk : rjk / v[(n1 - k) * cols + n1 - k]);
-                        }
+        final int n1 = cols - 1;
+        UpperTiles.forEach(cols, true, (j, from, to) -> {
+            for (int k = from; k < to; k++) {
+                double rjk = v[(n1 - k) * cols + n1 - j];
+                f[j * cols + k] = (float) (k == j ? rjk : rjk / v[(n1 - k) * cols + n1 - k]);
+            }
         });
         return new HessianFactor(cols, dead, o.actOrder(), perm, f);
     }

@@ -5,6 +5,7 @@ import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.cpu.Sgemm;
 import dev.stiefel.tensor.cpu.StridedMatrix;
+import dev.stiefel.tensor.linalg.UpperTiles;
 
 /**
  * The layer-wise Hessian of GPTQ's objective ||WX − ŴX||²: H = 2 X Xᵀ over the calibration tokens, accumulated
@@ -62,14 +63,7 @@ public final class Hessian {
         product = null;
         double[] h = new double[sum.length];
         double f = 2.0 / tokens;
-        final int tile = 64;     // tile pairs, so that the column-wise writes of h stay in cache; each element (i ≤ j)
-                                 // belongs to one tile pair, so rows of tiles run in parallel
-        Parallel.forRange((n + tile - 1) / tile, 1, (t0, t1) -> {
-            for (int i0 = t0 * tile; i0 < Math.min(n, t1 * tile); i0 += tile)
-                for (int j0 = i0; j0 < n; j0 += tile)
-                    for (int i = i0; i < Math.min(n, i0 + tile); i++)
-                        for (int j = Math.max(i, j0); j < Math.min(n, j0 + tile); j++) h[i * n + j] = h[j * n + i] = sum[i * n + j] * f;
-        });
+        UpperTiles.forEach(n, true, (i, from, to) -> { for (int j = from; j < to; j++) h[i * n + j] = h[j * n + i] = sum[i * n + j] * f; });
         return h;
     }
 }

@@ -320,12 +320,8 @@ final class CholeskyKernels {
         mirrorUpper(c, n);
     }
 
-    /** c_ji = c_ij for j > i, in 32 × 32 tile pairs so the column-wise writes stay in cache. */
+    /** c_ji = c_ij for j > i, by tile pairs so the column-wise writes stay in cache. */
     private static void mirrorUpper(double[] c, int n) {
-        final int tile = 32;
-        for (int i0 = 0; i0 < n; i0 += tile)
-            for (int j0 = i0; j0 < n; j0 += tile)
-                for (int i = i0; i < Math.min(n, i0 + tile); i++)
-                    for (int j = Math.max(j0, i + 1); j < Math.min(n, j0 + tile); j++) c[j * n + i] = c[i * n + j];
+        UpperTiles.forEach(n, false, (i, from, to) -> { for (int j = from; j < to; j++) c[j * n + i] = c[i * n + j]; });
     }
 }

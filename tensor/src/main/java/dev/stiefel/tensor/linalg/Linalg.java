@@ -97,13 +97,7 @@ public final class Linalg {
             for (int j = 0; j < n; j++) v[i * n + j] = a.data[(n - 1 - i) * n + (n - 1 - j)];
         CholeskyKernels.factorUpper("choleskyUL", v, n);   // (already checked: the reversal keeps A's values)
         double[] r = new double[n * n];
-        final int tile = 64;   // a transpose: tiles, so that the column-wise reads of v stay in cache
-        Parallel.forRange((n + tile - 1) / tile, 1, (t0, t1) -> {
-            for (int i0 = t0 * tile; i0 < Math.min(n, t1 * tile); i0 += tile)
-                for (int j0 = i0; j0 < n; j0 += tile)
-                    for (int i = i0; i < Math.min(n, i0 + tile); i++)
-                        for (int j = Math.max(i, j0); j < Math.min(n, j0 + tile); j++) r[i * n + j] = v[(n - 1 - j) * n + (n - 1 - i)];
-        });
+        UpperTiles.forEach(n, true, (i, from, to) -> { for (int j = from; j < to; j++) r[i * n + j] = v[(n - 1 - j) * n + (n - 1 - i)]; });
         return new DMatrix(n, n, r);
     }
 
@@ -797,19 +791,16 @@ public final class Linalg {
      * parallel (a GPTQ Hessian of a 7B down_proj has 121 million entries).
      */
     private static void requireSymmetric(String op, DMatrix a) {
-        final int n = a.rows, tile = 32;
+        final int n = a.rows;
         final double limit = SYMMETRY_TOLERANCE * a.maxAbs();
-        Parallel.forRange((n + tile - 1) / tile, 1, (t0, t1) -> {
-            for (int i0 = t0 * tile; i0 < Math.min(n, t1 * tile); i0 += tile)
-                for (int j0 = i0; j0 < n; j0 += tile)
-                    for (int i = i0; i < Math.min(n, i0 + tile); i++)
-                        for (int j = Math.max(j0, i + 1); j < Math.min(n, j0 + tile); j++) {
-                            double diff = Math.abs(a.data[i * n + j] - a.data[j * n + i]);
-                            if (diff > limit)
-                                throw new IllegalArgumentException(op + ": " + a.shape() + " matrix is not symmetric: |a["
-                                        + i + "][" + j + "] - a[" + j + "][" + i + "]| = " + diff + " exceeds "
-                                        + SYMMETRY_TOLERANCE + " * max|a| (use DMatrix.symmetricPart())");
-                        }
+        UpperTiles.forEach(n, false, (i, from, to) -> {
+            for (int j = from; j < to; j++) {
+                double diff = Math.abs(a.data[i * n + j] - a.data[j * n + i]);
+                if (diff > limit)
+                    throw new IllegalArgumentException(op + ": " + a.shape() + " matrix is not symmetric: |a["
+                            + i + "][" + j + "] - a[" + j + "][" + i + "]| = " + diff + " exceeds "
+                            + SYMMETRY_TOLERANCE + " * max|a| (use DMatrix.symmetricPart())");
+            }
         });
     }
 
