@@ -149,9 +149,10 @@ public final class Parallel {
      * How long an idle team thread spins for the next loop before it parks, and a caller for the last chunks before it
      * parks: a decode step runs a loop every few microseconds (one per matrix and op), and unparking a thread costs
      * tens of microseconds on a virtual machine, more than many of those loops take. Spinning this long between loops
-     * costs at most this much CPU time per loop.
+     * costs at most this much CPU time per loop. With more threads than cores ({@code -Dstiefel.threads}) a spinning
+     * thread would take a core from one with work, so then nobody spins.
      */
-    private static final long SPIN_NANOS = 200_000;
+    private static final long SPIN_NANOS = THREADS <= Runtime.getRuntime().availableProcessors() ? 200_000 : 0;
 
     /**
      * {@code THREADS − 1} threads that take the chunks of a loop whose caller is outside the pool (the usual case:
