@@ -298,12 +298,27 @@ public final class GptqSolver {
          * Columns [i1, i2) of the loop for rows [r0, r1) (Algorithm 1, lines 5-8, in the LDL form): each column is
          * quantized, its difference Δ from the original column kept in err (block-relative column-major) and moved
          * onto the block's later columns. lossTerms gets each element's (w − q)² R_jj² / 2 for its current value w.
+         *
+         * <p>The moves run left-looking: column k takes the Δ of every earlier column of the block just before it is
+         * needed, in increasing order of the earlier column, as the paper's right-looking loop adds them to it one
+         * after another, so every element sees the same operations in the same order (the same bits), while its
+         * value stays in a register across them. "Needed" is when the column is quantized, or, for a dynamic group's
+         * columns, when the group's scales are fitted from their values at its first column ({@link #fitGroups}):
+         * then the whole group first takes the block's earlier columns.
          */
         void quantizeBlock(int i1, int i2, int r0, int r1, float[] err, double[] lossTerms) {
             float[] tmp = g > 0 ? new float[g] : null;
             float[] colScale = grid == null ? new float[r1 - r0] : null, colZero = grid == null ? new float[r1 - r0] : null;
+            float[] fCol = new float[i2 - i1];
+            int applied = i1;   // the block's last group start: columns [i1, applied) have moved their Δ onto the group
             for (int j = i1; j < i2; j++) {
-                if (g > 0 && j % g == 0) fitGroups(j, r0, r1, tmp);
+                if (g > 0 && j % g == 0) {
+                    int end = Math.min(j + g, i2);
+                    for (int k = j; k < end; k++) addErrors(i1, i1, j, k, r0, r1, err, fCol);  // the group, up to its first column
+                    applied = j;
+                    fitGroups(j, r0, r1, tmp);
+                }
+                addErrors(i1, applied, j, j, r0, r1, err, fCol);   // W_:,j += Σ_i Δ_:,i · R_ij / R_jj, i from the last group start
                 double d = f[j * cols + j];
                 int e = (j - i1) * rows, c = j * rows;
                 if (grid == null) {                                             // Q_:,j ← quant(W_:,j), Δ_:,j = W⁰_:,j − Q_:,j
@@ -316,16 +331,50 @@ public final class GptqSolver {
                         lossTerms[e + r] = (double) diff * diff * (d * d) / 2;
                         err[e + r] = original[c + r] - q;
                     }
-                for (int k = j + 1; k < i2; k++) {                              // W_:,k += Δ_:,j · R_jk / R_kk
-                    float fk = f[j * cols + k];
+            }
+        }
+
+        /**
+         * W_:,k += Δ_:,i · F_ik for the block's columns i in [from, to), in increasing i, rows [r0, r1): each product
+         * rounded, then added (no fused multiply-add), a zero F_ik skipped, as the right-looking loop did. Four vectors
+         * of rows stay in registers across all i.
+         */
+        private void addErrors(int i1, int from, int to, int k, int r0, int r1, float[] err, float[] fCol) {
+            if (from >= to) return;
+            for (int i = from; i < to; i++) fCol[i - i1] = f[i * cols + k];
+            int t = k * rows, r = r0;
+            for (; r <= r1 - 4 * L; r += 4 * L) {
+                FloatVector w0 = FloatVector.fromArray(S, wc, t + r), w1 = FloatVector.fromArray(S, wc, t + r + L),
+                        w2 = FloatVector.fromArray(S, wc, t + r + 2 * L), w3 = FloatVector.fromArray(S, wc, t + r + 3 * L);
+                for (int i = from; i < to; i++) {
+                    float fk = fCol[i - i1];
                     if (fk == 0) continue;
-                    // a multiply, then an add, each rounded, as the scalar tail (no fused multiply-add)
-                    FloatVector fkv = FloatVector.broadcast(S, fk);
-                    int r = r0, t = k * rows;
-                    for (; r <= r1 - L; r += L)
-                        FloatVector.fromArray(S, wc, t + r).add(FloatVector.fromArray(S, err, e + r).mul(fkv)).intoArray(wc, t + r);
-                    for (; r < r1; r++) wc[t + r] += err[e + r] * fk;
+                    int e = (i - i1) * rows + r;
+                    w0 = w0.add(FloatVector.fromArray(S, err, e).mul(fk));
+                    w1 = w1.add(FloatVector.fromArray(S, err, e + L).mul(fk));
+                    w2 = w2.add(FloatVector.fromArray(S, err, e + 2 * L).mul(fk));
+                    w3 = w3.add(FloatVector.fromArray(S, err, e + 3 * L).mul(fk));
                 }
+                w0.intoArray(wc, t + r);
+                w1.intoArray(wc, t + r + L);
+                w2.intoArray(wc, t + r + 2 * L);
+                w3.intoArray(wc, t + r + 3 * L);
+            }
+            for (; r <= r1 - L; r += L) {
+                FloatVector w0 = FloatVector.fromArray(S, wc, t + r);
+                for (int i = from; i < to; i++) {
+                    float fk = fCol[i - i1];
+                    if (fk != 0) w0 = w0.add(FloatVector.fromArray(S, err, (i - i1) * rows + r).mul(fk));
+                }
+                w0.intoArray(wc, t + r);
+            }
+            for (; r < r1; r++) {
+                float w = wc[t + r];
+                for (int i = from; i < to; i++) {
+                    float fk = fCol[i - i1];
+                    if (fk != 0) w += err[(i - i1) * rows + r] * fk;
+                }
+                wc[t + r] = w;
             }
         }
 
