@@ -52,23 +52,6 @@ public final class VectorMath {
         return VectorShuffle.fromOp(s, i -> h < n ? i ^ h : i);
     }
 
-    /** 2^23: from here on every float is an integer. */
-    private static final float TWO_23 = 0x1p23f;
-
-    /**
-     * Round half to even, lane by lane, as {@code (float) Math.rint(x)} without a scalar loop: for |x| < 2^23,
-     * (|x| + 2^23) − 2^23 leaves exactly the integer nearest |x| under the FPU's round-to-nearest-even; larger
-     * magnitudes, infinities and NaN are already integral (or not numbers) and pass through. The sign is put back so
-     * −0.3 rounds to −0.0.
-     */
-    public static FloatVector round(FloatVector v) {
-        FloatVector a = v.abs();
-        FloatVector r = a.add(TWO_23).sub(TWO_23);
-        IntVector sign = v.reinterpretAsInts().and(0x80000000);
-        FloatVector signed = r.reinterpretAsInts().or(sign).reinterpretAsFloats();
-        return v.blend(signed, a.lt(TWO_23));
-    }
-
     /**
      * Σ lanes in a fixed order: a halving tree (lane i + lane i^8, then ^4, ^2, ^1), from lane-wise adds and
      * lane moves. Not {@code reduceLanes(ADD)}, whose order changes when C2 compiles the caller. A vector of
@@ -104,6 +87,25 @@ public final class VectorMath {
         double s = 0;
         for (double x : lanes) s += x;
         return s;
+    }
+
+    // ------------------------------------------------------------ rounding
+
+    /** 2^23: from here on every float is an integer. */
+    private static final float TWO_23 = 0x1p23f;
+
+    /**
+     * Round half to even, lane by lane, as {@code (float) Math.rint(x)} without a scalar loop: for |x| < 2^23,
+     * (|x| + 2^23) − 2^23 leaves exactly the integer nearest |x| under the FPU's round-to-nearest-even; larger
+     * magnitudes, infinities and NaN are already integral (or not numbers) and pass through. The sign is put back so
+     * −0.3 rounds to −0.0.
+     */
+    public static FloatVector round(FloatVector v) {
+        FloatVector a = v.abs();
+        FloatVector r = a.add(TWO_23).sub(TWO_23);
+        IntVector sign = v.reinterpretAsInts().and(0x80000000);
+        FloatVector signed = r.reinterpretAsInts().or(sign).reinterpretAsFloats();
+        return v.blend(signed, a.lt(TWO_23));
     }
 
     // ------------------------------------------------------------ exp
