@@ -322,7 +322,9 @@ public final class GptqSolver {
                 double d = f[j * cols + j];
                 int e = (j - i1) * rows, c = j * rows;
                 if (grid == null) {                                             // Q_:,j ← quant(W_:,j), Δ_:,j = W⁰_:,j − Q_:,j
-                    if (g == 0 || j == i1 || j % g == 0) columnParams(j, r0, r1, colScale, colZero);
+                    boolean newParams = g > 0 ? j == i1 || j % g == 0                       // a dynamic group starts
+                            : j == i1 || fixed.groupOf()[perm[j]] != fixed.groupOf()[perm[j - 1]];  // another fixed group
+                    if (newParams) columnParams(j, r0, r1, colScale, colZero);
                     quantizeColumn(j, r0, r1, d, colScale, colZero, err, e, lossTerms);
                 } else
                     for (int r = r0; r < r1; r++) {
