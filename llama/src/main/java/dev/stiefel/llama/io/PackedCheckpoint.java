@@ -99,12 +99,7 @@ public final class PackedCheckpoint {
             PackedMatrix m = ps.matrix();
             if (!packing.matches(m))
                 throw new IllegalArgumentException("packed checkpoint: " + e.getKey() + " is " + m + ", but the file's packing is " + packing);
-            String p = prefix(e.getKey());
-            out.addRaw(p + ".codes", SafetensorsDType.U8, new int[]{m.rows(), m.rowBytes()}, m.codes().asSlice(0, (long) m.rows() * m.rowBytes()));
-            ByteBuffer sc = ByteBuffer.allocate(4 * m.scales().length).order(ByteOrder.LITTLE_ENDIAN);
-            sc.asFloatBuffer().put(m.scales());
-            out.addRaw(p + ".scales", SafetensorsDType.F32, new int[]{m.rows(), m.groups()}, sc.array());
-            if (!m.symmetric()) out.addRaw(p + ".zeros", SafetensorsDType.U8, new int[]{m.rows(), m.groups()}, m.zeros().clone());
+            addPacked(out, prefix(e.getKey()), m);
         }
         ObjectNode q = section.deepCopy();
         q.put("format", FORMAT).put("version", VERSION);
@@ -117,6 +112,15 @@ public final class PackedCheckpoint {
         out.write(dir.resolve(HuggingFaceLoader.SINGLE));
         byte[] bytes = (config.toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8);
         AtomicFiles.write(dir.resolve(HuggingFaceLoader.CONFIG), o -> AtomicFiles.writeFully(o, ByteBuffer.wrap(bytes)));
+    }
+
+    /** Adds {@code m} to {@code out} as {@code P.codes}, {@code P.scales} and (asymmetric grids) {@code P.zeros}, P = {@code prefix}. */
+    public static void addPacked(SafetensorsWriter out, String prefix, PackedMatrix m) {
+        out.addRaw(prefix + ".codes", SafetensorsDType.U8, new int[]{m.rows(), m.rowBytes()}, m.codes().asSlice(0, (long) m.rows() * m.rowBytes()));
+        ByteBuffer sc = ByteBuffer.allocate(4 * m.scales().length).order(ByteOrder.LITTLE_ENDIAN);
+        sc.asFloatBuffer().put(m.scales());
+        out.addRaw(prefix + ".scales", SafetensorsDType.F32, new int[]{m.rows(), m.groups()}, sc.array());
+        if (!m.symmetric()) out.addRaw(prefix + ".zeros", SafetensorsDType.U8, new int[]{m.rows(), m.groups()}, m.zeros().clone());
     }
 
     private static String prefix(String weightName) {
@@ -202,6 +206,19 @@ public final class PackedCheckpoint {
         } catch (IllegalArgumentException e) { // a non-finite scale or an out-of-range zero point
             throw new ModelFormatException(where.get(p + ".codes").path(), "packed matrix '" + p + "': " + e.getMessage());
         }
+    }
+
+    /**
+     * The packed matrix {@link #addPacked} wrote under {@code prefix} in {@code f}, [rows, cols] in {@code packing}'s
+     * layout, its codes copied to the heap (the file may be closed after); checked as {@link #read} checks.
+     */
+    public static Tensor readPacked(SafetensorsFile f, String prefix, Packing packing, int rows, int cols) throws ModelFormatException {
+        Map<String, SafetensorsFile> where = new java.util.HashMap<>();
+        for (String name : tensorNames(prefix + ".weight", packing)) if (f.contains(name)) where.put(name, f);
+        if (where.isEmpty()) throw new ModelFormatException(f.path(), "packed tensor '" + prefix + ".codes' is missing");
+        PackedMatrix m = ((PackedStorage) read(where, prefix + ".weight", packing, rows, cols).storage()).matrix();
+        MemorySegment heap = MemorySegment.ofArray(m.codes().toArray(ValueLayout.JAVA_BYTE));
+        return PackedStorage.tensor(PackedMatrix.of(heap, rows, cols, m.bits(), m.groupSize(), m.symmetric(), m.scales(), m.zeros()));
     }
 
     private static MemorySegment checked(Map<String, SafetensorsFile> where, String name, SafetensorsDType dtype, int... shape) throws ModelFormatException {

@@ -152,9 +152,9 @@ public final class BlockDriver {
         boolean quantized = inputs == Inputs.QUANTIZED, fullPrecision = !quantized || targets;
         List<LlamaWeights.Layer> done = new ArrayList<>(fp.layers());
         List<Online> online = new ArrayList<>();
-        WorkDir wd = resume == null ? null : WorkDir.open(resume.root(), resume.label(), resume.fingerprint());
+        WorkDir wd = resume == null ? null : WorkDir.open(resume.root(), resume.label(), resume.fingerprint(), name);
         int start = wd == null ? 0 : wd.finished();
-        for (int l = 0; l < start; l++) done.set(l, wd.loadBlock(l));
+        for (int l = 0; l < start; l++) done.set(l, wd.loadBlock(l, done.get(l)));
         List<Report.BlockFigures> blocks = new ArrayList<>();
         if (wd != null) blocks.addAll(wd.blockFigures());
 

@@ -92,18 +92,25 @@ public record Report(String method, CalibrationData.Description calibration, Map
     /**
      * One block of a block-wise method: the transform kind it got (FlatQuant; null otherwise), the block MSE over the
      * calibration set before and after learning, each epoch's mean training loss, the search that chose the kind (null
-     * without one), and the block's wall time.
+     * without one), GPTQ's loss of each of the block's linears (null for other methods; a resumed run reads them back
+     * from its work directory), and the block's wall time.
      */
-    public record BlockFigures(String kind, Double mseBefore, List<Double> epochLoss, Double mseAfter, KindSearch search, double seconds) {
+    public record BlockFigures(String kind, Double mseBefore, List<Double> epochLoss, Double mseAfter, KindSearch search,
+                               Map<String, Double> gptqLoss, double seconds) {
         public static BlockFigures learned(double mseBefore, List<Double> epochLoss, double mseAfter) {
-            return new BlockFigures(null, mseBefore, epochLoss, mseAfter, null, 0);
+            return new BlockFigures(null, mseBefore, epochLoss, mseAfter, null, null, 0);
         }
 
-        public static BlockFigures timed(double seconds) { return new BlockFigures(null, null, null, null, null, seconds); }
+        public static BlockFigures timed(double seconds) { return new BlockFigures(null, null, null, null, null, null, seconds); }
 
-        public BlockFigures withSeconds(double s) { return new BlockFigures(kind, mseBefore, epochLoss, mseAfter, search, s); }
+        /** GPTQ's block: each linear's loss, by tensor name, in the order they were quantized. */
+        public static BlockFigures gptq(Map<String, Double> loss) {
+            return new BlockFigures(null, null, null, null, null, Collections.unmodifiableMap(new LinkedHashMap<>(loss)), 0);
+        }
 
-        public BlockFigures withKind(String k, KindSearch s) { return new BlockFigures(k, mseBefore, epochLoss, mseAfter, s, seconds); }
+        public BlockFigures withSeconds(double s) { return new BlockFigures(kind, mseBefore, epochLoss, mseAfter, search, gptqLoss, s); }
+
+        public BlockFigures withKind(String k, KindSearch s) { return new BlockFigures(k, mseBefore, epochLoss, mseAfter, s, gptqLoss, seconds); }
     }
 
     /** The search over transform kinds of one block: the final logits, each epoch's loss, each candidate's MSE alone after it. */
