@@ -3,8 +3,6 @@ package dev.stiefel.cli;
 import dev.stiefel.quant.omni.OmniQuant;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Path;
-
 /**
  * OmniQuant's settings on the command line (docs/methods/omniquant.md). Every flag left out keeps
  * {@link OmniQuant.Options#defaults()}, the reference's {@code main.py} defaults and scripts' recipe; the ablation
@@ -41,10 +39,6 @@ final class OmniQuantFlags {
             description = "OmniQuant: quantize Q after RoPE with K's spec when K is quantized, as the reference's W4A4 (default: on)")
     Boolean quantizeQuery;
 
-    @Option(names = "--work-dir", paramLabel = "DIR",
-            description = "OmniQuant: keep each finished block and the next block's calibration activations here; "
-                    + "the same command run again resumes after the last finished block (default: all in memory)")
-    Path workDir;
 
     /** The defaults with every given flag applied. */
     OmniQuant.Options options() {
@@ -56,7 +50,6 @@ final class OmniQuantFlags {
         if (let != null) o = o.withLet(let);
         if (augLoss != null) o = o.withAugLoss(augLoss);
         if (quantizeQuery != null) o = o.withQuantizeQuery(quantizeQuery);
-        if (workDir != null) o = o.withWorkDir(workDir);
         return o;
     }
 }

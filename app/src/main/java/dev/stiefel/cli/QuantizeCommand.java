@@ -77,6 +77,9 @@ final class QuantizeCommand implements Callable<Integer> {
             + "fake-quantized weights as an f32 Hugging Face checkpoint, for methods whose transforms all fold into the weights) or gptq (a GPTQ-format "
             + "checkpoint, qweight/qzeros/scales/g_idx, that transformers and vLLM load: 4 or 8 bits, weight-only, any method whose "
             + "transforms fold into the weights; --act-order with groups needs --static-groups); a *.gguf name is always GGUF") String saveFormat;
+    @Option(names = "--work-dir", paramLabel = "DIR",
+            description = "GPTQ and OmniQuant: commit each finished block (its weights and the next block's calibration activations) here; "
+                    + "the same command run again resumes after the last finished block (default: all in memory)") Path workDir;
     @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
 
     @Override public Integer call() throws Exception {
@@ -198,7 +201,7 @@ final class QuantizeCommand implements Callable<Integer> {
     private Method method(String name) {
         return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed)
                 .withOmniquant(omniQuantFlags.options()).withFlatquant(flatQuantFlags.options(rotationSeed))
-                .withOstquant(ostQuantFlags.overrides()).withKurtosisRule(adaptiveFlags.rule()));
+                .withOstquant(ostQuantFlags.overrides()).withKurtosisRule(adaptiveFlags.rule()).withWorkDir(workDir));
     }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {

@@ -11,6 +11,7 @@ import dev.stiefel.llama.train.StoryCorpus;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -43,6 +44,40 @@ final class CliRun {
     static String[] run(String... args) {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         return run(new PrintStream(err, true, StandardCharsets.UTF_8), err, args);
+    }
+
+    /** Thrown by the standard error stream of a run a test interrupts, as a kill would stop it. */
+    private static final class Killed extends RuntimeException {
+        Killed() { super("killed by the test"); }
+    }
+
+    /**
+     * Runs a command, stopped the first time a line of its standard error contains {@code killAt} (null: never), as a
+     * kill would stop it at that point of its work; returns {exit code, stdout, stderr}, the exit code "killed" then.
+     */
+    static String[] runUntil(String killAt, String... args) {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        OutputStream errSink = new OutputStream() {
+            boolean killed;
+
+            @Override public void write(int b) {
+                err.write(b);
+                if (killAt != null && !killed && b == '\n' && err.toString(StandardCharsets.UTF_8).contains(killAt)) {
+                    killed = true;
+                    throw new Killed();
+                }
+            }
+        };
+        String code, out = "";
+        try {
+            String[] r = run(new PrintStream(errSink, true, StandardCharsets.UTF_8), err, args);
+            code = r[0];
+            out = r[1];
+        } catch (Killed k) {
+            code = "killed"; // what it printed to stdout before the kill is not needed
+        }
+        if (killAt != null && err.toString(StandardCharsets.UTF_8).contains(killAt)) code = "killed";
+        return new String[]{code, out, err.toString(StandardCharsets.UTF_8)};
     }
 
     /** Runs a command with {@code errStream} as standard error (collected in {@code err}); returns {exit code, stdout, stderr}. */

@@ -16,8 +16,11 @@ public final class Linears {
 
     /** The weight [out, in] of a linear layer; layer -1 / HEAD is the output head. */
     public static Tensor weight(LlamaWeights w, int layer, Linear which) {
-        if (which == Linear.HEAD) return w.output();
-        LlamaWeights.Layer l = w.layer(layer);
+        return which == Linear.HEAD ? w.output() : weight(w.layer(layer), which);
+    }
+
+    /** The weight [out, in] of one of a block's linear layers. */
+    public static Tensor weight(LlamaWeights.Layer l, Linear which) {
         return switch (which) {
             case Q -> l.wq();
             case K -> l.wk();
@@ -26,7 +29,7 @@ public final class Linears {
             case GATE -> l.wGate();
             case UP -> l.wUp();
             case DOWN -> l.wDown();
-            case HEAD -> throw new AssertionError();
+            case HEAD -> throw new IllegalArgumentException("the head is not a block's linear layer");
         };
     }
 

@@ -11,6 +11,7 @@ import dev.stiefel.quant.adaptive.OutlierGuided;
 import dev.stiefel.quant.flat.FlatQuant;
 import dev.stiefel.quant.omni.OmniQuant;
 
+import java.nio.file.Path;
 import java.util.List;
 
 /** Methods by the name the command line and reports use. */
@@ -29,10 +30,12 @@ public final class Methods {
      * @param flatquant    FlatQuant's and the adaptive search's epochs, learning rates, plan and search settings
      * @param ostquant     OSTQuant/SpinQuant: the command line's overrides of each method's preset (--ost-* flags)
      * @param kurtosisRule adaptive-kurtosis: the outlier-guided rule's threshold, kinds and pooling
+     * @param workDir      GPTQ and OmniQuant: where each finished block is committed, so that the same run resumes after
+     *                     it (null: all in memory); the other methods refuse one
      */
     public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
                           OmniQuant.Options omniquant, FlatQuant.Options flatquant, OstQuant.Overrides ostquant,
-                          OutlierGuided.Rule kurtosisRule) {
+                          OutlierGuided.Rule kurtosisRule, Path workDir) {
         /** GPTQ's switches, every other method at its defaults. */
         public Options(boolean actOrder, boolean staticGroups) {
             this(actOrder, staticGroups, 0.5, SmoothQuant.Level.CONFIG, 0);
@@ -41,23 +44,25 @@ public final class Methods {
         /** The baselines' settings, the learned methods at their defaults. */
         public Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed) {
             this(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, OmniQuant.Options.defaults(), FlatQuant.Options.defaults(),
-                    OstQuant.Overrides.none(), OutlierGuided.Rule.defaults());
+                    OstQuant.Overrides.none(), OutlierGuided.Rule.defaults(), null);
         }
 
         public static Options defaults() { return new Options(false, false); }
 
-        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant, ostquant, kurtosisRule); }
+        public Options withSmoothAlpha(double a) { return new Options(actOrder, staticGroups, a, smoothLevel, rotationSeed, omniquant, flatquant, ostquant, kurtosisRule, workDir); }
 
 
-        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant, ostquant, kurtosisRule); }
+        public Options withRotationSeed(long s) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, s, omniquant, flatquant, ostquant, kurtosisRule, workDir); }
 
-        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, flatquant, ostquant, kurtosisRule); }
+        public Options withOmniquant(OmniQuant.Options o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, o, flatquant, ostquant, kurtosisRule, workDir); }
 
-        public Options withFlatquant(FlatQuant.Options f) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, f, ostquant, kurtosisRule); }
+        public Options withFlatquant(FlatQuant.Options f) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, f, ostquant, kurtosisRule, workDir); }
 
-        public Options withOstquant(OstQuant.Overrides o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, o, kurtosisRule); }
+        public Options withOstquant(OstQuant.Overrides o) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, o, kurtosisRule, workDir); }
 
-        public Options withKurtosisRule(OutlierGuided.Rule r) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, ostquant, r); }
+        public Options withKurtosisRule(OutlierGuided.Rule r) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, ostquant, r, workDir); }
+
+        public Options withWorkDir(Path d) { return new Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed, omniquant, flatquant, ostquant, kurtosisRule, d); }
 
         Gptq.Options gptq() { return Gptq.Options.defaults().withActOrder(actOrder).withStaticGroups(staticGroups); }
     }
@@ -70,11 +75,19 @@ public final class Methods {
             "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let",
             "flatquant", "flatquant-rotation", "adaptive-search", "adaptive-kurtosis");
 
+    /** The methods that commit each finished block to a work directory and resume after it. */
+    public static final List<String> RESUMABLE = List.of("gptq", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let");
+
     public static Method byName(String name, Options o) {
-        OmniQuant.Options omni = o.omniquant();
+        String n = name.strip();
+        if (o.workDir() != null && NAMES.contains(n) && !RESUMABLE.contains(n)) {
+            String learning = n.startsWith("ostquant") || n.startsWith("spinquant") ? " (OSTQuant and SpinQuant checkpoint their learning with --ost-work-dir)" : "";
+            throw new IllegalArgumentException("--work-dir: " + n + " does not resume from a work directory; those that do: " + String.join(", ", RESUMABLE) + learning);
+        }
+        OmniQuant.Options omni = o.workDir() == null ? o.omniquant() : o.omniquant().withWorkDir(o.workDir());
         return switch (name.strip()) {
             case "rtn" -> new Rtn();
-            case "gptq" -> new Gptq(o.gptq());
+            case "gptq" -> new Gptq(o.gptq(), o.workDir());
             case "smoothquant" -> new SmoothQuant(new SmoothQuant.Options(o.smoothAlpha(), o.smoothLevel()));
             case "smoothquant-gptq" -> new SmoothQuant(new SmoothQuant.Options(o.smoothAlpha(), o.smoothLevel()), new Gptq(o.gptq()));
             case "awq" -> new Awq();

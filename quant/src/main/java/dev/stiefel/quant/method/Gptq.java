@@ -27,8 +27,10 @@ import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.WeightsBuilder;
 import dev.stiefel.quant.calib.Capture;
 import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.calib.Fingerprints;
 import dev.stiefel.tensor.Tensor;
 
+import java.nio.file.Path;
 import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.List;
@@ -50,7 +52,7 @@ import java.util.function.Supplier;
  * Calibration activations stay in full precision (activation quantization, when configured, is applied at inference
  * by the hooks), as GPTQ and QuaRot's GPTQ do. The embedding and head, when the config quantizes them, get RTN.
  */
-public record Gptq(Options options) implements Method, WeightStage {
+public record Gptq(Options options, Path workDir, BlockDriver.Listener listener) implements Method, WeightStage {
 
     /**
      * @param blockSize      columns per lazy batch update (128)
@@ -85,6 +87,17 @@ public record Gptq(Options options) implements Method, WeightStage {
 
     public Gptq() { this(Options.defaults()); }
 
+    public Gptq(Options options) { this(options, null, null); }
+
+    /**
+     * GPTQ that commits each finished block to {@code workDir} (its codes, its losses, and the next block's calibration
+     * inputs), so that the same run started again resumes after the last finished block; null: all in memory.
+     */
+    public Gptq(Options options, Path workDir) { this(options, workDir, null); }
+
+    /** This GPTQ with a listener the block loop calls as it goes (tests interrupt a run from it). */
+    public Gptq withListener(BlockDriver.Listener l) { return new Gptq(options, workDir, l); }
+
     /** Linear layers grouped as they are quantized inside a block: q/k/v, o, gate/up, down. */
     static final List<List<Linear>> SEQUENTIAL = List.of(List.of(Linear.Q, Linear.K, Linear.V), List.of(Linear.O),
             List.of(Linear.GATE, Linear.UP), List.of(Linear.DOWN));
@@ -102,18 +115,25 @@ public record Gptq(Options options) implements Method, WeightStage {
      */
     public QuantizedModel apply(LlamaWeights fp, Hooks online, CalibrationData calibration, QuantConfig config, ProgressFactory progress) {
         if (calibration == null) throw new IllegalArgumentException("gptq: needs calibration data (e.g. 128 samples of 2048 tokens)");
+        if (workDir != null && online != Hooks.NONE)
+            throw new IllegalArgumentException("gptq: a work directory resumes plain GPTQ only, not GPTQ under another method's online transforms");
+        if (workDir != null && config.ggml() != null)
+            throw new IllegalArgumentException("gptq: a work directory cannot resume GPTQ on llama.cpp's grids (" + config.shorthand() + "); run it without one");
         WeightsBuilder b = new WeightsBuilder(fp);
-        Map<String, Double> losses = Steps.figures();
         double[] seconds = new double[4];
-        List<Report.BlockFigures> blocks = config.weight() == null ? List.of()
-                : quantizeBlocks(fp, online, b, calibration, new Quantizer(config.weight()), config.ggml(), progress, losses, seconds);
+        BlockDriver.Result result = config.weight() == null ? null
+                : quantizeBlocks(fp, online, b, calibration, config, progress, seconds);
+        List<Report.BlockFigures> blocks = result == null ? List.of() : result.blocks();
+        // the losses of every block, those a resumed run read back from its work directory included
+        Map<String, Double> losses = Steps.figures();
+        for (Report.BlockFigures f : blocks) losses.putAll(f.gptqLoss());
         Map<String, Report.TensorError> errors = Steps.figures();
         Steps.embeddingAndHead(b, config, errors);
         LlamaWeights quantized = b.build();
         QuantHooks hooks = Steps.hooks(online, config, quantized, calibration);
         Report report = Report.of(name()).withCalibration(calibration.describe()).withGptqLoss(losses).withWeightError(errors).with(options)
                 .with(new Seconds(Steps.round(seconds[0]), Steps.round(seconds[1]), Steps.round(seconds[2]), Steps.round(seconds[3])))
-                .withBlocks(blocks, null);
+                .withBlocks(blocks, result == null ? null : result.resumed());
         return new QuantizedModel(quantized, hooks, config, List.of(), report);
     }
 
@@ -136,8 +156,10 @@ public record Gptq(Options options) implements Method, WeightStage {
         }
     }
 
-    private List<Report.BlockFigures> quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, Quantizer quantizer,
-                                GgmlTarget ggml, ProgressFactory progress, Map<String, Double> losses, double[] seconds) {
+    private BlockDriver.Result quantizeBlocks(LlamaWeights fp, Hooks online, WeightsBuilder b, CalibrationData calibration, QuantConfig config,
+                                              ProgressFactory progress, double[] seconds) {
+        Quantizer quantizer = new Quantizer(config.weight());
+        GgmlTarget ggml = config.ggml();
         // The working model reads every linear weight through the builder (quantized ones as soon as they exist) and
         // applies the online transforms everywhere else: within a block, each group's Hessian sees the groups before it
         // already quantized (true-sequential).
@@ -147,10 +169,13 @@ public record Gptq(Options options) implements Method, WeightStage {
         List<List<Linear>> order = options.trueSequential() ? SEQUENTIAL : List.of(Linears.BLOCK);
         int layers = fp.config().layers();
         // each block's inputs are the quantized blocks' outputs (GPTQ's llama_sequential)
-        BlockDriver driver = new BlockDriver(name(), BlockDriver.Inputs.QUANTIZED, false, false, null, null);
+        BlockDriver.Resume resume = workDir == null ? null
+                : new BlockDriver.Resume(workDir, name() + "-" + config.shorthand().replace(" ", ""), fingerprint(fp, calibration, config));
+        BlockDriver driver = new BlockDriver(name(), BlockDriver.Inputs.QUANTIZED, false, false, resume, listener);
         if (options.trueSequential()) driver = driver.withScratch(SequentialCapture.scratchFloatsPerToken(fp.config()));
-        return driver.run(fp, calibration, block -> {
+        BlockDriver.Result result = driver.run(fp, calibration, block -> {
             int l = block.layer();
+            Map<String, Double> losses = new java.util.LinkedHashMap<>();
             // true-sequential: each group's inputs from the block run up to it once (SequentialCapture); else one pass
             SequentialCapture sequential = options.trueSequential() ? new SequentialCapture(work, block) : null;
             try (Progress p = progress.open("gptq layer " + (l + 1) + "/" + layers, Linears.BLOCK.size(), "linears")) {
@@ -204,12 +229,23 @@ public record Gptq(Options options) implements Method, WeightStage {
                     }
                 }
             }
-            if (sequential == null) return new BlockDriver.Done(b.layer(l), List.of(), null);
+            if (sequential == null) return new BlockDriver.Done(b.layer(l), List.of(), Report.BlockFigures.gptq(losses));
             long o0 = System.nanoTime();
             Activations outputs = sequential.outputs(block.outputs());
             seconds[0] += (System.nanoTime() - o0) * 1e-9;
-            return new BlockDriver.Done(b.layer(l), List.of(), null, outputs);
-        }, done -> online).blocks();
+            return new BlockDriver.Done(b.layer(l), List.of(), Report.BlockFigures.gptq(losses), outputs);
+        }, done -> online);
+        // a resumed run read its finished blocks back from the work directory
+        for (int l = 0; l < result.resumedAfter(); l++)
+            for (Linear which : Linears.BLOCK) b.set(l, which, Linears.weight(result.layers().get(l), which));
+        return result;
+    }
+
+    /** What a resumable run depends on: model (config and a checksum of every weight), data (every token), config, options. */
+    private String fingerprint(LlamaWeights fp, CalibrationData calibration, QuantConfig config) {
+        return String.format(java.util.Locale.ROOT, "gptq-1 %s | %s | %s | calibration %s seed %d n=%d T=%d crc %08x | model %s crc %08x",
+                name(), config, options, calibration.source(), calibration.seed(), calibration.size(), calibration.seqLen(),
+                Fingerprints.tokens(calibration), fp.config(), Fingerprints.model(fp));
     }
 
     /**
