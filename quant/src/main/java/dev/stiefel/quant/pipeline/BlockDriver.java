@@ -154,6 +154,12 @@ public final class BlockDriver {
         List<Online> online = new ArrayList<>();
         WorkDir wd = resume == null ? null : WorkDir.open(resume.root(), resume.label(), resume.fingerprint(), name);
         int start = wd == null ? 0 : wd.finished();
+        if (wd != null) { // a killed run's leftovers go, all but the inputs this run starts from
+            java.util.Set<String> keep = new java.util.HashSet<>();
+            if (fullPrecision) keep.add(WorkDir.activationsName("fp", start));
+            if (quantized) keep.add(WorkDir.activationsName("quant", start));
+            wd.deleteActivationsExcept(keep);
+        }
         for (int l = 0; l < start; l++) done.set(l, wd.loadBlock(l, done.get(l)));
         List<Report.BlockFigures> blocks = new ArrayList<>();
         if (wd != null) blocks.addAll(wd.blockFigures());

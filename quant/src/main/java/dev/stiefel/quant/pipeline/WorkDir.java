@@ -78,6 +78,21 @@ final class WorkDir {
     /** The file name of a kind's activations entering (or belonging to) block l, in a work or scratch directory. */
     static String activationsName(String kind, int l) { return kind + "-" + l + ".act"; }
 
+    /**
+     * Deletes the activation files a killed run left behind other than {@code keep} (a block's scratch, or outputs it
+     * had not committed): they would be written again, and for a 7B model they are tens of gigabytes.
+     */
+    void deleteActivationsExcept(java.util.Set<String> keep) {
+        try (var files = Files.list(run.dir())) {
+            for (Path p : files.toList()) {
+                String name = p.getFileName().toString();
+                if (name.endsWith(".act") && !keep.contains(name)) Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(owner + ": cannot clean " + run.dir(), e);
+        }
+    }
+
     /** Opens the caches a resumed run starts from, or fails naming what is missing. */
     Activations.OnDisk openActivations(String kind, int l) {
         Path p = activations(kind, l);

@@ -80,8 +80,18 @@ class GptqResumeTest {
 
             Gptq onDisk = new Gptq(Gptq.Options.defaults(), work);
             assertThatThrownBy(() -> onDisk.withListener(interruptAfter(0)).apply(FP, CALIBRATION, config, ProgressFactory.SILENT)).isInstanceOf(Interrupted.class);
+            // what a kill in the middle of block 1 leaves (its scratch activations, half written), and an activation
+            // file no block of GPTQ writes again: the resumed run deletes both before it starts
+            Path run;
+            try (Stream<Path> runs = Files.list(work)) { run = runs.findFirst().orElseThrow(); }
+            Files.write(run.resolve("residual-1.act"), new byte[]{1, 2, 3});
+            Files.write(run.resolve("fp-1.act"), new byte[]{1, 2, 3});
             List<Integer> redone = new ArrayList<>();
             QuantizedModel resumed = onDisk.withListener(recording(redone)).apply(FP, CALIBRATION, config, ProgressFactory.SILENT);
+            try (Stream<Path> files = Files.list(run)) {
+                assertThat(files.map(p -> p.getFileName().toString()).sorted().toList()).as("what stays: the blocks and the state")
+                        .containsExactly("block-0.safetensors", "block-1.safetensors", "block-2.safetensors", "state.json");
+            }
 
             assertThat(redone).as("%s: only the blocks after the committed one run again", shorthand).containsExactly(1, 2);
             assertThat(resumed.report().resumed().afterBlocks()).isEqualTo(1);
