@@ -39,7 +39,6 @@ final class OmniQuantFlags {
             description = "OmniQuant: quantize Q after RoPE with K's spec when K is quantized, as the reference's W4A4 (default: on)")
     Boolean quantizeQuery;
 
-
     /** The defaults with every given flag applied. */
     OmniQuant.Options options() {
         OmniQuant.Options o = OmniQuant.Options.defaults();

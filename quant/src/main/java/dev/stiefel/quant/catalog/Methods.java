@@ -85,7 +85,7 @@ public final class Methods {
             throw new IllegalArgumentException("--work-dir: " + n + " does not resume from a work directory; those that do: " + String.join(", ", RESUMABLE) + learning);
         }
         OmniQuant.Options omni = o.workDir() == null ? o.omniquant() : o.omniquant().withWorkDir(o.workDir());
-        return switch (name.strip()) {
+        return switch (n) {
             case "rtn" -> new Rtn();
             case "gptq" -> new Gptq(o.gptq(), o.workDir());
             case "smoothquant" -> new SmoothQuant(new SmoothQuant.Options(o.smoothAlpha(), o.smoothLevel()));
