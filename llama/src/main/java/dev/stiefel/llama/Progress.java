@@ -14,7 +14,7 @@ public final class Progress implements AutoCloseable {
     private final PrintStream out;
     private final boolean terminal;
     private final long start = System.nanoTime();
-    private long done, lastPrint;
+    private long done, from, lastPrint;
     private String status = "";
 
     private Progress(String label, long total, String unit, PrintStream out, boolean terminal) {
@@ -36,8 +36,8 @@ public final class Progress implements AutoCloseable {
 
     public static Progress silent() { return new Progress("", 0, "", null, false); }
 
-    /** Starts counting from {@code done} (a resumed run). */
-    public Progress resumedAt(long done) { this.done = done; return this; }
+    /** Starts counting from {@code done} (a resumed run): the rate and the ETA count only what this run does. */
+    public Progress resumedAt(long done) { this.done = done; this.from = done; return this; }
 
     public void status(String s) { status = s; }
 
@@ -55,7 +55,7 @@ public final class Progress implements AutoCloseable {
 
     private void print(long now) {
         double seconds = (now - start) * 1e-9;
-        double rate = done / Math.max(seconds, 1e-9);
+        double rate = (done - from) / Math.max(seconds, 1e-9);
         double eta = rate > 0 ? (total - done) / rate : Double.NaN;
         int width = 30, filled = total > 0 ? (int) Math.min(width, width * done / total) : 0;
         String bar = "=".repeat(filled) + (filled < width ? ">" + " ".repeat(width - filled - 1) : "");
@@ -66,7 +66,8 @@ public final class Progress implements AutoCloseable {
         out.flush();
     }
 
-    static String clock(double seconds) {
+    /** h:mm:ss from an hour, else mm:ss; "--:--" when unknown. */
+    public static String clock(double seconds) {
         if (Double.isNaN(seconds) || Double.isInfinite(seconds)) return "--:--";
         long s = Math.round(seconds);
         return s >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)

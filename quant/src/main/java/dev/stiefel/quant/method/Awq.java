@@ -104,7 +104,7 @@ public record Awq(Options options) implements Method {
         new BlockDriver(name(), BlockDriver.Inputs.FULL_PRECISION, false, false, null, null).run(fp, calibration, block -> {
             int l = block.layer();
             List<Tensor> xs = block.inputList();
-            try (Progress p = progress.open("awq layer " + (l + 1) + "/" + c.layers(), options.clip() ? 9 : 4, "steps")) {
+            try (Progress p = progress.open("awq layer " + block.position(), options.clip() ? 9 : 4, "steps")) {
                 Map<Input, List<Tensor>> feats = capture(model, l, xs);
                 // 1. scale searches, all on the block's full-precision weights (the reference applies them together)
                 Map<Between, Search> found = new EnumMap<>(Between.class);

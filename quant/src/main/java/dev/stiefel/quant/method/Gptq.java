@@ -178,7 +178,7 @@ public record Gptq(Options options, Path workDir, BlockDriver.Listener listener)
             Map<String, Double> losses = new java.util.LinkedHashMap<>();
             // true-sequential: each group's inputs from the block run up to it once (SequentialCapture); else one pass
             SequentialCapture sequential = options.trueSequential() ? new SequentialCapture(work, block) : null;
-            try (Progress p = progress.open("gptq layer " + (l + 1) + "/" + layers, Linears.BLOCK.size(), "linears")) {
+            try (Progress p = progress.open("gptq layer " + block.position(), Linears.BLOCK.size(), "linears")) {
                 for (List<Linear> group : order) {
                     Map<Input, Hessian> hessians = new EnumMap<>(Input.class);
                     Set<Input> sites = EnumSet.noneOf(Input.class);

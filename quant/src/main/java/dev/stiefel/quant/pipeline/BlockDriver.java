@@ -5,6 +5,7 @@ import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.Progress;
 import dev.stiefel.llama.MappedPages;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.Capture;
@@ -62,10 +63,12 @@ public final class BlockDriver {
      * full-precision block on the quantized inputs ({@code augmented}, OmniQuant's aug_loss); each null when not asked for.
      * {@code scratch} gives writers for what the step keeps between its passes, where the driver keeps activations;
      * {@code outputs} is where a step that computes the next block's inputs itself writes them (null when nothing needs
-     * them: the last block, or inputs that are not the quantized chain's).
+     * them: the last block, or inputs that are not the quantized chain's). {@code position} is what a step's progress bar
+     * shows after its label: "6/32", and from the second block a run does on, the time the run's remaining blocks will
+     * take at the pace of those it did ("6/32, run ETA 7:13:20"), since a 7B model's run takes hours.
      */
     public record Block(int layer, Activations inputs, Activations targets, ChannelMaxima maxima, Activations augmented,
-                        Function<String, Activations.Writer> scratch, Activations.Writer outputs) {
+                        Function<String, Activations.Writer> scratch, Activations.Writer outputs, String position) {
         /** The inputs as a list (read one sample at a time when they are in a file). */
         public List<Tensor> inputList() { return new java.util.AbstractList<>() {
             @Override public Tensor get(int i) { return inputs.get(i); }
@@ -186,8 +189,11 @@ public final class BlockDriver {
             fpIn = fullPrecision ? wd.openActivations("fp", start) : null;
             qIn = quantized ? wd.openActivations("quant", start) : null;
         }
+        long runStart = System.nanoTime();
         for (int l = start; l < layers; l++) {
             long t0 = System.nanoTime();
+            double perBlock = l == start ? Double.NaN : (t0 - runStart) * 1e-9 / (l - start);
+            String position = (l + 1) + "/" + layers + (l == start ? "" : ", run ETA " + Progress.clock(perBlock * (layers - l)));
             boolean last = l == layers - 1;
             // full-precision outputs on full-precision inputs: the targets and the next block's full-precision inputs
             ChannelMaxima maxima = null;
@@ -201,7 +207,7 @@ public final class BlockDriver {
             int layerIndex = l;
             Activations.Writer outputs = last || !quantized ? null : writer(cache, "quant", l + 1, qIn);
             Done d = step.process(new Block(l, quantized ? qIn : fpIn, targets ? target : null, targets ? maxima : null, aug,
-                    kind -> writer(cache, kind, layerIndex, null), outputs));
+                    kind -> writer(cache, kind, layerIndex, null), outputs, position));
             MappedPages.doneWith(fp.layer(l));
             LlamaWeights.Layer layer = d.layer() == null ? done.get(l) : d.layer();
             done.set(l, layer);

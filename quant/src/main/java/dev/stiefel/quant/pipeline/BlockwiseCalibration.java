@@ -95,7 +95,7 @@ public final class BlockwiseCalibration {
     public BlockDriver.Result run(LlamaWeights fp, CalibrationData calibration, Recipe recipe, Function<List<Online>, Hooks> inference) {
         return driver.run(fp, calibration, b -> {
             Block block = recipe.prepare(b.layer(), b.maxima());
-            Report.BlockFigures report = block.train(new Trainer(fp, b.layer(), b.inputs(), b.targets(), b.augmented()));
+            Report.BlockFigures report = block.train(new Trainer(fp, b.layer(), b.position(), b.inputs(), b.targets(), b.augmented()));
             return new BlockDriver.Done(block.fold(), block.online(), report);
         }, inference);
     }
@@ -104,11 +104,13 @@ public final class BlockwiseCalibration {
     public final class Trainer {
         private final LlamaWeights fp;
         private final int layer;
+        private final String position;
         private final Activations inputs, target, aug;
 
-        private Trainer(LlamaWeights fp, int layer, Activations inputs, Activations target, Activations aug) {
+        private Trainer(LlamaWeights fp, int layer, String position, Activations inputs, Activations target, Activations aug) {
             this.fp = fp;
             this.layer = layer;
+            this.position = position;
             this.inputs = inputs;
             this.target = target;
             this.aug = aug;
@@ -141,8 +143,8 @@ public final class BlockwiseCalibration {
 
         /** Runs the loop; returns each epoch's mean training loss (rounded for the report). */
         public List<Double> run(UnaryOperator<Var> block, Loop loop) {
-            int n = inputs.size(), steps = loop.steps(n), layers = fp.config().layers();
-            String label = name + " block " + (layer + 1) + "/" + layers + (loop.phase() == null ? "" : " " + loop.phase());
+            int n = inputs.size(), steps = loop.steps(n);
+            String label = name + " block " + position + (loop.phase() == null ? "" : " " + loop.phase());
             double[] epochLoss;
             try (Progress p = progress.open(label, (long) loop.epochs() * steps, "steps")) {
                 epochLoss = TrainingLoop.run(label, 0, loop.epochs() * steps, steps, new TrainingLoop.Optimizers() {

@@ -113,6 +113,21 @@ class GptqResumeTest {
         }
     }
 
+    /** Each block's bar names its place, and from the second block a run does on, the time its remaining blocks will take. */
+    @Test void blockBarsShowTheRunsETAFromItsSecondBlockOn(@TempDir Path dir) {
+        QuantConfig config = QuantConfig.parse("W4A16g32");
+        Gptq onDisk = new Gptq(Gptq.Options.defaults(), dir);
+        assertThatThrownBy(() -> onDisk.withListener(interruptAfter(0)).apply(FP, CALIBRATION, config, ProgressFactory.SILENT)).isInstanceOf(Interrupted.class);
+        List<String> labels = new ArrayList<>();
+        onDisk.apply(FP, CALIBRATION, config, (label, total, unit) -> {
+            labels.add(label);
+            return dev.stiefel.llama.Progress.silent();
+        });
+        assertThat(labels).hasSize(2);
+        assertThat(labels.get(0)).as("the first block this run does: no pace known yet").isEqualTo("gptq layer 2/3");
+        assertThat(labels.get(1)).matches("gptq layer 3/3, run ETA \\d\\d:\\d\\d");
+    }
+
     @Test void anotherSettingStartsItsOwnRunBesideTheFirst(@TempDir Path dir) throws Exception {
         QuantConfig config = QuantConfig.parse("W4A16g32");
         Gptq first = new Gptq(Gptq.Options.defaults(), dir);

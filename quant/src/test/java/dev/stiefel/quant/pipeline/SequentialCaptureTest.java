@@ -47,7 +47,7 @@ class SequentialCaptureTest {
             }));
             int l = 1;
             List<Tensor> xs = Capture.runBlock(work, 0, Capture.embed(work, calib));
-            BlockDriver.Block block = new BlockDriver.Block(l, Activations.Memory.of(xs), null, null, null, kind -> Activations.memory(), Activations.memory());
+            BlockDriver.Block block = new BlockDriver.Block(l, Activations.Memory.of(xs), null, null, null, kind -> Activations.memory(), Activations.memory(), "1/1");
             SequentialCapture sequential = new SequentialCapture(work, block);
             List<List<Linear>> groups = List.of(List.of(Linear.Q, Linear.K, Linear.V), List.of(Linear.O), List.of(Linear.GATE, Linear.UP), List.of(Linear.DOWN));
             Input[] sites = {Input.ATTN_IN, Input.ATTN_OUT, Input.MLP_IN, Input.MLP_OUT};
@@ -68,7 +68,7 @@ class SequentialCaptureTest {
     @Test void sitesComeInForwardOrder() {
         LlamaWeights fp = RandomModels.random(RandomModels.config(16, 24, 1, 2, 2, 19, Rope.Layout.HALF, false), 7);
         List<Tensor> xs = List.of(Tensor.randn(new Random(8), 1, 5, 16));
-        BlockDriver.Block block = new BlockDriver.Block(0, Activations.Memory.of(xs), null, null, null, kind -> Activations.memory(), null);
+        BlockDriver.Block block = new BlockDriver.Block(0, Activations.Memory.of(xs), null, null, null, kind -> Activations.memory(), null, "1/1");
         SequentialCapture sequential = new SequentialCapture(new LlamaModel(fp), block);
         assertThatThrownBy(() -> sequential.capture(Input.MLP_IN, (s, x) -> {})).hasMessageContaining("expected site ATTN_IN");
         assertThatThrownBy(() -> sequential.outputs(Activations.memory())).hasMessageContaining("before the ATTN_IN inputs");
