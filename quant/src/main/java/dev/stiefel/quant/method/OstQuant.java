@@ -430,16 +430,13 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
     /**
      * Whether the learning forward recomputes each block in backward ({@link LlamaModel#checkpointed}): when the tape of
      * every block would take over a quarter of the heap, estimated as 16 residual-width and 4 MLP-width activations per
-     * token and the attention weights. The system property {@code stiefel.checkpointBlocks} ({@code true} or
-     * {@code false}) decides instead when set. The learned transforms are the same up to the order gradient terms are
-     * summed in.
+     * token and the attention weights, unless the {@link dev.stiefel.quant.MemoryPolicy} in force decides. The learned
+     * transforms are the same up to the order gradient terms are summed in.
      */
     static boolean checkpointBlocks(LlamaConfig c, int batch, int seqLen) {
-        String forced = System.getProperty("stiefel.checkpointBlocks");
-        if (forced != null) return Boolean.parseBoolean(forced);
         long tokens = (long) batch * seqLen;
         long perBlock = tokens * (16L * c.dim() + 4L * c.hiddenDim()) * Float.BYTES + (long) batch * c.heads() * seqLen * seqLen * Float.BYTES;
-        return perBlock * c.layers() > Runtime.getRuntime().maxMemory() / 4;
+        return dev.stiefel.quant.MemoryPolicy.current().checkpointBlocksOr(perBlock * c.layers() > Runtime.getRuntime().maxMemory() / 4);
     }
 
     /**

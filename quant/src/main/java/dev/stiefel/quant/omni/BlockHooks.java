@@ -73,15 +73,13 @@ public final class BlockHooks implements Hooks {
 
     /**
      * Whether a block should recompute its weight quantization in backward: when the tape of its fake quantization, about
-     * four f32 copies of the block's linear weights, would take over an eighth of the heap (a 7B block: 3.2 GB). The
-     * system property {@code stiefel.checkpointWeights} ({@code true} or {@code false}) decides instead when set.
+     * four f32 copies of the block's linear weights, would take over an eighth of the heap (a 7B block: 3.2 GB), unless
+     * the {@link dev.stiefel.quant.MemoryPolicy} in force decides.
      */
     public static boolean recomputesWeights(LlamaWeights weights, int layer) {
-        String forced = System.getProperty("stiefel.checkpointWeights");
-        if (forced != null) return Boolean.parseBoolean(forced);
         long floats = 0;
         for (Linear which : Linears.BLOCK) floats += Linears.weight(weights, layer, which).numel();
-        return 4 * floats * Float.BYTES > Runtime.getRuntime().maxMemory() / 8;
+        return dev.stiefel.quant.MemoryPolicy.current().checkpointWeightsOr(4 * floats * Float.BYTES > Runtime.getRuntime().maxMemory() / 8);
     }
 
     public Let let() { return let; }

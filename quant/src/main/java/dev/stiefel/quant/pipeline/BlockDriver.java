@@ -6,6 +6,7 @@ import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.Progress;
+import dev.stiefel.quant.MemoryPolicy;
 import dev.stiefel.llama.MappedPages;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.calib.Capture;
@@ -271,13 +272,13 @@ public final class BlockDriver {
     /**
      * A scratch directory for the calibration activations when the copies a run holds at once (each chain's inputs and
      * outputs, {@code samples × tokens × dim} f32 each) would take more than a third of the largest heap, or than the
-     * bytes the system property {@code stiefel.spillActivationsAbove} gives; else null (memory). A 7B model's 128 × 2048
+     * bytes the {@link MemoryPolicy} in force gives; else null (memory). A 7B model's 128 × 2048
      * calibration tokens are 4.3 GB per copy. The files are read a sample at a time, through the page cache.
      */
     private Path spillDirectory(LlamaWeights fp, CalibrationData calibration, boolean fullPrecision, boolean quantized) {
         long tokens = (long) calibration.size() * calibration.seqLen(), copy = tokens * fp.config().dim() * Float.BYTES;
         long held = copy * ((fullPrecision ? 2 : 0) + (quantized ? 2 : 0) + (augmented ? 1 : 0)) + tokens * scratchFloatsPerToken * Float.BYTES;
-        long limit = Long.getLong("stiefel.spillActivationsAbove", Runtime.getRuntime().maxMemory() / 3);
+        long limit = MemoryPolicy.current().spillActivationsAboveOr(Runtime.getRuntime().maxMemory() / 3);
         if (held <= limit) return null;
         try {
             Path dir = Files.createTempDirectory("stiefel-" + name + "-activations");

@@ -49,12 +49,12 @@ public final class Transforms {
 
     /**
      * {@link #fuse}, or {@link #fuseBlockwise} (with {@code progress}) when an f64 copy of the whole model would take more than half the largest heap (or
-     * than the bytes the system property {@code stiefel.fuseBlockwiseAbove} gives): a LLaMA-2-7B's is 54 GB.
+     * than the bytes the {@link dev.stiefel.quant.MemoryPolicy} in force gives): a LLaMA-2-7B's is 54 GB.
      */
     public static Fused fuseWithin(LlamaWeights fp, List<? extends Transform> transforms, Progress progress) {
         LlamaConfig c = fp.config();
         long f64 = 8L * fp.tensors().stream().mapToLong(Tensor::numel).sum();
-        long limit = Long.getLong("stiefel.fuseBlockwiseAbove", Runtime.getRuntime().maxMemory() / 2);
+        long limit = dev.stiefel.quant.MemoryPolicy.current().fuseBlockwiseAboveOr(Runtime.getRuntime().maxMemory() / 2);
         if (f64 <= limit) {
             Fused fused = fuse(fp, transforms);
             progress.step(c.layers());

@@ -6,6 +6,7 @@ import dev.stiefel.llama.LlamaModel;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.testing.LogitError;
 import dev.stiefel.llama.testing.RandomModels;
+import dev.stiefel.quant.MemoryPolicy;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.pipeline.QuantizedModel;
@@ -69,17 +70,13 @@ class OstQuantTest {
             assertThat(OstQuant.checkpointBlocks(C, 2, 20)).as("a small model's tape fits").isFalse();
             assertThat(OstQuant.checkpointBlocks(dev.stiefel.llama.SyntheticWeights.preset("tinyllama-1.1b"), 4, 2048))
                     .as("TinyLlama's tape on 4 × 2048 tokens (~87 GB) does not").isTrue();
-            for (String forced : List.of("false", "true")) {
-                System.setProperty("stiefel.checkpointBlocks", forced);
-                try {
-                    assertThat(OstQuant.checkpointBlocks(C, 2, 20)).isEqualTo(Boolean.parseBoolean(forced));
+            for (boolean forced : new boolean[]{false, true})
+                MemoryPolicy.rules().withCheckpointBlocks(forced).run(() -> {
+                    assertThat(OstQuant.checkpointBlocks(C, 2, 20)).isEqualTo(forced);
                     OstQuantView view = OstQuant.initialView(fp, w4a4, o);
                     runs.add(OstQuant.learn(fp, view, calib, w4a4, o, ProgressFactory.SILENT));
                     rotations.add(view.rotations().getFirst().value().toFloatArray());
-                } finally {
-                    System.clearProperty("stiefel.checkpointBlocks");
-                }
-            }
+                });
             assertThat(runs.get(1).lossBefore()).as("%s: the same forward", o.loss()).isEqualTo(runs.get(0).lossBefore());
             assertThat(runs.get(1).lossAfter()).as("%s", o.loss()).isCloseTo(runs.get(0).lossAfter(), org.assertj.core.data.Percentage.withPercentage(1e-3));
             for (int i = 0; i < rotations.get(0).length; i++)

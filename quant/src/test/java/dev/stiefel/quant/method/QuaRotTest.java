@@ -89,8 +89,8 @@ class QuaRotTest {
     }
 
     /**
-     * A model whose f64 copy would not fit is folded block by block through scratch files ({@code
-     * stiefel.fuseBlockwiseAbove} forces it here): the rotated weights and so the quantized model are the same bit for bit.
+     * A model whose f64 copy would not fit is folded block by block through scratch files (a {@code MemoryPolicy}
+     * forces it here): the rotated weights and so the quantized model are the same bit for bit.
      */
     @Test void aModelTooLargeForAnF64CopyIsRotatedBlockByBlockIntoTheSameModel() {
         LlamaConfig c = EquivalenceCheck.GQA;
@@ -98,13 +98,8 @@ class QuaRotTest {
         CalibrationData calib = calibration(c.vocabSize());
         QuantConfig config = QuantConfig.parse("W4A8KV4");
         QuantizedModel inMemory = QuaRot.gptq().apply(fp, calib, config, ProgressFactory.SILENT);
-        QuantizedModel blockwise;
-        System.setProperty("stiefel.fuseBlockwiseAbove", "0");
-        try {
-            blockwise = QuaRot.gptq().apply(fp, calib, config, ProgressFactory.SILENT);
-        } finally {
-            System.clearProperty("stiefel.fuseBlockwiseAbove");
-        }
+        QuantizedModel blockwise = dev.stiefel.quant.MemoryPolicy.rules().withFuseBlockwiseAbove(0L)
+                .call(() -> QuaRot.gptq().apply(fp, calib, config, ProgressFactory.SILENT));
         EquivalenceCheck.assertSameWeights(blockwise.weights(), inMemory.weights());
         assertThat(blockwise.report().gptqLoss()).isEqualTo(inMemory.report().gptqLoss());
         for (Tensor ids : RandomModels.sequences(rnd, 2, 20, c.vocabSize()))

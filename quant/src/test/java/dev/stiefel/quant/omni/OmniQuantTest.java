@@ -174,14 +174,9 @@ class OmniQuantTest {
         CalibrationData calib = calibration(3, 12, 41, 34);
         for (QuantConfig config : List.of(QuantConfig.parse("W3A16 g16"), QuantConfig.parse("W4A8"))) {
             List<List<Tensor>> models = new java.util.ArrayList<>();
-            for (String forced : new String[]{"false", "true"}) {
-                System.setProperty("stiefel.checkpointWeights", forced);
-                try {
-                    models.add(omni(2).apply(fp, calib, config, dev.stiefel.quant.ProgressFactory.SILENT).weights().tensors());
-                } finally {
-                    System.clearProperty("stiefel.checkpointWeights");
-                }
-            }
+            for (boolean forced : new boolean[]{false, true})
+                models.add(dev.stiefel.quant.MemoryPolicy.rules().withCheckpointWeights(forced)
+                        .call(() -> omni(2).apply(fp, calib, config, dev.stiefel.quant.ProgressFactory.SILENT).weights().tensors()));
             for (int i = 0; i < models.get(0).size(); i++)
                 assertThat(models.get(1).get(i).toFloatArray()).as("%s tensor %d", config.shorthand(), i).isEqualTo(models.get(0).get(i).toFloatArray());
         }

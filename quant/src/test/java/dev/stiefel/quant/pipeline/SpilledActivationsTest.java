@@ -26,9 +26,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * model bit for bit (the files hold the f32 values exactly), and the directory is gone afterwards.
  */
 class SpilledActivationsTest {
-    private static final String SPILL = "stiefel.spillActivationsAbove";
-
-    @Test void spilledActivationsGiveTheSameModelAndLeaveNothingBehind() throws IOException {
+    @Test void spilledActivationsGiveTheSameModelAndLeaveNothingBehind() throws Exception {
         LlamaWeights fp = RandomModels.random(RandomModels.config(32, 48, 2, 4, 2, 41, Rope.Layout.HALF, false), 3);
         Random rnd = new Random(4);
         CalibrationData calib = new CalibrationData(List.of(RandomModels.tokens(rnd, 12, 41), RandomModels.tokens(rnd, 12, 41), RandomModels.tokens(rnd, 12, 41)), "r", 1);
@@ -41,16 +39,14 @@ class SpilledActivationsTest {
         for (Supplier<dev.stiefel.quant.pipeline.QuantizedModel> run : runs) {
             List<Tensor> inMemory = run.get().weights().tensors();
             List<Path> before = scratch(tmp);
-            System.setProperty(SPILL, "0");
             java.io.PrintStream err = System.err;
             java.io.ByteArrayOutputStream said = new java.io.ByteArrayOutputStream();
             List<Tensor> spilled;
             try {
                 System.setErr(new java.io.PrintStream(said, true, java.nio.charset.StandardCharsets.UTF_8));
-                spilled = run.get().weights().tensors();
+                spilled = dev.stiefel.quant.MemoryPolicy.rules().withSpillActivationsAbove(0L).call(() -> run.get().weights().tensors());
             } finally {
                 System.setErr(err);
-                System.clearProperty(SPILL);
             }
             assertThat(said.toString(java.nio.charset.StandardCharsets.UTF_8)).as("the run says where the activations went").contains("calibration activations");
             assertThat(scratch(tmp)).as("the scratch directory is removed").isEqualTo(before);

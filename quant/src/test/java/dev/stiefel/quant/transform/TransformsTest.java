@@ -48,13 +48,8 @@ class TransformsTest {
         List<Transform> ts = List.of(NormFold.all(), ResidualRotation.randomHadamard(GQA.dim(), 3));
         Transforms.Fused inMemory = Transforms.fuseWithin(fp, ts, dev.stiefel.llama.Progress.silent());
         assertThat(inMemory.exact()).isNotNull();
-        Transforms.Fused blockwise;
-        System.setProperty("stiefel.fuseBlockwiseAbove", "0");
-        try {
-            blockwise = Transforms.fuseWithin(fp, ts, dev.stiefel.llama.Progress.silent());
-        } finally {
-            System.clearProperty("stiefel.fuseBlockwiseAbove");
-        }
+        Transforms.Fused blockwise = dev.stiefel.quant.MemoryPolicy.rules().withFuseBlockwiseAbove(0L)
+                .call(() -> Transforms.fuseWithin(fp, ts, dev.stiefel.llama.Progress.silent()));
         assertThat(blockwise.exact()).isNull();
         assertThat(blockwise.weights().layer(1).wDown().storage()).isInstanceOf(dev.stiefel.tensor.MappedStorage.class);
         assertThat(blockwise.weights().output().storage()).isInstanceOf(dev.stiefel.tensor.MappedStorage.class);
