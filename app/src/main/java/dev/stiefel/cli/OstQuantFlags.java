@@ -5,7 +5,6 @@ import dev.stiefel.quant.method.OstQuant;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Path;
 import java.util.Locale;
 
 /**
@@ -33,16 +32,15 @@ final class OstQuantFlags {
     @Option(names = "--ost-scalings", description = "learn the diagonal scalings too (SpinQuant with OSTQuant's scalings)") boolean scalings;
     @Option(names = "--ost-weights-while-learning", paramLabel = "auto|on|off",
             description = "fake-quantize the weights during learning: auto (only weight-only configs, default), on, off") String weightsWhileLearning;
-    @Option(names = "--ost-work-dir", description = "checkpoint the learning here; a run with the same model, data, config and options resumes from it") Path workDir;
     @Option(names = "--ost-checkpoint-every", description = "steps between checkpoints (default " + OstQuant.Options.DEFAULT_CHECKPOINT_EVERY + "; the last step is always saved)") Integer checkpointEvery;
-    @Option(names = "--ost-stop-after", description = "learn at most this many steps in this run, checkpoint and stop (needs --ost-work-dir); run again to resume") Integer stopAfter;
+    @Option(names = "--ost-stop-after", description = "learn at most this many steps in this run, checkpoint and stop (needs --work-dir); run again to resume") Integer stopAfter;
 
     /** The overrides these flags ask for (nulls keep each method's preset). */
     OstQuant.Overrides overrides() {
         if (noScalings && scalings) throw new IllegalArgumentException("--ost-no-scalings and --ost-scalings contradict each other");
         Boolean s = noScalings ? Boolean.FALSE : scalings ? Boolean.TRUE : null;
         return new OstQuant.Overrides(epochs, steps, batch, rotationLr, scaleLr, loss, topK, topKVariant, init, optimizer, s,
-                weightsWhileLearning == null ? null : weightSwitch(weightsWhileLearning), workDir, checkpointEvery, stopAfter);
+                weightsWhileLearning == null ? null : weightSwitch(weightsWhileLearning), null, checkpointEvery, stopAfter);
     }
 
     private static String norm(String v) { return v.strip().toLowerCase(Locale.ROOT).replace('_', '-'); }

@@ -78,8 +78,9 @@ final class QuantizeCommand implements Callable<Integer> {
             + "checkpoint, qweight/qzeros/scales/g_idx, that transformers and vLLM load: 4 or 8 bits, weight-only, any method whose "
             + "transforms fold into the weights; --act-order with groups needs --static-groups); a *.gguf name is always GGUF") String saveFormat;
     @Option(names = "--work-dir", paramLabel = "DIR",
-            description = "GPTQ and OmniQuant: commit each finished block (its weights and the next block's calibration activations) here; "
-                    + "the same command run again resumes after the last finished block (default: all in memory)") Path workDir;
+            description = "make a long run resumable: GPTQ and OmniQuant commit each finished block here (its weights and the next block's "
+                    + "calibration activations), OSTQuant and SpinQuant checkpoint their learning (--ost-checkpoint-every); the same command run "
+                    + "again resumes where the last one stopped (default: all in memory; other methods refuse it)") Path workDir;
     @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
 
     @Override public Integer call() throws Exception {

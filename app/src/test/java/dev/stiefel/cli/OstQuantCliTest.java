@@ -65,10 +65,10 @@ class OstQuantCliTest {
         String[] common = {"--method", "ostquant-rtn", "--ost-steps", "4", "--ost-batch", "2", "--ost-checkpoint-every", "1"};
         String[] a = quantize(concat(common, "--json", straight.toString()));
         assertThat(a[0]).as(a[2]).isEqualTo("0");
-        String[] stopped = quantize(concat(common, "--ost-work-dir", work.toString(), "--ost-stop-after", "3"));
+        String[] stopped = quantize(concat(common, "--work-dir", work.toString(), "--ost-stop-after", "3"));
         assertThat(stopped[0]).isEqualTo("2");
         assertThat(stopped[2]).contains("paused after step 3 of 4").doesNotContain("\tat ");
-        String[] b = quantize(concat(common, "--ost-work-dir", work.toString(), "--json", resumed.toString()));
+        String[] b = quantize(concat(common, "--work-dir", work.toString(), "--json", resumed.toString()));
         assertThat(b[0]).as(b[2]).isEqualTo("0");
         assertThat(b[2]).contains("resuming from step 3 of 4");
         JsonNode x = new ObjectMapper().readTree(straight.toFile()).get("results").get(1), y = new ObjectMapper().readTree(resumed.toFile()).get("results").get(1);

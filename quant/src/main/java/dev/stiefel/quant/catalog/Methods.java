@@ -31,7 +31,8 @@ public final class Methods {
      * @param ostquant     OSTQuant/SpinQuant: the command line's overrides of each method's preset (--ost-* flags)
      * @param kurtosisRule adaptive-kurtosis: the outlier-guided rule's threshold, kinds and pooling
      * @param workDir      GPTQ and OmniQuant: where each finished block is committed, so that the same run resumes after
-     *                     it (null: all in memory); the other methods refuse one
+     *                     it; OSTQuant and SpinQuant: where the learning is checkpointed (null: all in memory); the other
+     *                     methods refuse one
      */
     public record Options(boolean actOrder, boolean staticGroups, double smoothAlpha, SmoothQuant.Level smoothLevel, long rotationSeed,
                           OmniQuant.Options omniquant, FlatQuant.Options flatquant, OstQuant.Overrides ostquant,
@@ -75,16 +76,16 @@ public final class Methods {
             "spinquant", "spinquant-rtn", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let",
             "flatquant", "flatquant-rotation", "adaptive-search", "adaptive-kurtosis");
 
-    /** The methods that commit each finished block to a work directory and resume after it. */
-    public static final List<String> RESUMABLE = List.of("gptq", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let");
+    /** The methods that resume from a work directory: after the last finished block, or the last learning checkpoint. */
+    public static final List<String> RESUMABLE = List.of("gptq", "omniquant", "omniquant-lwc", "omniquant-let", "omniquant-lwc-let",
+            "ostquant", "ostquant-rtn", "spinquant", "spinquant-rtn");
 
     public static Method byName(String name, Options o) {
         String n = name.strip();
-        if (o.workDir() != null && NAMES.contains(n) && !RESUMABLE.contains(n)) {
-            String learning = n.startsWith("ostquant") || n.startsWith("spinquant") ? " (OSTQuant and SpinQuant checkpoint their learning with --ost-work-dir)" : "";
-            throw new IllegalArgumentException("--work-dir: " + n + " does not resume from a work directory; those that do: " + String.join(", ", RESUMABLE) + learning);
-        }
+        if (o.workDir() != null && NAMES.contains(n) && !RESUMABLE.contains(n))
+            throw new IllegalArgumentException("--work-dir: " + n + " does not resume from a work directory; those that do: " + String.join(", ", RESUMABLE));
         OmniQuant.Options omni = o.workDir() == null ? o.omniquant() : o.omniquant().withWorkDir(o.workDir());
+        OstQuant.Overrides ost = o.workDir() == null ? o.ostquant() : o.ostquant().withWorkDir(o.workDir());
         return switch (n) {
             case "rtn" -> new Rtn();
             case "gptq" -> new Gptq(o.gptq(), o.workDir());
@@ -93,10 +94,10 @@ public final class Methods {
             case "awq" -> new Awq();
             case "quarot-rtn" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()), false);
             case "quarot-gptq", "quarot" -> new QuaRot(QuaRot.Options.defaults().withSeed(o.rotationSeed()).withGptq(o.gptq()), true);
-            case "ostquant" -> new OstQuant("ostquant", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed())), o.gptq());
-            case "ostquant-rtn" -> new OstQuant("ostquant-rtn", o.ostquant().applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false)));
-            case "spinquant" -> new OstQuant("spinquant", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed())), o.gptq());
-            case "spinquant-rtn" -> new OstQuant("spinquant-rtn", o.ostquant().applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false)));
+            case "ostquant" -> new OstQuant("ostquant", ost.applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed())), o.gptq());
+            case "ostquant-rtn" -> new OstQuant("ostquant-rtn", ost.applyTo(OstQuant.Options.ostquant().withSeed(o.rotationSeed()).withGptq(false)));
+            case "spinquant" -> new OstQuant("spinquant", ost.applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed())), o.gptq());
+            case "spinquant-rtn" -> new OstQuant("spinquant-rtn", ost.applyTo(OstQuant.Options.spinquant().withSeed(o.rotationSeed()).withGptq(false)));
             case "omniquant" -> new OmniQuant("omniquant", omni);
             case "omniquant-lwc" -> new OmniQuant("omniquant-lwc", omni.withLwc(true).withLet(false));
             case "omniquant-let" -> new OmniQuant("omniquant-let", omni.withLwc(false).withLet(true));

@@ -234,6 +234,12 @@ public record OstQuant(String name, Options options, Gptq.Options gptq) implemen
             return new Overrides(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null);
         }
 
+        /** These overrides, checkpointing the learning in {@code dir} (quantize's --work-dir). */
+        public Overrides withWorkDir(Path dir) {
+            return new Overrides(epochs, steps, batch, rotationLr, scaleLr, loss, topK, topKVariant, init, rotationOptimizer, scalings,
+                    weightsDuringLearning, dir, checkpointEvery, stopAfter);
+        }
+
         public Options applyTo(Options preset) {
             Builder b = new Builder(preset);
             if (epochs != null) b.epochs(epochs);

@@ -158,7 +158,8 @@ class GptqResumeTest {
         for (String name : List.of("rtn", "awq", "quarot-gptq", "smoothquant-gptq", "flatquant"))
             assertThatThrownBy(() -> Methods.byName(name, Methods.Options.defaults().withWorkDir(dir)))
                     .as(name).hasMessageContaining("--work-dir: " + name + " does not resume").hasMessageContaining("gptq, omniquant");
-        assertThatThrownBy(() -> Methods.byName("spinquant", Methods.Options.defaults().withWorkDir(dir))).hasMessageContaining("--ost-work-dir");
+        assertThat(((OstQuant) Methods.byName("spinquant-rtn", Methods.Options.defaults().withWorkDir(dir))).options().workDir())
+                .as("OSTQuant and SpinQuant checkpoint their learning there").isEqualTo(dir);
         assertThat(((Gptq) Methods.byName("gptq", Methods.Options.defaults().withWorkDir(dir))).workDir()).isEqualTo(dir);
         assertThat(((dev.stiefel.quant.omni.OmniQuant) Methods.byName("omniquant-lwc", Methods.Options.defaults().withWorkDir(dir))).options().workDir()).isEqualTo(dir);
     }
