@@ -80,7 +80,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--work-dir", paramLabel = "DIR",
             description = "make a long run resumable: GPTQ and OmniQuant commit each finished block here (its weights and the next block's "
                     + "calibration activations), OSTQuant and SpinQuant checkpoint their learning (--ost-checkpoint-every); the same command run "
-                    + "again resumes where the last one stopped (default: all in memory; other methods refuse it)") Path workDir;
+                    + "again resumes where the last one stopped (default: all in memory; the other methods of the command run in memory)") Path workDir;
     @Option(names = "--json", description = "write the report (every setting and result) to this file") Path json;
 
     @Override public Integer call() throws Exception {
@@ -89,6 +89,13 @@ final class QuantizeCommand implements Callable<Integer> {
         List<QuantConfig> plannedConfigs = new ArrayList<>();
         for (String c : configs) plannedConfigs.add(configure(QuantConfig.parse(c)));
         for (String m : methods) method(m); // built again per config below: a method may keep state across one run
+        if (workDir != null) { // a quick method beside a long one runs in memory; a command with nothing to resume is a mistake
+            List<String> inMemory = methods.stream().map(String::strip).filter(m -> !Methods.RESUMABLE.contains(m)).toList();
+            if (inMemory.size() == methods.size())
+                throw new IllegalArgumentException("--work-dir: " + String.join(", ", inMemory) + (inMemory.size() == 1 ? " does" : " do")
+                        + " not resume from a work directory; those that do: " + String.join(", ", Methods.RESUMABLE));
+            if (!inMemory.isEmpty()) System.err.println("--work-dir: " + String.join(", ", inMemory) + " will run in memory (no resume)");
+        }
         String format = checkSaveFormat(plannedConfigs.getLast());
         if (nsamples < 1) throw new IllegalArgumentException("--nsamples must be >= 1, got " + nsamples);
         if (seqLen < 2) throw new IllegalArgumentException("--seqlen must be >= 2, got " + seqLen);
@@ -202,7 +209,8 @@ final class QuantizeCommand implements Callable<Integer> {
     private Method method(String name) {
         return Methods.byName(name, new Methods.Options(actOrder, staticGroups, smoothAlpha, smoothLevel, rotationSeed)
                 .withOmniquant(omniQuantFlags.options()).withFlatquant(flatQuantFlags.options(rotationSeed))
-                .withOstquant(ostQuantFlags.overrides()).withKurtosisRule(adaptiveFlags.rule()).withWorkDir(workDir));
+                .withOstquant(ostQuantFlags.overrides()).withKurtosisRule(adaptiveFlags.rule())
+                .withWorkDir(Methods.RESUMABLE.contains(name.strip()) ? workDir : null));
     }
 
     private static int[] tokens(ModelSession s, EvalDataset d) {

@@ -93,10 +93,19 @@ class WorkDirCliTest {
         assertThat(again[2]).doesNotContain(progress);
     }
 
-    @Test void aMethodThatCannotResumeRefusesTheWorkDirectoryBeforeLoading() {
-        String[] r = quantize(null, "--config W4A16 --method gptq,rtn", "--work-dir", dir.resolve("refused").toString());
-        assertThat(r[0]).isEqualTo("2");
-        assertThat(r[2]).contains("--work-dir: rtn does not resume from a work directory", "gptq, omniquant").doesNotContain("\tat ");
+    /** Beside a method that resumes, a quick one runs in memory (and says so); a command with nothing to resume is refused. */
+    @Test void methodsThatCannotResumeRunInMemoryBesideOneThatCan() throws Exception {
+        String[] refused = quantize(null, "--config W4A16 --method rtn,awq", "--work-dir", dir.resolve("refused").toString());
+        assertThat(refused[0]).isEqualTo("2");
+        assertThat(refused[2]).contains("--work-dir: rtn, awq do not resume from a work directory; those that do: gptq, omniquant").doesNotContain("\tat ");
         assertThat(dir.resolve("refused")).doesNotExist();
+
+        Path work = dir.resolve("mixed");
+        String[] mixed = quantize(null, "--config W4A16 --method rtn,gptq", "--work-dir", work.toString());
+        assertThat(mixed[0]).as(mixed[2]).isEqualTo("0");
+        assertThat(mixed[2]).contains("--work-dir: rtn will run in memory (no resume)");
+        try (Stream<Path> runs = Files.list(work)) {
+            assertThat(runs.map(p -> p.getFileName().toString()).toList()).singleElement().asString().startsWith("gptq-W4A16-");
+        }
     }
 }
