@@ -169,8 +169,10 @@ public final class BlockDriver {
         if (wd != null) blocks.addAll(wd.blockFigures());
 
         // where the activations live: the work directory, a scratch directory when they would crowd the heap, or memory
-        Path cache = wd != null ? wd.dir() : spillDirectory(fp, calibration, fullPrecision, quantized);
+        long held = activationBytes(fp, calibration, fullPrecision, quantized);
+        Path cache = wd != null ? wd.dir() : spillDirectory(held);
         try {
+            if (cache != null) requireSpace(cache, held);
             return run(fp, calibration, step, inference, wd, cache, start, done, online, blocks);
         } finally {
             if (wd == null && cache != null) deleteScratch(cache);
@@ -269,15 +271,19 @@ public final class BlockDriver {
         if (a != null) a.discard();
     }
 
-    /**
-     * A scratch directory for the calibration activations when the copies a run holds at once (each chain's inputs and
-     * outputs, {@code samples × tokens × dim} f32 each) would take more than a third of the largest heap, or than the
-     * bytes the {@link MemoryPolicy} in force gives; else null (memory). A 7B model's 128 × 2048
-     * calibration tokens are 4.3 GB per copy. The files are read a sample at a time, through the page cache.
-     */
-    private Path spillDirectory(LlamaWeights fp, CalibrationData calibration, boolean fullPrecision, boolean quantized) {
+    /** The bytes of calibration activations a run holds at once: each chain's inputs and outputs, and the step's scratch. */
+    private long activationBytes(LlamaWeights fp, CalibrationData calibration, boolean fullPrecision, boolean quantized) {
         long tokens = (long) calibration.size() * calibration.seqLen(), copy = tokens * fp.config().dim() * Float.BYTES;
-        long held = copy * ((fullPrecision ? 2 : 0) + (quantized ? 2 : 0) + (augmented ? 1 : 0)) + tokens * scratchFloatsPerToken * Float.BYTES;
+        return copy * ((fullPrecision ? 2 : 0) + (quantized ? 2 : 0) + (augmented ? 1 : 0)) + tokens * scratchFloatsPerToken * Float.BYTES;
+    }
+
+    /**
+     * A scratch directory for the calibration activations when the copies a run holds at once ({@code held} bytes,
+     * {@code samples × tokens × dim} f32 each) would take more than a third of the largest heap, or than the bytes the
+     * {@link MemoryPolicy} in force gives; else null (memory). A 7B model's 128 × 2048 calibration tokens are 4.3 GB per
+     * copy. The files are read a sample at a time, through the page cache.
+     */
+    private Path spillDirectory(long held) {
         long limit = MemoryPolicy.current().spillActivationsAboveOr(Runtime.getRuntime().maxMemory() / 3);
         if (held <= limit) return null;
         try {
@@ -287,6 +293,31 @@ public final class BlockDriver {
         } catch (IOException e) {
             throw new UncheckedIOException(name + ": cannot create a scratch directory for the calibration activations", e);
         }
+    }
+
+    /**
+     * Refuses, before any work, a directory whose file system has less room than the activations a run writes there at
+     * once, less those already there (a resumed run's inputs): a 7B model's GPTQ holds ~29 GB, and running out of disk
+     * hours in would lose the block under way.
+     */
+    private void requireSpace(Path dir, long held) {
+        long free, present = 0;
+        try (var files = Files.list(dir)) {
+            free = Files.getFileStore(dir).getUsableSpace();
+            for (Path f : files.toList()) if (f.getFileName().toString().endsWith(".act")) present += Files.size(f);
+        } catch (IOException e) {
+            return; // the store cannot say; the writes will
+        }
+        String shortage = spaceShortage(name, dir, held, present, free);
+        if (shortage != null) throw new IllegalStateException(shortage);
+    }
+
+    /** What {@link #requireSpace} says when {@code free} bytes cannot hold {@code held} less the {@code present} ones; null when they can. */
+    static String spaceShortage(String name, Path dir, long held, long present, long free) {
+        if (free >= held - present) return null;
+        return String.format(java.util.Locale.ROOT, "%s: the calibration activations take %.2f GB at once in %s%s, which has %.2f GB free; free "
+                + "some space, point the work directory (or -Djava.io.tmpdir) elsewhere, or calibrate on fewer or shorter samples", name, held / 1e9, dir,
+                present > 0 ? String.format(java.util.Locale.ROOT, " (%.2f GB of them there already)", present / 1e9) : "", free / 1e9);
     }
 
     private static void deleteScratch(Path dir) {

@@ -60,4 +60,16 @@ class SpilledActivationsTest {
             return files.filter(p -> p.getFileName().toString().matches("stiefel-.*-activations.*")).sorted().toList();
         }
     }
+
+    /** A directory without room for the activations a run holds at once is refused up front, saying what it needs and has. */
+    @Test void aDirectoryWithoutRoomForTheActivationsIsRefusedUpFront() {
+        Path dir = Path.of("/scratch/run");
+        assertThat(BlockDriver.spaceShortage("gptq", dir, 28_720_000_000L, 0, 20_000_000_000L))
+                .isEqualTo("gptq: the calibration activations take 28.72 GB at once in /scratch/run, which has 20.00 GB free; free some space, "
+                        + "point the work directory (or -Djava.io.tmpdir) elsewhere, or calibrate on fewer or shorter samples");
+        assertThat(BlockDriver.spaceShortage("gptq", dir, 28_720_000_000L, 4_300_000_000L, 24_000_000_000L))
+                .as("a resumed run's inputs are there already").contains("(4.30 GB of them there already), which has 24.00 GB free");
+        assertThat(BlockDriver.spaceShortage("gptq", dir, 28_720_000_000L, 4_300_000_000L, 24_420_000_000L)).isNull();
+        assertThat(BlockDriver.spaceShortage("gptq", dir, 1, 0, 1)).isNull();
+    }
 }
