@@ -4,8 +4,10 @@
 #      OpenCL backend, against torch.matmul in fp32 with TF32 off (cuBLAS) in the same run, same shapes;
 #   2. one OSTQuant learning step (W4A4KV4, KL-Top, batch 1) on a TinyLlama-1.1B-shaped model with synthetic weights,
 #      on the GPU and on 2 CPU cores (taskset + -Dstiefel.threads=2, the 2-core machine the targets refer to);
-#   3. the parity tests (every op against the CPU backend, the tensor ops against f64 references, autograd's gradient
-#      checks, a LLaMA forward + backward) on the GPU.
+#   3. packed 4-bit and 8-bit weights resident as stored: x·Wᵀ at a 7B FFN shape, one token (GB/s of packed bytes) and
+#      a 512-token prompt;
+#   4. the parity tests (every op against the CPU backend, the tensor ops against f64 references, autograd's gradient
+#      checks, a LLaMA forward + backward, packed weights) on the GPU.
 # Targets (issue 18): sgemm >= 0.5x cuBLAS fp32; the learning step >= 20x the 2-core CPU.
 #
 # The device machine has no Java and no Maven. Prepare on a build machine (JDK 25):
@@ -108,6 +110,14 @@ for tiling in "64 4" "128 8"; do
   done
 done
 
+echo "== packed 4-bit weights on the GPU: x·Wᵀ, W [11008, 4096] and [4096, 11008] int4 g128 (a 7B FFN), 1 and 512 tokens"
+PACKED=("11008 4096 4 128 1" "4096 11008 4 128 1" "11008 4096 4 128 512" "11008 4096 8 0 1")
+[[ $SMOKE == 1 ]] && PACKED=("257 300 4 128 1" "257 300 4 128 33")
+for spec in "${PACKED[@]}"; do
+  read -r N K BITS GROUP T <<<"$spec"
+  "${JAVA[@]}" "${GPU[@]}" dev.stiefel.bench.OpenClCheck packed "$N" "$K" "$BITS" "$GROUP" --tokens "$T" --reps "$REPS" 2>>"$OUT/stderr.log" | tee -a "$RESULTS"
+done
+
 if [[ $SMOKE == 0 ]]; then
   echo "== one OSTQuant learning step, TinyLlama-1.1B shape, seqlen $OST_SEQ"
   "${JAVA[@]}" "${GPU[@]}" dev.stiefel.bench.OpenClCheck ost-step tinyllama-1.1b "$OST_SEQ" --reps "$OST_REPS" 2>>"$OUT/stderr.log" | tee -a "$RESULTS"
@@ -135,6 +145,12 @@ if "opencl" in ost and "cpu" in ost:
     print(f'\nOSTQuant step, TinyLlama-1.1B shape, seqlen {ost["opencl"]["seqlen"]}: GPU {ost["opencl"]["best_step_s"]:.3f} s, '
           f'CPU ({ost["cpu"]["threads"]} threads) {ost["cpu"]["best_step_s"]:.3f} s, speed-up {ost["cpu"]["best_step_s"] / ost["opencl"]["best_step_s"]:.1f}x (target >= 20x); '
           f'loss before: GPU {ost["opencl"]["loss_before"]:.6f}, CPU {ost["cpu"]["loss_before"]:.6f}')
+packed = [r for r in rows if r.get("check") == "packed" and r.get("backend") == "opencl"]
+if packed:
+    print("\npacked weights resident as stored, x·Wᵀ (best of the repetitions)")
+for r in packed:
+    print(f'  int{r["bits"]} g{r["group"]} {r["n"]}x{r["k"]}, {r["tokens"]} token(s): {r["best_s"] * 1e3:.3f} ms, '
+          f'{r["gb_per_s"]:.1f} GB/s of packed weights (max rel err {r["max_rel_error"]:.2g})')
 for r in rows:
     if r.get("check") == "parity":
         print(f'\nparity tests on the GPU: {r["succeeded"]} passed, {r["failed"]} failed, {r["skipped"]} skipped')

@@ -10,6 +10,8 @@ import dev.stiefel.llama.eval.Perplexity;
 import dev.stiefel.llama.eval.ZeroShot;
 import dev.stiefel.llama.eval.ZeroShotTask;
 import dev.stiefel.llama.io.AtomicFiles;
+import dev.stiefel.tensor.backend.Backends;
+import dev.stiefel.tensor.cpu.CpuBackend;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -65,10 +67,12 @@ final class EvalCommand implements Runnable {
             try (Progress p = Progress.of("ppl " + data.name(), ws.size(), "windows")) {
                 r = Perplexity.evaluate(s.model(), tokens, o, p);
             }
-            System.err.printf(Locale.ROOT, "%s on %s: ppl %.4f (%d windows of %d tokens, %d tokens scored of %d)%n", s.description(),
-                    data.name(), r.perplexity(), r.windows(), r.seqLen(), r.tokensScored(), r.datasetTokens());
+            String backend = Backends.current().name();
+            System.err.printf(Locale.ROOT, "%s on %s: ppl %.4f (%d windows of %d tokens, %d tokens scored of %d%s)%n", s.description(),
+                    data.name(), r.perplexity(), r.windows(), r.seqLen(), r.tokensScored(), r.datasetTokens(),
+                    backend.equals(CpuBackend.NAME) ? "" : "; on the " + backend + " backend");
             ObjectNode n = JSON.createObjectNode();
-            n.put("model", s.description()).put("dataset", data.name()).put("rows", data.rows()).put("perplexity", r.perplexity())
+            n.put("model", s.description()).put("backend", backend).put("dataset", data.name()).put("rows", data.rows()).put("perplexity", r.perplexity())
                     .put("mean_nll", r.meanNll()).put("seqlen", r.seqLen()).put("stride", r.stride()).put("windows", r.windows()).put("bos_per_row", bosPerRow)
                     .put("tokens_scored", r.tokensScored()).put("dataset_tokens", r.datasetTokens());
             return n;
@@ -79,6 +83,7 @@ final class EvalCommand implements Runnable {
             description = "Zero-shot multiple choice by log-likelihood (lm-eval style): acc, acc_norm and their standard errors.")
     static final class Tasks implements Callable<Integer> {
         @Mixin ModelOptions modelOptions;
+        @Mixin BackendOption backendOption;
         @Option(names = "--tasks", split = ",", defaultValue = "piqa,arc_easy,arc_challenge,boolq,winogrande,hellaswag,lambada_openai,openbook_qa,siqa",
                 description = "comma-separated: ${COMPLETION-CANDIDATES}") List<String> tasks;
         @Option(names = "--limit", defaultValue = "0", description = "first N items of each task (0: all)") int limit;

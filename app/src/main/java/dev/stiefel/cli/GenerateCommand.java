@@ -14,6 +14,7 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text from a prompt, token by token.")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
+    @Mixin BackendOption backendOption;
     @Option(names = "--prompt", defaultValue = "Once upon a time,", description = "the text to continue (default: ${DEFAULT-VALUE})") String prompt;
     @Option(names = {"-n", "--tokens"}, defaultValue = "100", description = "tokens to generate (default: ${DEFAULT-VALUE})") int tokens;
     @Option(names = "--temperature", defaultValue = "0", description = "0 is greedy (default: ${DEFAULT-VALUE})") double temperature;

@@ -54,16 +54,14 @@ record ModelSession(LoadedModel loaded, Tokenizer tokenizer, Path tokenizerFile,
 
     /**
      * The model on the current backend: with a device backend its weights are uploaded once and stay there. A packed
-     * model runs its codes on the CPU's packed kernels, with the activation/KV quantizers and online transforms its
-     * file describes.
+     * model runs its codes (on the CPU's packed kernels, or kept packed on a device), with the activation/KV quantizers
+     * and online transforms its file describes.
      */
     LlamaModel model() {
         Backend b = Backends.current();
         if (loaded.isPacked()) {
-            if (!b.name().equals(CpuBackend.NAME))
-                throw new IllegalArgumentException("a packed model runs on the cpu backend (its kernels read the codes in place); drop --backend " + b.name());
             try {
-                return PackedExport.load(loaded).model();
+                return PackedExport.load(loaded, b).model();
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }

@@ -8,10 +8,12 @@ import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.method.OstQuant;
 import dev.stiefel.tensor.DType;
+import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.Backends;
 import dev.stiefel.tensor.cpu.CpuBackend;
+import dev.stiefel.tensor.packed.PackedMatrix;
 import org.junit.platform.engine.discovery.DiscoverySelectors;
 import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
 import org.junit.platform.launcher.core.LauncherFactory;
@@ -31,6 +33,11 @@ import java.util.SplittableRandom;
  *   sgemm M N K [--transpose-b] [--reps R]  C = A·B (B = Wᵀ of a row-major W [N, K] with --transpose-b) on the current
  *                                          backend with resident operands; best and median seconds, GFLOP/s, and the
  *                                          max relative error of 64 sampled entries against an f64 dot product
+ *   packed N K BITS GROUP [--tokens T] [--reps R]
+ *                                          x·Wᵀ with W [N, K] packed (BITS-bit codes, asymmetric, GROUP columns a group, 0 per
+ *                                          row) and resident as stored, x [T, K] (default 1: a decode step); best and median
+ *                                          seconds, GB/s of packed weight bytes, and the max relative error of 64 sampled
+ *                                          entries against an f64 dot product with W's values
  *   ost-step PRESET SEQLEN [--reps R]       one OSTQuant learning step (W4A4KV4, KL-Top, batch 1, Hadamard start) on synthetic weights of
  *                                          a SyntheticWeights preset: learn() over one window minus its two evaluations
  *   parity                                 the OpenCL parity tests (opencl-kernels' test classes) on this device
@@ -41,7 +48,8 @@ public final class OpenClCheck {
     private OpenClCheck() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length == 0) throw new IllegalArgumentException("usage: OpenClCheck info | sgemm M N K [--transpose-b] [--reps R] | ost-step PRESET SEQLEN [--reps R] | parity");
+        if (args.length == 0) throw new IllegalArgumentException("usage: OpenClCheck info | sgemm M N K [--transpose-b] [--reps R] | packed N K BITS GROUP [--tokens T] [--reps R] "
+                + "| ost-step PRESET SEQLEN [--reps R] | parity");
         Backend b = Backends.current();
         switch (args[0]) {
             case "info" -> {
@@ -49,6 +57,8 @@ public final class OpenClCheck {
                 for (String d : Backends.describe()) System.out.printf("{\"check\":\"device\",\"line\":\"%s\"}%n", d.replace("\"", "'"));
             }
             case "sgemm" -> sgemm(b, Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]), has(args, "--transpose-b"), option(args, "--reps", 10));
+            case "packed" -> packed(b, Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]),
+                    option(args, "--tokens", 1), option(args, "--reps", 20));
             case "ost-step" -> ostStep(b, args[1], Integer.parseInt(args[2]), option(args, "--reps", 2));
             case "parity" -> System.exit(parity() ? 0 : 1);
             default -> throw new IllegalArgumentException("unknown check " + args[0]);
@@ -74,36 +84,74 @@ public final class OpenClCheck {
         if (!b.name().equals(CpuBackend.NAME)) b.getClass().getMethod("finish").invoke(b);
     }
 
-    static void sgemm(Backend b, int m, int n, int k, boolean transposeB, int reps) throws Exception {
-        Tensor a = uniform(1, m, k), w = transposeB ? uniform(2, n, k) : uniform(2, k, n);
-        Tensor da = b.resident(a), dw = b.resident(w);
-        Tensor rhs = transposeB ? dw.t() : dw;
-        Tensor c = da.matmul(rhs); // warm-up: kernel compilation, buffers
+    /**
+     * Runs {@code op} once to warm up (kernel compilation, buffers), then {@code secs.length} times, each waited for;
+     * fills {@code secs} with the times, sorted; returns the last result.
+     */
+    private static Tensor timed(Backend b, double[] secs, java.util.function.Supplier<Tensor> op) throws Exception {
+        Tensor out = op.get();
         finish(b);
-        double[] secs = new double[reps];
-        for (int r = 0; r < reps; r++) {
+        for (int r = 0; r < secs.length; r++) {
             long t0 = System.nanoTime();
-            c = da.matmul(rhs);
+            out = op.get();
             finish(b);
             secs[r] = (System.nanoTime() - t0) / 1e9;
         }
         java.util.Arrays.sort(secs);
-        float[] cv = c.toFloatArray(), av = a.toFloatArray(), wv = w.toFloatArray();
+        return out;
+    }
+
+    /** Element (i, j) of a matrix operand. */
+    private interface Entry { float at(int i, int j); }
+
+    /** The largest |C[i, j] − Σ_p A[i, p]·B[p, j]| / Σ_p |A[i, p]·B[p, j]| (f64 sums) over 64 sampled entries of C [m, n]. */
+    private static double worstSampledError(float[] c, int m, int n, int k, Entry a, Entry b) {
         Random rnd = new Random(3);
         double worst = 0;
         for (int s = 0; s < 64; s++) {
             int i = rnd.nextInt(m), j = rnd.nextInt(n);
             double dot = 0, mag = 0;
             for (int p = 0; p < k; p++) {
-                double x = (double) av[i * k + p] * (transposeB ? wv[j * k + p] : wv[p * n + j]);
+                double x = (double) a.at(i, p) * b.at(p, j);
                 dot += x;
                 mag += Math.abs(x);
             }
-            worst = Math.max(worst, Math.abs(cv[i * n + j] - dot) / mag);
+            worst = Math.max(worst, Math.abs(c[i * n + j] - dot) / mag);
         }
+        return worst;
+    }
+
+    static void sgemm(Backend b, int m, int n, int k, boolean transposeB, int reps) throws Exception {
+        Tensor a = uniform(1, m, k), w = transposeB ? uniform(2, n, k) : uniform(2, k, n);
+        Tensor da = b.resident(a), dw = b.resident(w);
+        Tensor rhs = transposeB ? dw.t() : dw;
+        double[] secs = new double[reps];
+        Tensor c = timed(b, secs, () -> da.matmul(rhs));
+        float[] av = a.toFloatArray(), wv = w.toFloatArray();
+        double worst = worstSampledError(c.toFloatArray(), m, n, k, (i, p) -> av[i * k + p], (p, j) -> transposeB ? wv[j * k + p] : wv[p * n + j]);
         double flops = 2.0 * m * n * k;
         System.out.printf(Locale.ROOT, "{\"check\":\"sgemm\",\"backend\":\"%s\",\"m\":%d,\"n\":%d,\"k\":%d,\"transpose_b\":%b,\"best_s\":%.6f,\"median_s\":%.6f,"
                         + "\"gflops\":%.1f,\"max_rel_error\":%.3g}%n", b.name(), m, n, k, transposeB, secs[0], secs[reps / 2], flops / secs[0] / 1e9, worst);
+    }
+
+    static void packed(Backend b, int n, int k, int bits, int group, int tokens, int reps) throws Exception {
+        Tensor w = uniform(2, n, k);
+        int g = group == 0 ? k : group, groups = (k + g - 1) / g, max = (1 << bits) - 1;
+        float[] v = w.toFloatArray(), scales = new float[n * groups], zeros = new float[n * groups];
+        for (int r = 0; r < n; r++) // min-max asymmetric per group: values in [-1, 1)
+            for (int q = 0; q < groups; q++) {
+                scales[r * groups + q] = 2f / max;
+                zeros[r * groups + q] = (max + 1) / 2;
+            }
+        PackedMatrix pm = PackedMatrix.quantize(v, n, k, bits, group, false, scales, zeros);
+        Tensor x = uniform(1, tokens, k), dx = b.resident(x), dw = b.resident(PackedStorage.tensor(pm));
+        double[] secs = new double[reps];
+        Tensor y = timed(b, secs, () -> dx.matmul(dw.t()));
+        float[] xv = x.toFloatArray(), values = pm.dequantize();
+        double worst = worstSampledError(y.toFloatArray(), tokens, n, k, (t, p) -> xv[t * k + p], (p, j) -> values[j * k + p]);
+        System.out.printf(Locale.ROOT, "{\"check\":\"packed\",\"backend\":\"%s\",\"n\":%d,\"k\":%d,\"bits\":%d,\"group\":%d,\"tokens\":%d,\"weight_bytes\":%d,"
+                        + "\"best_s\":%.6f,\"median_s\":%.6f,\"gb_per_s\":%.1f,\"max_rel_error\":%.3g}%n", b.name(), n, k, bits, group, tokens, pm.bytes(),
+                secs[0], secs[reps / 2], pm.bytes() / secs[0] / 1e9, worst);
     }
 
     static void ostStep(Backend b, String preset, int seqLen, int reps) throws Exception {
@@ -141,7 +189,8 @@ public final class OpenClCheck {
         var request = LauncherDiscoveryRequestBuilder.request().selectors(
                 DiscoverySelectors.selectClass("dev.stiefel.opencl.OpParityTest"),
                 DiscoverySelectors.selectClass("dev.stiefel.opencl.ReferenceTestsOnOpenClTest"),
-                DiscoverySelectors.selectClass("dev.stiefel.opencl.LlamaOnOpenClTest")).build();
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.LlamaOnOpenClTest"),
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.PackedOnOpenClTest")).build();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
         LauncherFactory.create().execute(request, listener);
         var s = listener.getSummary();

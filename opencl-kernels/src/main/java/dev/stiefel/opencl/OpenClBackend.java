@@ -2,6 +2,7 @@ package dev.stiefel.opencl;
 
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.IntStorage;
+import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.backend.Backend;
@@ -9,6 +10,7 @@ import dev.stiefel.tensor.backend.BinaryOp;
 import dev.stiefel.tensor.backend.ReduceOp;
 import dev.stiefel.tensor.backend.UnaryOp;
 import dev.stiefel.tensor.cpu.CpuBackend;
+import dev.stiefel.tensor.packed.PackedMatrix;
 import org.jocl.CL;
 import org.jocl.Pointer;
 import org.jocl.Sizeof;
@@ -22,6 +24,8 @@ import org.jocl.cl_queue_properties;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -50,7 +54,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class OpenClBackend implements Backend {
     public static final String NAME = "opencl";
-    private static final String[] SOURCES = {"common.cl", "elementwise.cl", "reduce.cl", "rows.cl", "rope.cl", "index.cl", "matmul.cl", "hadamard.cl"};
+    private static final String[] SOURCES = {"common.cl", "elementwise.cl", "reduce.cl", "rows.cl", "rope.cl", "index.cl", "matmul.cl", "hadamard.cl", "packed.cl"};
     /** Work-group size of the row kernels: WG in common.cl. */
     private static final int WG = 64;
     /** sgemm tile (TS) and register block (WPT): its work-group is (TS/WPT)². */
@@ -176,7 +180,7 @@ public final class OpenClBackend implements Backend {
     /**
      * Enqueues kernel {@code name} over {@code global} work-items (rounded up to whole work-groups of {@code local};
      * local null lets the driver choose). Arguments: a device tensor (its buffer), Integer, Float, or an int[] of 4 or
-     * 8 (an int4 / int8). Setting a shared kernel's arguments and enqueueing it happen under one lock.
+     * 8 (an int4 / int8), or a buffer's handle. Setting a shared kernel's arguments and enqueueing it happen under one lock.
      */
     private synchronized void launch(String name, long[] global, long[] local, Object... args) {
         cl_kernel k = kernel(name);
@@ -184,6 +188,7 @@ public final class OpenClBackend implements Backend {
             Object a = args[i];
             switch (a) {
                 case Tensor t -> CL.clSetKernelArg(k, i, Sizeof.cl_mem, Pointer.to(mem(t)));
+                case BufferPool.Handle h -> CL.clSetKernelArg(k, i, Sizeof.cl_mem, Pointer.to(h.mem()));
                 case Integer v -> CL.clSetKernelArg(k, i, Sizeof.cl_int, Pointer.to(new int[]{v}));
                 case Float v -> CL.clSetKernelArg(k, i, Sizeof.cl_float, Pointer.to(new float[]{v}));
                 case int[] v -> CL.clSetKernelArg(k, i, (long) Sizeof.cl_int * v.length, Pointer.to(v));
@@ -249,9 +254,16 @@ public final class OpenClBackend implements Backend {
 
     private boolean isMine(Tensor t) { return t.storage() instanceof ClStorage s && s.backend() == this; }
 
-    /** t itself when it is already on this device (any view), else an upload of its elements (f32, or i32 for i32). */
+    /** A packed weight resident on this device (a packed embedding table is widened here, not downloaded, to pick rows). */
+    private boolean isPackedHere(Tensor t) { return t.storage() instanceof ClPackedStorage p && p.backend() == this; }
+
+    /**
+     * t itself when it is already on this device (any view), a packed weight resident here widened to f32 on the device,
+     * else an upload of its elements (f32, or i32 for i32).
+     */
     private Tensor onDevice(Tensor t) {
         if (isMine(t)) return t;
+        if (isPackedHere(t)) return widened(t);
         if (t.isOnDevice()) t = t.toHost(); // another backend's device tensor
         int n = t.numel();
         if (t.dtype() == DType.I32) {
@@ -286,7 +298,57 @@ public final class OpenClBackend implements Backend {
         downloadBytes.addAndGet(elements * 4);
     }
 
-    @Override public Tensor resident(Tensor t) { return onDevice(t); }
+    /**
+     * A packed weight (a whole {@link PackedStorage} matrix) stays packed: its codes, scales and zero points are uploaded
+     * as they are (three counted transfers) and the products read them there; one already resident here is itself.
+     * Anything else: {@link #onDevice}.
+     */
+    @Override public Tensor resident(Tensor t) {
+        if (isPackedHere(t)) return t;
+        if (t.storage() instanceof PackedStorage ps && t.offset() == 0 && t.dim() == 2 && t.isContiguous()
+                && t.size(0) == ps.matrix().rows() && t.size(1) == ps.matrix().cols()) return Tensor.of(upload(ps.matrix()), t.shape());
+        return onDevice(t);
+    }
+
+    private ClPackedStorage upload(PackedMatrix w) {
+        long codeBytes = (long) w.rows() * w.rowBytes();
+        BufferPool.Handle codes = pool.acquire(codeBytes), scales = pool.acquire(4L * w.scales().length);
+        BufferPool.Handle zeros = w.symmetric() ? null : pool.acquire(w.zeros().length);
+        ClPackedStorage s = new ClPackedStorage(this, w, codes, scales, zeros);
+        cleaner.register(s, releaser(codes, scales, zeros));
+        Scope scope = scopes.get().peek();
+        if (scope != null) {
+            scope.handles.add(codes);
+            scope.handles.add(scales);
+            if (zeros != null) scope.handles.add(zeros);
+        }
+        MemorySegment c = w.codes().asSlice(0, codeBytes);
+        writeBytes(codes, c.isNative() ? Pointer.to(c.asByteBuffer()) : Pointer.to(c.toArray(ValueLayout.JAVA_BYTE)), codeBytes);
+        writeBytes(scales, Pointer.to(w.scales()), 4L * w.scales().length);
+        if (zeros != null) writeBytes(zeros, Pointer.to(w.zeros()), w.zeros().length);
+        return s;
+    }
+
+    /** The Cleaner's action for a packed weight's buffers: it must not hold the storage itself. */
+    private static Runnable releaser(BufferPool.Handle... handles) {
+        return () -> { for (BufferPool.Handle h : handles) if (h != null) h.release(); };
+    }
+
+    private void writeBytes(BufferPool.Handle h, Pointer from, long bytes) {
+        if (bytes == 0) return;
+        CL.clEnqueueWriteBuffer(queue, h.mem(), CL.CL_TRUE, 0, bytes, from, 0, null, null);
+        uploads.incrementAndGet();
+        uploadBytes.addAndGet(bytes);
+    }
+
+    /** A view of a packed weight resident here as the same view of its f32 values, widened on the device (packed_dequant). */
+    Tensor widened(Tensor view) {
+        ClPackedStorage p = (ClPackedStorage) view.storage();
+        Tensor wide = newTensor(DType.F32, p.rows(), p.cols());
+        int n = wide.numel();
+        if (n > 0) launch1("packed_dequant", n, p.codes(), p.scales(), p.zeros(), p.layout(), wide, n);
+        return Tensor.view(wide.storage(), view.offset(), view.shape(), view.strides());
+    }
 
     /** A device view's elements as a contiguous heap tensor: one download. */
     Tensor toHost(Tensor view) {
@@ -500,6 +562,7 @@ public final class OpenClBackend implements Backend {
         int[] batch = Arrays.copyOf(outShape, nd - 2);
         Tensor out = newTensor(DType.F32, outShape);
         if (m == 0 || n == 0) return out;
+        if (packedWeight(a, b, n, k, out)) return out;
         Tensor ea = onDevice(a).expand(Shape.concat(batch, new int[]{m, k})), eb = onDevice(b).expand(Shape.concat(batch, new int[]{k, n}));
         int[] as = ea.strides(), bs = eb.strides();
         int[] cs = Shape.contiguousStrides(outShape);
@@ -526,6 +589,34 @@ public final class OpenClBackend implements Backend {
         int rts = tile / perItem;
         launch("sgemm", new long[]{(long) (n + tile - 1) / tile * rts, (long) (m + tile - 1) / tile * rts, batches}, new long[]{rts, rts, 1},
                 m, n, k, a, ao, ars, acs, b, bo, brs, bcs, c, co, crs, alpha, v4[0], v4[1], v4[2], v4[3]);
+    }
+
+    /** Most rows of x that go through packed_gemv (decode); more are a prompt, for sgemm on the widened weight. */
+    static final int PACKED_GEMV_ROWS = 8;
+
+    /**
+     * x·Wᵀ with W a packed weight resident here (B = Wᵀ, the transposed view of the whole matrix, as a linear layer
+     * multiplies it), every row of x (its batch dims included) against W: a few rows through packed_gemv on the codes,
+     * more through sgemm on W widened into a temporary (given back at once). False when the operands are not of that
+     * shape.
+     */
+    private boolean packedWeight(Tensor a, Tensor b, int n, int k, Tensor out) {
+        if (!(b.storage() instanceof ClPackedStorage p) || p.backend() != this || b.dim() != 2 || b.offset() != 0
+                || p.rows() != n || p.cols() != k || (b.strides()[0] != 1 && k > 1) || (b.strides()[1] != k && n > 1)
+                || !Arrays.equals(Arrays.copyOf(a.shape(), a.dim() - 1), Arrays.copyOf(out.shape(), out.dim() - 1))) return false;
+        Tensor x = contiguousOnDevice(a);
+        int rows = k == 0 ? 0 : x.numel() / k;
+        if (k == 0) {
+            zero(out);
+        } else if (rows <= PACKED_GEMV_ROWS) {
+            launch("packed_gemv", new long[]{(long) n * WG, rows}, new long[]{WG, 1},
+                    p.codes(), p.scales(), p.zeros(), p.layout(), x, x.offset(), k, 1, out, 0, n);
+        } else {
+            Tensor wide = widened(Tensor.of(p, n, k));
+            gemm(rows, n, k, x, x.offset(), k, 1, wide, 0, 1, k, out, 0, n, 1f, new int[0], new int[0], new int[0], new int[0]);
+            release(wide);
+        }
+        return true;
     }
 
     // ------------------------------------------------------------ attention
@@ -616,7 +707,7 @@ public final class OpenClBackend implements Backend {
     // ------------------------------------------------------------ indexing
 
     @Override public Tensor indexSelect(Tensor x, int axis, int[] indices) {
-        if (!isMine(x)) return CpuBackend.INSTANCE.indexSelect(x.toHost(), axis, indices);
+        if (!isMine(x) && !isPackedHere(x)) return CpuBackend.INSTANCE.indexSelect(x.toHost(), axis, indices);
         Tensor in = contiguousOnDevice(x);
         int[] s = x.shape();
         int outer = Shape.prod(s, 0, axis), len = s[axis], inner = Shape.prod(s, axis + 1, s.length);
@@ -630,7 +721,7 @@ public final class OpenClBackend implements Backend {
     }
 
     @Override public Tensor gather(Tensor x, int axis, Tensor index) {
-        if (!isMine(x)) return CpuBackend.INSTANCE.gather(x.toHost(), axis, index);
+        if (!isMine(x) && !isPackedHere(x)) return CpuBackend.INSTANCE.gather(x.toHost(), axis, index);
         Tensor in = contiguousOnDevice(x), idx = contiguousOnDevice(index);
         Tensor out = newTensor(x.dtype(), index.shape());
         int n = out.numel(), nd = x.dim();

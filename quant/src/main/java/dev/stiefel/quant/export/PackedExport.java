@@ -31,6 +31,8 @@ import dev.stiefel.quant.transform.OnlineHooks;
 import dev.stiefel.quant.transform.OnlineJson;
 import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.cpu.CpuBackend;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -101,11 +103,20 @@ public final class PackedExport {
      * The packed model a loaded packed checkpoint holds: its weights (codes mapped in place), and the hooks, config and
      * online transforms its section describes. An error names the file and the field.
      */
-    public static QuantizedModel load(LoadedModel m) throws ModelFormatException {
+    public static QuantizedModel load(LoadedModel m) throws ModelFormatException { return load(m, CpuBackend.INSTANCE); }
+
+    /**
+     * {@link #load(LoadedModel)} for {@code backend}. On the CPU the products read the mapped codes in place and the
+     * activation quantizers hand them integer levels; a device backend keeps each packed matrix packed in its memory
+     * ({@link Backend#resident}: codes, scales and zero points, uploaded once) and quantizes activations and K/V to
+     * their values (the same numbers; integer levels are the CPU kernels' form of them).
+     */
+    public static QuantizedModel load(LoadedModel m, Backend backend) throws ModelFormatException {
         if (!m.isPacked()) throw new IllegalArgumentException(m.source() + " is not a packed model");
         Path file = m.source().resolve("config.json");
         try {
-            return runtime(fromSection(m.weights(), m.quantization(), m.quantizationTensors()));
+            if (backend.name().equals(CpuBackend.NAME)) return runtime(fromSection(m.weights(), m.quantization(), m.quantizationTensors()));
+            return fromSection(m.weights().map(backend::resident), m.quantization(), m.quantizationTensors());
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file, PackedCheckpoint.SECTION + ": " + e.getMessage());
         }

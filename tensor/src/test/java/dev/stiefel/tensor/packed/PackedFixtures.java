@@ -7,11 +7,11 @@ import java.util.Random;
  * per row and group, symmetric s = max|w| / (2^(b−1) − 1), z = 0; asymmetric s = (max − min) / (2^b − 1) over the
  * range widened to contain 0, z = round(−min / s). The fake-quantized value is (clamp(round(w/s) + z) − z)·s in f32.
  */
-final class PackedFixtures {
+public final class PackedFixtures {
     private PackedFixtures() {}
 
     /** A quantized W with its source values and parameters. */
-    record Case(float[] w, int rows, int cols, int bits, int groupSize, boolean symmetric, float[] scales, float[] zeros, PackedMatrix packed) {
+    public record Case(float[] w, int rows, int cols, int bits, int groupSize, boolean symmetric, float[] scales, float[] zeros, PackedMatrix packed) {
         int groupCols() { return groupSize == 0 ? Math.max(cols, 1) : groupSize; }
 
         /** The fake-quantized element, computed as quant.Quantizer.fakeQuant does. */
@@ -34,6 +34,11 @@ final class PackedFixtures {
         float[] w = gaussian(rnd, rows * cols);
         // a few outliers, so groups have different ranges
         for (int i = 0; i < w.length; i += 37) w[i] *= 6;
+        return fit(w, rows, cols, bits, groupSize, symmetric);
+    }
+
+    /** w [rows, cols] quantized on the min-max grid of each row and group (the rules in the class comment). */
+    public static Case fit(float[] w, int rows, int cols, int bits, int groupSize, boolean symmetric) {
         int g = groupSize == 0 ? Math.max(cols, 1) : groupSize, groups = cols == 0 ? 0 : (cols + g - 1) / g;
         float[] s = new float[rows * groups], z = new float[rows * groups];
         int qmax = symmetric ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
