@@ -3,6 +3,8 @@ package dev.stiefel.bench;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.SyntheticWeights;
+import dev.stiefel.opencl.OpenClBackend;
+import dev.stiefel.opencl.Transfers;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.calib.CalibrationData;
@@ -39,7 +41,8 @@ import java.util.SplittableRandom;
  *                                          seconds, GB/s of packed weight bytes, and the max relative error of 64 sampled
  *                                          entries against an f64 dot product with W's values
  *   ost-step PRESET SEQLEN [--reps R]       one OSTQuant learning step (W4A4KV4, KL-Top, batch 1, Hadamard start) on synthetic weights of
- *                                          a SyntheticWeights preset: learn() over one window minus its two evaluations
+ *                                          a SyntheticWeights preset: learn() over one window minus its two evaluations, and
+ *                                          the megabytes learn() moved to and from the device
  *   parity                                 the OpenCL parity tests (opencl-kernels' test classes) on this device
  * </pre>
  * The backend is the usual {@code -Dstiefel.backend} (with {@code -Dstiefel.opencl.platform/device}).
@@ -79,9 +82,14 @@ public final class OpenClCheck {
         return Tensor.wrap(d, rows, cols);
     }
 
-    /** Waits for the device (a device backend's finish(), found by name so bench needs no compile-time OpenCL import). */
-    private static void finish(Backend b) throws Exception {
-        if (!b.name().equals(CpuBackend.NAME)) b.getClass().getMethod("finish").invoke(b);
+    /** A device backend's transfers so far (none on the CPU). */
+    private static Transfers transfers(Backend b) {
+        return b instanceof OpenClBackend cl ? cl.transfers() : new Transfers(0, 0, 0, 0);
+    }
+
+    /** Waits for the device's queue (nothing to wait for on the CPU). */
+    private static void finish(Backend b) {
+        if (b instanceof OpenClBackend cl) cl.finish();
     }
 
     /**
@@ -167,14 +175,19 @@ public final class OpenClCheck {
         OstQuant.Options o = OstQuant.Options.ostquant().withEpochs(1).withBatch(1).withInit(OstQuant.Init.HADAMARD);
         List<Double> steps = new ArrayList<>();
         double loss = Double.NaN;
+        long[] moved = new long[2];
         for (int r = 0; r <= reps; r++) { // the first is a warm-up
             var view = OstQuant.initialView(fp, config, o);
             long t0 = System.nanoTime();
             double evalLoss = OstQuant.evaluate(fp, view, calib, config, o);
             long t1 = System.nanoTime();
+            Transfers before = transfers(b);
             OstQuant.Learning l = OstQuant.learn(fp, view, calib, config, o, ProgressFactory.SILENT);
             finish(b);
             long t2 = System.nanoTime();
+            Transfers during = transfers(b).minus(before);
+            moved[0] = during.uploadBytes();
+            moved[1] = during.downloadBytes();
             loss = l.lossBefore();
             if (r > 0) steps.add(((t2 - t1) - 2.0 * (t1 - t0)) / 1e9);
             if (Math.abs(evalLoss - l.lossBefore()) > 1e-6 * Math.abs(evalLoss))
@@ -182,7 +195,8 @@ public final class OpenClCheck {
         }
         steps.sort(null);
         System.out.printf(Locale.ROOT, "{\"check\":\"ost-step\",\"backend\":\"%s\",\"preset\":\"%s\",\"seqlen\":%d,\"threads\":%d,\"best_step_s\":%.3f,"
-                + "\"loss_before\":%.6f}%n", b.name(), preset, seqLen, dev.stiefel.tensor.Parallel.threads(), steps.get(0), loss);
+                + "\"loss_before\":%.6f,\"learn_up_mb\":%.1f,\"learn_down_mb\":%.1f}%n", b.name(), preset, seqLen, dev.stiefel.tensor.Parallel.threads(),
+                steps.get(0), loss, moved[0] / 1e6, moved[1] / 1e6);
     }
 
     static boolean parity() {

@@ -115,6 +115,13 @@ public final class ActivationQuantizer {
         Var rows = Quantizer.rows(x, spec());
         int[] rc = rows.shape();
         if (cMax != null) return learnedRange(rows, ste, name).reshape(shape);
+        if (rows.value().isOnDevice()) {
+            // on a device the rows stay there: only their groups' extremes come over to fit the parameters, and the
+            // values are the tape's (apply's bit for bit) whether or not a gradient is wanted
+            QuantParams p = quantizer.fit(rows.value(), name);
+            boolean throughRange = gradient == Gradient.THROUGH_RANGE || !x.requiresGrad() && ste == Ste.STRAIGHT_THROUGH;
+            return (throughRange ? Quantizer.fakeQuantThroughRange(rows, p, spec().clipping(), ste) : Quantizer.fakeQuantSte(rows, p)).reshape(shape);
+        }
         float[] v = rows.value().toFloatArray();
         QuantParams p = quantizer.fit(v, rc[0], rc[1], name);
         // Off the tape the core's loop gives the same values; a substituted ste (a gradient check's frozen one) must

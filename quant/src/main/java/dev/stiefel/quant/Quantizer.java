@@ -151,6 +151,36 @@ public final class Quantizer {
     }
 
     /**
+     * {@link #fit(float[], int, int, String)} for x [rows, cols] wherever it is. A device tensor whose parameters follow
+     * from its groups' ranges (no clip search; groups that divide the row, or the whole tensor) sends only its groups'
+     * extremes to the heap, two reductions on the device, and gets {@link #fitGroup}'s parameters from the same extremes
+     * (min and max are exact, so the same bits) instead of coming over whole. A value that is not finite, or another
+     * layout, takes the heap's path (which names the element).
+     */
+    public QuantParams fit(Tensor x, String name) {
+        if (x.dim() != 2) throw new IllegalArgumentException("quantize " + name + ": expected rows [rows, cols], got " + Shape.str(x.shape()));
+        int rows = x.size(0), cols = x.size(1);
+        int g = spec.groupSize() == 0 ? cols : Math.min(spec.groupSize(), cols);
+        boolean perTensor = spec.granularity() == Granularity.PER_TENSOR;
+        if (!x.isOnDevice() || spec.clipping().candidates() > 1 || rows == 0 || cols == 0 || (!perTensor && cols % g != 0))
+            return fit(x.toFloatArray(), rows, cols, name);
+        Tensor groups = perTensor ? x.reshape(1, rows * cols) : x.reshape(rows * (cols / g), g);
+        float[] max = groups.max(-1, false).toFloatArray(), min = groups.min(-1, false).toFloatArray();
+        int n = max.length;
+        float[] s = new float[n], z = new float[n], sz = new float[2];
+        double ratio = spec.clipping().ratio(0);
+        for (int i = 0; i < n; i++) {
+            if (!Float.isFinite(max[i]) || !Float.isFinite(min[i])) return fit(x.toFloatArray(), rows, cols, name);
+            double lo = min[i] < 0 ? min[i] : 0, hi = max[i] > 0 ? max[i] : 0;   // the range contains 0, as in fitGroup
+            paramsFor(lo * ratio, hi * ratio, sz);
+            s[i] = sz[0];
+            z[i] = sz[1];
+        }
+        return perTensor ? new QuantParams(spec.bits(), spec.symmetric(), rows, cols, 1, 1, s, z, new int[cols])
+                : new QuantParams(spec.bits(), spec.symmetric(), rows, cols, rows, cols / g, s, z, QuantParams.consecutiveGroups(cols, g));
+    }
+
+    /**
      * Static per-tensor parameters from a range observed on calibration data (the spec's fixed clip ratio applied).
      * A search needs the data itself, so it is refused here.
      */
@@ -192,6 +222,10 @@ public final class Quantizer {
     /** Quantize–dequantize with parameters found on x itself (dynamic, or a weight quantized once). */
     public Tensor fakeQuant(Tensor x, String name) {
         int[] rc = rowsCols(x.shape(), name);
+        if (x.isOnDevice()) { // fitted from the groups' extremes and applied there, with tensor ops (the same values)
+            Tensor rows = x.reshape(rc[0], rc[1]);
+            return fakeQuantSte(Var.of(rows), fit(rows, name)).value().reshape(x.shape());
+        }
         float[] v = x.toFloatArray();
         return Tensor.wrap(apply(v, fit(v, rc[0], rc[1], name)), x.shape());
     }
@@ -200,9 +234,12 @@ public final class Quantizer {
     public static Tensor fakeQuant(Tensor x, QuantParams p, String name) {
         int[] rc = rowsCols(x.shape(), name);
         if (p.paramRows() == 1 && p.groups() == 1) {
-            // one static scale for any number of tokens
-            float[] v = x.toFloatArray();
+            // one static scale for any number of tokens; on a device with its element-wise ops, the same f32 operations
+            // (x / s, rint, + z, clamp, − z, · s), once the largest |x| (one value over) shows every value is finite
             float s = p.scale()[0], z = p.zero()[0];
+            if (x.isOnDevice() && x.numel() > 0 && Float.isFinite(x.reshape(1, -1).abs().max(-1, false).item()))
+                return x.div(s).round().add(z).clamp(p.qmin(), p.qmax()).sub(z).mul(s);
+            float[] v = x.toFloatArray();
             int qmin = p.qmin(), qmax = p.qmax();
             for (int i = 0; i < v.length; i++) {
                 if (!Float.isFinite(v[i])) throw notFinite(name, v[i], i, rc[1]);
@@ -224,14 +261,30 @@ public final class Quantizer {
     public Var fakeQuant(Var x, String name) {
         if (!x.requiresGrad()) return Var.of(fakeQuant(x.value(), name));
         int[] shape = x.shape(), rc = rowsCols(shape, name);
-        QuantParams p = fit(x.value().toFloatArray(), rc[0], rc[1], name);
+        QuantParams p = fit(x.value().reshape(rc[0], rc[1]), name);
         return fakeQuantSte(x, p).reshape(shape);
     }
 
     /** {@link FakeQuant#quantize} of x viewed as [rows, cols], with p's scales and zeros spread to every element. */
     public static Var fakeQuantSte(Var x, QuantParams p) {
+        Tensor[] c = x.value().isOnDevice() ? columns(p) : null;
+        if (c != null) return FakeQuant.quantize(x.reshape(c[0].size(0), -1), Var.of(c[0]), Var.of(c[1]), p.qmin(), p.qmax()).reshape(p.rows(), p.cols());
         Tensor[] sz = perElement(p);
         return FakeQuant.quantize(x.reshape(p.rows(), p.cols()), Var.of(sz[0]), Var.of(sz[1]), p.qmin(), p.qmax());
+    }
+
+    /**
+     * p's scales and zero points as [n, 1] columns against x [rows, cols] viewed as [n, cols·rows / n], when that view
+     * lines every element up with its parameters: one scale for the tensor (n = 1), or per row in consecutive equal
+     * groups (n = rows × groups); null for another layout. A device tensor is quantized with these rather than with
+     * {@link #perElement} copies of its own size (which would go over to the device with every call); the element-wise
+     * operations, and so the values, are the same.
+     */
+    private static Tensor[] columns(QuantParams p) {
+        boolean perTensor = p.paramRows() == 1 && p.groups() == 1 && p.scale().length == 1;
+        if (!perTensor && !rowGroups(p)) return null;
+        int n = perTensor ? 1 : p.rows() * p.groups();
+        return new Tensor[]{Tensor.of(p.scale(), n, 1), Tensor.of(p.zero(), n, 1)};
     }
 
     /** p's scale and zero point of every element of its [rows, cols] matrix. */
@@ -263,9 +316,7 @@ public final class Quantizer {
         int rows = p.rows(), cols = p.cols(), groups = p.groups();
         if (x.shape().length != 2 || x.shape()[0] != rows || x.shape()[1] != cols)
             throw new IllegalArgumentException("fake quant: parameters for " + rows + "×" + cols + ", tensor is " + Shape.str(x.shape()));
-        boolean perRowGroups = clipping.kind() == Clipping.Kind.NONE && p.paramRows() == rows && groups > 0 && cols % groups == 0
-                && java.util.Arrays.equals(p.groupOf(), QuantParams.consecutiveGroups(cols, cols / groups));
-        if (!perRowGroups) return fakeQuantSte(x, p, ste);
+        if (clipping.kind() != Clipping.Kind.NONE || !rowGroups(p)) return fakeQuantSte(x, p, ste);
         int n = rows * groups;
         Var grouped = x.reshape(n, cols / groups);
         Var zeros = Var.of(Tensor.zeros(n, 1));
@@ -273,6 +324,13 @@ public final class Quantizer {
         Var s = exactOnTape(rangeScale(hi, lo, p.symmetric(), p.qmax()), Tensor.of(p.scale(), n, 1), ste);
         Var z = Var.of(ste.constant(Tensor.of(p.zero(), n, 1)));
         return ste.fakeQuant(grouped, s, z, p.qmin(), p.qmax()).reshape(rows, cols);
+    }
+
+    /** Whether every row has its own parameters, for consecutive groups of equal size that divide the row. */
+    private static boolean rowGroups(QuantParams p) {
+        int cols = p.cols(), groups = p.groups();
+        return p.paramRows() == p.rows() && groups > 0 && cols % groups == 0
+                && java.util.Arrays.equals(p.groupOf(), QuantParams.consecutiveGroups(cols, cols / groups));
     }
 
     /** The scale of a range [lo, hi] ∋ 0 on the tape: (hi − lo) / qmax, symmetric max(hi, −lo) / qmax. */
@@ -292,6 +350,9 @@ public final class Quantizer {
 
     /** {@link FakeQuant#quantize} of x viewed as [rows, cols] with p's values as constants, rounded and clamped by {@code ste}. */
     static Var fakeQuantSte(Var x, QuantParams p, Ste ste) {
+        Tensor[] c = x.value().isOnDevice() ? columns(p) : null;
+        if (c != null)
+            return ste.fakeQuant(x.reshape(c[0].size(0), -1), Var.of(ste.constant(c[0])), Var.of(ste.constant(c[1])), p.qmin(), p.qmax()).reshape(p.rows(), p.cols());
         Tensor[] sz = perElement(p);
         return ste.fakeQuant(x.reshape(p.rows(), p.cols()), Var.of(ste.constant(sz[0])), Var.of(ste.constant(sz[1])), p.qmin(), p.qmax());
     }

@@ -33,8 +33,7 @@ public interface WeightQuantizer {
     static WeightQuantizer fixed(Quantizer q, String name) {
         return new WeightQuantizer() {
             @Override public Var quantize(Var w, Ste ste) {
-                int rows = w.shape()[0], cols = w.shape()[1];
-                QuantParams p = q.fit(w.value().toFloatArray(), rows, cols, name);
+                QuantParams p = q.fit(w.value(), name);   // on a device, only each group's extremes come over
                 return Quantizer.fakeQuantThroughRange(w, p, q.spec().clipping(), ste);
             }
 
