@@ -1,5 +1,6 @@
 package dev.stiefel.autograd;
 
+import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
@@ -7,8 +8,10 @@ import dev.stiefel.tensor.Tensor;
 import java.util.List;
 
 /**
- * Updates parameters in place from their accumulated gradients. Parameters must be contiguous heap f32
- * tensors (what {@link Var#param} of a fresh tensor gives); each optimizer keeps its state in plain arrays.
+ * Updates parameters in place from their accumulated gradients. Parameters must be whole contiguous f32 tensors
+ * (what {@link Var#param} of a fresh tensor gives), on the heap or on a device (a device backend's {@code resident}
+ * copy, which every op then reads where it is instead of uploading it per use: such a parameter comes to the heap
+ * once per step, is updated there and goes back); each optimizer keeps its state in plain arrays.
  */
 public abstract class Optimizer {
     protected final List<Var> params;
@@ -18,10 +21,10 @@ public abstract class Optimizer {
     protected Optimizer(List<Var> params, LrSchedule schedule) {
         for (Var p : params) {
             Tensor v = p.value();
-            if (!p.requiresGrad() || !(v.storage() instanceof FloatStorage) || !v.isContiguous() || v.offset() != 0
-                    || v.numel() != v.storage().size())
+            if (!p.requiresGrad() || !(v.storage() instanceof FloatStorage || v.isOnDevice() && v.dtype() == DType.F32)
+                    || !v.isContiguous() || v.offset() != 0 || v.numel() != v.storage().size())
                 throw new IllegalArgumentException("optimizer: parameter " + Shape.str(v.shape())
-                        + " must be a Var.param over a whole contiguous f32 heap tensor");
+                        + " must be a Var.param over a whole contiguous f32 tensor (on the heap or a device)");
         }
         this.params = List.copyOf(params);
         this.schedule = schedule;
@@ -33,7 +36,14 @@ public abstract class Optimizer {
         for (int i = 0; i < params.size(); i++) {
             Var p = params.get(i);
             if (p.grad() == null) continue;
-            update(i, data(p.value()), p.grad().toFloatArray(), lr, step + 1);
+            Tensor v = p.value();
+            if (v.isOnDevice()) {
+                float[] w = v.toFloatArray();
+                update(i, w, p.grad().toFloatArray(), lr, step + 1);
+                v.copyFrom(Tensor.wrap(w, v.shape()));
+            } else {
+                update(i, data(v), p.grad().toFloatArray(), lr, step + 1);
+            }
         }
         step++;
     }

@@ -54,7 +54,7 @@ final class LearningState {
         SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(s.step()))
                 .metadata("loss_before", Double.toString(s.lossBefore())).metadata("epoch_sum", Double.toString(s.epochSum()))
                 .metadata("first_epoch", Double.toString(s.firstEpoch())).metadata("last_epoch", Double.toString(s.lastEpoch()));
-        for (int i = 0; i < params.size(); i++) w.add("param." + i, params.get(i).value().contiguous());
+        for (int i = 0; i < params.size(); i++) w.add("param." + i, params.get(i).value().toHost().contiguous()); // (a device-resident parameter comes over)
         List<Optimizer> opts = group.optimizers();
         for (int g = 0; g < opts.size(); g++) {
             List<float[]> state = opts.get(g).state();

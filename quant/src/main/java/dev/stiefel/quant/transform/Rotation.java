@@ -41,13 +41,13 @@ public interface Rotation {
     }
 
     /**
-     * x·M on a Var: the fast f32 path when x carries no gradient, else a product with M as a constant, so a gradient
-     * flows through to whatever x depends on.
+     * x·M on a Var: the fast f32 path when x carries no gradient, else a product with M as a constant (made once per
+     * rotation and backend, {@link RotationMatrices}), so a gradient flows through to whatever x depends on.
      */
     default Var multiply(Var x) {
         if (!x.requiresGrad()) return Var.of(multiply(x.value()));
         int[] s = x.shape();
-        return x.reshape(-1, size()).matmul(Var.of(DoubleWeights.tensor(matrix()))).reshape(s);
+        return x.reshape(-1, size()).matmul(Var.of(RotationMatrices.of(this))).reshape(s);
     }
 
     // ------------------------------------------------------------ the rotations methods use

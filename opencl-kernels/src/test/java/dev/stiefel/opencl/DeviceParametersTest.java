@@ -1,0 +1,77 @@
+package dev.stiefel.opencl;
+
+import dev.stiefel.autograd.LrSchedule;
+import dev.stiefel.autograd.Optimizer;
+import dev.stiefel.autograd.Var;
+import dev.stiefel.riemann.RiemannianAdam;
+import dev.stiefel.riemann.Stiefel;
+import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Random;
+import java.util.function.Function;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Learnable parameters kept on the device ({@code resident}): the optimizers update them as they update heap ones (the
+ * same values, step after step), and a step moves each one over once and back once.
+ */
+class DeviceParametersTest {
+    OpenClBackend cl;
+    Backend before;
+
+    @BeforeEach void device() {
+        cl = OpenCl.backend();
+        before = Backends.current();
+        Backends.use(cl);
+    }
+
+    @AfterEach void restore() { if (before != null) Backends.use(before); }
+
+    /** Five steps of opt on p with the gradient of Σ (p ⊙ c)², the same c each time; p's values after each step. */
+    static float[][] steps(Var p, Tensor c, Function<List<Var>, Optimizer> make) {
+        Optimizer opt = make.apply(List.of(p));
+        float[][] out = new float[5][];
+        for (int s = 0; s < 5; s++) {
+            opt.zeroGrad();
+            p.mul(Var.of(c)).square().sum().backward();
+            opt.step();
+            out[s] = p.value().toFloatArray();
+        }
+        return out;
+    }
+
+    @Test void optimizersUpdateADeviceParameterAsAHeapOne() {
+        Random rnd = new Random(4);
+        Tensor c = Tensor.randn(rnd, 33, 7), start = Stiefel.random(33, 7, rnd);
+        List<Function<List<Var>, Optimizer>> optimizers = List.of(
+                ps -> Optimizer.adamW(ps, LrSchedule.constant(1e-2), 1e-3),
+                ps -> Optimizer.sgd(ps, LrSchedule.constant(1e-2), 0.9, 0),
+                ps -> new RiemannianAdam(ps, LrSchedule.constant(1e-2)));
+        for (Function<List<Var>, Optimizer> make : optimizers) {
+            Var heap = Var.param(start.copy()), device = Var.param(cl.resident(start));
+            assertThat(device.value().isOnDevice()).isTrue();
+            float[][] h = steps(heap, c, make), d = steps(device, c, make);
+            for (int s = 0; s < h.length; s++) assertThat(d[s]).as("step %d", s + 1).containsExactly(h[s]);
+            assertThat(device.value().isOnDevice()).as("still on the device").isTrue();
+        }
+    }
+
+    @Test void aStepMovesTheParameterOverOnceAndBackOnce() {
+        Tensor start = Tensor.randn(new Random(5), 64, 32);
+        Var p = Var.param(cl.resident(start));
+        Optimizer opt = Optimizer.adamW(List.of(p), LrSchedule.constant(1e-2), 0);
+        p.square().sum().backward();
+        Transfers t0 = cl.transfers();
+        opt.step();
+        Transfers moved = cl.transfers().minus(t0);
+        assertThat(moved.downloadBytes()).as("the value and its gradient").isEqualTo(2L * 4 * 64 * 32);
+        assertThat(moved.uploadBytes()).as("the new value").isEqualTo(4L * 64 * 32);
+    }
+}
