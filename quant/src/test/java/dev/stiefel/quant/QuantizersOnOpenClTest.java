@@ -1,17 +1,11 @@
 package dev.stiefel.quant;
 
 import dev.stiefel.autograd.Var;
-import dev.stiefel.opencl.OpenClBackend;
 import dev.stiefel.opencl.Transfers;
 import dev.stiefel.quant.QuantSpec.Clipping;
 import dev.stiefel.quant.QuantSpec.Granularity;
 import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.tensor.Tensor;
-import dev.stiefel.tensor.backend.Backend;
-import dev.stiefel.tensor.backend.Backends;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -24,20 +18,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * The quantizers on tensors that live on the OpenCL device: the same values bit for bit as on the heap, while only
  * each group's extremes (to fit the scales) come over, not the tensor.
  */
-class QuantizersOnOpenClTest {
-    OpenClBackend cl;
-    Backend before;
+class QuantizersOnOpenClTest extends OnOpenCl {
     final Random rnd = new Random(31);
-
-    @BeforeEach void device() {
-        var b = OpenClBackend.shared();
-        Assumptions.assumeTrue(b.isPresent(), () -> "skipped: no OpenCL backend here: " + OpenClBackend.unavailableReason());
-        cl = b.get();
-        before = Backends.current();
-        Backends.use(cl);
-    }
-
-    @AfterEach void restore() { if (before != null) Backends.use(before); }
 
     /** Gaussian values with a few large ones, so rows and groups have different ranges (and some are all positive). */
     Tensor values(int... shape) {

@@ -4,19 +4,14 @@ import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.llama.testing.RandomModels;
-import dev.stiefel.opencl.OpenClBackend;
 import dev.stiefel.opencl.Transfers;
+import dev.stiefel.quant.OnOpenCl;
 import dev.stiefel.quant.ProgressFactory;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.transform.Rotation;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
-import dev.stiefel.tensor.backend.Backend;
-import dev.stiefel.tensor.backend.Backends;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -26,20 +21,7 @@ import java.util.Random;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** Learned and fixed transforms stay on the OpenCL device while a method learns: nothing of theirs is uploaded per use. */
-class TransformsOnOpenClTest {
-    OpenClBackend cl;
-    Backend before;
-
-    @BeforeEach void device() {
-        var b = OpenClBackend.shared();
-        Assumptions.assumeTrue(b.isPresent(), () -> "skipped: no OpenCL backend here: " + OpenClBackend.unavailableReason());
-        cl = b.get();
-        before = Backends.current();
-        Backends.use(cl);
-    }
-
-    @AfterEach void restore() { if (before != null) Backends.use(before); }
-
+class TransformsOnOpenClTest extends OnOpenCl {
     @Test void ostQuantsRotationsAndScalesLiveOnTheDeviceAndLearnThere() {
         LlamaConfig c = RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false);
         Random rnd = new Random(3);
