@@ -14,7 +14,6 @@ import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.Backends;
-import dev.stiefel.tensor.cpu.CpuBackend;
 import dev.stiefel.tensor.packed.PackedMatrix;
 import org.junit.platform.engine.discovery.DiscoverySelectors;
 import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;

@@ -12,7 +12,7 @@ public abstract class OnOpenCl {
     protected OpenClBackend cl;
     private Backend before;
 
-    @BeforeEach void useOpenCl() {
+    @BeforeEach protected void useOpenCl() {
         var b = OpenClBackend.shared();
         Assumptions.assumeTrue(b.isPresent(), () -> "skipped: no OpenCL backend here: " + OpenClBackend.unavailableReason());
         cl = b.get();
@@ -20,5 +20,5 @@ public abstract class OnOpenCl {
         Backends.use(cl);
     }
 
-    @AfterEach void restoreBackend() { if (before != null) Backends.use(before); }
+    @AfterEach protected void restoreBackend() { if (before != null) Backends.use(before); }
 }
