@@ -140,6 +140,16 @@ public final class LlamaWeights implements WeightSource, AutoCloseable {
         return new LlamaWeights(config, emb, mapped, f.apply(finalNorm), output == embedding ? emb : f.apply(output), List.of());
     }
 
+    /**
+     * The same model with block {@code layer}'s tensors passed through {@code f} and every other tensor as it is (a
+     * device backend's {@code resident} for the one block a method is training). Owns no resource, as {@link #map}.
+     */
+    public LlamaWeights mapLayer(int layer, java.util.function.UnaryOperator<Tensor> f) {
+        java.util.Set<Tensor> block = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        block.addAll(layer(layer).all());
+        return map(t -> block.contains(t) ? f.apply(t) : t);
+    }
+
     private static Tensor mapOrNull(java.util.function.UnaryOperator<Tensor> f, Tensor t) { return t == null ? null : f.apply(t); }
 
     /** Names of {@link #tensors()} in the Hugging Face checkpoint convention (transformers' Llama/Qwen2/Qwen3ForCausalLM). */

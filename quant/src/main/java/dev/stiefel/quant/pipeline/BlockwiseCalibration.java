@@ -15,6 +15,9 @@ import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
+import dev.stiefel.tensor.cpu.CpuBackend;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -95,7 +98,10 @@ public final class BlockwiseCalibration {
     public BlockDriver.Result run(LlamaWeights fp, CalibrationData calibration, Recipe recipe, Function<List<Online>, Hooks> inference) {
         return driver.run(fp, calibration, b -> {
             Block block = recipe.prepare(b.layer(), b.maxima());
-            Report.BlockFigures report = block.train(new Trainer(fp, b.layer(), b.position(), b.inputs(), b.targets(), b.augmented()));
+            // a device backend keeps the block's weights for its whole training (else every step would upload them again)
+            Backend backend = Backends.current();
+            LlamaWeights weights = backend.name().equals(CpuBackend.NAME) ? fp : fp.mapLayer(b.layer(), backend::resident);
+            Report.BlockFigures report = block.train(new Trainer(weights, b.layer(), b.position(), b.inputs(), b.targets(), b.augmented()));
             return new BlockDriver.Done(block.fold(), block.online(), report);
         }, inference);
     }

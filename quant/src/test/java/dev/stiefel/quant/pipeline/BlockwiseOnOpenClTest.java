@@ -1,0 +1,90 @@
+package dev.stiefel.quant.pipeline;
+
+import dev.stiefel.autograd.Var;
+import dev.stiefel.llama.Hooks;
+import dev.stiefel.llama.LlamaWeights;
+import dev.stiefel.llama.testing.RandomModels;
+import dev.stiefel.opencl.Transfers;
+import dev.stiefel.quant.OnOpenCl;
+import dev.stiefel.quant.ProgressFactory;
+import dev.stiefel.quant.QuantConfig;
+import dev.stiefel.quant.RandomCalibration;
+import dev.stiefel.quant.calib.CalibrationData;
+import dev.stiefel.quant.flat.FlatQuant;
+import dev.stiefel.quant.omni.OmniQuant;
+import dev.stiefel.tensor.Rope;
+import dev.stiefel.tensor.backend.Backends;
+import dev.stiefel.tensor.cpu.CpuBackend;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.function.Supplier;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The block-wise methods (OmniQuant's LWC + LET, FlatQuant) learning on the OpenCL device: every block's losses are
+ * the CPU's up to f32 rounding order, and the block being trained has its weights on the device for the whole of its
+ * training (uploaded once, not with every step).
+ */
+class BlockwiseOnOpenClTest extends OnOpenCl {
+    static final LlamaWeights FP = RandomModels.withOutliers(RandomModels.random(RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false), 10),
+            25f, new int[]{3, 17, 30});
+    static final CalibrationData CALIBRATION = RandomCalibration.of(4, 24, 53, 9);
+
+    record Run(QuantizedModel model, Transfers moved) {}
+
+    Run run(Supplier<QuantizedModel> method) {
+        Transfers start = cl.transfers();
+        QuantizedModel q = method.get();
+        return new Run(q, cl.transfers().minus(start));
+    }
+
+    void assertSameLearning(String name, Supplier<QuantizedModel> method) {
+        Backends.use(CpuBackend.INSTANCE);
+        QuantizedModel cpu = method.get();
+        Backends.use(cl);
+        Run gpu = run(method);
+        List<Report.BlockFigures> c = cpu.report().blocks(), g = gpu.model().report().blocks();
+        assertThat(g).hasSameSizeAs(c);
+        for (int b = 0; b < c.size(); b++) {
+            assertThat(relative(g.get(b).mseBefore(), c.get(b).mseBefore())).as("%s block %d before: cpu %s, opencl %s", name, b, c.get(b), g.get(b)).isLessThan(1e-3);
+            assertThat(relative(g.get(b).mseAfter(), c.get(b).mseAfter())).as("%s block %d after: cpu %s, opencl %s", name, b, c.get(b), g.get(b)).isLessThan(2e-2);
+        }
+        assertThat(gpu.moved().uploads()).as("%s computed on the device", name).isPositive();
+    }
+
+    static double relative(double a, double b) { return Math.abs(a - b) / Math.max(Math.abs(b), 1e-12); }
+
+    @Test void omniQuantLearnsOnTheDeviceAsOnTheCpu() {
+        int epochs = 4;
+        assertSameLearning("omniquant", () -> new OmniQuant(OmniQuant.Options.defaults().withEpochs(epochs))
+                .apply(FP, CALIBRATION, QuantConfig.parse("W4A4"), ProgressFactory.SILENT));
+    }
+
+    @Test void flatQuantLearnsOnTheDeviceAsOnTheCpu() {
+        int epochs = 2;
+        assertSameLearning("flatquant", () -> FlatQuant.flatquant(FlatQuant.Options.defaults().withEpochs(epochs).withBatch(1))
+                .apply(FP, CALIBRATION, QuantConfig.parse("W4A4KV4"), ProgressFactory.SILENT));
+    }
+
+    @Test void theBlockBeingTrainedHasItsWeightsOnTheDevice() {
+        List<String> seen = new java.util.ArrayList<>();
+        Hooks recording = new Hooks() {
+            @Override public Var weight(int layer, Hooks.Linear which, Var w) {
+                seen.add(layer + " " + which + " " + (w.value().isOnDevice() ? "device" : "heap"));
+                return w;
+            }
+        };
+        BlockwiseCalibration.Recipe recipe = (layer, maxima) -> new BlockwiseCalibration.Block() {
+            @Override public Report.BlockFigures train(BlockwiseCalibration.Trainer trainer) {
+                double loss = trainer.loss(recording, () -> {});
+                return Report.BlockFigures.learned(loss, List.of(), loss);
+            }
+
+            @Override public LlamaWeights.Layer fold() { return FP.layer(layer); }
+        };
+        new BlockwiseCalibration("recording", null, false, false, ProgressFactory.SILENT, null).run(FP, CALIBRATION, recipe, online -> Hooks.NONE);
+        assertThat(seen).hasSize(FP.config().layers() * 7 * CALIBRATION.size()).allSatisfy(s -> assertThat(s).endsWith("device"));
+    }
+}
