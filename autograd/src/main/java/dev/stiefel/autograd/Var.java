@@ -389,6 +389,18 @@ public final class Var {
 
     /** zeros(shape) with src added at out[.. index[..i..] ..] along axis (the adjoint of gather). */
     static Tensor scatter(int[] shape, int axis, Tensor index, Tensor src) {
+        if (src.isOnDevice() && index.shape()[axis] == 1) {
+            // one element per line along the axis (max/min's gradient): out = (position == index)·src, computed where
+            // src is; only the indices come over, not a tensor of the input's size each way
+            int[] idx = index.contiguous().toIntArray();
+            float[] at = new float[idx.length], position = new float[shape[axis]];
+            for (int i = 0; i < idx.length; i++) at[i] = idx[i];
+            for (int i = 0; i < position.length; i++) position[i] = i;
+            int[] line = new int[shape.length];
+            java.util.Arrays.fill(line, 1);
+            line[axis] = shape[axis];
+            return Tensor.wrap(position, line).eq(Tensor.wrap(at, index.shape())).mul(src);
+        }
         float[] out = new float[(int) Shape.numel(shape)];
         int[] is = index.shape(), idx = index.contiguous().toIntArray();
         float[] sv = src.toFloatArray();

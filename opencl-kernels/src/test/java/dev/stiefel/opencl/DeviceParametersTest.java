@@ -6,9 +6,7 @@ import dev.stiefel.autograd.Var;
 import dev.stiefel.riemann.RiemannianAdam;
 import dev.stiefel.riemann.Stiefel;
 import dev.stiefel.tensor.Tensor;
-import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.Backends;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -22,17 +20,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Learnable parameters kept on the device ({@code resident}): the optimizers update them as they update heap ones (the
  * same values, step after step), and a step moves each one over once and back once.
  */
-class DeviceParametersTest {
-    OpenClBackend cl;
-    Backend before;
+class DeviceParametersTest extends OnDevice {
 
-    @BeforeEach void device() {
-        cl = OpenCl.backend();
-        before = Backends.current();
-        Backends.use(cl);
-    }
-
-    @AfterEach void restore() { if (before != null) Backends.use(before); }
+    @BeforeEach void current() { Backends.use(cl); }
 
     /** Five steps of opt on p with the gradient of Σ (p ⊙ c)², the same c each time; p's values after each step. */
     static float[][] steps(Var p, Tensor c, Function<List<Var>, Optimizer> make) {

@@ -10,11 +10,8 @@ import dev.stiefel.llama.SyntheticWeights;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
-import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.Backends;
 import dev.stiefel.tensor.cpu.CpuBackend;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -24,19 +21,8 @@ import java.util.Random;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** A LLaMA model (GQA, both RoPE layouts) forward and backward on the OpenCL backend against the CPU backend, and what it moves. */
-class LlamaOnOpenClTest {
+class LlamaOnOpenClTest extends OnDevice {
     static final LlamaConfig C = new LlamaConfig(64, 172, 2, 8, 4, 8, 97, 1e-5f, 10000, null, Rope.Layout.INTERLEAVED, false, 64);
-    OpenClBackend cl;
-    Backend before;
-
-    @BeforeEach
-    void device() {
-        cl = OpenCl.backend();
-        before = Backends.current();
-    }
-
-    @AfterEach
-    void restore() { if (before != null) Backends.use(before); }
 
     static Tensor ids(long seed, int batch, int t) {
         Random rnd = new Random(seed);

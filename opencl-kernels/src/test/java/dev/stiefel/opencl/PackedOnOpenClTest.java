@@ -7,13 +7,10 @@ import dev.stiefel.llama.SyntheticWeights;
 import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.PackedStorage;
 import dev.stiefel.tensor.Tensor;
-import dev.stiefel.tensor.backend.Backend;
 import dev.stiefel.tensor.backend.Backends;
 import dev.stiefel.tensor.cpu.CpuBackend;
 import dev.stiefel.tensor.packed.PackedFixtures;
 import dev.stiefel.tensor.packed.PackedMatrix;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;
@@ -25,20 +22,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * width, per-channel and grouped, symmetric and not, on odd sizes; products against the f64 reference of the
  * fake-quantized values, widened values bit for bit, what crosses the bus, and a packed model's forward pass.
  */
-class PackedOnOpenClTest {
+class PackedOnOpenClTest extends OnDevice {
     static final int[][] SHAPES = {{1, 1}, {7, 33}, {33, 100}, {257, 65}, {5, 300}};
-    OpenClBackend cl;
-    Backend before;
     final Random rnd = new Random(77);
-
-    @BeforeEach
-    void device() {
-        cl = OpenCl.backend();
-        before = Backends.current();
-    }
-
-    @AfterEach
-    void restore() { if (before != null) Backends.use(before); }
 
     /** Random codes, positive scales and (asymmetric) zero points: every code and zero point of the grid occurs. */
     PackedMatrix random(int rows, int cols, int bits, int groupSize, boolean symmetric) {
