@@ -13,6 +13,9 @@ import dev.stiefel.quant.calib.Capture;
 import dev.stiefel.quant.calib.ChannelMaxima;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
+import dev.stiefel.tensor.cpu.CpuBackend;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -203,9 +206,9 @@ public final class BlockDriver {
             Activations target = null;
             if (fullPrecision) {
                 maxima = new ChannelMaxima(l);
-                target = runBlock(new LlamaModel(fp, maxima), l, fpIn, writer(cache, "fp", l + 1, quantized ? fpIn : null));
+                target = runBlock(new LlamaModel(onBackend(fp, l), maxima), l, fpIn, writer(cache, "fp", l + 1, quantized ? fpIn : null));
             }
-            Activations aug = augmented ? runBlock(new LlamaModel(fp), l, qIn, writer(cache, "aug", l, null)) : null;
+            Activations aug = augmented ? runBlock(new LlamaModel(onBackend(fp, l)), l, qIn, writer(cache, "aug", l, null)) : null;
 
             int layerIndex = l;
             Activations.Writer outputs = last || !quantized ? null : writer(cache, "quant", l + 1, qIn);
@@ -217,7 +220,7 @@ public final class BlockDriver {
             online.addAll(d.online());
             // the processed block on the quantized inputs: the next block's quantized inputs (unless the step wrote them)
             Activations qOut = outputs == null ? null : d.outputs() != null ? d.outputs()
-                    : runBlock(new LlamaModel(withLayers(fp, done), inference.apply(online)), l, qIn, outputs);
+                    : runBlock(new LlamaModel(onBackend(withLayers(fp, done), l), inference.apply(online)), l, qIn, outputs);
             double seconds = Steps.round((System.nanoTime() - t0) * 1e-9);
             Report.BlockFigures blockReport = d.report() == null ? Report.BlockFigures.timed(seconds) : d.report().withSeconds(seconds);
             blocks.add(blockReport);
@@ -234,6 +237,15 @@ public final class BlockDriver {
     }
 
     // ------------------------------------------------------------ activations
+
+    /**
+     * w with block l's weights where the current backend computes: a device backend receives them once for a whole pass
+     * over the samples (or a block's training) instead of with every sample; the CPU gets w itself.
+     */
+    static LlamaWeights onBackend(LlamaWeights w, int l) {
+        Backend b = Backends.current();
+        return b.name().equals(CpuBackend.NAME) ? w : w.mapLayer(l, b::resident);
+    }
 
     private static Activations runBlock(LlamaModel model, int l, Activations in, Activations.Writer out) {
         try (var off = Grad.off()) {

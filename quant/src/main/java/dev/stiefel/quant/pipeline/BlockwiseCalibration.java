@@ -15,9 +15,6 @@ import dev.stiefel.quant.calib.CalibrationData;
 import dev.stiefel.quant.pipeline.Steps;
 import dev.stiefel.quant.transform.Online;
 import dev.stiefel.tensor.Tensor;
-import dev.stiefel.tensor.backend.Backend;
-import dev.stiefel.tensor.backend.Backends;
-import dev.stiefel.tensor.cpu.CpuBackend;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -99,9 +96,7 @@ public final class BlockwiseCalibration {
         return driver.run(fp, calibration, b -> {
             Block block = recipe.prepare(b.layer(), b.maxima());
             // a device backend keeps the block's weights for its whole training (else every step would upload them again)
-            Backend backend = Backends.current();
-            LlamaWeights weights = backend.name().equals(CpuBackend.NAME) ? fp : fp.mapLayer(b.layer(), backend::resident);
-            Report.BlockFigures report = block.train(new Trainer(weights, b.layer(), b.position(), b.inputs(), b.targets(), b.augmented()));
+            Report.BlockFigures report = block.train(new Trainer(BlockDriver.onBackend(fp, b.layer()), b.layer(), b.position(), b.inputs(), b.targets(), b.augmented()));
             return new BlockDriver.Done(block.fold(), block.online(), report);
         }, inference);
     }

@@ -68,7 +68,7 @@ class BlockwiseOnOpenClTest extends OnOpenCl {
                 .apply(FP, CALIBRATION, QuantConfig.parse("W4A4KV4"), ProgressFactory.SILENT));
     }
 
-    @Test void theBlockBeingTrainedHasItsWeightsOnTheDevice() {
+    @Test void aBlockHasItsWeightsOnTheDeviceWhileTrainedAndRun() {
         List<String> seen = new java.util.ArrayList<>();
         Hooks recording = new Hooks() {
             @Override public Var weight(int layer, Hooks.Linear which, Var w) {
@@ -84,7 +84,9 @@ class BlockwiseOnOpenClTest extends OnOpenCl {
 
             @Override public LlamaWeights.Layer fold() { return FP.layer(layer); }
         };
-        new BlockwiseCalibration("recording", null, false, false, ProgressFactory.SILENT, null).run(FP, CALIBRATION, recipe, online -> Hooks.NONE);
-        assertThat(seen).hasSize(FP.config().layers() * 7 * CALIBRATION.size()).allSatisfy(s -> assertThat(s).endsWith("device"));
+        // quantized inputs propagated (as OmniQuant): the pass of each trained block over every sample records too
+        new BlockwiseCalibration("recording", null, true, false, ProgressFactory.SILENT, null).run(FP, CALIBRATION, recipe, online -> recording);
+        int layers = FP.config().layers(), perPass = 7 * CALIBRATION.size();
+        assertThat(seen).hasSize(layers * perPass + (layers - 1) * perPass).allSatisfy(s -> assertThat(s).endsWith("device"));
     }
 }
