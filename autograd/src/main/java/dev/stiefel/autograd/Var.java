@@ -389,9 +389,10 @@ public final class Var {
 
     /** zeros(shape) with src added at out[.. index[..i..] ..] along axis (the adjoint of gather). */
     static Tensor scatter(int[] shape, int axis, Tensor index, Tensor src) {
-        if (src.isOnDevice() && index.shape()[axis] == 1) {
-            // one element per line along the axis (max/min's gradient): out = (position == index)·src, computed where
-            // src is; only the indices come over, not a tensor of the input's size each way
+        if (src.isOnDevice() && index.shape()[axis] == 1 && Arrays.equals(Shape.with(index.shape(), axis, shape[axis]), shape)) {
+            // one element per line along the axis, every line (max/min's gradient, a gather of one element per line):
+            // out = (position == index)·src, computed where src is; only the indices come over, not a tensor of the
+            // input's size each way
             int[] idx = index.contiguous().toIntArray();
             float[] at = new float[idx.length], position = new float[shape[axis]];
             for (int i = 0; i < idx.length; i++) at[i] = idx[i];

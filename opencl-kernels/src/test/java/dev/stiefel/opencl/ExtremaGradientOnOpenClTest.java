@@ -50,4 +50,24 @@ class ExtremaGradientOnOpenClTest extends OnDevice {
                         assertThat(moved.uploadBytes() + moved.downloadBytes()).as("%s: %s", what, moved).isLessThanOrEqualTo(4L * (4 * lines + shape[axis]) + 64); // indices down, positions and indices up, the loss's own per-line values; never the input's size
                     }
     }
+
+    /** A gather of one element per line (a loss at its targets), of every line and of some lines only: the CPU's gradient. */
+    @Test void gatherGradientsOfOneElementPerLineAreTheCpus() {
+        Random rnd = new Random(9);
+        Tensor x = Tensor.randn(rnd, 5, 10);
+        for (int rows : new int[]{5, 3}) {
+            int[] at = new int[rows];
+            for (int r = 0; r < rows; r++) at[r] = rnd.nextInt(10);
+            Tensor index = Tensor.ofInts(at, rows, 1), w = Tensor.randn(rnd, rows, 1);
+            Backends.use(CpuBackend.INSTANCE);
+            Var hp = Var.param(x.copy());
+            hp.gather(1, index).mul(Var.of(w)).sum().backward();
+            Backends.use(cl);
+            Var dp = Var.param(cl.resident(x));
+            dp.gather(1, index).mul(Var.of(cl.resident(w))).sum().backward();
+            float[] cpu = hp.grad().toFloatArray(), got = dp.grad().toFloatArray();
+            assertThat(got).hasSameSizeAs(cpu);
+            for (int i = 0; i < cpu.length; i++) assertThat(got[i] == cpu[i]).as("%d of %d rows, element %d: %s vs %s", rows, 5, i, got[i], cpu[i]).isTrue();
+        }
+    }
 }
