@@ -7,7 +7,7 @@ import dev.stiefel.tensor.packed.PackedMatrix;
 
 /**
  * A packed low-bit weight ({@link PackedMatrix}) resident on one OpenCL device as it is stored: its codes, scales
- * and zero points in three buffers (kernels/packed.cl), so a 4-bit model takes an eighth of its f32 size there. It
+ * and zero points in three buffers (kernels/packed.cl), so a 4-bit g128 model takes 0.135 of its f32 size there. It
  * reads as the f32 matrix of its values (c − z)·s: the backend's products run on the codes ({@code packed_gemv}), and
  * any other use widens it on the device first ({@code packed_dequant}). Read-only.
  */
@@ -47,12 +47,6 @@ final class ClPackedStorage implements DeviceStorage {
     /** The zero points; for a symmetric grid (none stored) the codes' buffer, which the kernels never read as such. */
     BufferPool.Handle zeros() { return zeros == null ? codes : zeros; }
 
-    /** Device bytes of the three buffers as stored (before the pool rounds them to its size classes). */
-    long bytes() {
-        int blocks = (cols + PackedMatrix.BLOCK - 1) / PackedMatrix.BLOCK, groups = layout[4];
-        return (long) rows * blocks * 4 * bits + 4L * rows * groups + (symmetric ? 0 : (long) rows * groups);
-    }
-
     @Override public DType dtype() { return DType.F32; }
 
     @Override public long size() { return (long) rows * cols; }
@@ -67,9 +61,9 @@ final class ClPackedStorage implements DeviceStorage {
 
     @Override public void setFloat(long i, float v) { throw new UnsupportedOperationException("a packed weight is read-only"); }
 
-    @Override public Tensor toHost(Tensor view) { return backend.toHost(backend.widened(view)); }
+    @Override public Tensor toHost(Tensor view) { return backend.widenedToHost(view); }
 
-    @Override public Tensor contiguousOnDevice(Tensor view) { return backend.contiguousCopy(backend.widened(view)); }
+    @Override public Tensor contiguousOnDevice(Tensor view) { return backend.widenedContiguous(view); }
 
     @Override public String toString() {
         return "ClPackedStorage[int" + bits + (groupSize == 0 ? " per row" : " g" + groupSize) + (symmetric ? " symmetric" : "") + ", " + rows + " × " + cols + "]";

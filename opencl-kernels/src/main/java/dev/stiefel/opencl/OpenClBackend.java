@@ -350,6 +350,25 @@ public final class OpenClBackend implements Backend {
         return Tensor.view(wide.storage(), view.offset(), view.shape(), view.strides());
     }
 
+    /** A packed view's values on the heap: widened, downloaded, and the widened temporary given back at once. */
+    Tensor widenedToHost(Tensor view) {
+        Tensor wide = widened(view);
+        try {
+            return toHost(wide);
+        } finally {
+            release(wide);
+        }
+    }
+
+    /** A packed view's values as a contiguous device tensor: the widened matrix itself when the view is all of it. */
+    Tensor widenedContiguous(Tensor view) {
+        Tensor wide = widened(view);
+        if (wide.isContiguous() && wide.offset() == 0 && wide.numel() == wide.storage().size()) return wide;
+        Tensor c = contiguousCopy(wide);
+        release(wide);
+        return c;
+    }
+
     /** A device view's elements as a contiguous heap tensor: one download. */
     Tensor toHost(Tensor view) {
         Tensor c = view.isContiguous() ? view : contiguousCopy(view);

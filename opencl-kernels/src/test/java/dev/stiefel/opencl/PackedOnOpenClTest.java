@@ -106,6 +106,8 @@ class PackedOnOpenClTest extends OnDevice {
             assertThat(dw.toFloatArray()).as("int%d widened", bits).containsExactly(w.dequantize());
             assertThat(dw.t().toFloatArray()).as("its transpose").containsExactly(host.t().toFloatArray());
             assertThat(dw.narrow(1, 5, 40).toFloatArray()).as("a slice").containsExactly(host.narrow(1, 5, 40).toFloatArray());
+            assertThat(dw.t().contiguous().storage()).as("a view made contiguous, on the device").isInstanceOf(ClStorage.class);
+            assertThat(dw.t().contiguous().toFloatArray()).as("its transpose made contiguous").containsExactly(host.t().contiguous().toFloatArray());
             assertThat(dw.mul(2f).toFloatArray()).as("an element-wise op on it").containsExactly(host.mul(2f).toFloatArray());
             assertThat(dw.get(3, 41)).isEqualTo(w.value(3, 41));
         }

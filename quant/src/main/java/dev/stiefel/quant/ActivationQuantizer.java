@@ -116,10 +116,10 @@ public final class ActivationQuantizer {
         int[] rc = rows.shape();
         if (cMax != null) return learnedRange(rows, ste, name).reshape(shape);
         if (rows.value().isOnDevice()) {
-            // on a device the rows stay there: only their groups' extremes come over to fit the parameters, and the
-            // values are the tape's (apply's bit for bit) whether or not a gradient is wanted
+            // on a device the rows stay there: only their groups' extremes come over to fit the parameters, and off the
+            // tape the constant-range form gives apply's values with tensor ops (as the heap's loop below does)
             QuantParams p = quantizer.fit(rows.value(), name);
-            boolean throughRange = gradient == Gradient.THROUGH_RANGE || !x.requiresGrad() && ste == Ste.STRAIGHT_THROUGH;
+            boolean throughRange = gradient == Gradient.THROUGH_RANGE && (x.requiresGrad() || ste != Ste.STRAIGHT_THROUGH);
             return (throughRange ? Quantizer.fakeQuantThroughRange(rows, p, spec().clipping(), ste) : Quantizer.fakeQuantSte(rows, p)).reshape(shape);
         }
         float[] v = rows.value().toFloatArray();

@@ -48,8 +48,12 @@ class BlockwiseOnOpenClTest extends OnOpenCl {
         List<Report.BlockFigures> c = cpu.report().blocks(), g = gpu.model().report().blocks();
         assertThat(g).hasSameSizeAs(c);
         for (int b = 0; b < c.size(); b++) {
-            assertThat(relative(g.get(b).mseBefore(), c.get(b).mseBefore())).as("%s block %d before: cpu %s, opencl %s", name, b, c.get(b), g.get(b)).isLessThan(1e-3);
-            assertThat(relative(g.get(b).mseAfter(), c.get(b).mseAfter())).as("%s block %d after: cpu %s, opencl %s", name, b, c.get(b), g.get(b)).isLessThan(2e-2);
+            // the report keeps 6 significant digits; f32 summation order moves a loss far less than that here
+            assertThat(relative(g.get(b).mseBefore(), c.get(b).mseBefore())).as("%s block %d before: cpu %s, opencl %s", name, b, c.get(b), g.get(b)).isLessThan(1e-4);
+            assertThat(relative(g.get(b).mseAfter(), c.get(b).mseAfter())).as("%s block %d after: cpu %s, opencl %s", name, b, c.get(b), g.get(b)).isLessThan(1e-4);
+            List<Double> ce = c.get(b).epochLoss(), ge = g.get(b).epochLoss();
+            assertThat(ge).hasSameSizeAs(ce);
+            for (int e = 0; e < ce.size(); e++) assertThat(relative(ge.get(e), ce.get(e))).as("%s block %d epoch %d", name, b, e).isLessThan(1e-4);
         }
         assertThat(gpu.moved().uploads()).as("%s computed on the device", name).isPositive();
     }
