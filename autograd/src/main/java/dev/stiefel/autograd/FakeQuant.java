@@ -1,6 +1,8 @@
 package dev.stiefel.autograd;
 
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
 
 /**
  * Quantize–dequantize with the straight-through estimator, composed from tape primitives so that gradients
@@ -15,9 +17,19 @@ import dev.stiefel.tensor.Tensor;
 public final class FakeQuant {
     private FakeQuant() {}
 
-    /** Fake-quantizes x with broadcastable scale s and zero point z on the integer grid [qmin, qmax]. */
+    /**
+     * Fake-quantizes x with broadcastable scale s and zero point z on the integer grid [qmin, qmax]. Where the backend
+     * fuses it (a device, for x [n, m] with s and z [n, 1]: {@link Backend#fakeQuant}) it is one op on the tape with the
+     * same values and gradients as the composed ops below; otherwise it is those ops.
+     */
     public static Var quantize(Var x, Var scale, Var zero, int qmin, int qmax) {
         if (qmin >= qmax) throw new IllegalArgumentException("fake quant: empty integer range [" + qmin + ", " + qmax + "]");
+        Backend backend = Backends.current();
+        Tensor fused = backend.fakeQuant(x.value(), scale.value(), zero.value(), qmin, qmax);
+        if (fused != null) {
+            Tensor xv = x.value(), s = scale.value(), z = zero.value();
+            return Var.op("fake_quant", fused, g -> backend.fakeQuantBackward(xv, s, z, qmin, qmax, g), x, scale, zero);
+        }
         Var q = x.div(scale).roundSte().add(zero).clamp(qmin, qmax);
         return q.sub(zero).mul(scale);
     }

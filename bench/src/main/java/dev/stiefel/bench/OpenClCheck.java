@@ -22,10 +22,13 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 
 import java.io.PrintWriter;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Random;
 import java.util.SplittableRandom;
+import java.util.stream.Collectors;
 
 /**
  * The device checks of {@code bench/scripts/h200_opencl_check.sh}, one JSON line per measurement on stdout:
@@ -84,6 +87,23 @@ public final class OpenClCheck {
     /** A device backend's transfers so far (none on the CPU). */
     private static Transfers transfers(Backend b) {
         return b instanceof OpenClBackend cl ? cl.transfers() : new Transfers(0, 0, 0, 0);
+    }
+
+    /** A device backend's kernel launches so far, by kernel (none on the CPU). */
+    private static Map<String, Long> launches(Backend b) {
+        return b instanceof OpenClBackend cl ? cl.launches() : Map.of();
+    }
+
+    private static Map<String, Long> minus(Map<String, Long> now, Map<String, Long> earlier) {
+        Map<String, Long> d = new HashMap<>();
+        now.forEach((k, v) -> { long n = v - earlier.getOrDefault(k, 0L); if (n > 0) d.put(k, n); });
+        return d;
+    }
+
+    /** The n kernels launched most often, as a JSON object. */
+    private static String topKernels(Map<String, Long> launched, int n) {
+        return launched.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed()).limit(n)
+                .map(e -> "\"" + e.getKey() + "\":" + e.getValue()).collect(Collectors.joining(",", "{", "}"));
     }
 
     /** Waits for the device's queue (nothing to wait for on the CPU). */
@@ -175,18 +195,21 @@ public final class OpenClCheck {
         List<Double> steps = new ArrayList<>();
         double loss = Double.NaN;
         long[] moved = new long[2];
+        Map<String, Long> launched = Map.of();
         for (int r = 0; r <= reps; r++) { // the first is a warm-up
             var view = OstQuant.initialView(fp, config, o);
             long t0 = System.nanoTime();
             double evalLoss = OstQuant.evaluate(fp, view, calib, config, o);
             long t1 = System.nanoTime();
             Transfers before = transfers(b);
+            Map<String, Long> launchedBefore = launches(b);
             OstQuant.Learning l = OstQuant.learn(fp, view, calib, config, o, ProgressFactory.SILENT);
             finish(b);
             long t2 = System.nanoTime();
             Transfers during = transfers(b).minus(before);
             moved[0] = during.uploadBytes();
             moved[1] = during.downloadBytes();
+            launched = minus(launches(b), launchedBefore);
             loss = l.lossBefore();
             if (r > 0) steps.add(((t2 - t1) - 2.0 * (t1 - t0)) / 1e9);
             if (Math.abs(evalLoss - l.lossBefore()) > 1e-6 * Math.abs(evalLoss))
@@ -194,8 +217,9 @@ public final class OpenClCheck {
         }
         steps.sort(null);
         System.out.printf(Locale.ROOT, "{\"check\":\"ost-step\",\"backend\":\"%s\",\"preset\":\"%s\",\"seqlen\":%d,\"threads\":%d,\"best_step_s\":%.3f,"
-                + "\"loss_before\":%.6f,\"learn_up_mb\":%.1f,\"learn_down_mb\":%.1f}%n", b.name(), preset, seqLen, dev.stiefel.tensor.Parallel.threads(),
-                steps.get(0), loss, moved[0] / 1e6, moved[1] / 1e6);
+                + "\"loss_before\":%.6f,\"learn_up_mb\":%.1f,\"learn_down_mb\":%.1f,\"learn_launches\":%d,\"top_kernels\":%s}%n", b.name(), preset, seqLen,
+                dev.stiefel.tensor.Parallel.threads(), steps.get(0), loss, moved[0] / 1e6, moved[1] / 1e6,
+                launched.values().stream().mapToLong(Long::longValue).sum(), topKernels(launched, 8));
     }
 
     static boolean parity() {

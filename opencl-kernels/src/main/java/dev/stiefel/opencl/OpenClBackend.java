@@ -36,6 +36,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -54,7 +56,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class OpenClBackend implements Backend {
     public static final String NAME = "opencl";
-    private static final String[] SOURCES = {"common.cl", "elementwise.cl", "reduce.cl", "rows.cl", "rope.cl", "index.cl", "matmul.cl", "hadamard.cl", "packed.cl"};
+    private static final String[] SOURCES = {"common.cl", "elementwise.cl", "reduce.cl", "rows.cl", "rope.cl", "index.cl", "matmul.cl", "hadamard.cl", "packed.cl", "quant.cl"};
     /** Work-group size of the row kernels: WG in common.cl. */
     private static final int WG = 64;
     /** sgemm tile (TS) and register block (WPT): its work-group is (TS/WPT)². */
@@ -131,6 +133,12 @@ public final class OpenClBackend implements Backend {
     /** Transfers so far. */
     public Transfers transfers() { return new Transfers(uploads.get(), uploadBytes.get(), downloads.get(), downloadBytes.get()); }
 
+    /**
+     * Kernels enqueued so far, by name (a snapshot, sorted by name). On a GPU each launch costs a few microseconds of
+     * driver time however little it computes, so the count says what a computation pays beside its arithmetic.
+     */
+    public synchronized SortedMap<String, Long> launches() { return new TreeMap<>(launched); }
+
     /** Device buffers held by live tensors. */
     public long liveBuffers() { return pool.stats().liveBuffers(); }
 
@@ -173,6 +181,9 @@ public final class OpenClBackend implements Backend {
         return p;
     }
 
+    /** Launches by kernel name, guarded by this backend's lock (see {@link #launch}). */
+    private final Map<String, Long> launched = new HashMap<>();
+
     private cl_kernel kernel(String name) {
         return kernels.computeIfAbsent(name, n -> CL.clCreateKernel(program, n, null));
     }
@@ -184,6 +195,7 @@ public final class OpenClBackend implements Backend {
      */
     private synchronized void launch(String name, long[] global, long[] local, Object... args) {
         cl_kernel k = kernel(name);
+        launched.merge(name, 1L, Long::sum);
         for (int i = 0; i < args.length; i++) {
             Object a = args[i];
             switch (a) {
@@ -721,6 +733,34 @@ public final class OpenClBackend implements Backend {
             so = 0;
         }
         return out;
+    }
+
+    // ------------------------------------------------------------ fake quantization (quant.cl)
+
+    /** Whether {@link #fakeQuant} fuses these operands: x [n, m] floating point, s and z [n, 1]. */
+    private static boolean rowQuantized(Tensor x, Tensor s, Tensor z) {
+        if (x.dim() != 2 || !x.dtype().isFloating()) return false;
+        int[] column = {x.size(0), 1};
+        return Arrays.equals(s.shape(), column) && Arrays.equals(z.shape(), column) && s.dtype().isFloating() && z.dtype().isFloating();
+    }
+
+    @Override public Tensor fakeQuant(Tensor x, Tensor s, Tensor z, int qmin, int qmax) {
+        if (!rowQuantized(x, s, z)) return null;
+        Tensor xc = contiguousOnDevice(x), sc = contiguousOnDevice(s), zc = contiguousOnDevice(z), out = newTensor(DType.F32, x.shape());
+        int n = out.numel();
+        if (n > 0) launch1("fake_quant", n, xc, xc.offset(), sc, sc.offset(), zc, zc.offset(), x.size(1), (float) qmin, (float) qmax, out, n);
+        return out;
+    }
+
+    @Override public Tensor[] fakeQuantBackward(Tensor x, Tensor s, Tensor z, int qmin, int qmax, Tensor gradOut) {
+        if (!rowQuantized(x, s, z) || !Arrays.equals(gradOut.shape(), x.shape())) return null;
+        Tensor xc = contiguousOnDevice(x), sc = contiguousOnDevice(s), zc = contiguousOnDevice(z), g = contiguousOnDevice(gradOut);
+        Tensor dx = newTensor(DType.F32, x.shape()), ds = newTensor(DType.F32, s.shape()), dz = newTensor(DType.F32, z.shape());
+        int rows = x.size(0), m = x.size(1);
+        if (rows > 0) // an empty row still writes its sums (0)
+            launchRows("fake_quant_backward", rows, xc, xc.offset(), sc, sc.offset(), zc, zc.offset(), g, g.offset(), m,
+                    (float) qmin, (float) qmax, dx, ds, dz);
+        return new Tensor[]{dx, ds, dz};
     }
 
     // ------------------------------------------------------------ indexing

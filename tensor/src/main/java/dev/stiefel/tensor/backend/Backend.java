@@ -75,6 +75,23 @@ public interface Backend {
     default Tensor fwht(Tensor x, int outer, int n, int inner, float scale) { return null; }
 
     /**
+     * Fake quantization of x [n, m] with one scale and zero point per row (s, z [n, 1]) as one op:
+     * q = clamp(rint(x / s) + z, qmin, qmax), y = (q − z)·s, the values of those six element-wise ops bit for bit.
+     * Null means this backend composes it from them (the CPU backend: the same arithmetic, one pass per op); a device
+     * backend fuses it because every op there is a kernel launch and a pass over memory. Autograd's
+     * {@code FakeQuant.quantize} is its user.
+     */
+    default Tensor fakeQuant(Tensor x, Tensor s, Tensor z, int qmin, int qmax) { return null; }
+
+    /**
+     * The gradients {dx [n, m], ds [n, 1], dz [n, 1]} of {@link #fakeQuant} for gradOut [n, m] with the straight-through
+     * rounding, each as the tape of the six composed ops computes it: with d = (g·s)·[qmin ≤ rint(x/s) + z ≤ qmax],
+     * dx = d / s, ds = Σ g·(q − z) + Σ −(d·x)/(s·s), dz = Σ −(g·s) + Σ d, each Σ over the row in the order of this
+     * backend's own sums; null where the backend composes {@link #fakeQuant}.
+     */
+    default Tensor[] fakeQuantBackward(Tensor x, Tensor s, Tensor z, int qmin, int qmax, Tensor gradOut) { return null; }
+
+    /**
      * Copies {@code src} into {@code dst} (same shape, any strides, dtype converted); {@code dst} is writable heap,
      * or a device tensor of this backend.
      */

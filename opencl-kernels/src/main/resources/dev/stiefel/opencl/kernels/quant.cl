@@ -1,0 +1,50 @@
+// Fake quantization with the straight-through estimator (autograd's FakeQuant.quantize) for x [n, m] with one scale
+// and zero point per row, as one kernel forward and one backward instead of six element-wise ops each way:
+//   q = clamp(rint(x / s) + z, qmin, qmax),   y = (q - z) * s
+// Every line is the f32 operation the composed op would do, in its order, so the values are the composed ops' bits.
+// Tiling: forward, one work-item per element; backward, one work-group of WG items per row, item l taking elements
+// l, l + WG, ... as reduce_axis does, so each row sum comes out of the same fixed tree in the same order as the sums
+// the tape of the composed ops takes (one per op that reads s or z; the tape then adds them).
+
+kernel void fake_quant(global const float* x, int xo, global const float* s, int so, global const float* z, int zo,
+                       int m, float qmin, float qmax, global float* out, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int r = i / m;
+    float sv = s[so + r], zv = z[zo + r];
+    float q = jmin(jmax(rint(x[xo + i] / sv) + zv, qmin), qmax);
+    out[i] = (q - zv) * sv;
+}
+
+// The composed tape, op by op from the output: y = w * s gives w the gradient g*s and s the sum of g*w; w = q - z
+// gives z the sum of -(g*s); the clamp keeps d = (g*s) * [qmin <= v <= qmax] (v = rint(x/s) + z); v = r + z gives
+// z the sum of d; the rounding passes d through; x / s gives x the gradient d / s and s the sum of -((d*x) / (s*s)).
+kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void fake_quant_backward(global const float* x, int xo, global const float* s, int so, global const float* z, int zo,
+                         global const float* g, int go, int m, float qmin, float qmax,
+                         global float* dx, global float* ds, global float* dz) {
+    local acc_t sums[WG];
+    int r = get_group_id(0), l = get_local_id(0);
+    float sv = s[so + r], zv = z[zo + r], s2 = sv * sv;
+    acc_t byProduct = 0, byQuotient = 0, byDifference = 0, bySum = 0;
+    for (int j = l; j < m; j += WG) {
+        int i = r * m + j;
+        float xv = x[xo + i], gv = g[go + i];
+        float v = rint(xv / sv) + zv, q = jmin(jmax(v, qmin), qmax);
+        float gs = gv * sv;
+        float d = gs * ((v >= qmin ? 1.0f : 0.0f) * (v <= qmax ? 1.0f : 0.0f));
+        dx[i] = d / sv;
+        byProduct += gv * (q - zv);
+        byQuotient += -((d * xv) / s2);
+        byDifference += -gs;
+        bySum += d;
+    }
+    byProduct = group_sum(sums, byProduct);
+    byQuotient = group_sum(sums, byQuotient);
+    byDifference = group_sum(sums, byDifference);
+    bySum = group_sum(sums, bySum);
+    if (l == 0) {
+        ds[r] = (float) byProduct + (float) byQuotient;
+        dz[r] = (float) byDifference + (float) bySum;
+    }
+}
