@@ -66,7 +66,7 @@ public final class ActivationQuantizer {
     /** Learnable clipping (LAC), both factors at {@link #LAC_INIT}; {@code learnable} false keeps them fixed there. */
     public static ActivationQuantizer learnableClipping(QuantSpec spec, boolean learnable) {
         Tensor init = Tensor.full(LAC_INIT, 1);
-        return new ActivationQuantizer(spec, Gradient.THROUGH_RANGE, learnable ? Var.param(init) : Var.of(init), learnable ? Var.param(init.copy()) : Var.of(init.copy()));
+        return new ActivationQuantizer(spec, Gradient.THROUGH_RANGE, learnable ? Parameters.of(init) : Var.of(init), learnable ? Parameters.of(init.copy()) : Var.of(init.copy()));
     }
 
     /** Clipping learned earlier, frozen at the logits c_max, c_min (read from a model file). */

@@ -2,6 +2,7 @@ package dev.stiefel.quant.flat;
 
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
+import dev.stiefel.quant.Parameters;
 import dev.stiefel.riemann.Stiefel;
 import dev.stiefel.riemann.hadamard.Hadamard;
 import dev.stiefel.tensor.Tensor;
@@ -35,15 +36,15 @@ public final class Factor {
     }
 
     /** A free matrix starting at {@code init}. */
-    public static Factor free(Tensor init) { return new Factor(Form.FREE, Var.param(init.contiguous().copy()), null, null); }
+    public static Factor free(Tensor init) { return new Factor(Form.FREE, Parameters.of(init.contiguous().copy()), null, null); }
 
     /** U·diag(σ)·Vᵀ starting at σ = 1. */
     public static Factor svd(Tensor u, Tensor v) {
-        return new Factor(Form.SVD, Var.param(u.contiguous().copy()), Var.param(Tensor.ones(u.size(0))), Var.param(v.contiguous().copy()));
+        return new Factor(Form.SVD, Parameters.of(u.contiguous().copy()), Parameters.of(Tensor.ones(u.size(0))), Parameters.of(v.contiguous().copy()));
     }
 
     /** An orthogonal matrix starting at {@code q}. */
-    public static Factor orthogonal(Tensor q) { return new Factor(Form.ORTHOGONAL, Var.param(q.contiguous().copy()), null, null); }
+    public static Factor orthogonal(Tensor q) { return new Factor(Form.ORTHOGONAL, Parameters.of(q.contiguous().copy()), null, null); }
 
     /**
      * The starting point of a factor of size n: FlatQuant's random orthogonal matrix ({@code get_init_weight}) for the

@@ -7,6 +7,7 @@ import dev.stiefel.llama.Hooks;
 import dev.stiefel.llama.LlamaConfig;
 import dev.stiefel.llama.LlamaWeights;
 import dev.stiefel.quant.Linears;
+import dev.stiefel.quant.Parameters;
 import dev.stiefel.quant.QuantConfig;
 import dev.stiefel.quant.Quantizer;
 import dev.stiefel.quant.adaptive.TransformKind;
@@ -67,9 +68,9 @@ public final class FlatBlock implements Hooks {
         po = matrices && linears ? Factor.initial(form, c.heads(), s + 7) : null;
         pv = matrices && (linears || config.value() != null) ? Factor.initial(form, c.headDim(), s + 8) : null;
         pk = matrices && config.key() != null ? Factor.initial(form, c.headDim(), s + 9) : null;
-        attnScale = scales && linears ? Var.param(smoothScale(maxima.get(Input.ATTN_IN), List.of(w.wq(), w.wk(), w.wv()), alpha)) : null;
-        mlpScale = scales && linears ? Var.param(smoothScale(maxima.get(Input.MLP_IN), List.of(w.wGate(), w.wUp()), alpha)) : null;
-        downScale = scales && linears ? Var.param(smoothScale(maxima.get(Input.MLP_OUT), List.of(w.wDown()), alpha)) : null;
+        attnScale = scales && linears ? Parameters.of(smoothScale(maxima.get(Input.ATTN_IN), List.of(w.wq(), w.wk(), w.wv()), alpha)) : null;
+        mlpScale = scales && linears ? Parameters.of(smoothScale(maxima.get(Input.MLP_IN), List.of(w.wGate(), w.wUp()), alpha)) : null;
+        downScale = scales && linears ? Parameters.of(smoothScale(maxima.get(Input.MLP_OUT), List.of(w.wDown()), alpha)) : null;
         if (config.weight() != null) {
             Quantizer fixed = new Quantizer(config.weight());
             Tensor[] t = {w.wq(), w.wk(), w.wv(), w.wo(), w.wGate(), w.wUp(), w.wDown()};

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.learn;
 
+import dev.stiefel.quant.Parameters;
 import dev.stiefel.quant.Ste;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
@@ -68,7 +69,7 @@ public final class Lwc implements WeightQuantizer {
 
     private Segment segment(int from, int width, int groupWidth, List<Var> params, int at) {
         int n = rows * (width / groupWidth);
-        if (params == null) return new Segment(from, width, groupWidth, Var.param(Tensor.full(INIT, n, 1)), Var.param(Tensor.full(INIT, n, 1)));
+        if (params == null) return new Segment(from, width, groupWidth, Parameters.of(Tensor.full(INIT, n, 1)), Parameters.of(Tensor.full(INIT, n, 1)));
         for (int i = at; i < at + 2; i++)
             if (!java.util.Arrays.equals(params.get(i).shape(), new int[]{n, 1}))
                 throw new IllegalArgumentException("lwc: parameter " + i + " is " + java.util.Arrays.toString(params.get(i).shape()) + ", expected [" + n + ", 1]");

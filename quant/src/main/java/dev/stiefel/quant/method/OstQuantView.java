@@ -1,5 +1,6 @@
 package dev.stiefel.quant.method;
 
+import dev.stiefel.quant.Parameters;
 import dev.stiefel.quant.Ste;
 import dev.stiefel.quant.learn.WeightQuantizer;
 import dev.stiefel.autograd.Var;
@@ -94,13 +95,13 @@ public final class OstQuantView {
         this.baseExact = folded.exact();
         this.base = folded.weights().map(Backends.current()::resident); // a device backend keeps them there (CPU: as they are)
         if (r.rows != c.dim() || r.cols != c.dim()) throw new IllegalArgumentException("OSTQuant: residual rotation is " + r.shape() + ", model dim " + c.dim());
-        this.r = param(DoubleWeights.tensor(r));
+        this.r = Parameters.of(DoubleWeights.tensor(r));
         this.headR = new Var[options.headRotations() ? c.layers() : 0];
         for (int l = 0; l < headR().length; l++) {
             DMatrix h = headR == null ? DMatrix.identity(c.headDim()) : headR[l];
             if (h.rows != c.headDim() || h.cols != c.headDim())
                 throw new IllegalArgumentException("OSTQuant: head rotation of layer " + l + " is " + h.shape() + ", head dim " + c.headDim());
-            this.headR[l] = param(DoubleWeights.tensor(h));
+            this.headR[l] = Parameters.of(DoubleWeights.tensor(h));
         }
         int n = options.scalings() ? c.layers() : 0;
         attnIn = zeros(n, c.dim());
@@ -115,15 +116,9 @@ public final class OstQuantView {
 
     private static Var[] zeros(int n, int size) {
         Var[] v = new Var[n];
-        for (int i = 0; i < n; i++) v[i] = param(Tensor.zeros(size));
+        for (int i = 0; i < n; i++) v[i] = Parameters.of(Tensor.zeros(size));
         return v;
     }
-
-    /**
-     * A learnable transform where the backend computes: a device backend keeps it there (its optimizer updates it once
-     * per step), instead of uploading it for each of the hundreds of products a pass makes with it; the CPU, as it is.
-     */
-    private static Var param(Tensor init) { return Var.param(Backends.current().resident(init)); }
 
     private Var[] headR() { return headR; }
 
