@@ -290,6 +290,37 @@ public final class OpenClBackend implements Backend {
         return Tensor.of(s, t.shape());
     }
 
+    /**
+     * An operand of an element-wise op on this device: {@link #onDevice}, except that a host scalar (x.ge(0.5f), a
+     * constant 1-element tensor) comes from a cache of scalars uploaded once. Each upload is a blocking write, which on
+     * a GPU waits for every kernel queued before it, and the backward pass of a clamp alone compares with two of them.
+     * Only ops that never write their operands may take a cached scalar.
+     */
+    private Tensor operand(Tensor t) {
+        if (t.numel() != 1 || t.dtype() != DType.F32 || t.isOnDevice()) return onDevice(t);
+        int bits = Float.floatToRawIntBits(t.item());
+        Tensor cached;
+        synchronized (scalars) {
+            cached = scalars.get(bits);
+            if (cached == null && scalars.size() < MAX_SCALARS) {
+                ArrayDeque<Scope> stack = scopes.get(); // cached scalars outlive any scope: allocate them outside
+                List<Scope> saved = new ArrayList<>(stack);
+                stack.clear();
+                try {
+                    cached = onDevice(Tensor.scalar(Float.intBitsToFloat(bits)));
+                } finally {
+                    stack.addAll(saved);
+                }
+                scalars.put(bits, cached);
+            }
+        }
+        return cached == null ? onDevice(t) : cached.reshape(t.shape());
+    }
+
+    /** Host scalars on the device, by their bits (see {@link #operand}); at most {@link #MAX_SCALARS}, kept for good. */
+    private final Map<Integer, Tensor> scalars = new HashMap<>();
+    private static final int MAX_SCALARS = 256;
+
     /** t on this device, contiguous. */
     private Tensor contiguousOnDevice(Tensor t) {
         Tensor d = onDevice(t);
@@ -456,7 +487,7 @@ public final class OpenClBackend implements Backend {
     }
 
     @Override public Tensor binary(BinaryOp op, Tensor a, Tensor b, int[] outShape) {
-        Tensor ea = onDevice(a).expand(outShape), eb = onDevice(b).expand(outShape), out = newTensor(DType.F32, outShape);
+        Tensor ea = operand(a).expand(outShape), eb = operand(b).expand(outShape), out = newTensor(DType.F32, outShape);
         int n = out.numel();
         if (n == 0) return out;
         int[][] c = Views.collapse(outShape, ea.strides(), eb.strides());

@@ -1,0 +1,50 @@
+package dev.stiefel.opencl;
+
+import dev.stiefel.autograd.Var;
+import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backends;
+import dev.stiefel.tensor.cpu.CpuBackend;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Host scalars in element-wise ops (x.ge(lo), a constant 1-element tensor) go over once, not with every op. */
+class ScalarOperandsOnOpenClTest extends OnDevice {
+
+    @Test void aScalarOperandIsUploadedOnce() {
+        Tensor x = Tensor.randn(new Random(21), 5, 7), onCl = cl.resident(x);
+        Backends.use(cl);
+        float[] first = onCl.ge(0.375f).toFloatArray();
+        Transfers before = cl.transfers();
+        Tensor again = onCl.ge(0.375f).mul(onCl.le(0.375f)).add(onCl.mul(Tensor.scalar(0.375f)));
+        assertThat(cl.transfers().minus(before).uploads()).as("scalars seen before").isZero();
+        Backends.use(CpuBackend.INSTANCE);
+        assertThat(first).containsExactly(x.ge(0.375f).toFloatArray());
+        assertThat(again.toFloatArray()).containsExactly(x.ge(0.375f).mul(x.le(0.375f)).add(x.mul(Tensor.scalar(0.375f))).toFloatArray());
+    }
+
+    @Test void aClampsGradientMovesNothingOnceItsBoundsWereSeen() {
+        Tensor x = Tensor.randn(new Random(22), 9, 11), g = Tensor.randn(new Random(23), 9, 11);
+        Backends.use(cl);
+        Tensor dx = cl.resident(x), dg = cl.resident(g);
+        Var p = Var.param(dx);
+        p.clamp(-0.5f, 0.75f).backward(dg);
+        Var q = Var.param(dx);
+        Transfers before = cl.transfers();
+        q.clamp(-0.5f, 0.75f).backward(dg);
+        assertThat(cl.transfers().minus(before).uploads()).isZero();
+        assertThat(q.grad().toFloatArray()).containsExactly(p.grad().toFloatArray());
+    }
+
+    @Test void aResidentScalarIsItsOwnBuffer() {
+        Backends.use(cl);
+        Tensor probe = cl.resident(Tensor.full(1f, 3));
+        probe.ge(2.5f).toFloatArray(); // 2.5 is now a cached operand
+        Tensor mine = cl.resident(Tensor.scalar(2.5f));
+        mine.copyFrom(Tensor.scalar(-4f));
+        assertThat(mine.item()).isEqualTo(-4f);
+        assertThat(cl.resident(Tensor.full(0f, 3)).ge(2.5f).toFloatArray()).as("the cached 2.5 is untouched").containsExactly(0f, 0f, 0f);
+    }
+}
