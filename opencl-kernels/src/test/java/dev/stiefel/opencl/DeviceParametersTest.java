@@ -53,6 +53,25 @@ class DeviceParametersTest extends OnDevice {
         }
     }
 
+    /** A Riemannian step's operands (point, gradient, first moment) go over once each, not with every op of the step. */
+    @Test void aRiemannianStepUploadsEachOperandOnce() {
+        Random rnd = new Random(6);
+        int n = 48, p = 16;
+        Tensor c = Tensor.randn(rnd, n, p);
+        Var x = Var.param(cl.resident(Stiefel.random(n, p, rnd)));
+        Optimizer opt = new RiemannianAdam(List.of(x), LrSchedule.constant(1e-2));
+        Transfers moved = null;
+        for (int s = 0; s < 2; s++) { // the first step also checks that the start is on the manifold
+            opt.zeroGrad();
+            x.mul(Var.of(c)).square().sum().backward();
+            Transfers t0 = cl.transfers();
+            opt.step();
+            moved = cl.transfers().minus(t0);
+        }
+        // point, gradient and first moment for the step's ops, then the new point (each op reading a heap operand: 7)
+        assertThat(moved.uploadBytes()).as("%s", moved).isEqualTo(4L * 4 * n * p);
+    }
+
     @Test void aStepMovesTheParameterOverOnceAndBackOnce() {
         Tensor start = Tensor.randn(new Random(5), 64, 32);
         Var p = Var.param(cl.resident(start));

@@ -60,7 +60,7 @@ public final class CayleySgd extends StiefelOptimizer {
 
     @Override protected Tensor step(int index, Tensor x, Tensor g, double lr, int t) {
         Tensor xt = x.t();
-        Tensor m = view(velocity[index], index).mul((float) momentum).sub(g);   // line 3: M ← βM − G
+        Tensor m = operand(velocity[index], index).mul((float) momentum).sub(g);   // line 3: M ← βM − G
         // line 4: Ŵ = M Xᵀ − ½ X (Xᵀ M Xᵀ), formed as (M − ½ X (XᵀM)) Xᵀ
         Tensor wHat = m.sub(x.matmul(xt.matmul(m)).mul(0.5f)).matmul(xt);
         Tensor w = wHat.sub(wHat.t());                                              // line 5: W = Ŵ − Ŵᵀ (skew)
@@ -76,6 +76,6 @@ public final class CayleySgd extends StiefelOptimizer {
 
     /** The velocity W X was tangent at the old point; project it onto the tangent space of the corrected one. */
     @Override protected void stabilized(int index, Tensor x) {
-        store(Stiefel.tangent(x, view(velocity[index], index), Stiefel.Metric.EUCLIDEAN), velocity[index]);
+        store(Stiefel.tangent(x, operand(velocity[index], index), Stiefel.Metric.EUCLIDEAN), velocity[index]);
     }
 }

@@ -67,7 +67,7 @@ public final class RiemannianAdam extends StiefelOptimizer {
     @Override protected Tensor step(int i, Tensor x, Tensor g, double lr, int t) {
         if (weightDecay != 0) g = g.add(x.mul((float) weightDecay));
         Tensor r = Stiefel.tangent(x, g, metric);
-        Tensor m = view(firstMoment[i], i).mul((float) beta1).add(r.mul((float) (1 - beta1)));
+        Tensor m = operand(firstMoment[i], i).mul((float) beta1).add(r.mul((float) (1 - beta1)));
         double v = beta2 * secondMoment[i][0] + (1 - beta2) * Stiefel.squaredNorm(x, r, metric);
         secondMoment[i][0] = (float) v;
         double c1 = 1 - Math.pow(beta1, t), c2 = 1 - Math.pow(beta2, t);
@@ -86,6 +86,6 @@ public final class RiemannianAdam extends StiefelOptimizer {
     }
 
     @Override protected void stabilized(int i, Tensor x) {
-        store(Stiefel.tangent(x, view(firstMoment[i], i), metric), firstMoment[i]);
+        store(Stiefel.tangent(x, operand(firstMoment[i], i), metric), firstMoment[i]);
     }
 }

@@ -55,7 +55,7 @@ public final class RiemannianSgd extends StiefelOptimizer {
         Tensor d = Stiefel.tangent(x, g, Stiefel.Metric.EUCLIDEAN);
         Tensor b = null;
         if (momentum > 0) {
-            b = view(buffer[i], i).mul((float) momentum).add(d.mul((float) (1 - dampening)));
+            b = operand(buffer[i], i).mul((float) momentum).add(d.mul((float) (1 - dampening)));
             d = nesterov ? d.add(b.mul((float) momentum)) : b;
         }
         Tensor u = d.mul((float) -lr);
@@ -65,6 +65,6 @@ public final class RiemannianSgd extends StiefelOptimizer {
     }
 
     @Override protected void stabilized(int i, Tensor x) {
-        if (momentum > 0) store(Stiefel.tangent(x, view(buffer[i], i), Stiefel.Metric.EUCLIDEAN), buffer[i]);
+        if (momentum > 0) store(Stiefel.tangent(x, operand(buffer[i], i), Stiefel.Metric.EUCLIDEAN), buffer[i]);
     }
 }

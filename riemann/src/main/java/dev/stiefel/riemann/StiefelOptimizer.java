@@ -5,6 +5,8 @@ import dev.stiefel.autograd.Optimizer;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
 
 import java.util.List;
 
@@ -40,12 +42,15 @@ public abstract class StiefelOptimizer extends Optimizer {
 
     @Override protected final void update(int index, float[] w, float[] g, double lr, int t) {
         int[] shape = params.get(index).shape();
-        Tensor x = Tensor.wrap(w, shape); // shares w: the result is copied back below
+        // on a device backend each operand goes over once for all of the step's ops (a heap operand would be uploaded by
+        // every op that reads it); on the CPU x shares w, and the result is copied back below either way
+        Backend backend = Backends.current();
+        Tensor x = backend.resident(Tensor.wrap(w, shape));
         if (!checked[index]) {
             requireOnManifold(x);
             checked[index] = true;
         }
-        Tensor next = step(index, x, Tensor.wrap(g, shape), lr, t);
+        Tensor next = step(index, x, backend.resident(Tensor.wrap(g, shape)), lr, t);
         if (stabilizeEvery > 0 && t % stabilizeEvery == 0) {
             next = Stiefel.project(next);
             stabilized(index, next);
@@ -84,8 +89,11 @@ public abstract class StiefelOptimizer extends Optimizer {
         return a;
     }
 
-    /** The array {@code a} viewed as a tensor shaped like parameter {@code index} (no copy). */
-    protected final Tensor view(float[] a, int index) { return Tensor.wrap(a, params.get(index).shape()); }
+    /**
+     * The state array {@code a} as an operand shaped like parameter {@code index}, read-only: on the CPU a view of a
+     * (no copy), on a device backend one upload that every op of the step reads. Write state back with {@link #store}.
+     */
+    protected final Tensor operand(float[] a, int index) { return Backends.current().resident(Tensor.wrap(a, params.get(index).shape())); }
 
     /** Copies {@code t} into the state array {@code into}. */
     protected static void store(Tensor t, float[] into) {
