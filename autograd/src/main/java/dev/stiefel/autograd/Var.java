@@ -5,6 +5,7 @@ import dev.stiefel.tensor.Backward;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backends;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -92,7 +93,10 @@ public final class Var {
         if (value.numel() != 1)
             throw new IllegalArgumentException("backward: needs a scalar, got shape " + Shape.str(value.shape())
                     + "; reduce it first (sum or mean) or call backward(gradient)");
-        backward(Tensor.ones(value.shape()));
+        // the seed where the value is: on a device a sum's gradient is then broadcast there, not made on the heap
+        // at the summed tensor's size and uploaded
+        Tensor seed = Tensor.ones(value.shape());
+        backward(value.isOnDevice() ? Backends.current().resident(seed) : seed);
     }
 
     /** Back-propagates {@code seed} = d(loss)/d(this). The graph's saved tensors are freed on the way. */
@@ -390,17 +394,10 @@ public final class Var {
     /** zeros(shape) with src added at out[.. index[..i..] ..] along axis (the adjoint of gather). */
     static Tensor scatter(int[] shape, int axis, Tensor index, Tensor src) {
         if (src.isOnDevice() && index.shape()[axis] == 1 && Arrays.equals(Shape.with(index.shape(), axis, shape[axis]), shape)) {
-            // one element per line along the axis, every line (max/min's gradient, a gather of one element per line):
-            // out = (position == index)·src, computed where src is; only the indices come over, not a tensor of the
-            // input's size each way
-            int[] idx = index.contiguous().toIntArray();
-            float[] at = new float[idx.length], position = new float[shape[axis]];
-            for (int i = 0; i < idx.length; i++) at[i] = idx[i];
-            for (int i = 0; i < position.length; i++) position[i] = i;
-            int[] line = new int[shape.length];
-            java.util.Arrays.fill(line, 1);
-            line[axis] = shape[axis];
-            return Tensor.wrap(position, line).eq(Tensor.wrap(at, index.shape())).mul(src);
+            // one element per line along the axis, every line: a device backend scatters where src is (nothing of the
+            // input's size crosses the bus either way)
+            Tensor onDevice = Backends.current().scatterLines(shape, axis, index, src);
+            if (onDevice != null) return onDevice;
         }
         float[] out = new float[(int) Shape.numel(shape)];
         int[] is = index.shape(), idx = index.contiguous().toIntArray();

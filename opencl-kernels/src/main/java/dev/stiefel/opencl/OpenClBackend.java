@@ -291,14 +291,15 @@ public final class OpenClBackend implements Backend {
     }
 
     /**
-     * An operand of an element-wise op on this device: {@link #onDevice}, except that a host scalar (x.ge(0.5f), a
-     * constant 1-element tensor) comes from a cache of scalars uploaded once. Each upload is a blocking write, which on
-     * a GPU waits for every kernel queued before it, and the backward pass of a clamp alone compares with two of them.
-     * Only ops that never write their operands may take a cached scalar.
+     * An operand of an element-wise op on this device: {@link #onDevice}, except that a host tensor holding one value
+     * everywhere (a scalar such as x.ge(0.5f)'s, or one broadcast by expand, as the gradient of a sum arrives) is a
+     * cached device scalar, expanded: no upload, where onDevice would upload every element of the broadcast. Each
+     * upload is a blocking write, which on a GPU waits for every kernel queued before it, and the backward pass of a
+     * clamp alone compares with two scalars. Only ops that never write their operands may take a cached scalar.
      */
     private Tensor operand(Tensor t) {
-        if (t.numel() != 1 || t.dtype() != DType.F32 || t.isOnDevice()) return onDevice(t);
-        int bits = Float.floatToRawIntBits(t.item());
+        if (t.dtype() != DType.F32 || t.isOnDevice() || t.numel() == 0 || !oneValue(t)) return onDevice(t);
+        int bits = Float.floatToRawIntBits(t.get(new int[t.dim()]));
         Tensor cached;
         synchronized (scalars) {
             cached = scalars.get(bits);
@@ -314,7 +315,17 @@ public final class OpenClBackend implements Backend {
                 scalars.put(bits, cached);
             }
         }
-        return cached == null ? onDevice(t) : cached.reshape(t.shape());
+        if (cached == null) return onDevice(t);
+        int[] ones = new int[t.dim()];
+        Arrays.fill(ones, 1);
+        return cached.reshape(ones).expand(t.shape());
+    }
+
+    /** Whether every element of t is the same stored one (stride 0, or size 1, along every axis). */
+    private static boolean oneValue(Tensor t) {
+        int[] shape = t.shape(), strides = t.strides();
+        for (int d = 0; d < shape.length; d++) if (shape[d] != 1 && strides[d] != 0) return false;
+        return true;
     }
 
     /** Host scalars on the device, by their bits (see {@link #operand}); at most {@link #MAX_SCALARS}, kept for good. */
@@ -818,6 +829,13 @@ public final class OpenClBackend implements Backend {
         if (n == 0) return out;
         if (nd > 8) throw new UnsupportedOperationException("gather: the opencl backend takes up to 8 dims, got " + Shape.str(x.shape()));
         launch1("gather", n, in, in.offset(), Views.pad8(in.strides(), 0), idx, Views.pad8(index.shape(), 1), axis + 8 - nd, out, n);
+        return out;
+    }
+
+    @Override public Tensor scatterLines(int[] shape, int axis, Tensor index, Tensor src) {
+        Tensor idx = contiguousOnDevice(index), in = contiguousOnDevice(src), out = newTensor(DType.F32, shape);
+        int n = out.numel();
+        if (n > 0) launch1("scatter_lines", n, idx, idx.offset(), in, in.offset(), shape[axis], Shape.prod(shape, axis + 1, shape.length), out, n);
         return out;
     }
 

@@ -38,6 +38,23 @@ class ScalarOperandsOnOpenClTest extends OnDevice {
         assertThat(q.grad().toFloatArray()).containsExactly(p.grad().toFloatArray());
     }
 
+    /** The gradient of a sum arrives as the seed broadcast over the summed tensor: the next op reads it expanded, not uploaded. */
+    @Test void aBroadcastValueIsNotUploadedElementByElement() {
+        Random rnd = new Random(24);
+        Tensor x = Tensor.randn(rnd, 40, 30), w = Tensor.randn(rnd, 40, 30);
+        Backends.use(cl);
+        Tensor dx = cl.resident(x), dw = cl.resident(w);
+        Var p = Var.param(dx);
+        p.mul(Var.of(dw)).sum().backward();
+        Var q = Var.param(dx);
+        Transfers before = cl.transfers();
+        q.mul(Var.of(dw)).sum().backward();
+        assertThat(cl.transfers().minus(before)).as("the seed, 1.0").isEqualTo(new Transfers(1, 4, 0, 0));
+        assertThat(q.grad().toFloatArray()).containsExactly(w.toFloatArray());
+        Tensor broadcast = Tensor.full(2.5f, 40, 1).expand(40, 30);
+        assertThat(dx.mul(broadcast).toFloatArray()).containsExactly(x.toHost().mul(2.5f).toFloatArray());
+    }
+
     @Test void aResidentScalarIsItsOwnBuffer() {
         Backends.use(cl);
         Tensor probe = cl.resident(Tensor.full(1f, 3));

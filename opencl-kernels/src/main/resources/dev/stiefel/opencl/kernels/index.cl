@@ -1,4 +1,4 @@
-// Indexing: index-select, gather and top-k. Tiling: one work-item per output element (top-k: per row).
+// Indexing: index-select, gather, the scatter of one element per line, and top-k. Tiling: one work-item per output element (top-k: per row).
 // Elements move as 32-bit words, so f32 and i32 tensors share the kernels.
 
 // x contiguous [outer, len, inner] -> out [outer, k, inner] with out[., i, .] = x[., indices[i], .]
@@ -26,6 +26,17 @@ kernel void gather(global const uint* x, int xo, int8 xstride, global const int*
         rest = q;
     }
     out[e] = x[xo + at];
+}
+
+// The adjoint of gathering one element of every line along an axis (max/min's gradient, a gather of one element per
+// line): out [outer, n, inner] holds src [outer, 1, inner] at the line's index along n and 0 elsewhere, as
+// (position == index) * src, the composed ops' bits (0 * src keeps src's sign). One work-item per output element.
+kernel void scatter_lines(global const int* index, int io, global const float* src, int so, int n, int inner,
+                          global float* out, int total) {
+    int i = get_global_id(0);
+    if (i >= total) return;
+    int line = (i / (inner * n)) * inner + i % inner, position = (i / inner) % n;
+    out[i] = (index[io + line] == position ? 1.0f : 0.0f) * src[so + line];
 }
 
 // the order of the CPU backend's keys: larger floats first (NaN above +inf), ties by lower index

@@ -63,6 +63,14 @@ public interface Backend {
     /** torch.gather along {@code axis} with an i32 index of the input's rank (already range-checked). */
     Tensor gather(Tensor x, int axis, Tensor index);
 
+    /**
+     * The adjoint of gathering one element of every line along {@code axis} (max/min's gradient): a tensor of
+     * {@code shape} holding src (index's shape, 1 along axis) at each line's index along axis and 0 elsewhere, the
+     * values of (position == index)·src bit for bit. Null means the caller scatters on the heap (the CPU backend);
+     * a device backend does it where src is, so only an index it does not hold moves.
+     */
+    default Tensor scatterLines(int[] shape, int axis, Tensor index, Tensor src) { return null; }
+
     /** Top-k along the last dimension, values descending, i32 indices. */
     Tensor.TopK topk(Tensor x, int k);
 
