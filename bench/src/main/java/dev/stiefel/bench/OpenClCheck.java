@@ -194,7 +194,7 @@ public final class OpenClCheck {
         OstQuant.Options o = OstQuant.Options.ostquant().withEpochs(1).withBatch(1).withInit(OstQuant.Init.HADAMARD);
         List<Double> steps = new ArrayList<>();
         double loss = Double.NaN;
-        long[] moved = new long[2];
+        long[] moved = new long[4];
         Map<String, Long> launched = Map.of();
         for (int r = 0; r <= reps; r++) { // the first is a warm-up
             var view = OstQuant.initialView(fp, config, o);
@@ -209,6 +209,8 @@ public final class OpenClCheck {
             Transfers during = transfers(b).minus(before);
             moved[0] = during.uploadBytes();
             moved[1] = during.downloadBytes();
+            moved[2] = during.uploads();
+            moved[3] = during.downloads();
             launched = minus(launches(b), launchedBefore);
             loss = l.lossBefore();
             if (r > 0) steps.add(((t2 - t1) - 2.0 * (t1 - t0)) / 1e9);
@@ -217,8 +219,8 @@ public final class OpenClCheck {
         }
         steps.sort(null);
         System.out.printf(Locale.ROOT, "{\"check\":\"ost-step\",\"backend\":\"%s\",\"preset\":\"%s\",\"seqlen\":%d,\"threads\":%d,\"best_step_s\":%.3f,"
-                + "\"loss_before\":%.6f,\"learn_up_mb\":%.1f,\"learn_down_mb\":%.1f,\"learn_launches\":%d,\"top_kernels\":%s}%n", b.name(), preset, seqLen,
-                dev.stiefel.tensor.Parallel.threads(), steps.get(0), loss, moved[0] / 1e6, moved[1] / 1e6,
+                + "\"loss_before\":%.6f,\"learn_up_mb\":%.1f,\"learn_down_mb\":%.1f,\"learn_uploads\":%d,\"learn_downloads\":%d,\"learn_launches\":%d,\"top_kernels\":%s}%n", b.name(), preset, seqLen,
+                dev.stiefel.tensor.Parallel.threads(), steps.get(0), loss, moved[0] / 1e6, moved[1] / 1e6, moved[2], moved[3],
                 launched.values().stream().mapToLong(Long::longValue).sum(), topKernels(launched, 8));
     }
 

@@ -144,7 +144,7 @@ public final class ActivationQuantizer {
         int g = spec.groupSize() > 0 && width % spec.groupSize() == 0 ? spec.groupSize() : width;
         Var grouped = rows.reshape(-1, g);
         int n = grouped.shape()[0];
-        Var zeros = Var.of(Tensor.zeros(n, 1));
+        Var zeros = Var.of(Tensor.zeros(1, 1).expand(n, 1)); // one 0 broadcast: a device reads it as a cached scalar
         Var hi = ste.max(grouped).maximum(zeros).mul(cMax.sigmoid()), lo = ste.min(grouped).minimum(zeros).mul(cMin.sigmoid());
         float[] his = hi.value().toFloatArray(), los = lo.value().toFloatArray(), s = new float[n], z = new float[n], sz = new float[2];
         for (int i = 0; i < n; i++) {

@@ -319,7 +319,7 @@ public final class Quantizer {
         if (clipping.kind() != Clipping.Kind.NONE || !rowGroups(p)) return fakeQuantSte(x, p, ste);
         int n = rows * groups;
         Var grouped = x.reshape(n, cols / groups);
-        Var zeros = Var.of(Tensor.zeros(n, 1));
+        Var zeros = Var.of(Tensor.zeros(1, 1).expand(n, 1)); // one 0 broadcast: a device reads it as a cached scalar
         Var hi = ste.max(grouped).maximum(zeros), lo = ste.min(grouped).minimum(zeros);
         Var s = exactOnTape(rangeScale(hi, lo, p.symmetric(), p.qmax()), Tensor.of(p.scale(), n, 1), ste);
         Var z = Var.of(ste.constant(Tensor.of(p.zero(), n, 1)));
