@@ -33,6 +33,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -303,7 +304,7 @@ public final class OpenClBackend implements Backend {
         Tensor cached;
         synchronized (scalars) {
             cached = scalars.get(bits);
-            if (cached == null && scalars.size() < MAX_SCALARS) {
+            if (cached == null) {
                 ArrayDeque<Scope> stack = scopes.get(); // cached scalars outlive any scope: allocate them outside
                 List<Scope> saved = new ArrayList<>(stack);
                 stack.clear();
@@ -315,7 +316,6 @@ public final class OpenClBackend implements Backend {
                 scalars.put(bits, cached);
             }
         }
-        if (cached == null) return onDevice(t);
         int[] ones = new int[t.dim()];
         Arrays.fill(ones, 1);
         return cached.reshape(ones).expand(t.shape());
@@ -328,8 +328,14 @@ public final class OpenClBackend implements Backend {
         return true;
     }
 
-    /** Host scalars on the device, by their bits (see {@link #operand}); at most {@link #MAX_SCALARS}, kept for good. */
-    private final Map<Integer, Tensor> scalars = new HashMap<>();
+    /**
+     * Host scalars on the device, by their bits (see {@link #operand}): the {@link #MAX_SCALARS} used last (a value
+     * computed from data must not crowd out the constants). An evicted scalar's buffer returns to the pool when the
+     * last view of it is collected.
+     */
+    private final Map<Integer, Tensor> scalars = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override protected boolean removeEldestEntry(Map.Entry<Integer, Tensor> eldest) { return size() > MAX_SCALARS; }
+    };
     private static final int MAX_SCALARS = 256;
 
     /** t on this device, contiguous. */

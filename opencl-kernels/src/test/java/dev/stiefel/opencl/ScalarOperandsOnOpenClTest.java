@@ -25,6 +25,18 @@ class ScalarOperandsOnOpenClTest extends OnDevice {
         assertThat(again.toFloatArray()).containsExactly(x.ge(0.375f).mul(x.le(0.375f)).add(x.mul(Tensor.scalar(0.375f))).toFloatArray());
     }
 
+    /** Scalars computed from data (hundreds of distinct values) do not stop a constant from being cached. */
+    @Test void theCacheKeepsTheScalarsUsedLast() {
+        Backends.use(cl);
+        Tensor x = cl.resident(Tensor.randn(new Random(25), 4, 4));
+        Random rnd = new Random(26);
+        for (int i = 0; i < 600; i++) x.ge((float) rnd.nextGaussian());
+        x.le(0.8125f);
+        Transfers before = cl.transfers();
+        x.le(0.8125f);
+        assertThat(cl.transfers().minus(before).uploads()).isZero();
+    }
+
     @Test void aClampsGradientMovesNothingOnceItsBoundsWereSeen() {
         Tensor x = Tensor.randn(new Random(22), 9, 11), g = Tensor.randn(new Random(23), 9, 11);
         Backends.use(cl);
