@@ -338,6 +338,10 @@ public final class OpenClBackend implements Backend {
     };
     private static final int MAX_SCALARS = 256;
 
+    @Override public Tensor empty(DType dtype, int... shape) {
+        return dtype == DType.F32 || dtype == DType.I32 ? newTensor(dtype, shape) : Tensor.empty(dtype, shape);
+    }
+
     /** t on this device, contiguous. */
     private Tensor contiguousOnDevice(Tensor t) {
         Tensor d = onDevice(t);

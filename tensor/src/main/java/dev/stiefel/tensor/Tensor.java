@@ -579,7 +579,10 @@ public final class Tensor {
                     + " does not match " + Shape.str(ref) + " " + ts[0].dtype().lower() + " outside axis " + axis);
             total += t.shape[a];
         }
-        Tensor out = empty(ts[0].dtype(), Shape.with(ref, a, total));
+        boolean onDevice = false;
+        for (Tensor t : ts) onDevice |= t.isOnDevice();
+        // device parts are assembled on the device (the CPU backend's empty is the heap's)
+        Tensor out = onDevice ? backend().empty(ts[0].dtype(), Shape.with(ref, a, total)) : empty(ts[0].dtype(), Shape.with(ref, a, total));
         int at = 0;
         for (Tensor t : ts) {
             out.narrow(a, at, t.shape[a]).copyFrom(t);

@@ -1,5 +1,6 @@
 package dev.stiefel.tensor.backend;
 
+import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.Tensor;
 
 /**
@@ -98,6 +99,13 @@ public interface Backend {
      * backend's own sums; null where the backend composes {@link #fakeQuant}.
      */
     default Tensor[] fakeQuantBackward(Tensor x, Tensor s, Tensor z, int qmin, int qmax, Tensor gradOut) { return null; }
+
+    /**
+     * A new contiguous tensor whose elements the caller writes before reading them (with {@link #copy}), held where
+     * this backend keeps its results: the heap for the CPU, device memory for a device backend (f32 and i32), so that
+     * assembling device tensors (concatenation) does not go through the heap.
+     */
+    default Tensor empty(DType dtype, int... shape) { return Tensor.empty(dtype, shape); }
 
     /**
      * Copies {@code src} into {@code dst} (same shape, any strides, dtype converted); {@code dst} is writable heap,
