@@ -204,6 +204,7 @@ public final class OpenClBackend implements Backend {
                 case BufferPool.Handle h -> CL.clSetKernelArg(k, i, Sizeof.cl_mem, Pointer.to(h.mem()));
                 case Integer v -> CL.clSetKernelArg(k, i, Sizeof.cl_int, Pointer.to(new int[]{v}));
                 case Float v -> CL.clSetKernelArg(k, i, Sizeof.cl_float, Pointer.to(new float[]{v}));
+                case Double v -> CL.clSetKernelArg(k, i, Sizeof.cl_double, Pointer.to(new double[]{v}));
                 case int[] v -> CL.clSetKernelArg(k, i, (long) Sizeof.cl_int * v.length, Pointer.to(v));
                 default -> throw new IllegalArgumentException("opencl: kernel argument of type " + a.getClass());
             }
@@ -813,6 +814,15 @@ public final class OpenClBackend implements Backend {
             launchRows("fake_quant_backward", rows, xc, xc.offset(), sc, sc.offset(), zc, zc.offset(), g, g.offset(), m,
                     (float) qmin, (float) qmax, dx, ds, dz);
         return new Tensor[]{dx, ds, dz};
+    }
+
+    @Override public Tensor[] fakeQuantParams(Tensor max, Tensor min, double ratio, int qmax, boolean symmetric, float minScale) {
+        if (!device.fp64()) return null; // range_params computes in f64, as the heap's rule does
+        Tensor hi = contiguousOnDevice(max), lo = contiguousOnDevice(min);
+        int n = max.numel();
+        Tensor s = newTensor(DType.F32, n, 1), z = newTensor(DType.F32, n, 1);
+        if (n > 0) launch1("range_params", n, hi, hi.offset(), lo, lo.offset(), n, ratio, qmax, symmetric ? 1 : 0, minScale, s, z);
+        return new Tensor[]{s, z};
     }
 
     // ------------------------------------------------------------ indexing

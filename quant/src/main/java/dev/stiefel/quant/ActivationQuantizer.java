@@ -1,10 +1,12 @@
 package dev.stiefel.quant;
 
+import dev.stiefel.autograd.FakeQuant;
 import dev.stiefel.autograd.Grad;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.quant.QuantSpec.Clipping;
 import dev.stiefel.quant.QuantSpec.Granularity;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backends;
 
 import java.util.List;
 
@@ -116,10 +118,22 @@ public final class ActivationQuantizer {
         int[] rc = rows.shape();
         if (cMax != null) return learnedRange(rows, ste, name).reshape(shape);
         if (rows.value().isOnDevice()) {
-            // on a device the rows stay there: only their groups' extremes come over to fit the parameters, and off the
-            // tape the constant-range form gives apply's values with tensor ops (as the heap's loop below does)
-            QuantParams p = quantizer.fit(rows.value(), name);
             boolean throughRange = gradient == Gradient.THROUGH_RANGE && (x.requiresGrad() || ste != Ste.STRAIGHT_THROUGH);
+            // on the tape a device computes the parameters where the rows are (fitOnDevice: nothing comes over; a value
+            // that is not finite reaches the loss, which the training loop refuses)
+            Tensor[] c = x.requiresGrad() ? quantizer.fitOnDevice(rows.value()) : null;
+            if (c != null) { // the three forms of the heap-parameter path below, on these columns
+                QuantSpec spec = spec();
+                Var grouped = rows.reshape(c[0].size(0), -1), y;
+                if (!throughRange) y = FakeQuant.quantize(grouped, Var.of(c[0]), Var.of(c[1]), spec.qmin(), spec.qmax());
+                else if (spec.clipping().kind() == Clipping.Kind.NONE && spec.granularity() != Granularity.PER_TENSOR)
+                    y = Quantizer.fakeQuantThroughRange(grouped, c[0], c[1], spec.symmetric(), spec.qmin(), spec.qmax(), ste);
+                else y = ste.fakeQuant(grouped, Var.of(ste.constant(c[0])), Var.of(ste.constant(c[1])), spec.qmin(), spec.qmax());
+                return y.reshape(shape);
+            }
+            // otherwise only the groups' extremes come over to fit the parameters, and off the tape the constant-range
+            // form gives apply's values with tensor ops (as the heap's loop below does)
+            QuantParams p = quantizer.fit(rows.value(), name);
             return (throughRange ? Quantizer.fakeQuantThroughRange(rows, p, spec().clipping(), ste) : Quantizer.fakeQuantSte(rows, p)).reshape(shape);
         }
         float[] v = rows.value().toFloatArray();
@@ -146,16 +160,22 @@ public final class ActivationQuantizer {
         int n = grouped.shape()[0];
         Var zeros = Var.of(Tensor.zeros(1, 1).expand(n, 1)); // one 0 broadcast: a device reads it as a cached scalar
         Var hi = ste.max(grouped).maximum(zeros).mul(cMax.sigmoid()), lo = ste.min(grouped).minimum(zeros).mul(cMin.sigmoid());
-        float[] his = hi.value().toFloatArray(), los = lo.value().toFloatArray(), s = new float[n], z = new float[n], sz = new float[2];
-        for (int i = 0; i < n; i++) {
-            if (!Float.isFinite(his[i]) || !Float.isFinite(los[i]))
-                throw new IllegalArgumentException("quantize " + name + ": row " + i + " has the range [" + los[i] + ", " + his[i] + "]; quantization needs finite values");
-            quantizer.paramsFor(los[i], his[i], sz);
-            s[i] = sz[0];
-            z[i] = sz[1];
+        // on the tape a device computes them where the range is (a range that is not finite reaches the loss)
+        Tensor[] exact = rows.requiresGrad() && hi.value().isOnDevice()
+                ? Backends.current().fakeQuantParams(hi.value(), lo.value(), 1.0, spec.qmax(), spec.symmetric(), Quantizer.MIN_SCALE) : null;
+        if (exact == null) {
+            float[] his = hi.value().toFloatArray(), los = lo.value().toFloatArray(), s = new float[n], z = new float[n], sz = new float[2];
+            for (int i = 0; i < n; i++) {
+                if (!Float.isFinite(his[i]) || !Float.isFinite(los[i]))
+                    throw new IllegalArgumentException("quantize " + name + ": row " + i + " has the range [" + los[i] + ", " + his[i] + "]; quantization needs finite values");
+                quantizer.paramsFor(los[i], his[i], sz);
+                s[i] = sz[0];
+                z[i] = sz[1];
+            }
+            exact = new Tensor[]{Tensor.wrap(s, n, 1), Tensor.wrap(z, n, 1)};
         }
-        Var scale = Quantizer.exactOnTape(Quantizer.rangeScale(hi, lo, spec.symmetric(), spec.qmax()), Tensor.wrap(s, n, 1), ste);
-        return ste.fakeQuant(grouped, scale, Var.of(ste.constant(Tensor.wrap(z, n, 1))), spec.qmin(), spec.qmax()).reshape(rows.shape());
+        Var scale = Quantizer.exactOnTape(Quantizer.rangeScale(hi, lo, spec.symmetric(), spec.qmax()), exact[0], ste);
+        return ste.fakeQuant(grouped, scale, Var.of(ste.constant(exact[1])), spec.qmin(), spec.qmax()).reshape(rows.shape());
     }
 
     @Override public String toString() { return (cMax == null ? "" : "lac ") + spec(); }

@@ -7,6 +7,7 @@ import dev.stiefel.quant.QuantSpec.Granularity;
 import dev.stiefel.tensor.Parallel;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backends;
 
 /**
  * Finds scales and zero points for a {@link QuantSpec} and applies them: fake quantization (quantize then
@@ -162,9 +163,8 @@ public final class Quantizer {
         int rows = x.size(0), cols = x.size(1);
         int g = spec.groupSize() == 0 ? cols : Math.min(spec.groupSize(), cols);
         boolean perTensor = spec.granularity() == Granularity.PER_TENSOR;
-        if (!x.isOnDevice() || spec.clipping().candidates() > 1 || rows == 0 || cols == 0 || (!perTensor && cols % g != 0))
-            return fit(x.toFloatArray(), rows, cols, name);
-        Tensor groups = perTensor ? x.reshape(1, rows * cols) : x.reshape(rows * (cols / g), g);
+        Tensor groups = deviceGroups(x);
+        if (groups == null) return fit(x.toFloatArray(), rows, cols, name);
         float[] max = groups.max(-1, false).toFloatArray(), min = groups.min(-1, false).toFloatArray();
         int n = max.length;
         float[] s = new float[n], z = new float[n], sz = new float[2];
@@ -178,6 +178,34 @@ public final class Quantizer {
         }
         return perTensor ? new QuantParams(spec.bits(), spec.symmetric(), rows, cols, 1, 1, s, z, new int[cols])
                 : new QuantParams(spec.bits(), spec.symmetric(), rows, cols, rows, cols / g, s, z, QuantParams.consecutiveGroups(cols, g));
+    }
+
+    /**
+     * Device rows [rows, cols] as the groups whose extremes give their parameters ([1, rows·cols] for one scale per
+     * tensor, else [rows·groups, g]), or null where the parameters need the heap's path: a host tensor, a clip search
+     * (it needs the values), groups that do not divide the row, no elements.
+     */
+    private Tensor deviceGroups(Tensor x) {
+        int rows = x.size(0), cols = x.size(1);
+        int g = spec.groupSize() == 0 ? cols : Math.min(spec.groupSize(), cols);
+        boolean perTensor = spec.granularity() == Granularity.PER_TENSOR;
+        if (!x.isOnDevice() || spec.clipping().candidates() > 1 || rows == 0 || cols == 0 || (!perTensor && cols % g != 0)) return null;
+        return perTensor ? x.reshape(1, rows * cols) : x.reshape(rows * (cols / g), g);
+    }
+
+    /**
+     * {@link #fit(Tensor, String)}'s scales and zero points of device rows [rows, cols], kept on the device as columns
+     * {scale, zero} [n, 1] against the rows grouped as [n, rows·cols / n] ({@code Quantizer.columns}' layout): the
+     * groups' extremes and the backend's {@code fakeQuantParams} ({@link #paramsFor}'s rule, its bits), so nothing
+     * goes to the heap and back. Null where fit takes the heap's path or the backend cannot (no f64). Values that are
+     * not finite are not refused here as fit refuses them: they give a NaN or infinite scale, which the quantized
+     * values carry, so only the tape takes this path (the training loop stops on a loss that is not finite).
+     */
+    Tensor[] fitOnDevice(Tensor x) {
+        Tensor groups = x.dim() == 2 ? deviceGroups(x) : null;
+        if (groups == null) return null;
+        return Backends.current().fakeQuantParams(groups.max(-1, false), groups.min(-1, false), spec.clipping().ratio(0), qmax,
+                spec.symmetric(), MIN_SCALE);
     }
 
     /**
@@ -318,12 +346,20 @@ public final class Quantizer {
             throw new IllegalArgumentException("fake quant: parameters for " + rows + "×" + cols + ", tensor is " + Shape.str(x.shape()));
         if (clipping.kind() != Clipping.Kind.NONE || !rowGroups(p)) return fakeQuantSte(x, p, ste);
         int n = rows * groups;
-        Var grouped = x.reshape(n, cols / groups);
+        return fakeQuantThroughRange(x.reshape(n, cols / groups), Tensor.of(p.scale(), n, 1), Tensor.of(p.zero(), n, 1),
+                p.symmetric(), p.qmin(), p.qmax(), ste).reshape(rows, cols);
+    }
+
+    /**
+     * {@link #fakeQuantThroughRange(Var, QuantParams, Clipping, Ste)} of x grouped as [n, g], each group's exact scale
+     * and zero point given as columns [n, 1] (on the heap, or where a device computed them).
+     */
+    static Var fakeQuantThroughRange(Var grouped, Tensor scale, Tensor zero, boolean symmetric, int qmin, int qmax, Ste ste) {
+        int n = grouped.shape()[0];
         Var zeros = Var.of(Tensor.zeros(1, 1).expand(n, 1)); // one 0 broadcast: a device reads it as a cached scalar
         Var hi = ste.max(grouped).maximum(zeros), lo = ste.min(grouped).minimum(zeros);
-        Var s = exactOnTape(rangeScale(hi, lo, p.symmetric(), p.qmax()), Tensor.of(p.scale(), n, 1), ste);
-        Var z = Var.of(ste.constant(Tensor.of(p.zero(), n, 1)));
-        return ste.fakeQuant(grouped, s, z, p.qmin(), p.qmax()).reshape(rows, cols);
+        Var s = exactOnTape(rangeScale(hi, lo, symmetric, qmax), scale, ste);
+        return ste.fakeQuant(grouped, s, Var.of(ste.constant(zero)), qmin, qmax);
     }
 
     /** Whether every row has its own parameters, for consecutive groups of equal size that divide the row. */

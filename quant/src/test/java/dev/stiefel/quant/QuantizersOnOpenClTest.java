@@ -64,6 +64,84 @@ class QuantizersOnOpenClTest extends OnOpenCl {
         }
     }
 
+    /** Rows whose groups are all zero, one-signed, tiny, huge, or mixed: the edges of paramsFor's rule. */
+    Tensor edgeRows(int rows, int cols) {
+        float[] v = values(rows, cols).toFloatArray();
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                int i = r * cols + c;
+                switch (r % 6) {
+                    case 0 -> v[i] = 0f;                              // an all-zero row
+                    case 1 -> v[i] = -Math.abs(v[i]);                 // no positive value
+                    case 2 -> v[i] = v[i] * 1e-30f;                   // near the smallest scale
+                    case 3 -> v[i] = v[i] * 1e30f;                    // huge
+                    case 4 -> v[i] = c % 16 == 0 ? -0f : v[i];        // signed zeros among the values
+                    default -> { }
+                }
+            }
+        return Tensor.wrap(v, rows, cols);
+    }
+
+    @Test void theDeviceFitsTheHeapsScalesAndZeroPointsBitForBit() {
+        for (QuantSpec base : List.of(QuantSpec.activations(4, false, 0), QuantSpec.activations(8, true, 0), QuantSpec.activations(2, false, 16),
+                QuantSpec.activations(3, true, 32), QuantSpec.activations(6, false, 32).withClipping(Clipping.fixed(0.9)),
+                QuantSpec.activations(8, false, 0).withGranularity(Granularity.PER_TENSOR), QuantSpec.activations(5, true, 0).withGranularity(Granularity.PER_TENSOR))) {
+            Quantizer q = new Quantizer(base);
+            Tensor x = edgeRows(12, 64);
+            QuantParams heap = q.fit(x.toFloatArray(), 12, 64, "x");
+            Tensor dx = cl.resident(x);
+            Transfers start = cl.transfers();
+            Tensor[] c = q.fitOnDevice(dx);
+            assertThat(cl.transfers().minus(start)).as("%s: nothing moves", base).isEqualTo(new Transfers(0, 0, 0, 0));
+            float[] s = c[0].toFloatArray(), z = c[1].toFloatArray();
+            assertThat(s).hasSameSizeAs(heap.scale());
+            for (int i = 0; i < s.length; i++) {
+                assertThat(Float.floatToIntBits(s[i])).as("%s scale %d: %s vs %s", base, i, s[i], heap.scale()[i]).isEqualTo(Float.floatToIntBits(heap.scale()[i]));
+                assertThat(Float.floatToIntBits(z[i])).as("%s zero %d: %s vs %s", base, i, z[i], heap.zero()[i]).isEqualTo(Float.floatToIntBits(heap.zero()[i]));
+            }
+        }
+        assertThat(new Quantizer(QuantSpec.activations(4, false, 0).withClipping(Clipping.search())).fitOnDevice(cl.resident(values(3, 64))))
+                .as("a clip search needs the values").isNull();
+        assertThat(new Quantizer(QuantSpec.activations(4, false, 48)).fitOnDevice(cl.resident(values(3, 64)))).as("ragged groups").isNull();
+    }
+
+    /** On the tape the parameters are fitted on the device: the heap's values and gradient, and nothing comes down. */
+    @Test void onTheTapeNothingComesDown() {
+        for (QuantSpec spec : SPECS)
+            for (ActivationQuantizer.Gradient gradient : ActivationQuantizer.Gradient.values()) {
+                ActivationQuantizer q = ActivationQuantizer.of(spec, gradient);
+                int[] shape = spec.granularity() == Granularity.PER_HEAD ? new int[]{2, 7, 4, 24} : new int[]{2, 7, 96};
+                Tensor x = values(shape), weight = Tensor.randn(rnd, shape);
+                Var hx = Var.param(x.copy());
+                Var hy = q.quantize(hx, Ste.STRAIGHT_THROUGH, "x");
+                hy.mul(Var.of(weight)).sum().backward();
+                Var dxv = Var.param(cl.resident(x));
+                Tensor dw = cl.resident(weight);
+                Transfers start = cl.transfers();
+                Var dy = q.quantize(dxv, Ste.STRAIGHT_THROUGH, "x");
+                assertThat(cl.transfers().minus(start).downloads()).as("%s, %s", spec, gradient).isZero();
+                assertThat(dy.value().toFloatArray()).as("%s, %s value", spec, gradient).containsExactly(hy.value().toFloatArray());
+                dy.mul(Var.of(dw)).sum().backward();
+                float[] hg = hx.grad().toFloatArray(), dg = dxv.grad().toFloatArray();
+                for (int i = 0; i < hg.length; i++)
+                    assertThat((double) dg[i]).as("%s, %s gradient %d", spec, gradient, i).isCloseTo(hg[i], org.assertj.core.data.Offset.offset(1e-5 * (1 + Math.abs(hg[i]))));
+            }
+    }
+
+    /** Learned clipping (LAC) on the tape: the parameters its range gives are fitted on the device, the same as off the tape. */
+    @Test void learnedClippingOnTheTapeFitsOnTheDevice() {
+        for (QuantSpec spec : List.of(QuantSpec.activations(4, false, 0), QuantSpec.activations(4, true, 32), QuantSpec.activations(8, false, 0))) {
+            ActivationQuantizer lac = ActivationQuantizer.learnableClipping(spec, true);
+            Tensor x = cl.resident(edgeRows(12, 64));
+            Tensor off = lac.quantize(x, "x"); // no tape: the heap fits the parameters from the range
+            Var p = Var.param(x);
+            Transfers start = cl.transfers();
+            Var on = lac.quantize(p, Ste.STRAIGHT_THROUGH, "x");
+            assertThat(cl.transfers().minus(start).downloads()).as("%s", spec).isZero();
+            assertThat(on.value().toFloatArray()).as("%s", spec).containsExactly(off.toFloatArray());
+        }
+    }
+
     @Test void aValueThatIsNotFiniteIsNamedAsOnTheHeap() {
         Tensor x = values(3, 64);
         float[] v = x.toFloatArray();

@@ -48,3 +48,32 @@ void fake_quant_backward(global const float* x, int xo, global const float* s, i
         dz[r] = (float) byDifference + (float) bySum;
     }
 }
+
+#ifdef cl_khr_fp64
+// The scale and zero point of n groups from their extremes, by quant.Quantizer.paramsFor's rule in f64 as there, so
+// both are its bits: the range is widened to contain 0 and scaled by the clip ratio; symmetric s = max(-lo, hi)/qmax
+// (1 for an all-zero group), z = 0; asymmetric, an all-zero range becomes [-1, 1], s = (hi - lo)/qmax at least minScale,
+// z = rint(-lo/s) clamped to [0, qmax] (a -0 becomes +0, as Math.max gives); s at least minScale either way.
+// Non-finite extremes give a NaN or infinite scale, which the fake-quantized values carry. One work-item per group.
+kernel void range_params(global const float* hi, int ho, global const float* lo, int lo_at, int n, double ratio, int qmax,
+                         int symmetric, float minScale, global float* s, global float* z) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    float mx = hi[ho + i], mn = lo[lo_at + i];
+    double l = (mn < 0 ? (double) mn : 0.0) * ratio, h = (mx > 0 ? (double) mx : 0.0) * ratio;
+    float sv, zv = 0.0f;
+    if (symmetric) {
+        double m = -l > h ? -l : h;
+        sv = m == 0 ? 1.0f : (float) (m / qmax);
+    } else {
+        if (l == 0 && h == 0) { l = -1; h = 1; }
+        sv = (float) ((h - l) / qmax);
+        sv = sv > minScale ? sv : minScale;
+        double q = rint(-l / sv);
+        q = q > 0 ? q : 0.0;
+        zv = (float) (q < qmax ? q : (double) qmax);
+    }
+    s[i] = sv > minScale ? sv : minScale;
+    z[i] = zv;
+}
+#endif

@@ -101,6 +101,15 @@ public interface Backend {
     default Tensor[] fakeQuantBackward(Tensor x, Tensor s, Tensor z, int qmin, int qmax, Tensor gradOut) { return null; }
 
     /**
+     * The scale and zero point ([n, 1] each) of n groups of values with these extremes (max, min: n values each), by
+     * the rule of quant's {@code Quantizer.paramsFor} (the range widened to contain 0 and scaled by {@code ratio};
+     * symmetric s = max(−lo, hi)/qmax, z = 0; asymmetric s = (hi − lo)/qmax, z = rint(−lo/s) in [0, qmax]; s at least
+     * {@code minScale}), its bits: a device computes them where the extremes are, so quantizing a device tensor on the
+     * tape moves nothing to the heap. Null where the backend leaves it to the heap (the CPU; a device without f64).
+     */
+    default Tensor[] fakeQuantParams(Tensor max, Tensor min, double ratio, int qmax, boolean symmetric, float minScale) { return null; }
+
+    /**
      * A new contiguous tensor whose elements the caller writes before reading them (with {@link #copy}), held where
      * this backend keeps its results: the heap for the CPU, device memory for a device backend (f32 and i32), so that
      * assembling device tensors (concatenation) does not go through the heap.
