@@ -8,6 +8,7 @@ import dev.stiefel.llama.Hooks.Linear;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backends;
 
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
@@ -225,7 +226,7 @@ public final class LlamaModel {
     private Var attention(Var q, Var k, Var v) {
         int[] qs = q.shape();
         int b = qs[0], t = qs[1], heads = qs[2], hd = qs[3], s = k.shape()[1];
-        Tensor mask = t > 1 ? Tensor.causalMask(t, s) : null;
+        Tensor mask = t > 1 ? Backends.current().causalMask(t, s) : null; // a device keeps it for every layer
         return Var.attention(q, k, v, mask, (float) (1 / Math.sqrt(hd))).reshape(b, t, heads * hd);
     }
 

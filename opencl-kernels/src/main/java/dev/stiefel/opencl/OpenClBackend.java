@@ -628,6 +628,26 @@ public final class OpenClBackend implements Backend {
         return t;
     }
 
+    /** The last few causal masks, by (queries, keys): every layer of a forward pass masks with the same one. */
+    private final Map<Long, Tensor> masks = new LinkedHashMap<>(8, 0.75f, true) {
+        @Override protected boolean removeEldestEntry(Map.Entry<Long, Tensor> eldest) { return size() > 4; }
+    };
+
+    @Override public Tensor causalMask(int queries, int keys) {
+        synchronized (masks) {
+            return masks.computeIfAbsent((long) queries << 32 | keys, k -> {
+                ArrayDeque<Scope> stack = scopes.get(); // masks outlive any scope: allocate them outside
+                List<Scope> saved = new ArrayList<>(stack);
+                stack.clear();
+                try {
+                    return onDevice(Tensor.causalMask(queries, keys));
+                } finally {
+                    stack.addAll(saved);
+                }
+            });
+        }
+    }
+
     @Override public Tensor rope(Tensor x, int[] positions, double[] invFreq, boolean interleaved) {
         int[] s = x.shape();
         int nd = s.length, t = s[nd - 3], h = s[nd - 2], d = s[nd - 1];

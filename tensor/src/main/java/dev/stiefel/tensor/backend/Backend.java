@@ -110,6 +110,12 @@ public interface Backend {
     default Tensor[] fakeQuantParams(Tensor max, Tensor min, double ratio, int qmax, boolean symmetric, float minScale) { return null; }
 
     /**
+     * {@link Tensor#causalMask}(queries, keys) where this backend's attention reads it: the heap for the CPU; a device
+     * keeps the last few it made, since every layer of a forward pass masks with the same one.
+     */
+    default Tensor causalMask(int queries, int keys) { return Tensor.causalMask(queries, keys); }
+
+    /**
      * A new contiguous tensor whose elements the caller writes before reading them (with {@link #copy}), held where
      * this backend keeps its results: the heap for the CPU, device memory for a device backend (f32 and i32), so that
      * assembling device tensors (concatenation) does not go through the heap.
