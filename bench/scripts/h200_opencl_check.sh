@@ -145,7 +145,8 @@ if "opencl" in ost and "cpu" in ost:
     print(f'\nOSTQuant step, TinyLlama-1.1B shape, seqlen {ost["opencl"]["seqlen"]}: GPU {ost["opencl"]["best_step_s"]:.3f} s, '
           f'CPU ({ost["cpu"]["threads"]} threads) {ost["cpu"]["best_step_s"]:.3f} s, speed-up {ost["cpu"]["best_step_s"] / ost["opencl"]["best_step_s"]:.1f}x (target >= 20x); '
           f'loss before: GPU {ost["opencl"]["loss_before"]:.6f}, CPU {ost["cpu"]["loss_before"]:.6f}; '
-          f'learn() moved {ost["opencl"].get("learn_up_mb", float("nan")):.0f} MB up, {ost["opencl"].get("learn_down_mb", float("nan")):.0f} MB down')
+          f'learn() moved {ost["opencl"].get("learn_up_mb", float("nan")):.0f} MB up, {ost["opencl"].get("learn_down_mb", float("nan")):.0f} MB down '
+          f'in {ost["opencl"].get("learn_uploads", -1)} / {ost["opencl"].get("learn_downloads", -1)} transfers, {ost["opencl"].get("learn_launches", -1)} kernel launches')
 packed = [r for r in rows if r.get("check") == "packed" and r.get("backend") == "opencl"]
 if packed:
     print("\npacked weights resident as stored, x·Wᵀ (best of the repetitions)")
