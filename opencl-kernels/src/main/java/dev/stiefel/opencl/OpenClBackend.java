@@ -306,14 +306,7 @@ public final class OpenClBackend implements Backend {
         synchronized (scalars) {
             cached = scalars.get(bits);
             if (cached == null) {
-                ArrayDeque<Scope> stack = scopes.get(); // cached scalars outlive any scope: allocate them outside
-                List<Scope> saved = new ArrayList<>(stack);
-                stack.clear();
-                try {
-                    cached = onDevice(Tensor.scalar(Float.intBitsToFloat(bits)));
-                } finally {
-                    stack.addAll(saved);
-                }
+                cached = outsideScopes(() -> onDevice(Tensor.scalar(Float.intBitsToFloat(bits))));
                 scalars.put(bits, cached);
             }
         }
@@ -341,6 +334,21 @@ public final class OpenClBackend implements Backend {
 
     @Override public Tensor empty(DType dtype, int... shape) {
         return dtype == DType.F32 || dtype == DType.I32 ? newTensor(dtype, shape) : Tensor.empty(dtype, shape);
+    }
+
+    /**
+     * {@code make}'s result with this thread's scopes set aside, so that what it allocates outlives them: the entries
+     * of the backend's caches (RoPE tables, scalars, causal masks), which a scope closing must not give back.
+     */
+    private <T> T outsideScopes(java.util.function.Supplier<T> make) {
+        ArrayDeque<Scope> stack = scopes.get();
+        List<Scope> saved = new ArrayList<>(stack);
+        stack.clear();
+        try {
+            return make.get();
+        } finally {
+            stack.addAll(saved);
+        }
     }
 
     /** t on this device, contiguous. */
@@ -610,15 +618,8 @@ public final class OpenClBackend implements Backend {
                 cos[i * half + f] = (float) Math.cos(angle);
                 sin[i * half + f] = (float) Math.sin(angle);
             }
-        ArrayDeque<Scope> stack = scopes.get(); // tables outlive any scope: allocate them outside
-        List<Scope> saved = new ArrayList<>(stack);
-        stack.clear();
-        RopeTable t;
-        try {
-            t = new RopeTable(new RopeKey(positions.clone(), invFreq.clone()), onDevice(Tensor.wrap(cos, cos.length)), onDevice(Tensor.wrap(sin, sin.length)));
-        } finally {
-            stack.addAll(saved);
-        }
+        RopeTable t = outsideScopes(() -> new RopeTable(new RopeKey(positions.clone(), invFreq.clone()),
+                onDevice(Tensor.wrap(cos, cos.length)), onDevice(Tensor.wrap(sin, sin.length))));
         ropeTables.addFirst(t);
         while (ropeTables.size() > 4) {
             RopeTable old = ropeTables.removeLast();
@@ -635,16 +636,7 @@ public final class OpenClBackend implements Backend {
 
     @Override public Tensor causalMask(int queries, int keys) {
         synchronized (masks) {
-            return masks.computeIfAbsent((long) queries << 32 | keys, k -> {
-                ArrayDeque<Scope> stack = scopes.get(); // masks outlive any scope: allocate them outside
-                List<Scope> saved = new ArrayList<>(stack);
-                stack.clear();
-                try {
-                    return onDevice(Tensor.causalMask(queries, keys));
-                } finally {
-                    stack.addAll(saved);
-                }
-            });
+            return masks.computeIfAbsent((long) queries << 32 | keys, k -> outsideScopes(() -> onDevice(Tensor.causalMask(queries, keys))));
         }
     }
 

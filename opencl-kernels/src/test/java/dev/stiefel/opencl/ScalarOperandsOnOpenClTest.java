@@ -67,6 +67,18 @@ class ScalarOperandsOnOpenClTest extends OnDevice {
         assertThat(dx.mul(broadcast).toFloatArray()).containsExactly(x.toHost().mul(2.5f).toFloatArray());
     }
 
+    /** A scalar first seen inside a scope is cached outside it: closing the scope does not give its buffer back. */
+    @Test void aScalarCachedInsideAScopeOutlivesIt() {
+        Backends.use(cl);
+        Tensor x = cl.resident(Tensor.full(1f, 6));
+        try (var scope = cl.scope()) {
+            x.ge(0.6875f).toFloatArray();
+        }
+        Transfers before = cl.transfers();
+        assertThat(x.ge(0.6875f).toFloatArray()).containsExactly(1f, 1f, 1f, 1f, 1f, 1f);
+        assertThat(cl.transfers().minus(before).uploads()).isZero();
+    }
+
     @Test void aResidentScalarIsItsOwnBuffer() {
         Backends.use(cl);
         Tensor probe = cl.resident(Tensor.full(1f, 3));
