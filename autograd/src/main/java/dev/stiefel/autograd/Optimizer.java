@@ -4,6 +4,8 @@ import dev.stiefel.tensor.DType;
 import dev.stiefel.tensor.FloatStorage;
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backend;
+import dev.stiefel.tensor.backend.Backends;
 
 import java.util.List;
 
@@ -38,6 +40,7 @@ public abstract class Optimizer {
             if (p.grad() == null) continue;
             Tensor v = p.value();
             if (v.isOnDevice()) {
+                if (updateOnDevice(i, v, p.grad(), lr, step + 1)) continue;
                 float[] w = v.toFloatArray();
                 update(i, w, p.grad().toFloatArray(), lr, step + 1);
                 v.copyFrom(Tensor.wrap(w, v.shape()));
@@ -69,6 +72,12 @@ public abstract class Optimizer {
 
     /** Updates parameter {@code index}'s values {@code w} in place; {@code t} counts steps from 1 (Adam's bias correction). */
     protected abstract void update(int index, float[] w, float[] g, double lr, int t);
+
+    /**
+     * Updates device parameter {@code index} in place where it is, with {@link #update}'s values, and returns true; false
+     * (the default) brings it to the heap for {@link #update} and back, one transfer each way (and its gradient's).
+     */
+    protected boolean updateOnDevice(int index, Tensor w, Tensor g, double lr, int t) { return false; }
 
     static float[] data(Tensor t) { return ((FloatStorage) t.storage()).data(); }
 
@@ -112,6 +121,8 @@ public abstract class Optimizer {
         private final double beta1, beta2, eps, weightDecay;
         private final boolean decoupled;
         private final float[][] m, v;
+        /** A device parameter's moments while they live on its device; {@link #state()} brings them back to m and v. */
+        private final Tensor[] deviceM, deviceV;
 
         Adam(List<Var> params, LrSchedule lr, double beta1, double beta2, double eps, double weightDecay, boolean decoupled) {
             super(params, lr);
@@ -120,11 +131,14 @@ public abstract class Optimizer {
             this.beta1 = beta1; this.beta2 = beta2; this.eps = eps; this.weightDecay = weightDecay; this.decoupled = decoupled;
             this.m = new float[params.size()][];
             this.v = new float[params.size()][];
+            this.deviceM = new Tensor[params.size()];
+            this.deviceV = new Tensor[params.size()];
         }
 
         @Override public java.util.List<float[]> state() {
             java.util.List<float[]> out = new java.util.ArrayList<>();
             for (int i = 0; i < m.length; i++) {
+                bringBack(i); // the arrays are the state again (a restore writes into them)
                 if (m[i] == null) { m[i] = new float[params.get(i).value().numel()]; v[i] = new float[m[i].length]; }
                 out.add(m[i]);
                 out.add(v[i]);
@@ -132,7 +146,30 @@ public abstract class Optimizer {
             return out;
         }
 
+        /** The update below on the device, where the backend has the kernel (f64, so the same bits): moments stay there. */
+        @Override protected boolean updateOnDevice(int i, Tensor w, Tensor g, double lr, int t) {
+            Backend backend = Backends.current();
+            int n = w.numel();
+            if (m[i] == null) { m[i] = new float[n]; v[i] = new float[n]; }
+            Tensor dm = deviceM[i] != null ? deviceM[i] : backend.resident(Tensor.wrap(m[i], n));
+            Tensor dv = deviceV[i] != null ? deviceV[i] : backend.resident(Tensor.wrap(v[i], n));
+            if (!dm.isOnDevice() || !backend.adamStep(w, g, dm, dv, beta1, 1 - beta1, beta2, 1 - beta2,
+                    1 - Math.pow(beta1, t), 1 - Math.pow(beta2, t), eps, lr, weightDecay, decoupled)) return false;
+            deviceM[i] = dm;
+            deviceV[i] = dv;
+            return true;
+        }
+
+        /** Parameter i's moments from its device into m[i] and v[i], where earlier steps left them. */
+        private void bringBack(int i) {
+            if (deviceM[i] == null) return;
+            System.arraycopy(deviceM[i].toFloatArray(), 0, m[i], 0, m[i].length);
+            System.arraycopy(deviceV[i].toFloatArray(), 0, v[i], 0, v[i].length);
+            deviceM[i] = deviceV[i] = null;
+        }
+
         @Override protected void update(int i, float[] w, float[] g, double lr, int t) {
+            bringBack(i); // a device parameter updated on the heap after steps on its device (another backend current)
             if (m[i] == null) { m[i] = new float[w.length]; v[i] = new float[w.length]; }
             float[] mi = m[i], vi = v[i];
             double c1 = 1 - Math.pow(beta1, t), c2 = 1 - Math.pow(beta2, t);

@@ -837,6 +837,19 @@ public final class OpenClBackend implements Backend {
         return new Tensor[]{s, z};
     }
 
+    @Override public boolean adamStep(Tensor w, Tensor g, Tensor m, Tensor v, double beta1, double oneMinusBeta1, double beta2,
+                                      double oneMinusBeta2, double c1, double c2, double eps, double lr, double weightDecay, boolean decoupled) {
+        if (!device.fp64()) return false; // adam_step computes in f64, as the heap's loop does
+        for (Tensor t : new Tensor[]{w, m, v})
+            if (!isMine(t) || !t.isContiguous() || t.numel() != w.numel()) return false; // updated in place: whole device tensors
+        Tensor gc = contiguousOnDevice(g);
+        int n = w.numel();
+        if (n > 0)
+            launch1("adam_step", n, w, w.offset(), gc, gc.offset(), m, m.offset(), v, v.offset(), beta1, oneMinusBeta1, beta2, oneMinusBeta2,
+                    c1, c2, eps, lr, weightDecay, decoupled ? 1 : 0, n);
+        return true;
+    }
+
     // ------------------------------------------------------------ indexing
 
     @Override public Tensor indexSelect(Tensor x, int axis, int[] indices) {

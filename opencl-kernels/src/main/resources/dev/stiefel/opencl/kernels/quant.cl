@@ -77,3 +77,24 @@ kernel void range_params(global const float* hi, int ho, global const float* lo,
     z[i] = zv;
 }
 #endif
+
+#ifdef cl_khr_fp64
+// One Adam step in place (autograd's Optimizer.adam / adamW), per element in f64 as the heap's loop computes it, so the
+// same bits: the moments are rounded to f32 when stored, the update is rounded to f32 and subtracted in f32.
+// One work-item per element.
+kernel void adam_step(global float* w, int wo, global const float* g, int go, global float* m, int mo, global float* v, int vo,
+                      double beta1, double oneMinusBeta1, double beta2, double oneMinusBeta2, double c1, double c2, double eps,
+                      double lr, double weightDecay, int decoupled, int n) {
+    int j = get_global_id(0);
+    if (j >= n) return;
+    float wj = w[wo + j];
+    double gj = decoupled ? (double) g[go + j] : (double) g[go + j] + weightDecay * wj;
+    float mj = (float) (beta1 * m[mo + j] + oneMinusBeta1 * gj);
+    float vj = (float) (beta2 * v[vo + j] + oneMinusBeta2 * gj * gj);
+    m[mo + j] = mj;
+    v[vo + j] = vj;
+    double update = (mj / c1) / (sqrt(vj / c2) + eps);
+    double decay = decoupled ? weightDecay * wj : 0.0;
+    w[wo + j] = wj - (float) (lr * (update + decay));
+}
+#endif

@@ -110,6 +110,18 @@ public interface Backend {
     default Tensor[] fakeQuantParams(Tensor max, Tensor min, double ratio, int qmax, boolean symmetric, float minScale) { return null; }
 
     /**
+     * One Adam step on a device parameter in place: w (the parameter), m and v (its moments, f32 of w's size) are
+     * updated from the gradient g with the arithmetic of autograd's Adam per element, in f64 as there, so the same
+     * bits: gj = g (decoupled) or g + weightDecay·w; m = (float) (beta1·m + oneMinusBeta1·gj); v likewise with gj²;
+     * w −= (float) (lr·((m / c1) / (√(v / c2) + eps) + (decoupled ? weightDecay·w : 0))). False where the backend
+     * leaves it to the heap (the CPU; a device without f64), which then computes it there.
+     */
+    default boolean adamStep(Tensor w, Tensor g, Tensor m, Tensor v, double beta1, double oneMinusBeta1, double beta2,
+                             double oneMinusBeta2, double c1, double c2, double eps, double lr, double weightDecay, boolean decoupled) {
+        return false;
+    }
+
+    /**
      * {@link Tensor#causalMask}(queries, keys) where this backend's attention reads it: the heap for the CPU; a device
      * keeps the last few it made, since every layer of a forward pass masks with the same one.
      */
