@@ -12,8 +12,10 @@ import java.util.List;
 /**
  * Updates parameters in place from their accumulated gradients. Parameters must be whole contiguous f32 tensors
  * (what {@link Var#param} of a fresh tensor gives), on the heap or on a device (a device backend's {@code resident}
- * copy, which every op then reads where it is instead of uploading it per use: such a parameter comes to the heap
- * once per step, is updated there and goes back); each optimizer keeps its state in plain arrays.
+ * copy, which every op then reads where it is instead of uploading it per use). A device parameter is updated on its
+ * device where the optimizer and the backend can ({@link #updateOnDevice}: Adam), else it comes to the heap once per
+ * step, is updated there and goes back. Each optimizer's state is plain arrays ({@link #state()}), which a device
+ * update keeps on the device between steps and brings back when asked for.
  */
 public abstract class Optimizer {
     protected final List<Var> params;
