@@ -11,6 +11,7 @@ import dev.stiefel.quant.calib.ChannelMaxima;
 import dev.stiefel.quant.flat.Factor;
 import dev.stiefel.quant.flat.FlatBlock;
 import dev.stiefel.quant.learn.Lwc;
+import dev.stiefel.quant.omni.Let;
 import dev.stiefel.tensor.Rope;
 import dev.stiefel.tensor.Tensor;
 import dev.stiefel.tensor.backend.Backends;
@@ -52,6 +53,33 @@ class ParametersOnOpenClTest extends OnOpenCl {
         made.addAll(b.stiefelParameters());
         made.addAll(b.clippingParameters());
         assertThat(made).hasSizeGreaterThan(20).allSatisfy(p -> assertThat(p.value().isOnDevice()).as("%s", p).isTrue());
+    }
+
+    /** OmniQuant's LET scales live on the device and are truncated there, with the heap's values bit for bit. */
+    @Test void letScalesAreTruncatedOnTheDeviceAsOnTheHeap() {
+        LlamaConfig c = RandomModels.config(32, 64, 2, 4, 2, 53, Rope.Layout.HALF, false);
+        Random rnd = new Random(8);
+        float[][] start = new float[4][];
+        int[] sizes = {c.dim(), c.dim(), c.kvDim(), c.kvHeads() * c.headDim() / 2};
+        float[] edges = {1e-2f, -1e-2f, Math.nextDown(1e-2f), -Math.nextDown(1e-2f), 1e-30f, -1e-30f, Float.MIN_VALUE, 5e-3f, -7e-3f, 3f, -2f};
+        for (int k = 0; k < 4; k++) {
+            start[k] = new float[sizes[k]];
+            for (int i = 0; i < sizes[k]; i++) start[k][i] = i < edges.length ? edges[i] : (float) (rnd.nextGaussian() * 0.02);
+        }
+        Backends.use(CpuBackend.INSTANCE);
+        Let heap = Let.of(c, start[0], start[1], start[2], start[3]);
+        Backends.use(cl);
+        Let device = Let.of(c, start[0], start[1], start[2], start[3]);
+        assertThat(device.parameters()).allSatisfy(p -> assertThat(p.value().isOnDevice()).isTrue());
+        float[][] h = {heap.attn(), heap.mlp(), heap.out(), heap.qk()}, d = {device.attn(), device.mlp(), device.out(), device.qk()};
+        for (int k = 0; k < 4; k++)
+            for (int i = 0; i < h[k].length; i++)
+                assertThat(Float.floatToIntBits(d[k][i])).as("scale set %d, %d: %s vs %s", k, i, d[k][i], h[k][i]).isEqualTo(Float.floatToIntBits(h[k][i]));
+        float[] special = {-0f, 0f, Float.NaN};
+        float[] got = Let.truncated(cl.resident(Tensor.wrap(special, 3))).toFloatArray();
+        assertThat(got[0]).isEqualTo(1e-2f);
+        assertThat(got[1]).isEqualTo(1e-2f);
+        assertThat(got[2]).isNaN();
     }
 
     @Test void onTheCpuAParameterIsItsStartingTensor() {

@@ -1,5 +1,6 @@
 package dev.stiefel.quant.omni;
 
+import dev.stiefel.quant.Parameters;
 import dev.stiefel.quant.calib.ChannelMaxima;
 import dev.stiefel.autograd.Var;
 import dev.stiefel.llama.Hooks.Input;
@@ -61,7 +62,7 @@ public final class Let {
 
     private static Var param(String name, float[] s, int n) {
         check(name, s, n);
-        return Var.param(Tensor.of(s, n));
+        return Parameters.of(Tensor.of(s, n));
     }
 
     /** Over given parameters (gradient checks pass their own); their values are truncated in place. */
@@ -257,10 +258,24 @@ public final class Let {
      */
     public void truncate() {
         for (Var p : parameters()) {
-            float[] d = ((FloatStorage) p.value().storage()).data();
+            Tensor v = p.value();
+            if (v.isOnDevice()) { // where it is (a resident parameter): the same values, with tensor ops
+                v.copyFrom(truncated(v));
+                continue;
+            }
+            float[] d = ((FloatStorage) v.storage()).data();
             for (int i = 0; i < d.length; i++)
                 if (Math.abs(d[i]) < MIN_MAGNITUDE) d[i] = d[i] < 0 ? -MIN_MAGNITUDE : MIN_MAGNITUDE;
         }
+    }
+
+    /**
+     * {@link #truncate()}'s rule as tensor ops, exactly: s ≥ 0 (−0 included) becomes max(s, m), s < 0 min(s, −m), and the
+     * two are picked by multiplying with 1 and 0 (adding a zero changes no value; a NaN stays NaN, as on the heap).
+     */
+    public static Tensor truncated(Tensor s) {
+        Tensor nonNegative = s.ge(0f);
+        return nonNegative.mul(s.maximum(MIN_MAGNITUDE)).add(nonNegative.neg().add(1f).mul(s.minimum(-MIN_MAGNITUDE)));
     }
 
     public LlamaConfig config() { return config; }
