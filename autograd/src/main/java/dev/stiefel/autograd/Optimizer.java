@@ -13,7 +13,7 @@ import java.util.List;
  * Updates parameters in place from their accumulated gradients. Parameters must be whole contiguous f32 tensors
  * (what {@link Var#param} of a fresh tensor gives), on the heap or on a device (a device backend's {@code resident}
  * copy, which every op then reads where it is instead of uploading it per use). A device parameter is updated on its
- * device where the optimizer and the backend can ({@link #updateOnDevice}: Adam), else it comes to the heap once per
+ * device where the optimizer and the backend can ({@link #updateOnDevice}: Adam, riemann's Stiefel optimizers), else it comes to the heap once per
  * step, is updated there and goes back. Each optimizer's state is plain arrays ({@link #state()}), which a device
  * update keeps on the device between steps and brings back when asked for.
  */
@@ -125,6 +125,8 @@ public abstract class Optimizer {
         private final float[][] m, v;
         /** A device parameter's moments while they live on its device; {@link #state()} brings them back to m and v. */
         private final Tensor[] deviceM, deviceV;
+        /** A backend that declined {@link Backend#adamStep} (no f64): its parameters are updated on the heap, moments not sent. */
+        private Backend declined;
 
         Adam(List<Var> params, LrSchedule lr, double beta1, double beta2, double eps, double weightDecay, boolean decoupled) {
             super(params, lr);
@@ -151,12 +153,16 @@ public abstract class Optimizer {
         /** The update below on the device, where the backend has the kernel (f64, so the same bits): moments stay there. */
         @Override protected boolean updateOnDevice(int i, Tensor w, Tensor g, double lr, int t) {
             Backend backend = Backends.current();
+            if (backend == declined) return false;
             int n = w.numel();
             if (m[i] == null) { m[i] = new float[n]; v[i] = new float[n]; }
             Tensor dm = deviceM[i] != null ? deviceM[i] : backend.resident(Tensor.wrap(m[i], n));
             Tensor dv = deviceV[i] != null ? deviceV[i] : backend.resident(Tensor.wrap(v[i], n));
             if (!dm.isOnDevice() || !backend.adamStep(w, g, dm, dv, beta1, 1 - beta1, beta2, 1 - beta2,
-                    1 - Math.pow(beta1, t), 1 - Math.pow(beta2, t), eps, lr, weightDecay, decoupled)) return false;
+                    1 - Math.pow(beta1, t), 1 - Math.pow(beta2, t), eps, lr, weightDecay, decoupled)) {
+                declined = backend; // not every step again: each try would send the moments over for nothing
+                return false;
+            }
             deviceM[i] = dm;
             deviceV[i] = dv;
             return true;

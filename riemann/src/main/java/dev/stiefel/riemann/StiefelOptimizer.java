@@ -58,6 +58,25 @@ public abstract class StiefelOptimizer extends Optimizer {
         System.arraycopy(next.contiguous().toFloatArray(), 0, w, 0, w.length);
     }
 
+    /**
+     * A device parameter's step where it is: the step's ops read the parameter and its gradient on the device and the
+     * new point is copied into it there ({@link #update} would take both down and send them back up as operands: the same
+     * values, four transfers more). State arrays are still read with {@link #operand} and written with {@link #store}.
+     */
+    @Override protected final boolean updateOnDevice(int index, Tensor w, Tensor g, double lr, int t) {
+        if (!checked[index]) {
+            requireOnManifold(w);
+            checked[index] = true;
+        }
+        Tensor next = step(index, w, g, lr, t);
+        if (stabilizeEvery > 0 && t % stabilizeEvery == 0) {
+            next = Stiefel.project(next);
+            stabilized(index, next);
+        }
+        w.copyFrom(next);
+        return true;
+    }
+
     private void requireOnManifold(Tensor x) {
         // an f32 check is plenty against a 1e-3 threshold, and costs one matmul even for 4096×4096
         double err = x.t().matmul(x).sub(Tensor.wrap(identity(x.size(1)), x.size(1), x.size(1))).abs().max().item();
