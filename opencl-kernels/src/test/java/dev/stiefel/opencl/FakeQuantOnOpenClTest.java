@@ -17,7 +17,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Fake quantization with the straight-through estimator as the device runs it, one kernel each way
  * ({@code quant.cl}): the values and gradients of the six composed ops on the same device bit for bit, the CPU's
- * values and input gradients bit for bit, its scale and zero-point gradients to f64-summation order.
+ * values and input gradients bit for bit, its scale and zero-point gradients within 2 ulps (f64 row sums in another
+ * order; on PoCL they come out equal).
  */
 class FakeQuantOnOpenClTest extends OnDevice {
 
@@ -76,8 +77,8 @@ class FakeQuantOnOpenClTest extends OnDevice {
                 assertSameBits(fused.y(), cpu.y(), what + ": y against the CPU");
                 assertSameBits(fused.dx(), cpu.dx(), what + ": dx against the CPU");
                 for (int r = 0; r < n; r++) {
-                    assertThat((double) fused.ds()[r]).as("%s: ds row %d", what, r).isCloseTo(cpu.ds()[r], org.assertj.core.data.Offset.offset(1e-6 * (1 + Math.abs(cpu.ds()[r]))));
-                    assertThat((double) fused.dz()[r]).as("%s: dz row %d", what, r).isCloseTo(cpu.dz()[r], org.assertj.core.data.Offset.offset(1e-6 * (1 + Math.abs(cpu.dz()[r]))));
+                    assertThat((double) fused.ds()[r]).as("%s: ds row %d", what, r).isCloseTo(cpu.ds()[r], org.assertj.core.data.Offset.offset(2.4e-7 * (1 + Math.abs(cpu.ds()[r]))));
+                    assertThat((double) fused.dz()[r]).as("%s: dz row %d", what, r).isCloseTo(cpu.dz()[r], org.assertj.core.data.Offset.offset(2.4e-7 * (1 + Math.abs(cpu.dz()[r]))));
                 }
             }
     }

@@ -124,7 +124,7 @@ class QuantizersOnOpenClTest extends OnOpenCl {
                 dy.mul(Var.of(dw)).sum().backward();
                 float[] hg = hx.grad().toFloatArray(), dg = dxv.grad().toFloatArray();
                 for (int i = 0; i < hg.length; i++)
-                    assertThat((double) dg[i]).as("%s, %s gradient %d", spec, gradient, i).isCloseTo(hg[i], org.assertj.core.data.Offset.offset(1e-5 * (1 + Math.abs(hg[i]))));
+                    assertThat((double) dg[i]).as("%s, %s gradient %d", spec, gradient, i).isCloseTo(hg[i], org.assertj.core.data.Offset.offset(2.4e-7 * (1 + Math.abs(hg[i]))));
             }
     }
 
