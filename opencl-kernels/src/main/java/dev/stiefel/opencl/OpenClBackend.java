@@ -837,6 +837,23 @@ public final class OpenClBackend implements Backend {
         return new Tensor[]{s, z};
     }
 
+    /** Work-groups of {@link #sumOfSquares}: enough to fill a GPU, few enough that their partials are one small read. */
+    private static final int SQUARES_GROUPS = 256;
+
+    @Override public java.util.OptionalDouble sumOfSquares(Tensor t) {
+        if (!device.fp64() || !isMine(t)) return java.util.OptionalDouble.empty();
+        Tensor x = contiguousOnDevice(t);
+        int n = x.numel(), groups = Math.max(1, Math.min(SQUARES_GROUPS, (n + WG - 1) / WG));
+        ClStorage partials = allocate(DType.F32, 2L * groups); // `groups` doubles
+        launch1("sum_squares_f64", (long) groups * WG, x, x.offset(), n, partials.buffer());
+        double[] p = new double[groups];
+        read(partials, 0, Pointer.to(p), 2L * groups);
+        partials.buffer().release();
+        double sum = 0;
+        for (double v : p) sum += v;
+        return java.util.OptionalDouble.of(sum);
+    }
+
     @Override public boolean adamStep(Tensor w, Tensor g, Tensor m, Tensor v, double beta1, double oneMinusBeta1, double beta2,
                                       double oneMinusBeta2, double c1, double c2, double eps, double lr, double weightDecay, boolean decoupled) {
         if (!device.fp64()) return false; // adam_step computes in f64, as the heap's loop does

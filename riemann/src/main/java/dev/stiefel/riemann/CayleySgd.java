@@ -32,7 +32,7 @@ public final class CayleySgd extends StiefelOptimizer {
     private final int iterations;
     private final double q;
     private final boolean polish;
-    private final float[][] velocity; // M, kept projected (W X) between steps
+    private final ParameterState velocity; // M, kept projected (W X) between steps
 
     /** ε of the paper's Algorithm 2, which keeps α finite when W = 0. */
     private static final double EPS = 1e-8;
@@ -47,7 +47,7 @@ public final class CayleySgd extends StiefelOptimizer {
         this.iterations = iterations;
         this.q = q;
         this.polish = polish;
-        this.velocity = parameterSized();
+        this.velocity = new ParameterState();
     }
 
     /** SpinQuant's settings (5 iterations, q = 0.5), polished after every step and stabilized every 100. */
@@ -56,16 +56,16 @@ public final class CayleySgd extends StiefelOptimizer {
     }
 
     /** The velocities M, one per parameter. */
-    @Override public List<float[]> state() { return List.of(velocity); }
+    @Override public List<float[]> state() { return velocity.arrays(); }
 
     @Override protected Tensor step(int index, Tensor x, Tensor g, double lr, int t) {
         Tensor xt = x.t();
-        Tensor m = operand(velocity[index], index).mul((float) momentum).sub(g);   // line 3: M ← βM − G
+        Tensor m = velocity.read(index).mul((float) momentum).sub(g);   // line 3: M ← βM − G
         // line 4: Ŵ = M Xᵀ − ½ X (Xᵀ M Xᵀ), formed as (M − ½ X (XᵀM)) Xᵀ
         Tensor wHat = m.sub(x.matmul(xt.matmul(m)).mul(0.5f)).matmul(xt);
         Tensor w = wHat.sub(wHat.t());                                              // line 5: W = Ŵ − Ŵᵀ (skew)
         m = w.matmul(x);                                                            // line 6: M ← W X
-        store(m, velocity[index]);
+        velocity.write(index, m);
         double norm1 = w.abs().sum(0, false).max().item();
         double alpha = Math.min(lr, 2 * q / (norm1 + EPS));                         // line 7
         float halfAlpha = (float) (alpha / 2);
@@ -76,6 +76,6 @@ public final class CayleySgd extends StiefelOptimizer {
 
     /** The velocity W X was tangent at the old point; project it onto the tangent space of the corrected one. */
     @Override protected void stabilized(int index, Tensor x) {
-        store(Stiefel.tangent(x, operand(velocity[index], index), Stiefel.Metric.EUCLIDEAN), velocity[index]);
+        velocity.write(index, Stiefel.tangent(x, velocity.read(index), Stiefel.Metric.EUCLIDEAN));
     }
 }

@@ -35,7 +35,7 @@ import java.util.List;
 public final class RiemannianAdam extends StiefelOptimizer {
     private final Stiefel.Metric metric;
     private final double beta1, beta2, eps, weightDecay;
-    private final float[][] firstMoment;
+    private final ParameterState firstMoment;
     private final float[][] secondMoment; // one value per parameter
 
     public RiemannianAdam(List<Var> params, LrSchedule lr, Stiefel.Metric metric, double beta1, double beta2, double eps,
@@ -45,7 +45,7 @@ public final class RiemannianAdam extends StiefelOptimizer {
             throw new IllegalArgumentException("RiemannianAdam: need 0 <= beta < 1 and eps > 0, got " + beta1 + ", " + beta2 + ", " + eps);
         this.metric = metric;
         this.beta1 = beta1; this.beta2 = beta2; this.eps = eps; this.weightDecay = weightDecay;
-        this.firstMoment = parameterSized();
+        this.firstMoment = new ParameterState();
         this.secondMoment = new float[params.size()][1];
     }
 
@@ -56,9 +56,9 @@ public final class RiemannianAdam extends StiefelOptimizer {
 
     /** For each parameter its first moment m (parameter-sized), then its second moment v (one value). */
     @Override public List<float[]> state() {
-        List<float[]> out = new ArrayList<>();
-        for (int i = 0; i < firstMoment.length; i++) {
-            out.add(firstMoment[i]);
+        List<float[]> moments = firstMoment.arrays(), out = new ArrayList<>();
+        for (int i = 0; i < moments.size(); i++) {
+            out.add(moments.get(i));
             out.add(secondMoment[i]);
         }
         return out;
@@ -67,7 +67,7 @@ public final class RiemannianAdam extends StiefelOptimizer {
     @Override protected Tensor step(int i, Tensor x, Tensor g, double lr, int t) {
         if (weightDecay != 0) g = g.add(x.mul((float) weightDecay));
         Tensor r = Stiefel.tangent(x, g, metric);
-        Tensor m = operand(firstMoment[i], i).mul((float) beta1).add(r.mul((float) (1 - beta1)));
+        Tensor m = firstMoment.read(i).mul((float) beta1).add(r.mul((float) (1 - beta1)));
         double v = beta2 * secondMoment[i][0] + (1 - beta2) * Stiefel.squaredNorm(x, r, metric);
         secondMoment[i][0] = (float) v;
         double c1 = 1 - Math.pow(beta1, t), c2 = 1 - Math.pow(beta2, t);
@@ -81,11 +81,11 @@ public final class RiemannianAdam extends StiefelOptimizer {
             y = Stiefel.retractQr(x, u);
             m = Stiefel.tangent(y, m, Stiefel.Metric.EUCLIDEAN);
         }
-        store(m, firstMoment[i]);
+        firstMoment.write(i, m);
         return y;
     }
 
     @Override protected void stabilized(int i, Tensor x) {
-        store(Stiefel.tangent(x, operand(firstMoment[i], i), metric), firstMoment[i]);
+        firstMoment.write(i, Stiefel.tangent(x, firstMoment.read(i), metric));
     }
 }

@@ -28,7 +28,7 @@ public final class RiemannianSgd extends StiefelOptimizer {
     private final Retraction retraction;
     private final double momentum, dampening, weightDecay;
     private final boolean nesterov;
-    private final float[][] buffer;
+    private final ParameterState buffer;
 
     public RiemannianSgd(List<Var> params, LrSchedule lr, Retraction retraction, double momentum, double dampening,
                          boolean nesterov, double weightDecay, int stabilizeEvery) {
@@ -39,7 +39,7 @@ public final class RiemannianSgd extends StiefelOptimizer {
             throw new IllegalArgumentException("RiemannianSgd: Nesterov momentum needs momentum > 0 and no dampening");
         this.retraction = retraction;
         this.momentum = momentum; this.dampening = dampening; this.nesterov = nesterov; this.weightDecay = weightDecay;
-        this.buffer = parameterSized();
+        this.buffer = new ParameterState();
     }
 
     /** No dampening, Nesterov or weight decay; stabilized every 100 steps. */
@@ -48,23 +48,23 @@ public final class RiemannianSgd extends StiefelOptimizer {
     }
 
     /** The momentum buffers, one per parameter (unused, all zero, without momentum). */
-    @Override public List<float[]> state() { return List.of(buffer); }
+    @Override public List<float[]> state() { return buffer.arrays(); }
 
     @Override protected Tensor step(int i, Tensor x, Tensor g, double lr, int t) {
         if (weightDecay != 0) g = g.add(x.mul((float) weightDecay));
         Tensor d = Stiefel.tangent(x, g, Stiefel.Metric.EUCLIDEAN);
         Tensor b = null;
         if (momentum > 0) {
-            b = operand(buffer[i], i).mul((float) momentum).add(d.mul((float) (1 - dampening)));
+            b = buffer.read(i).mul((float) momentum).add(d.mul((float) (1 - dampening)));
             d = nesterov ? d.add(b.mul((float) momentum)) : b;
         }
         Tensor u = d.mul((float) -lr);
         Tensor y = retraction == Retraction.QR ? Stiefel.retractQr(x, u) : Stiefel.retractPolar(x, u);
-        if (b != null) store(Stiefel.tangent(y, b, Stiefel.Metric.EUCLIDEAN), buffer[i]); // transport to y
+        if (b != null) buffer.write(i, Stiefel.tangent(y, b, Stiefel.Metric.EUCLIDEAN)); // transport to y
         return y;
     }
 
     @Override protected void stabilized(int i, Tensor x) {
-        if (momentum > 0) store(Stiefel.tangent(x, operand(buffer[i], i), Stiefel.Metric.EUCLIDEAN), buffer[i]);
+        if (momentum > 0) buffer.write(i, Stiefel.tangent(x, buffer.read(i), Stiefel.Metric.EUCLIDEAN));
     }
 }

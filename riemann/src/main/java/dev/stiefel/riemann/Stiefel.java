@@ -2,6 +2,7 @@ package dev.stiefel.riemann;
 
 import dev.stiefel.tensor.Shape;
 import dev.stiefel.tensor.Tensor;
+import dev.stiefel.tensor.backend.Backends;
 import dev.stiefel.tensor.linalg.DMatrix;
 import dev.stiefel.tensor.linalg.Linalg;
 
@@ -13,7 +14,8 @@ import java.util.Random;
  * satisfies XᵀU + UᵀX = 0.
  *
  * <p>Products run as f32 tensor matmuls; the small factorizations (QR, the eigendecomposition inside the polar
- * factor, the Cayley solve) run in f64 through {@link Linalg}. Formulas follow Edelman, Arias &amp; Smith, "The
+ * factor, the Cayley solve below 256 columns on the CPU) run in f64 through {@link Linalg}; a square Cayley step on a
+ * device or from 256 columns is matrix products alone ({@link #retractCayleyByProducts}). Formulas follow Edelman, Arias &amp; Smith, "The
  * geometry of algorithms with orthogonality constraints" (SIAM J. Matrix Anal. Appl. 1998), cited as [EAS98].
  */
 public final class Stiefel {
@@ -115,7 +117,7 @@ public final class Stiefel {
         };
     }
 
-    /** ⟨U, U⟩ at X in the given metric, accumulated in f64: ‖U‖² or ‖U‖² − ½‖XᵀU‖². */
+    /** ⟨U, U⟩ at X in the given metric, accumulated in f64 (on a device where it is): ‖U‖² or ‖U‖² − ½‖XᵀU‖². */
     public static double squaredNorm(Tensor x, Tensor u, Metric metric) {
         requireSameShape("Stiefel.squaredNorm", x, u);
         double uu = sumOfSquares(u);
@@ -123,6 +125,10 @@ public final class Stiefel {
     }
 
     static double sumOfSquares(Tensor t) {
+        if (t.isOnDevice()) { // summed where it is, in f64 as below: one value comes down, not the matrix
+            java.util.OptionalDouble there = Backends.current().sumOfSquares(t);
+            if (there.isPresent()) return there.getAsDouble();
+        }
         double s = 0;
         for (float v : t.toFloatArray()) s += (double) v * v;
         return s;
@@ -161,22 +167,32 @@ public final class Stiefel {
      * of the step inside span(X): on square matrices (O(n), where XXᵀ = I) its steps are twice as long as the
      * tangent vector says. This method follows the papers.
      *
-     * <p>Solved in f64. A has rank 2p, A = L Rᵀ with L = [Ũ, X] and R = [X, −Ũ], so when 2p &lt; n the n×n solve
-     * is replaced by the Sherman–Morrison–Woodbury identity (I − ½LRᵀ)⁻¹ = I + ½L(I − ½RᵀL)⁻¹Rᵀ, a 2p×2p
-     * solve (Wen &amp; Yin, Lemma 4(1)).
+     * <p>Solved in f64 ({@link #retractCayleyBySolve}). A has rank 2p, A = L Rᵀ with L = [Ũ, X] and R = [X, −Ũ], so
+     * when 2p &lt; n the n×n solve is replaced by the Sherman–Morrison–Woodbury identity
+     * (I − ½LRᵀ)⁻¹ = I + ½L(I − ½RᵀL)⁻¹Rᵀ, a 2p×2p solve (Wen &amp; Yin, Lemma 4(1)). A square point (2p ≥ n) on a
+     * device, or from {@link #PRODUCTS_FROM} columns, takes f32 matrix products instead
+     * ({@link #retractCayleyByProducts}), which agree with the solve to f32 rounding.
      */
     public static Tensor[] retractCayley(Tensor x, Tensor u, Tensor... carried) {
         requireTall("Stiefel.retractCayley", x);
         requireSameShape("Stiefel.retractCayley", x, u);
+        for (Tensor v : carried) requireSameShape("Stiefel.retractCayley", x, v);
+        int n = x.size(0), p = x.size(1);
+        if (2 * p >= n && (x.isOnDevice() || n >= PRODUCTS_FROM)) {
+            Tensor[] byProducts = retractCayleyByProducts(x, u, carried);
+            if (byProducts != null) return byProducts;
+        }
+        return retractCayleyBySolve(x, u, carried);
+    }
+
+    /** {@link #retractCayley} in f64 with a solve: n×n, or 2p×2p through Sherman–Morrison–Woodbury when 2p &lt; n. */
+    public static Tensor[] retractCayleyBySolve(Tensor x, Tensor u, Tensor... carried) {
         int n = x.size(0), p = x.size(1), k = 1 + carried.length;
-        DMatrix xd = x.toDMatrix();
-        DMatrix ud = u.toDMatrix().subtract(xd.multiply(xd.transpose().multiply(u.toDMatrix())).scale(0.5)); // Ũ
+        DMatrix xd = x.toDMatrix(), u0 = u.toDMatrix();
+        DMatrix ud = u0.subtract(xd.multiply(xd.transpose().multiply(u0)).scale(0.5)); // Ũ
         DMatrix z = new DMatrix(n, k * p); // [X, V1, V2, ...]
         place(z, xd, 0);
-        for (int c = 0; c < carried.length; c++) {
-            requireSameShape("Stiefel.retractCayley", x, carried[c]);
-            place(z, carried[c].toDMatrix(), (c + 1) * p);
-        }
+        for (int c = 0; c < carried.length; c++) place(z, carried[c].toDMatrix(), (c + 1) * p);
         DMatrix out;
         if (2 * p < n) {
             DMatrix l = new DMatrix(n, 2 * p), r = new DMatrix(n, 2 * p);
@@ -194,6 +210,64 @@ public final class Stiefel {
         }
         Tensor[] result = new Tensor[k];
         for (int c = 0; c < k; c++) result[c] = Tensor.of(columns(out, c * p, p));
+        return result;
+    }
+
+    /**
+     * Square points (2p ≥ n) from this size on take {@link #retractCayleyByProducts} on the CPU too: with a carried
+     * vector the f64 n×n solve costs 1.7 s at n = 1024 and 16-18 s at n = 2048 on two cores, the products 0.15-0.3 s
+     * and 1.0-2.1 s (docs/BENCHMARKS.md). Below it the f64 solve is cheap, and every figure of docs/RESULTS.md (head
+     * dimension 8, model dimension 64) was made with it.
+     */
+    static final int PRODUCTS_FROM = 256;
+
+    /**
+     * The Cayley retraction of {@link #retractCayley} by f32 matrix products alone, for square points (2p ≥ n): what a
+     * device runs (no factorization; one scalar comes to the heap), and the CPU from {@link #PRODUCTS_FROM} columns.
+     * Since (I − ½A) and (I + ½A) commute,
+     * <pre>
+     *   Q = (I − ½A)⁻¹(I + ½A) = M⁻¹(I + ½A)²,   M = (I + ½A)(I − ½A) = I − ¼A² = I + ¼AᵀA   (A skew).
+     * </pre>
+     * M is symmetric with eigenvalues in [1, L], L = 1 + ⅛‖A‖²_F (the singular values of a real skew matrix come in
+     * pairs, so ‖A‖₂² ≤ ½‖A‖²_F). With α = 2/(1 + L) and R = I − αM, ‖R‖₂ ≤ r = (L − 1)/(L + 1) &lt; 1, and the Neumann
+     * series grouped by repeated squaring gives
+     * <pre>
+     *   M⁻¹ = α Σⱼ Rʲ = α (I + R)(I + R²)(I + R⁴) ··· (I + R^(2^(f−1))) + R^(2^f) M⁻¹.
+     * </pre>
+     * The remainder applied to (I + ½A)²Z is R^(2^f) Q Z, at most r^(2^f) in a column of unit norm, so f is the fewest
+     * factors with r^(2^f) ≤ 2⁻²⁶, below f32 rounding. Powers of R are carried as cI + P, P a polynomial in A², so no
+     * identity matrix is formed: (cI + P)² = c²I + (2cP + P²). Rounding in the products grows with the step like L (the
+     * size of (I + ½A)²Z): a step with r &gt; 0.9 (‖A‖_F &gt; 12, L &gt; 19; optimizers here take steps of ‖A‖_F ≈ lr)
+     * returns null, for the f64 solve. StiefelTest compares the two.
+     */
+    public static Tensor[] retractCayleyByProducts(Tensor x, Tensor u, Tensor... carried) {
+        int p = x.size(1), k = 1 + carried.length;
+        Tensor uTilde = u.sub(x.matmul(x.t().matmul(u)).mul(0.5f));         // Ũ = (I − ½XXᵀ)U
+        Tensor b = uTilde.matmul(x.t());
+        Tensor halfA = b.sub(b.t()).mul(0.5f);                               // ½A = ½(ŨXᵀ − XŨᵀ)
+        double frobenius2 = 4.0 * sumOfSquares(halfA);                       // ‖A‖²_F
+        double bigL = 1 + frobenius2 / 8, alpha = 2 / (1 + bigL), r = (bigL - 1) / (bigL + 1);
+        if (!(r <= 0.9)) return null;
+        Tensor[] columns = new Tensor[k];
+        columns[0] = x;
+        System.arraycopy(carried, 0, columns, 1, carried.length);
+        Tensor w = k == 1 ? x : Tensor.concat(1, columns);                   // Z = [X, V1, V2, ...]
+        w = w.add(halfA.matmul(w));
+        w = w.add(halfA.matmul(w));                                          // (I + ½A)² Z
+        double c = 1 - alpha;                                                // R = cI + P, P = α(½A)² = (α/4)A²
+        Tensor pm = halfA.matmul(halfA).mul((float) alpha);
+        int factors = 0;
+        for (double rest = r; rest > 0x1p-26; rest *= rest) factors++;
+        for (int f = 0; f < factors; f++) {
+            w = w.mul((float) (1 + c)).add(pm.matmul(w));                    // (I + R^(2^f)) W
+            if (f + 1 < factors) {
+                pm = pm.mul((float) (2 * c)).add(pm.matmul(pm));
+                c *= c;
+            }
+        }
+        w = w.mul((float) alpha);                                            // Q Z = α Π (I + R^(2^f)) (I + ½A)² Z
+        Tensor[] result = new Tensor[k];
+        for (int i = 0; i < k; i++) result[i] = k == 1 ? w : w.narrow(1, i * p, p).contiguous();
         return result;
     }
 

@@ -20,8 +20,8 @@ import java.util.List;
  * parameter is therefore replaced by the nearest orthonormal matrix ({@link Stiefel#project}) and
  * {@link #stabilized} lets the subclass bring its state along, like geoopt's {@code stabilize} option.
  *
- * <p>State lives in float arrays updated in place, as {@link #state()} promises, so a checkpoint can save and
- * restore it like the Euclidean optimizers' state.
+ * <p>State is float arrays, as {@link #state()} promises, so a checkpoint can save and restore it like the Euclidean
+ * optimizers' state; between steps on a device it stays there ({@link ParameterState}).
  */
 public abstract class StiefelOptimizer extends Optimizer {
     /** A parameter further than this from the manifold at its first step is rejected: max |XᵀX − I|. */
@@ -61,7 +61,7 @@ public abstract class StiefelOptimizer extends Optimizer {
     /**
      * A device parameter's step where it is: the step's ops read the parameter and its gradient on the device and the
      * new point is copied into it there ({@link #update} would take both down and send them back up as operands: the same
-     * values, four transfers more). State arrays are still read with {@link #operand} and written with {@link #store}.
+     * values, four transfers more). With the state on the device too ({@link ParameterState}) only scalars cross.
      */
     @Override protected final boolean updateOnDevice(int index, Tensor w, Tensor g, double lr, int t) {
         if (!checked[index]) {
@@ -101,21 +101,48 @@ public abstract class StiefelOptimizer extends Optimizer {
     /** Called after parameter {@code index} was moved back onto the manifold, to re-project per-parameter state. */
     protected void stabilized(int index, Tensor x) {}
 
-    /** One zeroed state array per parameter, the size of the parameter. */
-    protected final float[][] parameterSized() {
-        float[][] a = new float[params.size()][];
-        for (int i = 0; i < a.length; i++) a[i] = new float[params.get(i).value().numel()];
-        return a;
-    }
-
     /**
-     * The state array {@code a} as an operand shaped like parameter {@code index}, read-only: on the CPU a view of a
-     * (no copy), on a device backend one upload that every op of the step reads. Write state back with {@link #store}.
+     * Parameter-sized state (a momentum, a first moment): one array per parameter, which {@link #state()} hands out and a
+     * restore writes into. While steps run on a device backend the values live in a resident copy there, which steps
+     * read and overwrite in place (nothing parameter-sized crosses per step); {@link #arrays()} brings the copies back
+     * and makes the arrays the state again. On the CPU a step reads a view of the array and writes into it.
      */
-    protected final Tensor operand(float[] a, int index) { return Backends.current().resident(Tensor.wrap(a, params.get(index).shape())); }
+    protected final class ParameterState {
+        private final float[][] arrays = new float[params.size()][];
+        private final Tensor[] copies = new Tensor[params.size()];
+        private final Backend[] holders = new Backend[params.size()];
 
-    /** Copies {@code t} into the state array {@code into}. */
-    protected static void store(Tensor t, float[] into) {
-        System.arraycopy(t.contiguous().toFloatArray(), 0, into, 0, into.length);
+        public ParameterState() {
+            for (int i = 0; i < arrays.length; i++) arrays[i] = new float[params.get(i).value().numel()];
+        }
+
+        /** Parameter {@code i}'s state as a read-only operand, shaped like the parameter. */
+        public Tensor read(int i) {
+            Backend backend = Backends.current();
+            if (copies[i] != null && holders[i] == backend) return copies[i];
+            bringBack(i); // written on another backend's device: its values first
+            Tensor t = backend.resident(Tensor.wrap(arrays[i], params.get(i).shape()));
+            if (t.isOnDevice()) { copies[i] = t; holders[i] = backend; }
+            return t;
+        }
+
+        /** Sets parameter {@code i}'s state to {@code value} (shaped like the parameter). */
+        public void write(int i, Tensor value) {
+            if (copies[i] != null) copies[i].copyFrom(value);
+            else System.arraycopy(value.contiguous().toFloatArray(), 0, arrays[i], 0, arrays[i].length);
+        }
+
+        /** The arrays, holding the state again: device copies come back first. */
+        public List<float[]> arrays() {
+            for (int i = 0; i < arrays.length; i++) bringBack(i);
+            return List.of(arrays);
+        }
+
+        private void bringBack(int i) {
+            if (copies[i] == null) return;
+            System.arraycopy(copies[i].toFloatArray(), 0, arrays[i], 0, arrays[i].length);
+            copies[i] = null;
+            holders[i] = null;
+        }
     }
 }

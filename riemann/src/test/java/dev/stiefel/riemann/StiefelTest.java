@@ -131,6 +131,46 @@ class StiefelTest {
         }
     }
 
+    /**
+     * The Cayley step by matrix products (what a device runs, and the CPU from 256 columns) against the f64 solve, for
+     * odd square and near-square shapes and steps from tiny to ‖U‖_F = 10 (seven factors of the series): within a few f32
+     * ulps of the solve's point and of its transported vector, and as orthonormal.
+     */
+    @Test
+    void cayleyByProductsMatchesTheSolveToF32Rounding() {
+        Random rnd = new Random(16);
+        for (int[] s : new int[][]{{1, 1}, {7, 7}, {33, 33}, {33, 17}, {129, 129}}) {
+            Tensor x = Stiefel.random(s[0], s[1], rnd);
+            Tensor dir = Stiefel.tangent(x, Tensor.randn(rnd, s[0], s[1]), Stiefel.Metric.CANONICAL);
+            double norm = Math.sqrt(Stiefel.sumOfSquares(dir));
+            for (double size : new double[]{1e-5, 1e-2, 0.3, 3, 10}) {
+                Tensor u = norm == 0 ? dir : dir.mul((float) (size / norm));
+                Tensor v = Tensor.randn(rnd, s[0], s[1]);
+                Tensor[] want = Stiefel.retractCayleyBySolve(x, u, v), got = Stiefel.retractCayleyByProducts(x, u, v);
+                String what = java.util.Arrays.toString(s) + " |U| = " + size;
+                assertThat(got[0].maxAbsDiff(want[0])).as("point, %s", what).isLessThan(5e-7);
+                assertThat(got[1].maxAbsDiff(want[1])).as("carried, %s", what).isLessThan(1e-6 * v.abs().max().item());
+                assertThat(Stiefel.orthogonalityError(got[0])).as("orthonormal, %s", what).isLessThan(6e-7);
+            }
+        }
+    }
+
+    /** Which Cayley form runs: the solve below 256 columns and for tall points, products from there, the solve for a huge step. */
+    @Test
+    void cayleyTakesProductsFromTwoHundredFiftySixColumns() {
+        Random rnd = new Random(17);
+        for (int[] s : new int[][]{{255, 255}, {256, 256}, {300, 100}}) {
+            Tensor x = Stiefel.random(s[0], s[1], rnd);
+            Tensor u = Stiefel.tangent(x, Tensor.randn(rnd, s[0], s[1]), Stiefel.Metric.CANONICAL).mul(1e-3f);
+            boolean products = 2 * s[1] >= s[0] && s[0] >= Stiefel.PRODUCTS_FROM;
+            Tensor want = (products ? Stiefel.retractCayleyByProducts(x, u) : Stiefel.retractCayleyBySolve(x, u))[0];
+            assertThat(Stiefel.retractCayley(x, u)[0].maxAbsDiff(want)).as("%s", java.util.Arrays.toString(s)).isZero();
+        }
+        Tensor x = Stiefel.random(12, 12, rnd);
+        Tensor huge = Stiefel.tangent(x, Tensor.randn(rnd, 12, 12), Stiefel.Metric.CANONICAL).mul(30f);
+        assertThat(Stiefel.retractCayleyByProducts(x, huge)).as("r > 0.9: left to the solve").isNull();
+    }
+
     @Test
     void polishShrinksTheError() {
         Random rnd = new Random(7);

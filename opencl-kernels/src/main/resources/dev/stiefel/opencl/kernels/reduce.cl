@@ -69,3 +69,21 @@ void reduce_axis(int op, global const float* x, int xo, int r, int inner, global
     }
     if (l == 0) out[o] = (float) (op == R_SUM ? s : s / r);
 }
+
+#ifdef cl_khr_fp64
+// Σ x² in f64, each square exact (as the heap's (double) v * v): one f64 partial per work-group, which the host adds
+// up. Tiling: `groups` work-groups of WG items; item l of group g reads elements g*WG + l, then every groups*WG
+// further (coalesced), and the group's partials meet in group_sum's fixed tree. `partial` holds doubles.
+kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void sum_squares_f64(global const float* x, int xo, int n, global double* partial) {
+    local acc_t sums[WG];
+    int stride = get_num_groups(0) * WG;
+    acc_t s = 0;
+    for (int j = get_global_id(0); j < n; j += stride) {
+        double v = x[xo + j];
+        s += v * v;
+    }
+    s = group_sum(sums, s);
+    if (get_local_id(0) == 0) partial[get_group_id(0)] = s;
+}
+#endif

@@ -110,6 +110,13 @@ public interface Backend {
     default Tensor[] fakeQuantParams(Tensor max, Tensor min, double ratio, int qmax, boolean symmetric, float minScale) { return null; }
 
     /**
+     * Σ t² over every element, each square and the sum in f64 (as a heap loop over {@code (double) v * v}), computed where
+     * t is: one value comes down instead of t. Empty where the backend leaves it to the heap (the CPU; a device
+     * without f64). The order of the f64 additions is the backend's.
+     */
+    default java.util.OptionalDouble sumOfSquares(Tensor t) { return java.util.OptionalDouble.empty(); }
+
+    /**
      * One Adam step on a device parameter in place: w (the parameter), m and v (its moments, f32 of w's size) are
      * updated from the gradient g with the arithmetic of autograd's Adam per element, in f64 as there, so the same
      * bits: gj = g (decoupled) or g + weightDecay·w; m = (float) (beta1·m + oneMinusBeta1·gj); v likewise with gj²;
