@@ -393,10 +393,10 @@ public final class Var {
 
     /** zeros(shape) with src added at out[.. index[..i..] ..] along axis (the adjoint of gather). */
     static Tensor scatter(int[] shape, int axis, Tensor index, Tensor src) {
-        if (src.isOnDevice() && index.shape()[axis] == 1 && Arrays.equals(Shape.with(index.shape(), axis, shape[axis]), shape)) {
-            // one element per line along the axis, every line: a device backend scatters where src is (nothing of the
-            // input's size crosses the bus either way)
-            Tensor onDevice = Backends.current().scatterLines(shape, axis, index, src);
+        if (src.isOnDevice() && Arrays.equals(Shape.with(index.shape(), axis, shape[axis]), shape)) {
+            // whole lines along the axis (max/min's one element, a top-k gather's k): a device backend scatters where src
+            // is, so nothing of the input's size crosses the bus either way
+            Tensor onDevice = Backends.current().scatterAdd(shape, axis, index, src);
             if (onDevice != null) return onDevice;
         }
         float[] out = new float[(int) Shape.numel(shape)];

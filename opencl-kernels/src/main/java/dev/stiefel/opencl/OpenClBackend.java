@@ -894,10 +894,17 @@ public final class OpenClBackend implements Backend {
         return out;
     }
 
-    @Override public Tensor scatterLines(int[] shape, int axis, Tensor index, Tensor src) {
+    @Override public Tensor scatterAdd(int[] shape, int axis, Tensor index, Tensor src) {
         Tensor idx = contiguousOnDevice(index), in = contiguousOnDevice(src), out = newTensor(DType.F32, shape);
-        int n = out.numel();
-        if (n > 0) launch1("scatter_lines", n, idx, idx.offset(), in, in.offset(), shape[axis], Shape.prod(shape, axis + 1, shape.length), out, n);
+        int n = out.numel(), k = index.size(axis), inner = Shape.prod(shape, axis + 1, shape.length);
+        if (n == 0) return out;
+        if (k == 1) { // one element a line: each output element picks its value, one launch
+            launch1("scatter_lines", n, idx, idx.offset(), in, in.offset(), shape[axis], inner, out, n);
+            return out;
+        }
+        zero(out);
+        int lines = n / shape[axis];
+        if (k > 0) launch1("scatter_add_lines", lines, idx, idx.offset(), in, in.offset(), k, shape[axis], inner, out, lines);
         return out;
     }
 

@@ -28,15 +28,32 @@ kernel void gather(global const uint* x, int xo, int8 xstride, global const int*
     out[e] = x[xo + at];
 }
 
-// The adjoint of gathering one element of every line along an axis (max/min's gradient, a gather of one element per
-// line): out [outer, n, inner] holds src [outer, 1, inner] at the line's index along n and 0 elsewhere, as
-// (position == index) * src, the composed ops' bits (0 * src keeps src's sign). One work-item per output element.
+// The adjoint of gathering one element of every line along an axis (max/min's gradient): out [outer, n, inner] holds
+// src [outer, 1, inner] at the line's index along n and +0 elsewhere. 0.0f + src is what the heap loop adds onto its
+// zeros (it turns -0 into +0; FP_CONTRACT is off and fast math is not asked for, so it is not folded away). One
+// work-item per output element.
 kernel void scatter_lines(global const int* index, int io, global const float* src, int so, int n, int inner,
                           global float* out, int total) {
     int i = get_global_id(0);
     if (i >= total) return;
     int line = (i / (inner * n)) * inner + i % inner, position = (i / inner) % n;
-    out[i] = (index[io + line] == position ? 1.0f : 0.0f) * src[so + line];
+    out[i] = index[io + line] == position ? 0.0f + src[so + line] : 0.0f;
+}
+
+// The adjoint of a gather of k elements a line (KL-Top's gradient through the teacher's top-k classes): out [outer, n,
+// inner], zeroed first, gets src [outer, k, inner] added at index [outer, k, inner] along n. One work-item per line,
+// adding its k elements in order as the heap loop does, so the same sums (an index used twice gets both, in order);
+// lines write disjoint elements.
+kernel void scatter_add_lines(global const int* index, int io, global const float* src, int so, int k, int n, int inner,
+                              global float* out, int lines) {
+    int line = get_global_id(0);
+    if (line >= lines) return;
+    int o = line / inner, i = line % inner;
+    global float* dst = out + o * n * inner + i;
+    for (int j = 0; j < k; j++) {
+        int at = (o * k + j) * inner + i;
+        dst[index[io + at] * inner] += src[so + at];
+    }
 }
 
 // the order of the CPU backend's keys: larger floats first (NaN above +inf), ties by lower index

@@ -65,12 +65,13 @@ public interface Backend {
     Tensor gather(Tensor x, int axis, Tensor index);
 
     /**
-     * The adjoint of gathering one element of every line along {@code axis} (max/min's gradient): a tensor of
-     * {@code shape} holding src (index's shape, 1 along axis) at each line's index along axis and 0 elsewhere, the
-     * values of (position == index)·src bit for bit. Null means the caller scatters on the heap (the CPU backend);
-     * a device backend does it where src is, so only an index it does not hold moves.
+     * The adjoint of a gather along {@code axis}: a tensor of {@code shape}, zero but for src added at index along axis,
+     * where index (i32, range-checked) and src have shape's shape with any count along axis (1 for max/min's gradient, k
+     * for a top-k gather's). Each line's elements are added in index order onto +0, so the values of autograd's heap loop
+     * bit for bit. Null means the caller scatters on the heap (the CPU backend); a device backend does it where src is,
+     * so only an index it does not hold moves.
      */
-    default Tensor scatterLines(int[] shape, int axis, Tensor index, Tensor src) { return null; }
+    default Tensor scatterAdd(int[] shape, int axis, Tensor index, Tensor src) { return null; }
 
     /** Top-k along the last dimension, values descending, i32 indices. */
     Tensor.TopK topk(Tensor x, int k);
