@@ -7,7 +7,8 @@
 #   3. packed 4-bit and 8-bit weights resident as stored: x·Wᵀ at a 7B FFN shape, one token (GB/s of packed bytes) and
 #      a 512-token prompt;
 #   4. the parity tests (every op against the CPU backend, the tensor ops against f64 references, autograd's gradient
-#      checks, a LLaMA forward + backward, packed weights) on the GPU.
+#      checks, a LLaMA forward + backward, packed weights, every sgemm tiling with plain and transposed operands, the
+#      fused fake quantization, device-side gradients and optimizer steps) on the GPU.
 # Targets (issue 18): sgemm >= 0.5x cuBLAS fp32; the learning step >= 20x the 2-core CPU.
 #
 # The device machine has no Java and no Maven. Prepare on a build machine (JDK 25):

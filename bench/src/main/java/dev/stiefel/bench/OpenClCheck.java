@@ -229,7 +229,12 @@ public final class OpenClCheck {
                 DiscoverySelectors.selectClass("dev.stiefel.opencl.OpParityTest"),
                 DiscoverySelectors.selectClass("dev.stiefel.opencl.ReferenceTestsOnOpenClTest"),
                 DiscoverySelectors.selectClass("dev.stiefel.opencl.LlamaOnOpenClTest"),
-                DiscoverySelectors.selectClass("dev.stiefel.opencl.PackedOnOpenClTest")).build();
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.PackedOnOpenClTest"),
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.SgemmTilingsOnOpenClTest"),
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.ExtremaGradientOnOpenClTest"),
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.SumOfSquaresOnOpenClTest"),
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.FakeQuantOnOpenClTest"),
+                DiscoverySelectors.selectClass("dev.stiefel.opencl.DeviceParametersTest")).build();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
         LauncherFactory.create().execute(request, listener);
         var s = listener.getSummary();

@@ -79,9 +79,18 @@ public final class OpenClBackend implements Backend {
     private static volatile String unavailable;
 
     private OpenClBackend(Devices.Device device) {
+        this(device, Integer.getInteger("stiefel.opencl.sgemm.tile", 64), Integer.getInteger("stiefel.opencl.sgemm.wpt", 4));
+    }
+
+    private OpenClBackend(Devices.Device device, int tile, int perItem) {
+        int rts = perItem > 0 ? tile / perItem : 0;
+        if (perItem < 1 || tile % perItem != 0 || rts < 1 || tile * 16 % (rts * rts) != 0)
+            throw new IllegalArgumentException("opencl: sgemm tile " + tile + " with " + perItem + "x" + perItem + " per item: the tile must be a"
+                    + " multiple of the block and its 16-deep slices must split evenly over (tile/block)^2 items"
+                    + " (-Dstiefel.opencl.sgemm.tile, -Dstiefel.opencl.sgemm.wpt; e.g. 64 and 4, 128 and 8)");
         this.device = device;
-        this.tile = Integer.getInteger("stiefel.opencl.sgemm.tile", 64);
-        this.perItem = Integer.getInteger("stiefel.opencl.sgemm.wpt", 4);
+        this.tile = tile;
+        this.perItem = perItem;
         CL.setExceptionsEnabled(true);
         cl_context_properties props = new cl_context_properties();
         props.addProperty(CL.CL_CONTEXT_PLATFORM, device.platformId());
@@ -121,6 +130,15 @@ public final class OpenClBackend implements Backend {
             }
         }
         return s;
+    }
+
+    /**
+     * A second backend on {@link #shared()}'s device whose sgemm has this tile and register block (what the
+     * {@code stiefel.opencl.sgemm.*} properties choose for the shared one): tests check every tiling the H200 script
+     * times. Empty without a device.
+     */
+    static Optional<OpenClBackend> withTiling(int tile, int perItem) {
+        return shared().map(s -> new OpenClBackend(s.device, tile, perItem));
     }
 
     /** Why {@link #shared()} is empty, or null. */

@@ -7,6 +7,9 @@
 // columns). K advances TK at a time: the group stages an A tile [TS x TK] and a B tile [TK x TS] in local memory
 // (each item loads TS*TK/(RTS*RTS) of each; out-of-range elements load as 0, so any M, N, K works), then every
 // item does TK rank-1 updates of its block from registers. TS, TK and WPT are -D options (defaults 64, 16, 4).
+// Loads follow the operand's contiguous axis, so neighbouring items read neighbouring addresses (one coalesced
+// access per warp) whether an operand is row-major or transposed (a linear layer's x.W^T reads W along k). A tile
+// row is TS + 1 floats: items storing along k then hit TK different local-memory banks, not one.
 #ifndef TS
 #define TS 64
 #endif
@@ -25,8 +28,8 @@ void sgemm(int M, int N, int K,
            global const float* B, int bo, int brs, int bcs,
            global float* C, int co, int crs, float alpha,
            int4 batchShape, int4 abs, int4 bbs, int4 cbs) {
-    local float As[TK][TS];
-    local float Bs[TK][TS];
+    local float As[TK][TS + 1];
+    local float Bs[TK][TS + 1];
     int tx = get_local_id(0), ty = get_local_id(1), t = ty * RTS + tx;
     int col0 = get_group_id(0) * TS, row0 = get_group_id(1) * TS, batch = get_group_id(2);
     A += ao + strided4(batch, batchShape, abs);
@@ -40,10 +43,10 @@ void sgemm(int M, int N, int K,
     for (int k0 = 0; k0 < K; k0 += TK) {
         for (int l = 0; l < LOADS; l++) {
             int e = t + l * RTS * RTS;
-            int ar = e / TK, ak = e % TK;          // A tile: k fastest (row-major A reads along its rows)
+            int ar = acs == 1 ? e / TK : e % TS, ak = acs == 1 ? e % TK : e / TS;  // A: k fastest when its rows are contiguous
             int gr = row0 + ar, gk = k0 + ak;
             As[ak][ar] = gr < M && gk < K ? A[gr * ars + gk * acs] : 0.0f;
-            int bk = e / TS, bc = e % TS;          // B tile: columns fastest
+            int bk = bcs == 1 ? e / TS : e % TK, bc = bcs == 1 ? e % TS : e / TK;  // B: columns fastest when they are contiguous
             int hk = k0 + bk, hc = col0 + bc;
             Bs[bk][bc] = hk < K && hc < N ? B[hk * brs + hc * bcs] : 0.0f;
         }
