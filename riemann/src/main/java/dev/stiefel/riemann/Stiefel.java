@@ -215,9 +215,9 @@ public final class Stiefel {
 
     /**
      * Square points (2p ≥ n) from this size on take {@link #retractCayleyByProducts} on the CPU too: with a carried
-     * vector the f64 n×n solve costs 1.7 s at n = 1024 and 16-18 s at n = 2048 on two cores, the products 0.15-0.3 s
-     * and 1.0-2.1 s (docs/BENCHMARKS.md). Below it the f64 solve is cheap, and every figure of docs/RESULTS.md (head
-     * dimension 8, model dimension 64) was made with it.
+     * vector the f64 n×n solve costs 1.6-1.7 s at n = 1024 and 13.4-13.8 s at n = 2048 on two cores, the products
+     * 0.17-0.25 s and 1.2-1.3 s (CayleyBench, docs/BENCHMARKS.md). Below it the f64 solve is cheap, and every figure of
+     * docs/RESULTS.md (head dimension 8, model dimension 64) was made with it.
      */
     static final int PRODUCTS_FROM = 256;
 
