@@ -23,7 +23,7 @@ import java.util.function.Supplier;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The block-wise methods (OmniQuant's LWC + LET, FlatQuant) learning on the OpenCL device: every block's losses are
+ * The block-wise methods (OmniQuant's LWC + LET, FlatQuant, the adaptive search) learning on the OpenCL device: every block's losses are
  * the CPU's up to f32 rounding order, and the block being trained has its weights on the device for the whole of its
  * training (uploaded once, not with every step).
  */
@@ -40,7 +40,8 @@ class BlockwiseOnOpenClTest extends OnOpenCl {
         return new Run(q, cl.transfers().minus(start));
     }
 
-    void assertSameLearning(String name, Supplier<QuantizedModel> method) {
+    /** Runs method on the CPU and on the device, asserts the same block figures, and returns them: CPU's, then device's. */
+    List<List<Report.BlockFigures>> assertSameLearning(String name, Supplier<QuantizedModel> method) {
         Backends.use(CpuBackend.INSTANCE);
         QuantizedModel cpu = method.get();
         Backends.use(cl);
@@ -56,6 +57,7 @@ class BlockwiseOnOpenClTest extends OnOpenCl {
             for (int e = 0; e < ce.size(); e++) assertThat(relative(ge.get(e), ce.get(e))).as("%s block %d epoch %d", name, b, e).isLessThan(1e-4);
         }
         assertThat(gpu.moved().uploads()).as("%s computed on the device", name).isPositive();
+        return List.of(c, g);
     }
 
     static double relative(double a, double b) { return Math.abs(a - b) / Math.max(Math.abs(b), 1e-12); }
@@ -70,6 +72,30 @@ class BlockwiseOnOpenClTest extends OnOpenCl {
         int epochs = 2;
         assertSameLearning("flatquant", () -> FlatQuant.flatquant(FlatQuant.Options.defaults().withEpochs(epochs).withBatch(1))
                 .apply(FP, CALIBRATION, QuantConfig.parse("W4A4KV4"), ProgressFactory.SILENT));
+    }
+
+    /**
+     * The adaptive search on the device: each block's mixture of candidate transforms learns as on the CPU (its loss, its
+     * kind logits and so the kind it picks, the candidates' errors), and the block's figures are the CPU's. One search
+     * epoch and no training of the picked kind (FlatQuant's, tested above): a square rotation's Cayley step is matrix
+     * products on the device and an f64 solve on the CPU below 256 columns, and from there on the 4-bit objective
+     * amplifies that f32-level difference (measured: two search epochs and one of training move a block's final error
+     * by up to 11% between the CPU's two forms alone).
+     */
+    @Test void theAdaptiveSearchLearnsOnTheDeviceAsOnTheCpu() {
+        Supplier<QuantizedModel> search = () -> FlatQuant.search(FlatQuant.Options.defaults().withEpochs(0).withBatch(1)
+                .withSearch(1, 1.0, 0.1, false, 1e-2)).apply(FP, CALIBRATION, QuantConfig.parse("W4A4KV4"), ProgressFactory.SILENT);
+        List<List<Report.BlockFigures>> figures = assertSameLearning("adaptive-search", search);
+        List<Report.BlockFigures> c = figures.get(0), g = figures.get(1);
+        for (int b = 0; b < c.size(); b++) {
+            Report.KindSearch cs = c.get(b).search(), gs = g.get(b).search();
+            assertThat(g.get(b).kind()).as("block %d's kind", b).isEqualTo(c.get(b).kind());
+            assertThat(relative(gs.epochLoss().getFirst(), cs.epochLoss().getFirst())).as("block %d search loss", b).isLessThan(1e-4);
+            for (String kind : cs.logits().keySet()) {
+                assertThat(gs.logits().get(kind)).as("block %d logit of %s", b, kind).isCloseTo(cs.logits().get(kind), org.assertj.core.data.Offset.offset(1e-6));
+                assertThat(relative(gs.candidateMse().get(kind), cs.candidateMse().get(kind))).as("block %d error of %s", b, kind).isLessThan(1e-2);
+            }
+        }
     }
 
     @Test void aBlockHasItsWeightsOnTheDeviceWhileTrainedAndRun() {
