@@ -119,9 +119,9 @@ public final class ActivationQuantizer {
         if (cMax != null) return learnedRange(rows, ste, name).reshape(shape);
         if (rows.value().isOnDevice()) {
             boolean throughRange = gradient == Gradient.THROUGH_RANGE && (x.requiresGrad() || ste != Ste.STRAIGHT_THROUGH);
-            // on the tape a device computes the parameters where the rows are (fitOnDevice: nothing comes over; a value
-            // that is not finite reaches the loss, which the training loop refuses)
-            Tensor[] c = x.requiresGrad() ? quantizer.fitOnDevice(rows.value()) : null;
+            // a device computes the parameters where the rows are: on the tape nothing comes over (a value that is not
+            // finite reaches the loss, which the training loop refuses); off it the extremes come down once to be checked
+            Tensor[] c = x.requiresGrad() ? quantizer.fitOnDevice(rows.value()) : quantizer.fitOnDeviceChecked(rows.value(), name);
             if (c != null) { // the three forms of the heap-parameter path below, on these columns
                 QuantSpec spec = spec();
                 Var grouped = rows.reshape(c[0].size(0), -1), y;
@@ -131,8 +131,9 @@ public final class ActivationQuantizer {
                 else y = ste.fakeQuant(grouped, Var.of(ste.constant(c[0])), Var.of(ste.constant(c[1])), spec.qmin(), spec.qmax());
                 return y.reshape(shape);
             }
-            // otherwise only the groups' extremes come over to fit the parameters, and off the tape the constant-range
-            // form gives apply's values with tensor ops (as the heap's loop below does)
+            // otherwise (no f64 on the device, a clip search, uneven groups) the parameters are fitted on the heap: from
+            // the groups' extremes alone where they suffice, and off the tape the constant-range form gives apply's
+            // values with tensor ops (as the heap's loop below does)
             QuantParams p = quantizer.fit(rows.value(), name);
             return (throughRange ? Quantizer.fakeQuantThroughRange(rows, p, spec().clipping(), ste) : Quantizer.fakeQuantSte(rows, p)).reshape(shape);
         }

@@ -209,6 +209,27 @@ public final class Quantizer {
     }
 
     /**
+     * {@link #fitOnDevice} for a quantization off the tape (evaluation, inference), which must refuse a value that is not
+     * finite as {@link #fit(Tensor, String)} does: the parameters are made on the device from the groups' extremes, and
+     * the extremes come down once (max and min in one read) only to be checked, where fit brought them down in two reads
+     * and sent the parameters back up. A value that is not finite takes fit's heap path, which names it. Null where
+     * fitOnDevice is.
+     */
+    Tensor[] fitOnDeviceChecked(Tensor x, String name) {
+        Tensor groups = x.dim() == 2 ? deviceGroups(x) : null;
+        if (groups == null) return null;
+        Tensor max = groups.max(-1, false), min = groups.min(-1, false);
+        Tensor[] c = Backends.current().fakeQuantParams(max, min, spec.clipping().ratio(0), qmax, spec.symmetric(), MIN_SCALE);
+        if (c == null) return null;
+        for (float v : Tensor.concat(0, max, min).toFloatArray())
+            if (!Float.isFinite(v)) {
+                fit(x.toFloatArray(), x.size(0), x.size(1), name); // throws, naming the element
+                return null;
+            }
+        return c;
+    }
+
+    /**
      * Static per-tensor parameters from a range observed on calibration data (the spec's fixed clip ratio applied).
      * A search needs the data itself, so it is refused here.
      */

@@ -46,7 +46,10 @@ class QuantizersOnOpenClTest extends OnOpenCl {
                 Transfers moved = cl.transfers().minus(start);
                 assertThat(device.isOnDevice()).isTrue();
                 assertThat(device.toFloatArray()).as("%s, %s", spec, gradient).containsExactly(host.toFloatArray());
+                // off the tape the groups' extremes come down in one read to be checked; the parameters are made there
+                assertThat(moved.downloads()).as("%s: the groups' extremes in one read (%s)", spec, moved).isEqualTo(1);
                 assertThat(moved.downloadBytes()).as("%s: the groups' extremes only (%s)", spec, moved).isLessThanOrEqualTo(2L * 4 * 14 * 4);
+                assertThat(moved.uploads()).as("%s: no parameters go up (%s)", spec, moved).isZero();
             }
     }
 
@@ -147,9 +150,14 @@ class QuantizersOnOpenClTest extends OnOpenCl {
         float[] v = x.toFloatArray();
         v[2 * 64 + 5] = Float.NaN;
         Tensor bad = Tensor.wrap(v, 3, 64);
-        ActivationQuantizer q = ActivationQuantizer.of(QuantSpec.activations(4, false, 0), ActivationQuantizer.Gradient.CONSTANT_RANGE);
-        assertThatThrownBy(() -> q.quantize(cl.resident(bad), "model.layers.0.mlp.down_proj.input"))
-                .hasMessageContaining("model.layers.0.mlp.down_proj.input").hasMessageContaining("row 2, column 5");
+        for (QuantSpec spec : List.of(QuantSpec.activations(4, false, 0), QuantSpec.activations(4, true, 32))) {
+            ActivationQuantizer q = ActivationQuantizer.of(spec, ActivationQuantizer.Gradient.CONSTANT_RANGE);
+            assertThatThrownBy(() -> q.quantize(cl.resident(bad), "model.layers.0.mlp.down_proj.input"))
+                    .hasMessageContaining("model.layers.0.mlp.down_proj.input").hasMessageContaining("row 2, column 5");
+            float[] inf = v.clone();
+            inf[2 * 64 + 5] = Float.NEGATIVE_INFINITY;
+            assertThatThrownBy(() -> q.quantize(cl.resident(Tensor.wrap(inf, 3, 64)), "x")).hasMessageContaining("row 2, column 5");
+        }
         QuantParams p = new Quantizer(QuantSpec.activations(8, true, 0).withGranularity(Granularity.PER_TENSOR)).fitRange(-3, 3, 1, 64, "s");
         assertThatThrownBy(() -> Quantizer.fakeQuant(cl.resident(bad), p, "static site")).hasMessageContaining("static site").hasMessageContaining("row 2, column 5");
     }
