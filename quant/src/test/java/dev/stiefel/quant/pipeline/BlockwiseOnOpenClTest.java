@@ -79,8 +79,8 @@ class BlockwiseOnOpenClTest extends OnOpenCl {
      * kind logits and so the kind it picks, the candidates' errors), and the block's figures are the CPU's. One search
      * epoch and no training of the picked kind (FlatQuant's, tested above): a square rotation's Cayley step is matrix
      * products on the device and an f64 solve on the CPU below 256 columns, and from there on the 4-bit objective
-     * amplifies that f32-level difference (measured: two search epochs and one of training move a block's final error
-     * by up to 11% between the CPU's two forms alone).
+     * amplifies that f32-level difference (measured: after two search epochs and one of training, a block's final
+     * error differs by up to 5% between the CPU's two forms alone; docs/BENCHMARKS.md, session 15).
      */
     @Test void theAdaptiveSearchLearnsOnTheDeviceAsOnTheCpu() {
         Supplier<QuantizedModel> search = () -> FlatQuant.search(FlatQuant.Options.defaults().withEpochs(0).withBatch(1)
