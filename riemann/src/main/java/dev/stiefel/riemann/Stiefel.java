@@ -174,9 +174,7 @@ public final class Stiefel {
      * ({@link #retractCayleyByProducts}), which agree with the solve to f32 rounding.
      */
     public static Tensor[] retractCayley(Tensor x, Tensor u, Tensor... carried) {
-        requireTall("Stiefel.retractCayley", x);
-        requireSameShape("Stiefel.retractCayley", x, u);
-        for (Tensor v : carried) requireSameShape("Stiefel.retractCayley", x, v);
+        requireCayleyOperands("Stiefel.retractCayley", x, u, carried);
         int n = x.size(0), p = x.size(1);
         if (2 * p >= n && (x.isOnDevice() || n >= PRODUCTS_FROM)) {
             Tensor[] byProducts = retractCayleyByProducts(x, u, carried);
@@ -187,6 +185,7 @@ public final class Stiefel {
 
     /** {@link #retractCayley} in f64 with a solve: n×n, or 2p×2p through Sherman–Morrison–Woodbury when 2p &lt; n. */
     public static Tensor[] retractCayleyBySolve(Tensor x, Tensor u, Tensor... carried) {
+        requireCayleyOperands("Stiefel.retractCayleyBySolve", x, u, carried);
         int n = x.size(0), p = x.size(1), k = 1 + carried.length;
         DMatrix xd = x.toDMatrix(), u0 = u.toDMatrix();
         DMatrix ud = u0.subtract(xd.multiply(xd.transpose().multiply(u0)).scale(0.5)); // Ũ
@@ -223,7 +222,7 @@ public final class Stiefel {
 
     /**
      * The Cayley retraction of {@link #retractCayley} by f32 matrix products alone, for square points (2p ≥ n): what a
-     * device runs (no factorization; one scalar comes to the heap), and the CPU from {@link #PRODUCTS_FROM} columns.
+     * device runs (no factorization; only ‖A‖² comes to the heap), and the CPU from {@link #PRODUCTS_FROM} columns.
      * Since (I − ½A) and (I + ½A) commute,
      * <pre>
      *   Q = (I − ½A)⁻¹(I + ½A) = M⁻¹(I + ½A)²,   M = (I + ½A)(I − ½A) = I − ¼A² = I + ¼AᵀA   (A skew).
@@ -241,6 +240,7 @@ public final class Stiefel {
      * returns null, for the f64 solve. StiefelTest compares the two.
      */
     public static Tensor[] retractCayleyByProducts(Tensor x, Tensor u, Tensor... carried) {
+        requireCayleyOperands("Stiefel.retractCayleyByProducts", x, u, carried);
         int p = x.size(1), k = 1 + carried.length;
         Tensor uTilde = u.sub(x.matmul(x.t().matmul(u)).mul(0.5f));         // Ũ = (I − ½XXᵀ)U
         Tensor b = uTilde.matmul(x.t());
@@ -269,6 +269,12 @@ public final class Stiefel {
         Tensor[] result = new Tensor[k];
         for (int i = 0; i < k; i++) result[i] = k == 1 ? w : w.narrow(1, i * p, p).contiguous();
         return result;
+    }
+
+    private static void requireCayleyOperands(String who, Tensor x, Tensor u, Tensor[] carried) {
+        requireTall(who, x);
+        requireSameShape(who, x, u);
+        for (Tensor v : carried) requireSameShape(who, x, v);
     }
 
     /** Copies {@code block} into {@code target}'s columns starting at {@code col}. */

@@ -169,6 +169,8 @@ class StiefelTest {
         Tensor x = Stiefel.random(12, 12, rnd);
         Tensor huge = Stiefel.tangent(x, Tensor.randn(rnd, 12, 12), Stiefel.Metric.CANONICAL).mul(30f);
         assertThat(Stiefel.retractCayleyByProducts(x, huge)).as("r > 0.9: left to the solve").isNull();
+        assertThatThrownBy(() -> Stiefel.retractCayleyByProducts(Tensor.zeros(3, 5), Tensor.zeros(3, 5))).hasMessageContaining("n >= p");
+        assertThatThrownBy(() -> Stiefel.retractCayleyBySolve(x, x, Tensor.zeros(12, 11))).hasMessageContaining("differ in shape");
     }
 
     @Test
