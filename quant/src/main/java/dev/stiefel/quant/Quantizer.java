@@ -203,9 +203,12 @@ public final class Quantizer {
      */
     Tensor[] fitOnDevice(Tensor x) {
         Tensor groups = x.dim() == 2 ? deviceGroups(x) : null;
-        if (groups == null) return null;
-        return Backends.current().fakeQuantParams(groups.max(-1, false), groups.min(-1, false), spec.clipping().ratio(0), qmax,
-                spec.symmetric(), MIN_SCALE);
+        return groups == null ? null : paramsOnDevice(groups.max(-1, false), groups.min(-1, false));
+    }
+
+    /** The backend's {@code fakeQuantParams} for groups with these extremes, by this spec (null: it cannot). */
+    private Tensor[] paramsOnDevice(Tensor max, Tensor min) {
+        return Backends.current().fakeQuantParams(max, min, spec.clipping().ratio(0), qmax, spec.symmetric(), MIN_SCALE);
     }
 
     /**
@@ -219,7 +222,7 @@ public final class Quantizer {
         Tensor groups = x.dim() == 2 ? deviceGroups(x) : null;
         if (groups == null) return null;
         Tensor max = groups.max(-1, false), min = groups.min(-1, false);
-        Tensor[] c = Backends.current().fakeQuantParams(max, min, spec.clipping().ratio(0), qmax, spec.symmetric(), MIN_SCALE);
+        Tensor[] c = paramsOnDevice(max, min);
         if (c == null) return null;
         for (float v : Tensor.concat(0, max, min).toFloatArray())
             if (!Float.isFinite(v)) {
